@@ -50,26 +50,43 @@ def tiny_encoder_dir(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_bart_dir(tmp_path_factory):
-    """A 2+2-layer, 32-d random BART sharing the MiniLM vocabulary ([CLS] starts, [SEP] ends)."""
+def _save_tiny_bart(out, **overrides):
     import torch
     from transformers import BartConfig, BartForConditionalGeneration
 
     torch.manual_seed(0)
     tok = _minilm_tokenizer()
+    eos_bias = overrides.pop("eos_bias", 0.0)
     config = BartConfig(
         vocab_size=tok.vocab_size, d_model=32, encoder_layers=2, decoder_layers=2,
         encoder_attention_heads=2, decoder_attention_heads=2,
         encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=256,
         pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id,
         eos_token_id=tok.sep_token_id, decoder_start_token_id=tok.cls_token_id,
-        forced_bos_token_id=None, forced_eos_token_id=None,
+        forced_bos_token_id=None, forced_eos_token_id=None, **overrides,
     )
-    out = tmp_path_factory.mktemp("tiny_bart")
-    BartForConditionalGeneration(config).save_pretrained(out)
+    model = BartForConditionalGeneration(config)
+    with torch.no_grad():
+        model.final_logits_bias[0, tok.sep_token_id] += eos_bias
+    model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bart_dir(tmp_path_factory):
+    """A 2+2-layer, 32-d random BART sharing the MiniLM vocabulary ([CLS] starts, [SEP] ends)."""
+    return _save_tiny_bart(tmp_path_factory.mktemp("tiny_bart"))
+
+
+@pytest.fixture(scope="session")
+def peaked_bart_dir(tmp_path_factory):
+    """Like tiny_bart_dir, but with larger untied weights and an end-token bias, so its
+    outputs depend on the input and end after a few tokens (a decoding test can tell
+    right from wrong)."""
+    return _save_tiny_bart(
+        tmp_path_factory.mktemp("peaked_bart"), init_std=0.2, tie_word_embeddings=False, eos_bias=4.0
+    )
 
 
 @pytest.fixture(scope="session")

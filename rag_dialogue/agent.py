@@ -1,0 +1,334 @@
+"""The ParlAI agent: `-m rag_dialogue.agent:RagDialogueAgent`.
+
+Thin glue between ParlAI's `TorchGeneratorAgent` (training loop, tree search,
+metrics) and `RagModel`: it builds the model from its options, turns observations
+into a `RagInput`, computes the RAG losses, and adds retrieval and grounding metrics.
+"""
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+from parlai.core.metrics import AverageMetric
+from parlai.core.torch_generator_agent import PPLMetric, TorchGeneratorAgent
+
+import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
+from rag_dialogue.args import add_rag_args
+from rag_dialogue.dictionary import GeneratorDictionary
+from rag_dialogue.model import RagEncoderState, RagInput, RagModel
+from rag_dialogue.rag import (
+    rag_sequence_log_likelihood,
+    rag_token_log_probs,
+    rag_token_target_log_probs,
+    sequence_log_likelihood_per_doc,
+)
+from rag_dialogue.utils import atomic_path
+
+NO_PASSAGE = "no_passages_used"  # WoW's marker for a turn grounded in no sentence
+RETRIEVAL_TYPES = ("token", "sequence")
+
+
+def hf_dir_of_model(model_file: Optional[str], kind: str) -> Optional[Path]:
+    """Config + tokenizer saved beside a trained model file (weights are in the model file)."""
+    if not model_file:
+        return None
+    path = Path(f"{model_file}.hf") / kind
+    return path if (path / "config.json").exists() else None
+
+
+def resolve_hf_dir(opt, kind: str) -> str:
+    """Where to read the generator's / query encoder's config and tokenizer from."""
+    saved = hf_dir_of_model(opt.get("model_file"), kind) or hf_dir_of_model(
+        opt.get("init_model"), kind
+    )
+    if saved is not None:
+        return str(saved)
+    if kind == "generator":
+        if opt.get("generator"):
+            return opt["generator"]
+        from rag_dialogue.generator import default_generator_dir
+
+        return str(default_generator_dir())
+    return opt.get("query_encoder")
+
+
+def _has_weights(path: str) -> bool:
+    return os.path.isdir(path) and any(
+        name.endswith((".safetensors", ".bin")) for name in os.listdir(path)
+    )
+
+
+class RagDialogueAgent(TorchGeneratorAgent):
+    """Retrieval-augmented generation for knowledge-grounded dialogue (RAG-Token by default)."""
+
+    @classmethod
+    def add_cmdline_args(cls, parser, partial_opt=None):
+        super().add_cmdline_args(parser, partial_opt=partial_opt)
+        add_rag_args(parser)
+        parser.set_defaults(text_truncate=256, label_truncate=64, truncate=256)
+        return parser
+
+    @staticmethod
+    def dictionary_class():
+        return GeneratorDictionary
+
+    # ------------------------------------------------------------------ building
+    def build_model(self):
+        from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+        from rag_dialogue.generator import load_generator
+
+        opt = self.opt
+        gen_dir = resolve_hf_dir(opt, "generator")
+        if _has_weights(gen_dir) or not os.path.isdir(gen_dir):
+            generator, _ = load_generator(gen_dir)
+        else:  # saved beside a model file: weights come from the model file
+            generator = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(gen_dir))
+        query_encoder = retriever = None
+        if opt["rag_type"] in RETRIEVAL_TYPES:
+            query_encoder, retriever = self._build_retrieval()
+        max_positions = getattr(generator.config, "max_position_embeddings", None) or 10**9
+        text_truncate = opt.get("text_truncate") or opt.get("truncate") or 512
+        return RagModel(
+            generator,
+            self.dict.hf_tokenizer,
+            {"pad": self.NULL_IDX, "start": self.START_IDX, "end": self.END_IDX},
+            rag_type=opt["rag_type"],
+            n_docs=opt["n_docs"],
+            max_context_len=min(text_truncate if text_truncate > 0 else 512, max_positions),
+            query_encoder=query_encoder,
+            retriever=retriever,
+        )
+
+    def _build_retrieval(self):
+        from rag_dialogue.retrieval.encoder import TextEncoder
+        from rag_dialogue.retrieval.index import DenseIndex
+        from rag_dialogue.retrieval.retriever import Retriever
+
+        opt = self.opt
+        if not opt.get("index_dir"):
+            raise ValueError(
+                f"--rag-type {opt['rag_type']} retrieves passages: give --index-dir "
+                "(build one with `rag-dialogue index build`), or use --rag-type none/gold"
+            )
+        meta = DenseIndex.load(opt["index_dir"]).meta
+        encoder_dir = resolve_hf_dir(opt, "query_encoder") or meta["encoder"]
+        pooling = opt.get("query_pooling") or meta["pooling"]
+        query_encoder = TextEncoder(encoder_dir, pooling=pooling, max_length=opt["query_truncate"])
+        return query_encoder, Retriever(opt["index_dir"], query_encoder)
+
+    def save(self, path=None):
+        super().save(path)
+        path = self.opt.get("model_file", None) if path is None else path
+        if not path or not hasattr(self, "model"):
+            return
+        # Config and tokenizer beside the model file make it self-contained (the
+        # weights are in the model file); they are read back by resolve_hf_dir.
+        with atomic_path(f"{path}.hf") as tmp:
+            self.model.generator.config.save_pretrained(tmp / "generator")
+            self.dict.hf_tokenizer.save_pretrained(tmp / "generator")
+            if self.model.query_encoder is not None:
+                encoder = self.model.query_encoder
+                encoder.model.config.save_pretrained(tmp / "query_encoder")
+                encoder.tokenizer.save_pretrained(tmp / "query_encoder")
+
+    # ------------------------------------------------------------------ batching
+    def batchify(self, obs_batch, sort=False):
+        batch = super().batchify(obs_batch, sort=sort)
+        if batch.text_vec is None:
+            return batch
+        valid = [obs_batch[i] for i in batch.valid_indices]
+        rag_input = RagInput(history=batch.text_vec)
+        if self.opt["rag_type"] in RETRIEVAL_TYPES:
+            from rag_dialogue.retrieval.query import retrieval_query
+
+            delimiter = self.opt.get("delimiter", "\n")
+            queries = [
+                retrieval_query(obs.get("full_text", obs.get("text", "")).split(delimiter),
+                                self.opt["retrieval_turns"])
+                for obs in valid
+            ]
+            tokens = self.model.query_encoder.tokenize(queries, truncate_left=True)
+            rag_input.query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
+        elif self.opt["rag_type"] == "gold":
+            rag_input.gold = [gold_passage(obs) or ("", "") for obs in valid]
+        batch.rag_input = rag_input
+        batch.observations = valid
+        return batch
+
+    def _model_input(self, batch):
+        return (batch.rag_input,)
+
+    # ------------------------------------------------------------------ loss
+    def compute_loss(self, batch, return_output=False):
+        if batch.label_vec is None:
+            raise ValueError("Cannot compute loss without a label.")
+        model = self.model
+        state = model.encoder(*self._model_input(batch))
+        ys = batch.label_vec
+        logits, _ = model.generator_logits(state, model.forced_decoder_input(ys))
+        notnull = ys.ne(self.NULL_IDX)
+        target_tokens = notnull.long().sum(-1)
+        if self.opt["rag_type"] == "sequence":
+            nll = -rag_sequence_log_likelihood(logits, state.doc_scores, ys, self.NULL_IDX)
+            self.record_local_metric("loss", AverageMetric.many(nll, target_tokens))
+            self.record_local_metric("ppl", PPLMetric.many(nll, target_tokens))
+        else:
+            nll_per_token = -rag_token_target_log_probs(logits, state.doc_scores, ys) * notnull
+            nll = nll_per_token.sum(-1)
+            self.record_local_metric("loss", AverageMetric.from_mask(nll_per_token, notnull))
+            self.record_local_metric("ppl", PPLMetric.from_mask(nll_per_token, notnull))
+        preds = None
+        if not model.training:  # the full marginal is only needed for accuracy metrics
+            preds = rag_token_log_probs(logits, state.doc_scores).argmax(-1)
+            correct = (ys == preds) & notnull
+            self.record_local_metric("token_acc", AverageMetric.from_mask(ys == preds, notnull))
+            self.record_local_metric(
+                "token_em", AverageMetric.many(correct.sum(-1) == target_tokens)
+            )
+        loss = nll.sum() / target_tokens.sum()
+        return (loss, (None, preds, state)) if return_output else loss
+
+    # ------------------------------------------------------------------ RAG-Sequence
+    def _encoder_input(self, batch):
+        precomputed = getattr(batch, "precomputed_state", None)
+        return (precomputed,) if precomputed is not None else self._model_input(batch)
+
+    def _generate(self, batch, beam_size, max_ts, prefix_tokens=None):
+        if self.opt["rag_type"] != "sequence":
+            return super()._generate(batch, beam_size, max_ts, prefix_tokens)
+        return self._generate_rag_sequence(batch, beam_size, max_ts, prefix_tokens)
+
+    def _generate_rag_sequence(self, batch, beam_size, max_ts, prefix_tokens):
+        """Beam search under each passage, then rank the union by p(y|x) (Lewis et al. 3.2)."""
+        model = self.model
+        state = model.encoder(*self._model_input(batch))
+        bsz, n_docs = state.doc_scores.shape
+        per_pair = RagEncoderState(state.hidden, state.mask, state.doc_scores.new_zeros(bsz * n_docs, 1))
+        expanded = type(batch)(
+            batchsize=bsz * n_docs,
+            text_vec=batch.text_vec.repeat_interleave(n_docs, 0),
+            full_text_vec=None if batch.get("full_text_vec") is None
+            else batch.full_text_vec.repeat_interleave(n_docs, 0),
+            precomputed_state=per_pair,
+        )
+        if prefix_tokens is not None:
+            prefix_tokens = prefix_tokens.repeat_interleave(n_docs, 0)
+        _, beams = super()._generate(expanded, beam_size, max_ts, prefix_tokens)
+
+        ranked = []
+        doc_log_probs = torch.log_softmax(state.doc_scores.float(), dim=1)
+        for b in range(bsz):
+            produced_by = {}  # hypothesis tokens -> passages whose beam produced it
+            for k in range(n_docs):
+                for tokens, _, _ in beams[b * n_docs + k].get_rescored_finished():
+                    produced_by.setdefault(self._strip_start(tokens), set()).add(k)
+            candidates = list(produced_by)
+            thorough = self.opt["rag_sequence_decoding"] == "thorough"
+            pairs = [
+                (c, k) for c, hyp in enumerate(candidates)
+                for k in (range(n_docs) if thorough else sorted(produced_by[hyp]))
+            ]
+            ll = self._pair_log_likelihoods(per_pair, b, n_docs, candidates, pairs)
+            scores = torch.full((len(candidates), n_docs), float("-inf"))
+            for (c, k), value in zip(pairs, ll.tolist()):
+                scores[c, k] = value + doc_log_probs[b, k].item()
+            totals = torch.logsumexp(scores, dim=1)
+            order = totals.argsort(descending=True).tolist()
+            ranked.append(_RankedHypotheses(
+                [(torch.tensor(candidates[i]), totals[i], None) for i in order]
+            ))
+        return [r.get_rescored_finished()[0] for r in ranked], ranked
+
+    def _strip_start(self, tokens) -> tuple:
+        tokens = tokens.tolist()
+        if tokens and tokens[0] == self.START_IDX:
+            tokens = tokens[1:]
+        return tuple(tokens)
+
+    def _pair_log_likelihoods(self, per_pair, b, n_docs, candidates, pairs):
+        """log p(y_c | x, z_k) for each (candidate c, passage k) pair, in one forced pass."""
+        rows = torch.tensor([b * n_docs + k for _, k in pairs], device=per_pair.hidden.device)
+        state = RagEncoderState(
+            per_pair.hidden.index_select(0, rows), per_pair.mask.index_select(0, rows),
+            per_pair.doc_scores.index_select(0, rows),
+        )
+        target, _ = self._pad_tensor([list(candidates[c]) for c, _ in pairs], is_label=True)
+        target = target.to(rows.device)
+        with torch.no_grad():
+            logits, _ = self.model.generator_logits(state, self.model.forced_decoder_input(target))
+        return sequence_log_likelihood_per_doc(logits, state.doc_scores, target, self.NULL_IDX)[:, 0]
+
+    # ------------------------------------------------------------------ evaluation
+    def eval_step(self, batch):
+        output = super().eval_step(batch)
+        if output is None or output.get("text") is None:
+            return output
+        retrievals = self.model.last_retrieval if self.opt["rag_type"] in RETRIEVAL_TYPES else []
+        output["metrics"] = [
+            self._example_metrics(obs, text, retrievals[i] if retrievals else None)
+            for i, (obs, text) in enumerate(zip(batch.observations, output["text"]))
+        ]
+        if retrievals:
+            output["retrieved_docs"] = [
+                [{"id": p.id, "title": p.title, "text": p.text, "score": s}
+                 for p, s in zip(r.passages, r.scores)]
+                for r in retrievals
+            ]
+            if self.opt.get("print_docs") and self.opt.get("interactive_mode"):
+                for r in retrievals:
+                    print(format_docs(r))
+        return output
+
+    def _example_metrics(self, obs, response: str, retrieval) -> dict:
+        from rag_dialogue import metrics
+
+        found = {}
+        gold = gold_passage(obs)
+        if retrieval is not None and gold is not None:
+            hit = metrics.gold_passage_retrieved(
+                [(p.title, p.text) for p in retrieval.passages], gold[0], gold[1]
+            )
+            if hit is not None:
+                found[f"recall@{len(retrieval.passages)}"] = AverageMetric(int(hit))
+        knowledge = obs.get("rag_knowledge") or obs.get("knowledge")
+        if knowledge is not None:
+            history = obs.get("full_text", obs.get("text", ""))
+            precision = metrics.grounding_precision(response, knowledge, history)
+            if precision is not None:
+                found["grounding_precision"] = AverageMetric(precision)
+            found["hallucination_rate"] = AverageMetric(
+                int(metrics.is_hallucinated(response, knowledge, history))
+            )
+        if obs.get("changed_facts"):
+            follows, stale = metrics.follow_the_index(response, obs["changed_facts"])
+            if follows is not None:
+                found["follow_rate"] = AverageMetric(int(follows))
+                found["stale_rate"] = AverageMetric(int(bool(stale)))
+        return found
+
+
+class _RankedHypotheses:
+    """Stands in for a ParlAI TreeSearch after RAG-Sequence re-ranking."""
+
+    def __init__(self, hypotheses):
+        self._hypotheses = hypotheses
+
+    def get_rescored_finished(self, n_best=None):
+        return self._hypotheses[:n_best] if n_best else self._hypotheses
+
+
+def gold_passage(obs) -> Optional[tuple]:
+    """(title, sentence) of the teacher's gold knowledge, or None when there is none."""
+    sentence = obs.get("checked_sentence")
+    if not sentence or sentence == NO_PASSAGE:
+        return None
+    return (obs.get("title") or "", sentence)
+
+
+def format_docs(retrieval) -> str:
+    lines = ["[retrieved passages]"]
+    for rank, (p, score) in enumerate(zip(retrieval.passages, retrieval.scores), 1):
+        lines.append(f"  {rank}. ({score:.2f}) {p.title}: {p.text}")
+    return "\n".join(lines)

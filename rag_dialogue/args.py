@@ -1,0 +1,51 @@
+"""Every command-line option of the RAG dialogue agent, with its help text."""
+
+from rag_dialogue.model import RAG_TYPES
+
+
+def add_rag_args(parser):
+    group = parser.add_argument_group("RAG dialogue agent")
+    group.add_argument(
+        "--rag-type", choices=RAG_TYPES, default="token",
+        help="token: marginalise over passages per token (RAG-Token); sequence: per "
+        "response (RAG-Sequence); none: generator alone, no knowledge; gold: the "
+        "teacher's gold passage instead of retrieval",
+    )
+    group.add_argument(
+        "--generator", type=str, default=None,
+        help="transformers seq2seq model (hub name or local dir) to start from; "
+        "default: the offline BART warm-started from MiniLM (built on first use)",
+    )
+    group.add_argument(
+        "--index-dir", type=str, default=None,
+        help="passage index built by `rag-dialogue index build` (needed by token/sequence)",
+    )
+    group.add_argument(
+        "--query-encoder", type=str, default=None,
+        help="transformers encoder (hub name or local dir) for the retrieval query; "
+        "default: the encoder the index was built with",
+    )
+    group.add_argument(
+        "--query-pooling", choices=["cls", "mean"], default=None,
+        help="pooling of the query encoder (cls for DPR, mean for sentence-transformers); "
+        "default: the index's",
+    )
+    group.add_argument("--n-docs", type=int, default=5, help="passages retrieved per turn (K)")
+    group.add_argument(
+        "--retrieval-turns", type=int, default=0,
+        help="most recent dialogue turns that form the retrieval query; 0 = whole history",
+    )
+    group.add_argument(
+        "--query-truncate", type=int, default=128,
+        help="query-encoder tokens kept (the most recent words of the query)",
+    )
+    group.add_argument(
+        "--rag-sequence-decoding", choices=["fast", "thorough"], default="fast",
+        help="RAG-Sequence generation: beam search per passage, then score each "
+        "hypothesis under the passages that produced it (fast) or under all (thorough)",
+    )
+    group.add_argument(
+        "--print-docs", type="bool", default=False,
+        help="show the retrieved passages with each reply (interactive mode)",
+    )
+    return parser

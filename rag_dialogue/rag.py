@@ -1,0 +1,101 @@
+"""RAG marginalisation as pure tensor functions (Lewis et al. 2020, eqs. 1-2).
+
+Conventions shared by every function here:
+
+* ``B`` examples, each with ``K`` retrieved passages; generator outputs for the K
+  passages of one example are adjacent, so ``seq_logits`` is ``[B*K, T, V]`` and row
+  ``b*K + k`` belongs to example ``b``, passage ``k``.
+* ``doc_scores`` ``[B, K]`` are unnormalised retrieval scores (query-passage inner
+  products); the passage prior is ``p(z_k | x) = softmax_k(doc_scores)``.
+* ``seq_logits[:, t]`` scores ``target[:, t]``: the caller has already aligned them
+  (decoder input = start token + target[:-1]).
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def _split_docs(seq_logits: torch.Tensor, doc_scores: torch.Tensor) -> torch.Tensor:
+    batch, n_docs = doc_scores.shape
+    if seq_logits.size(0) != batch * n_docs:
+        raise ValueError(
+            f"seq_logits has {seq_logits.size(0)} rows, expected B*K = {batch}*{n_docs}"
+        )
+    return seq_logits.view(batch, n_docs, *seq_logits.shape[1:])
+
+
+def _per_doc_target_log_probs(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """log p_gen(y_t | x, z_k, y_<t) for ``logits`` ``[B, K, T, V]``: ``[B, K, T]``."""
+    index = target[:, None, :, None].expand(-1, logits.size(1), -1, 1)
+    return logits.gather(-1, index).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def rag_token_log_probs(seq_logits: torch.Tensor, doc_scores: torch.Tensor) -> torch.Tensor:
+    """RAG-Token next-token distribution, marginalised over passages at every step.
+
+    log p(y_t | x, y_<t) = logsumexp_k [ log p(z_k | x) + log p_gen(y_t | x, z_k, y_<t) ]
+
+    :param seq_logits: ``[B*K, T, V]`` generator logits.
+    :param doc_scores: ``[B, K]`` unnormalised passage scores.
+    :return: ``[B, T, V]`` log-probabilities (each row sums to one in probability space).
+    """
+    seq_log_probs = F.log_softmax(_split_docs(seq_logits, doc_scores).float(), dim=-1)
+    doc_log_probs = F.log_softmax(doc_scores.float(), dim=1)[:, :, None, None]
+    return torch.logsumexp(seq_log_probs + doc_log_probs, dim=1)
+
+
+def rag_token_target_log_probs(
+    seq_logits: torch.Tensor, doc_scores: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """``rag_token_log_probs(...)`` read off at ``target`` only: ``[B, T]``.
+
+    Same value, but never materialises the ``[B, K, T, V]`` marginal: gathering the
+    target logit before marginalising leaves one logsumexp over the vocabulary per
+    row, which is what makes the training step cheap.
+
+    :param target: ``[B, T]`` token ids (pad positions give finite, ignorable values).
+    """
+    logits = _split_docs(seq_logits, doc_scores).float()  # [B, K, T, V]
+    token_log_probs = _per_doc_target_log_probs(logits, target)
+    doc_log_probs = F.log_softmax(doc_scores.float(), dim=1)[:, :, None]
+    return torch.logsumexp(token_log_probs + doc_log_probs, dim=1)
+
+
+def rag_sequence_log_likelihood(
+    seq_logits: torch.Tensor, doc_scores: torch.Tensor, target: torch.Tensor, pad_id: int
+) -> torch.Tensor:
+    """RAG-Sequence log-likelihood: one passage explains the whole response.
+
+    log p(y | x) = logsumexp_k [ log p(z_k | x) + sum_t log p_gen(y_t | x, z_k, y_<t) ]
+
+    :param seq_logits: ``[B*K, T, V]`` generator logits.
+    :param doc_scores: ``[B, K]`` unnormalised passage scores.
+    :param target: ``[B, T]`` token ids; positions equal to ``pad_id`` are ignored.
+    :return: ``[B]`` log-likelihood per example.
+    """
+    per_doc = sequence_log_likelihood_per_doc(seq_logits, doc_scores, target, pad_id)
+    doc_log_probs = F.log_softmax(doc_scores.float(), dim=1)
+    return torch.logsumexp(per_doc + doc_log_probs, dim=1)
+
+
+def sequence_log_likelihood_per_doc(
+    seq_logits: torch.Tensor, doc_scores: torch.Tensor, target: torch.Tensor, pad_id: int
+) -> torch.Tensor:
+    """``sum_t log p_gen(y_t | x, z_k, y_<t)`` for every passage: ``[B, K]``."""
+    token_log_probs = _per_doc_target_log_probs(_split_docs(seq_logits, doc_scores).float(), target)
+    return token_log_probs.masked_fill(target.eq(pad_id)[:, None, :], 0.0).sum(-1)
+
+
+def token_doc_posteriors(
+    seq_logits: torch.Tensor, doc_scores: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """Which passage each generated token came from, under RAG-Token.
+
+    p(z_k | x, y_<t, y_t) is proportional to p(z_k | x) p_gen(y_t | x, z_k, y_<t).
+
+    :return: ``[B, T, K]`` posteriors (sum to one over K).
+    """
+    logits = _split_docs(seq_logits, doc_scores).float()
+    token_log_probs = _per_doc_target_log_probs(logits, target)
+    joint = token_log_probs + F.log_softmax(doc_scores.float(), dim=1)[:, :, None]
+    return F.softmax(joint, dim=1).transpose(1, 2)

@@ -1,0 +1,73 @@
+"""The marginalisation against transformers' reference RAG on identical tiny weights."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rag_dialogue.rag import (
+    rag_sequence_log_likelihood,
+    rag_token_log_probs,
+    rag_token_target_log_probs,
+    token_doc_posteriors,
+)
+
+B, K, T, V = 2, 3, 5, 11
+
+
+@pytest.fixture
+def logits_and_scores():
+    g = torch.Generator().manual_seed(0)
+    return (
+        torch.randn(B * K, T, V, generator=g),
+        torch.randn(B, K, generator=g),
+        torch.randint(1, V, (B, T), generator=g),
+    )
+
+
+def test_rag_token_is_a_distribution_and_matches_the_definition(logits_and_scores):
+    seq_logits, doc_scores, _ = logits_and_scores
+    out = rag_token_log_probs(seq_logits, doc_scores)
+    assert out.shape == (B, T, V)
+    assert torch.allclose(out.exp().sum(-1), torch.ones(B, T), atol=1e-5)
+    # by hand for one cell: sum_k p(k) p(v | k)
+    p_doc = F.softmax(doc_scores[1], 0)
+    p_tok = F.softmax(seq_logits[K : 2 * K, 2], -1)  # example 1, position 2
+    assert torch.allclose(out[1, 2].exp(), (p_doc[:, None] * p_tok).sum(0), atol=1e-6)
+
+
+def test_target_log_probs_equal_gathered_marginal(logits_and_scores):
+    seq_logits, doc_scores, target = logits_and_scores
+    full = rag_token_log_probs(seq_logits, doc_scores).gather(-1, target[..., None]).squeeze(-1)
+    assert torch.allclose(rag_token_target_log_probs(seq_logits, doc_scores, target), full, atol=1e-5)
+
+
+def test_rag_sequence_by_hand_and_pad_ignored(logits_and_scores):
+    seq_logits, doc_scores, target = logits_and_scores
+    target = target.clone()
+    target[0, -2:] = 0  # pad
+    out = rag_sequence_log_likelihood(seq_logits, doc_scores, target, pad_id=0)
+    lp = F.log_softmax(seq_logits, -1).view(B, K, T, V)
+    expected = []
+    for b in range(B):
+        per_doc = []
+        for k in range(K):
+            s = sum(lp[b, k, t, target[b, t]] for t in range(T) if target[b, t] != 0)
+            per_doc.append(s + F.log_softmax(doc_scores[b], 0)[k])
+        expected.append(torch.logsumexp(torch.stack(per_doc), 0))
+    assert torch.allclose(out, torch.stack(expected), atol=1e-5)
+
+
+def test_token_doc_posteriors_sum_to_one_and_follow_the_likelier_passage(logits_and_scores):
+    seq_logits, doc_scores, target = logits_and_scores
+    seq_logits = seq_logits.clone()
+    seq_logits[1, 0, target[0, 0]] += 20.0  # passage 1 of example 0 is sure of token 0
+    post = token_doc_posteriors(seq_logits, doc_scores, target)
+    assert post.shape == (B, T, K)
+    assert torch.allclose(post.sum(-1), torch.ones(B, T), atol=1e-5)
+    assert post[0, 0].argmax().item() == 1
+
+
+def test_shape_mismatch_is_a_clear_error(logits_and_scores):
+    seq_logits, doc_scores, _ = logits_and_scores
+    with pytest.raises(ValueError, match="B\\*K"):
+        rag_token_log_probs(seq_logits[:-1], doc_scores)
