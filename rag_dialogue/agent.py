@@ -17,12 +17,7 @@ import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
 from rag_dialogue.args import add_rag_args
 from rag_dialogue.dictionary import GeneratorDictionary
 from rag_dialogue.model import RagEncoderState, RagInput, RagModel
-from rag_dialogue.rag import (
-    rag_sequence_log_likelihood,
-    rag_token_log_probs,
-    rag_token_target_log_probs,
-    sequence_log_likelihood_per_doc,
-)
+from rag_dialogue.rag import marginalise_sequences, marginalise_tokens
 from rag_dialogue.utils import atomic_path
 
 NO_PASSAGE = "no_passages_used"  # WoW's marker for a turn grounded in no sentence
@@ -66,7 +61,12 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def add_cmdline_args(cls, parser, partial_opt=None):
         super().add_cmdline_args(parser, partial_opt=partial_opt)
         add_rag_args(parser)
-        parser.set_defaults(text_truncate=256, label_truncate=64, truncate=256)
+        # Validation by perplexity works without generation (ParlAI's default,
+        # accuracy, needs it); short inputs suit the sentence-level knowledge.
+        parser.set_defaults(
+            text_truncate=256, label_truncate=64, truncate=256,
+            validation_metric="ppl", validation_metric_mode="min",
+        )
         return parser
 
     @staticmethod
@@ -112,10 +112,14 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 f"--rag-type {opt['rag_type']} retrieves passages: give --index-dir "
                 "(build one with `rag-dialogue index build`), or use --rag-type none/gold"
             )
-        meta = DenseIndex.load(opt["index_dir"]).meta
+        meta = DenseIndex.read_meta(opt["index_dir"])
         encoder_dir = resolve_hf_dir(opt, "query_encoder") or meta["encoder"]
-        pooling = opt.get("query_pooling") or meta["pooling"]
-        query_encoder = TextEncoder(encoder_dir, pooling=pooling, max_length=opt["query_truncate"])
+        query_encoder = TextEncoder(
+            encoder_dir,
+            pooling=opt.get("query_pooling") or meta["pooling"],
+            max_length=opt["query_truncate"],
+            load_weights=_has_weights(encoder_dir) or not os.path.isdir(encoder_dir),
+        )
         return query_encoder, Retriever(opt["index_dir"], query_encoder)
 
     def save(self, path=None):
@@ -167,21 +171,21 @@ class RagDialogueAgent(TorchGeneratorAgent):
         model = self.model
         state = model.encoder(*self._model_input(batch))
         ys = batch.label_vec
-        logits, _ = model.generator_logits(state, model.forced_decoder_input(ys))
+        token_log_probs = model.target_log_probs(state, ys)  # [B, K, T]
         notnull = ys.ne(self.NULL_IDX)
         target_tokens = notnull.long().sum(-1)
         if self.opt["rag_type"] == "sequence":
-            nll = -rag_sequence_log_likelihood(logits, state.doc_scores, ys, self.NULL_IDX)
+            nll = -marginalise_sequences(token_log_probs, state.doc_scores)
             self.record_local_metric("loss", AverageMetric.many(nll, target_tokens))
             self.record_local_metric("ppl", PPLMetric.many(nll, target_tokens))
         else:
-            nll_per_token = -rag_token_target_log_probs(logits, state.doc_scores, ys) * notnull
+            nll_per_token = -marginalise_tokens(token_log_probs, state.doc_scores) * notnull
             nll = nll_per_token.sum(-1)
             self.record_local_metric("loss", AverageMetric.from_mask(nll_per_token, notnull))
             self.record_local_metric("ppl", PPLMetric.from_mask(nll_per_token, notnull))
         preds = None
         if not model.training:  # the full marginal is only needed for accuracy metrics
-            preds = rag_token_log_probs(logits, state.doc_scores).argmax(-1)
+            preds = model.decode_forced(state, ys)[1]
             correct = (ys == preds) & notnull
             self.record_local_metric("token_acc", AverageMetric.from_mask(ys == preds, notnull))
             self.record_local_metric(
@@ -257,8 +261,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         target, _ = self._pad_tensor([list(candidates[c]) for c, _ in pairs], is_label=True)
         target = target.to(rows.device)
         with torch.no_grad():
-            logits, _ = self.model.generator_logits(state, self.model.forced_decoder_input(target))
-        return sequence_log_likelihood_per_doc(logits, state.doc_scores, target, self.NULL_IDX)[:, 0]
+            return self.model.target_log_probs(state, target).sum(-1)[:, 0]
 
     # ------------------------------------------------------------------ evaluation
     def eval_step(self, batch):

@@ -12,10 +12,10 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from parlai.core.torch_generator_agent import TorchGeneratorModel
-from transformers.modeling_outputs import BaseModelOutput
 
-from rag_dialogue.rag import rag_token_log_probs
+from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
 
 RAG_TYPES = ("token", "sequence", "none", "gold")
 
@@ -117,6 +117,7 @@ class RagModel(TorchGeneratorModel):
         self._decode_n_docs = 1  # rows per beam row in the incremental state
         self._passage_token_cache = {}
         self._special_prefix, self._special_suffix = special_token_wrapping(tokenizer)
+        self._check_projection()
 
     # ------------------------------------------------------------------ retrieval
     def retrieve(self, query: dict) -> Tuple[List[Retrieval], torch.Tensor]:
@@ -206,24 +207,77 @@ class RagModel(TorchGeneratorModel):
         )
 
     def reorder_decoder_incremental_state(self, incr_state, inds):
-        # inds are beam rows (examples x beams); our cache has n_docs rows per beam row
-        n_docs = self._decode_n_docs
-        incr_state.reorder_cache(self._rows(inds, n_docs))
+        # inds are beam rows (examples x beams); the cache has n_docs rows per beam row.
+        # ParlAI only ever reorders beams within their own example, and every beam of
+        # an example attends to the same passages, so the cross-attention cache is
+        # already right: reorder the self-attention cache alone.
+        rows = self._rows(torch.as_tensor(inds, device=self.START.device), self._decode_n_docs)
+        incr_state.self_attention_cache.reorder_cache(rows)
         return incr_state
 
-    def generator_logits(self, state: RagEncoderState, decoder_input, past=None):
-        """Raw generator logits for every passage row: ``[B*K, t, V]``."""
+    def generator_hidden(self, state: RagEncoderState, decoder_input, past=None):
+        """Decoder states for every passage row ``[B*K, t, H]``, and the updated cache."""
         n_docs = state.doc_scores.size(1)
         if n_docs > 1:
             decoder_input = decoder_input.repeat_interleave(n_docs, dim=0)
-        out = self.generator(
-            encoder_outputs=BaseModelOutput(last_hidden_state=state.hidden),
-            attention_mask=state.mask,
-            decoder_input_ids=decoder_input,
+        out = self.generator.get_decoder()(
+            input_ids=decoder_input,
+            encoder_hidden_states=state.hidden,
+            encoder_attention_mask=state.mask,
             past_key_values=past,
             use_cache=past is not None or not self.training,
         )
-        return out.logits, out.past_key_values
+        return out.last_hidden_state, out.past_key_values
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The generator's output layer, with the bias fused into the matrix product.
+
+        BART keeps its vocabulary bias in a separate buffer (``final_logits_bias``)
+        and T5 may scale decoder states first; `_check_projection` verifies this
+        against the generator's own forward once, at construction.
+        """
+        if getattr(self.generator.config, "scale_decoder_outputs", False):
+            hidden = hidden * self.generator.config.d_model**-0.5
+        head = self.generator.get_output_embeddings()
+        bias = getattr(self.generator, "final_logits_bias", None)
+        return F.linear(hidden, head.weight, head.bias if bias is None else bias.view(-1))
+
+    def _check_projection(self):
+        """Fail loudly if `generator_hidden` + `project` differ from the generator's forward."""
+        was_training = self.generator.training
+        self.generator.eval()
+        ids = torch.tensor([[self.START_IDX, self.END_IDX]], device=self.START.device)
+        with torch.no_grad():
+            hidden = self.generator.get_encoder()(input_ids=ids).last_hidden_state
+            state = RagEncoderState(hidden, torch.ones_like(ids), hidden.new_zeros(1, 1))
+            ours = self.project(self.generator_hidden(state, ids)[0])
+            theirs = self.generator(input_ids=ids, decoder_input_ids=ids).logits
+        self.generator.train(was_training)
+        if not torch.allclose(ours, theirs, atol=1e-4, rtol=1e-4):
+            raise ValueError(
+                f"unsupported generator {type(self.generator).__name__}: its output layer "
+                "is not a (biased) projection of the decoder states"
+            )
+
+    def generator_logits(self, state: RagEncoderState, decoder_input, past=None):
+        """Raw generator logits for every passage row: ``[B*K, t, V]``."""
+        hidden, past = self.generator_hidden(state, decoder_input, past)
+        return self.project(hidden), past
+
+    def target_log_probs(self, state: RagEncoderState, ys: torch.LongTensor) -> torch.Tensor:
+        """Teacher-forced ``log p_gen(y_t | x, z_k, y_<t)`` per passage: ``[B, K, T]``.
+
+        The output layer runs only at non-pad target positions (pad positions give 0),
+        which is where most of a training step's time goes.
+        """
+        batch, n_docs = state.doc_scores.shape
+        hidden, _ = self.generator_hidden(state, self.forced_decoder_input(ys))
+        targets = ys.repeat_interleave(n_docs, dim=0)
+        keep = targets.ne(self.NULL_IDX)
+        logits = self.project(hidden[keep])
+        out = hidden.new_zeros(targets.shape, dtype=torch.float)
+        out[keep] = -F.cross_entropy(logits.float(), targets[keep], reduction="none")
+        return out.view(batch, n_docs, -1)
 
     def decoder(self, decoder_input, state: RagEncoderState, incr_state=None):
         """One decoding step for ParlAI's tree search.
@@ -235,7 +289,7 @@ class RagModel(TorchGeneratorModel):
             decoder_input = decoder_input[:, -1:]
         self._decode_n_docs = state.doc_scores.size(1)
         logits, past = self.generator_logits(state, decoder_input, incr_state)
-        return rag_token_log_probs(logits, state.doc_scores), past
+        return rag_token_next_log_probs(logits[:, -1:], state.doc_scores), past
 
     def output(self, latent):
         return latent

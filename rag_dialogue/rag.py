@@ -44,6 +44,41 @@ def rag_token_log_probs(seq_logits: torch.Tensor, doc_scores: torch.Tensor) -> t
     return torch.logsumexp(seq_log_probs + doc_log_probs, dim=1)
 
 
+def rag_token_next_log_probs(seq_logits: torch.Tensor, doc_scores: torch.Tensor) -> torch.Tensor:
+    """``rag_token_log_probs`` for decoding, computed as a mixture of probabilities.
+
+    Mixing probabilities with one batched matrix product is several times faster
+    than a logsumexp across the strided passage axis; tokens whose probability
+    underflows float32 under every passage get -inf, which search never picks.
+
+    :param seq_logits: ``[B*K, T, V]`` generator logits (T is 1 while decoding).
+    :return: ``[B, T, V]`` log-probabilities.
+    """
+    batch, n_docs = doc_scores.shape
+    probs = F.softmax(seq_logits.float(), dim=-1).view(batch, n_docs, -1)  # [B, K, T*V]
+    weights = F.softmax(doc_scores.float(), dim=1).unsqueeze(1)  # [B, 1, K]
+    return torch.bmm(weights, probs).view(batch, *seq_logits.shape[1:]).log()
+
+
+def marginalise_tokens(token_log_probs: torch.Tensor, doc_scores: torch.Tensor) -> torch.Tensor:
+    """RAG-Token from per-passage target log-probabilities.
+
+    :param token_log_probs: ``[B, K, T]`` log p_gen(y_t | x, z_k, y_<t).
+    :return: ``[B, T]`` log p(y_t | x, y_<t) = logsumexp_k [log p(z_k|x) + token_log_probs].
+    """
+    doc_log_probs = F.log_softmax(doc_scores.float(), dim=1)[:, :, None]
+    return torch.logsumexp(token_log_probs + doc_log_probs, dim=1)
+
+
+def marginalise_sequences(token_log_probs: torch.Tensor, doc_scores: torch.Tensor) -> torch.Tensor:
+    """RAG-Sequence from per-passage target log-probabilities (pad positions must be 0).
+
+    :param token_log_probs: ``[B, K, T]`` log p_gen(y_t | x, z_k, y_<t).
+    :return: ``[B]`` log p(y | x) = logsumexp_k [log p(z_k|x) + sum_t token_log_probs].
+    """
+    return torch.logsumexp(token_log_probs.sum(-1) + F.log_softmax(doc_scores.float(), dim=1), dim=1)
+
+
 def rag_token_target_log_probs(
     seq_logits: torch.Tensor, doc_scores: torch.Tensor, target: torch.Tensor
 ) -> torch.Tensor:
@@ -56,9 +91,7 @@ def rag_token_target_log_probs(
     :param target: ``[B, T]`` token ids (pad positions give finite, ignorable values).
     """
     logits = _split_docs(seq_logits, doc_scores).float()  # [B, K, T, V]
-    token_log_probs = _per_doc_target_log_probs(logits, target)
-    doc_log_probs = F.log_softmax(doc_scores.float(), dim=1)[:, :, None]
-    return torch.logsumexp(token_log_probs + doc_log_probs, dim=1)
+    return marginalise_tokens(_per_doc_target_log_probs(logits, target), doc_scores)
 
 
 def rag_sequence_log_likelihood(
@@ -73,17 +106,8 @@ def rag_sequence_log_likelihood(
     :param target: ``[B, T]`` token ids; positions equal to ``pad_id`` are ignored.
     :return: ``[B]`` log-likelihood per example.
     """
-    per_doc = sequence_log_likelihood_per_doc(seq_logits, doc_scores, target, pad_id)
-    doc_log_probs = F.log_softmax(doc_scores.float(), dim=1)
-    return torch.logsumexp(per_doc + doc_log_probs, dim=1)
-
-
-def sequence_log_likelihood_per_doc(
-    seq_logits: torch.Tensor, doc_scores: torch.Tensor, target: torch.Tensor, pad_id: int
-) -> torch.Tensor:
-    """``sum_t log p_gen(y_t | x, z_k, y_<t)`` for every passage: ``[B, K]``."""
     token_log_probs = _per_doc_target_log_probs(_split_docs(seq_logits, doc_scores).float(), target)
-    return token_log_probs.masked_fill(target.eq(pad_id)[:, None, :], 0.0).sum(-1)
+    return marginalise_sequences(token_log_probs.masked_fill(target.eq(pad_id)[:, None, :], 0.0), doc_scores)
 
 
 def token_doc_posteriors(

@@ -71,3 +71,13 @@ def test_shape_mismatch_is_a_clear_error(logits_and_scores):
     seq_logits, doc_scores, _ = logits_and_scores
     with pytest.raises(ValueError, match="B\\*K"):
         rag_token_log_probs(seq_logits[:-1], doc_scores)
+
+
+def test_next_token_mixture_equals_logsumexp_form(logits_and_scores):
+    from rag_dialogue.rag import rag_token_next_log_probs
+
+    seq_logits, doc_scores, _ = logits_and_scores
+    assert torch.allclose(
+        rag_token_next_log_probs(seq_logits, doc_scores), rag_token_log_probs(seq_logits, doc_scores),
+        atol=1e-5,
+    )

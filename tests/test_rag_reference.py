@@ -13,7 +13,12 @@ from transformers import (
 )
 
 from rag_dialogue.model import RagEncoderState, RagInput, RagModel
-from rag_dialogue.rag import rag_sequence_log_likelihood, rag_token_target_log_probs
+from rag_dialogue.rag import (
+    marginalise_sequences,
+    marginalise_tokens,
+    rag_sequence_log_likelihood,
+    rag_token_target_log_probs,
+)
 
 B, K = 2, 3
 
@@ -70,8 +75,13 @@ def test_rag_token_loss_equals_transformers(setup):
         ll = rag_token_target_log_probs(logits, doc_scores, target)
         our_nll = -(ll * target.ne(0)).sum(1)
         ref = hf_loss(RagTokenForGeneration, generator, contexts, mask, doc_scores, target)
+        # the training path: output layer only at non-pad targets
+        state = ours.encoder(RagInput(contexts=contexts, context_mask=mask, doc_scores=doc_scores))
+        train_nll = -(marginalise_tokens(ours.target_log_probs(state, target), doc_scores)
+                      * target.ne(0)).sum(1)
     assert ref.shape == our_nll.shape
     assert torch.allclose(our_nll, ref, rtol=1e-5, atol=0), (our_nll, ref)
+    assert torch.allclose(train_nll, ref, rtol=1e-5, atol=0), (train_nll, ref)
 
 
 def test_rag_sequence_loss_equals_transformers(setup):
@@ -80,4 +90,28 @@ def test_rag_sequence_loss_equals_transformers(setup):
         logits = our_seq_logits(ours, contexts, mask, doc_scores, target)
         our_nll = -rag_sequence_log_likelihood(logits, doc_scores, target, pad_id=0)
         ref = hf_loss(RagSequenceForGeneration, generator, contexts, mask, doc_scores, target)
+        state = ours.encoder(RagInput(contexts=contexts, context_mask=mask, doc_scores=doc_scores))
+        train_nll = -marginalise_sequences(ours.target_log_probs(state, target), doc_scores)
     assert torch.allclose(our_nll, ref, rtol=1e-5, atol=0), (our_nll, ref)
+    assert torch.allclose(train_nll, ref, rtol=1e-5, atol=0), (train_nll, ref)
+
+
+def test_t5_generator_output_layer_is_supported(tiny_bart_dir):
+    """T5 scales decoder states before its output layer; RagModel checks its fused
+    projection against the generator's own forward when it is built."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    t5 = T5ForConditionalGeneration(T5Config(
+        vocab_size=200, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+        decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+    )).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bart_dir)  # only wraps special tokens here
+    model = RagModel(t5, tokenizer, {"pad": 0, "start": 0, "end": 1}, rag_type="none")
+    state = RagEncoderState(torch.randn(2, 4, 16), torch.ones(2, 4, dtype=torch.long), torch.zeros(2, 1))
+    ys = torch.tensor([[5, 6, 1], [7, 1, 0]])
+    with torch.no_grad():
+        logits = t5(encoder_outputs=(state.hidden,), attention_mask=state.mask,
+                    decoder_input_ids=model.forced_decoder_input(ys)).logits
+        expected = torch.log_softmax(logits, -1).gather(-1, ys[..., None]).squeeze(-1) * ys.ne(0)
+        assert torch.allclose(model.target_log_probs(state, ys)[:, 0], expected, atol=1e-5)

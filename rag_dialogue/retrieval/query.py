@@ -1,0 +1,14 @@
+"""The retrieval query built from the dialogue history."""
+
+
+def retrieval_query(turns: list[str], last_n_turns: int | None = None) -> str:
+    """Join the last `last_n_turns` turns (None or 0: all) with "\\n", as ParlAI joins history.
+
+    Word-level truncation is left to `TextEncoder.tokenize(..., truncate_left=True)`,
+    which keeps the most recent words; ParlAI's own RAG cut the newest turn instead.
+    """
+    if last_n_turns is not None and last_n_turns < 0:
+        raise ValueError(f"last_n_turns must be >= 0 (0 = all turns), got {last_n_turns}")
+    if last_n_turns:
+        turns = turns[-last_n_turns:]
+    return "\n".join(turns)

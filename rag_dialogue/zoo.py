@@ -1,0 +1,622 @@
+"""Share trained models: pack a ParlAI model with its index and card, install one safely."""
+
+import contextlib
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import re
+import stat
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from pathlib import Path, PurePosixPath
+
+from rag_dialogue.paths import home
+from rag_dialogue.utils import atomic_path, sha256_file, write_json_atomic, write_text_atomic
+
+CARD_FORMAT = "rag-dialogue-zoo/1"
+
+# Opt keys naming a directory the agent reads; packed ones become relative to the archive root.
+DIR_OPTS = ("generator", "query_encoder", "index_dir")
+HF_DIRS = {"generator": "model.hf/generator", "query_encoder": "model.hf/query_encoder"}
+
+# What an archive may carry. Everything else is refused, in particular ParlAI's pickled
+# `model`/`model.checkpoint` and pickle/code files that some loader would execute.
+ROOT_FILES = {"model.safetensors", "model.opt", "model.dict", "MODEL_CARD.md"}
+ROOT_DIRS = {"model.hf", "index"}
+UNSAFE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib",
+                   ".py", ".pyc", ".so", ".sh", ".exe", ".dll"}
+METRIC_ORDER = ["ppl", "f1", "kf1", "rf1", "grounding_precision", "hallucination_rate", "recall@5"]
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_HUB_REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+# ---------------------------------------------------------------- pack
+
+
+def pack(model_file, out_path, include_index=True, results=None, name=None) -> Path:
+    """Write a gzipped tar with safetensors weights, relative opt, dict, HF dirs, index and card.
+
+    `results` is an experiment results.json (default: MODEL.results.json if it exists).
+    Returns the archive path.
+    """
+    model_file = Path(model_file).expanduser().resolve()
+    out_path = Path(out_path).expanduser().resolve()
+    for required in (model_file, _sibling(model_file, ".opt"), _sibling(model_file, ".dict")):
+        if not required.is_file():
+            raise FileNotFoundError(
+                f"{required}: not found (pack needs MODEL, MODEL.opt and MODEL.dict)")
+    name = _check_name(name or _default_name(model_file))
+    opt = json.loads(_sibling(model_file, ".opt").read_text(encoding="utf-8"))
+    if results is None and _sibling(model_file, ".results.json").is_file():
+        results = _sibling(model_file, ".results.json")
+    results = _read_results(results) if results is not None else None
+
+    files = {"model.dict": _sibling(model_file, ".dict")}  # arcname -> source file
+    packed_opt = dict(opt, model_file="model", dict_file="model.dict", init_model=None)
+    packed_opt.pop("datapath", None)  # machine-specific; ParlAI infers it
+    not_packed = {}
+    hf_root = _sibling(model_file, ".hf")
+    for key, arc in HF_DIRS.items():
+        src = hf_root / arc.split("/", 1)[1]
+        if src.is_dir():
+            files.update(_dir_files(src, arc))
+            packed_opt[key] = arc
+        elif opt.get(key):
+            not_packed[key] = opt[key]  # e.g. a hub model name the installing side resolves
+
+    index = None
+    index_dir = opt.get("index_dir")
+    if index_dir:
+        index_dir = Path(index_dir).expanduser()
+        meta_file = index_dir / "meta.json"
+        meta = json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.is_file() else None
+        if include_index:
+            if not index_dir.is_dir():
+                raise FileNotFoundError(f"index_dir {index_dir} does not exist; pack with "
+                                        "--no-index to ship a pointer to it instead")
+            files.update(_dir_files(index_dir, "index"))
+            packed_opt["index_dir"] = "index"
+            index = {"packed": True, "dir": "index", "meta": meta}
+        else:
+            # Only meta.json is hashed: hashing a multi-GB index would defeat --no-index.
+            index = {"packed": False, "path": str(index_dir.resolve()), "meta": meta,
+                     "meta_sha256": sha256_file(meta_file) if meta_file.is_file() else None}
+            not_packed["index_dir"] = str(index_dir.resolve())
+            packed_opt["index_dir"] = str(index_dir.resolve())
+
+    for arc in files:
+        _check_allowed(arc)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".zoo-pack-", dir=out_path.parent) as stage:
+        stage = Path(stage)
+        weights = _save_weights(model_file, stage / "model.safetensors")
+        files["model.safetensors"] = stage / "model.safetensors"
+        write_json_atomic(stage / "model.opt", packed_opt)
+        files["model.opt"] = stage / "model.opt"
+        card = {
+            "format": CARD_FORMAT,
+            "name": name,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "agent": opt.get("model"),
+            "task": opt.get("task"),
+            "weights": weights,
+            "index": index,
+            "not_packed": not_packed,
+            "metrics": results.get("conditions") if results else None,
+            "swap": results.get("swap") if results else None,
+        }
+        write_text_atomic(stage / "MODEL_CARD.md", _card_markdown(card, packed_opt))
+        files["MODEL_CARD.md"] = stage / "MODEL_CARD.md"
+        card["files"] = {arc: {"sha256": sha256_file(src), "bytes": src.stat().st_size}
+                         for arc, src in sorted(files.items())}
+        write_json_atomic(stage / "card.json", card)
+        with atomic_path(out_path) as tmp:
+            # card.json first: `tar tzf` and streaming readers meet the card before the weights
+            _write_tar(tmp, [("card.json", stage / "card.json")] + sorted(files.items()))
+    return out_path
+
+
+def _sibling(model_file: Path, suffix: str) -> Path:
+    return model_file.with_name(model_file.name + suffix)
+
+
+def _default_name(model_file: Path) -> str:
+    # ParlAI runs usually save as .../RUN/model, so the folder is the informative part.
+    stem = model_file.parent.name if model_file.name == "model" else model_file.name
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "model"
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"model name {name!r} must be letters, digits, '.', '_' or '-' "
+                         "(it becomes a directory name)")
+    return name
+
+
+def _read_results(path) -> dict:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("conditions"), dict):
+        raise ValueError(f"{path}: expected an experiment results.json with a 'conditions' object")
+    return data
+
+
+def _dir_files(src: Path, arc_root: str) -> dict:
+    """Every regular file under `src`, keyed by its archive name below `arc_root`."""
+    out = {}
+    for path in sorted(src.rglob("*")):
+        if path.is_file():
+            out[f"{arc_root}/{path.relative_to(src).as_posix()}"] = path
+    return out
+
+
+def _save_weights(model_file: Path, out: Path) -> dict:
+    """Write MODEL's `model` state dict as safetensors; returns a summary for the card."""
+    import torch
+    from safetensors.torch import save_file
+
+    # weights_only=False: ParlAI model files pickle the Opt and optimizer state. This is the
+    # packer's own local file; install never unpickles anything.
+    states = torch.load(model_file, map_location="cpu", weights_only=False)
+    if not isinstance(states, dict) or not isinstance(states.get("model"), dict):
+        raise ValueError(f"{model_file}: not a ParlAI model file (no 'model' state dict)")
+    tensors, aliases = _dedupe(states["model"])
+    save_file(tensors, str(out), metadata={"format": "pt", "aliases": json.dumps(aliases)})
+    return {"file": "model.safetensors", "tensors": len(tensors) + len(aliases),
+            "tied": len(aliases), "parameters": sum(t.numel() for t in tensors.values())}
+
+
+def _dedupe(state: dict):
+    """Split a state dict into storage-disjoint contiguous tensors plus tied-name aliases.
+
+    safetensors refuses tensors that share memory. Exact ties (BART's shared embeddings)
+    are stored once and recorded as aliases; partial overlaps are cloned apart.
+    """
+    import torch
+
+    def view(t):
+        return (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape),
+                tuple(t.stride()), t.dtype)
+
+    views_per_storage = defaultdict(set)
+    for key, t in state.items():
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"state dict entry {key!r} is a {type(t).__name__}, not a tensor")
+        if t.numel():
+            views_per_storage[view(t)[0]].add(view(t))
+    tensors, aliases, owner = {}, {}, {}
+    for key, t in state.items():
+        v = view(t) if t.numel() else None
+        if v is not None and v in owner:
+            aliases[key] = owner[v]
+            continue
+        if v is not None:
+            owner[v] = key
+        overlapping = v is not None and len(views_per_storage[v[0]]) > 1
+        if overlapping or not t.numel():
+            tensors[key] = t.detach().clone(memory_format=torch.contiguous_format)
+        else:
+            tensors[key] = t.detach().contiguous()
+    return tensors, aliases
+
+
+def _write_tar(out: Path, entries):
+    with tarfile.open(out, "w:gz") as tar:
+        for arc, src in entries:
+            info = tarfile.TarInfo(arc)
+            info.size = src.stat().st_size
+            info.mtime = int(src.stat().st_mtime)
+            info.mode = 0o644
+            with open(src, "rb") as f:
+                tar.addfile(info, f)
+
+
+def _card_markdown(card: dict, opt: dict) -> str:
+    """The human half of the card; `opt` is the packed (archive-relative) opt."""
+    name, task = card["name"], card["task"] or "TASK"
+    w = card["weights"]
+    lines = [
+        f"# {name}",
+        "",
+        f"A retrieval-augmented dialogue model for ParlAI (agent `{card['agent']}`), "
+        f"{w['parameters']:,} parameters, packed {card['created']}.",
+        "",
+    ]
+    facts = [("ParlAI task", opt.get("task")), ("RAG type", opt.get("rag_type")),
+             ("passages per turn", opt.get("n_docs")), ("generator", opt.get("generator")),
+             ("query encoder", opt.get("query_encoder"))]
+    for key, value in facts:
+        if value is not None:
+            lines.append(f"- {key}: `{value}`")
+    lines += ["", "## Data and knowledge", ""]
+    index = card["index"]
+    if index is None:
+        lines.append("No retrieval index (this model does not retrieve).")
+    else:
+        where = "packed under `index/`" if index["packed"] else (
+            f"not packed; the original index was at `{index['path']}` "
+            f"(meta.json sha256 `{index['meta_sha256']}`)")
+        lines.append(f"Retrieval index: {where}.")
+        for key, value in (index["meta"] or {}).items():
+            if isinstance(value, (str, int, float, bool)):
+                lines.append(f"- {key}: `{value}`")
+    for key, value in card["not_packed"].items():
+        if key != "index_dir":
+            lines.append(f"- `{key}` is not packed: `{value}` must be available where "
+                         "it is installed.")
+    lines += ["", "## Metrics", ""]
+    if card["metrics"]:
+        lines += _metrics_table(card["metrics"])
+    else:
+        lines.append("No experiment results were given.")
+    if card["swap"]:
+        swap = ", ".join(f"{k} {_fmt(v)}" for k, v in card["swap"].items())
+        lines += ["", f"Index hot swap (new index, no retraining): {swap}"]
+    lines += [
+        "", "## How to use", "", "```",
+        "rag-dialogue zoo install SOURCE        # prints the model file path (MF)",
+        f"parlai eval_model -mf MF -t {task}",
+        "rag-dialogue chat -mf MF",
+        "```", "",
+        "Installing checks every file against the sha256 in `card.json` and rebuilds the "
+        "ParlAI model file from `model.safetensors`; nothing in the archive is executed "
+        "or unpickled.",
+        "", "Every file and its sha256 is listed in `card.json`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _metrics_table(conditions: dict) -> list:
+    metrics = {m for splits in conditions.values() for row in splits.values() for m in row}
+    cols = [m for m in METRIC_ORDER if m in metrics] + sorted(metrics - set(METRIC_ORDER))
+    out = ["| condition | split | " + " | ".join(cols) + " |",
+           "|---|---|" + "---|" * len(cols)]
+    for cond, splits in conditions.items():
+        for split, row in splits.items():
+            out.append(f"| {cond} | {split} | " + " | ".join(_fmt(row.get(m)) for m in cols) + " |")
+    return out
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# ---------------------------------------------------------------- install
+
+
+def install(source, dest=None, force=False) -> Path:
+    """Install an archive, unpacked directory, http(s) URL or Hub repo id; return the model file.
+
+    Every file is checked against card.json before the install is moved into place at
+    DEST/NAME; weights are read with safetensors only and the ParlAI model file is
+    written here, so nothing from the source is ever unpickled or executed.
+    """
+    dest = Path(dest or home() / "zoo").expanduser().resolve()
+    source = str(source)
+    if source.startswith(("http://", "https://")):
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".zoo-download-", dir=dest) as tmp:
+            archive = _download(source, Path(tmp) / "archive")
+            with contextlib.closing(_TarSource(archive, label=source)) as src:
+                return _install(src, dest, force)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return _install(_DirSource(path), dest, force)
+    if path.is_file():
+        with contextlib.closing(_TarSource(path)) as src:
+            return _install(src, dest, force)
+    if _HUB_REPO.fullmatch(source) and not source.endswith((".tar", ".gz", ".tgz", ".xz")):
+        snapshot = Path(_hub_snapshot(source))
+        # Hub caches hold files as symlinks into the repo's blobs/; allow exactly those.
+        return _install(_DirSource(snapshot, links_within=snapshot.parents[1], label=source),
+                        dest, force)
+    raise FileNotFoundError(f"{source}: no such archive or directory, and not an http(s) URL "
+                            "or a Hub repo id (owner/name)")
+
+
+def _install(src, dest: Path, force: bool) -> Path:
+    card = src.card()
+    name = _check_name(card.get("name"))
+    files = card.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ValueError(f"{src.label}: card.json lists no files")
+    available = set(src.names())
+    for arc, entry in files.items():
+        if _safe_relpath(arc, "card.json file") != arc:
+            raise ValueError(f"{arc}: card.json file names must be normalised relative paths")
+        _check_allowed(arc)
+        sha = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise ValueError(f"{arc}: card.json has no valid sha256 for it")
+        if arc not in available:
+            raise ValueError(f"{arc}: listed in card.json but missing from {src.label}")
+    for arc in ("model.safetensors", "model.opt", "model.dict"):
+        if arc not in files:
+            raise ValueError(f"{src.label}: card.json does not list {arc}")
+
+    final = dest / name
+    if final.exists() and not force:
+        raise ValueError(f"{final} already exists; pass --force to replace it")
+    with atomic_path(final) as tmp:
+        tmp.mkdir()
+        for arc in src.names():  # the source's own order: sequential reads for a .tar.gz
+            if arc in files:
+                _copy_verified(src, arc, tmp / arc, files[arc]["sha256"])
+        _finish(tmp, final, files)
+        write_json_atomic(tmp / "card.json", card)  # provenance: what was verified
+    _check_index_pointer(card.get("index"), final)
+    return final / "model"
+
+
+def _copy_verified(src, arc: str, out: Path, expected: str):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    with src.open(arc) as fin, open(out, "xb") as fout:
+        for block in iter(lambda: fin.read(1 << 20), b""):
+            h.update(block)
+            fout.write(block)
+    if h.hexdigest() != expected:
+        raise ValueError(f"{arc}: checksum mismatch (card.json {expected[:12]}..., file "
+                         f"{h.hexdigest()[:12]}...): {src.label} is corrupt or was modified")
+
+
+def _finish(tmp: Path, final: Path, files: dict):
+    """Turn verified files into a ParlAI model dir whose opt points at `final`."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    weights = tmp / "model.safetensors"
+    with safe_open(str(weights), framework="pt") as f:
+        aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
+    state = load_file(str(weights))
+    if not isinstance(aliases, dict):
+        raise ValueError("model.safetensors: 'aliases' metadata is not an object")
+    for key, target in aliases.items():
+        if target not in state:
+            raise ValueError(f"model.safetensors: tied tensor {key!r} points at missing {target!r}")
+        state[key] = state[target]  # restore the tie, so saving keeps one copy
+    torch.save({"model": state}, tmp / "model")
+    weights.unlink()
+
+    try:
+        opt = json.loads((tmp / "model.opt").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        # ParlAI would fall back to unpickling a non-JSON .opt: refuse it here.
+        raise ValueError(f"model.opt: not JSON ({e})") from None
+    if not isinstance(opt, dict):
+        raise ValueError("model.opt: expected a JSON object")
+    # init_model/init_opt name files on the packer's machine that ParlAI would load (and unpickle)
+    opt.update(model_file=str(final / "model"), dict_file=str(final / "model.dict"),
+               init_model=None, init_opt=None)
+    for key in DIR_OPTS:
+        value = opt.get(key)
+        if isinstance(value, str) and any(a.startswith(value.rstrip("/") + "/") for a in files):
+            opt[key] = str(final / _safe_relpath(value))
+    write_json_atomic(tmp / "model.opt", opt)
+
+
+def _check_index_pointer(index, final: Path):
+    """An index left out with --no-index: say whether this machine has the same one."""
+    if not index or index.get("packed"):
+        return
+    path = index.get("path")
+    meta = Path(path) / "meta.json" if path else None
+    if meta is None or not meta.is_file():
+        print(f"note: the index is not in this archive and {path} does not exist here; pass "
+              f"--index DIR to `rag-dialogue chat` or set index_dir in {final / 'model.opt'}",
+              file=sys.stderr)
+    elif index.get("meta_sha256") and sha256_file(meta) != index["meta_sha256"]:
+        print(f"warning: {meta} differs from the index this model was packed with",
+              file=sys.stderr)
+
+
+def _safe_relpath(name: str, label: str = "entry") -> str:
+    """Normalise an archive member name; refuse anything that could leave the target dir."""
+    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
+        raise ValueError(f"{name!r}: unsafe {label} name; refusing to install")
+    if name.startswith("/") or PurePosixPath(name).is_absolute():
+        raise ValueError(f"{name}: {label} has an absolute path; refusing to install")
+    parts = [p for p in PurePosixPath(name).parts if p != "."]
+    if not parts or ".." in parts:
+        raise ValueError(f"{name}: {label} path leaves the target directory; refusing to install")
+    return "/".join(parts)
+
+
+def _check_allowed(arc: str):
+    top = arc.split("/")[0]
+    if (arc in ROOT_FILES or (top in ROOT_DIRS and "/" in arc)) and \
+            PurePosixPath(arc).suffix.lower() not in UNSAFE_SUFFIXES:
+        return
+    raise ValueError(f"{arc}: not a file a shared model may carry (weights go in "
+                     "model.safetensors; pickle and code files are refused)")
+
+
+class _TarSource:
+    """A tar archive, every member checked before anything is written."""
+
+    def __init__(self, path: Path, label=None):
+        self.label = label or str(path)
+        try:
+            self.tar = tarfile.open(path, "r:*")
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise ValueError(f"{self.label}: not a readable tar archive ({e})") from None
+        try:
+            self.members = self._check(self.tar)
+        except BaseException:
+            self.tar.close()
+            raise
+
+    def _check(self, tar) -> dict:
+        try:
+            members = tar.getmembers()
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise ValueError(f"{self.label}: not a readable tar archive ({e})") from None
+        out = {}
+        for m in members:
+            arc = _safe_relpath(m.name, "archive entry")
+            if m.issym() or m.islnk():
+                raise ValueError(f"{m.name}: archive entry is a link; refusing to install")
+            if m.isdir():
+                continue
+            if not m.isreg():
+                raise ValueError(f"{m.name}: archive entry is a device or special file; "
+                                 "refusing to install")
+            if arc in out:
+                raise ValueError(f"{m.name}: archive entry appears twice; refusing to install")
+            out[arc] = m
+        return out
+
+    def names(self):
+        return list(self.members)
+
+    def close(self):
+        self.tar.close()
+
+    def open(self, arc):
+        return self.tar.extractfile(self.members[arc])
+
+    def card(self) -> dict:
+        if "card.json" not in self.members:
+            raise ValueError(f"{self.label}: no card.json (not a rag-dialogue zoo archive)")
+        with self.open("card.json") as f:
+            return _parse_card(f.read(), self.label)
+
+
+class _DirSource:
+    """An unpacked archive on disk; links are refused unless they stay inside `links_within`."""
+
+    def __init__(self, root: Path, links_within=None, label=None):
+        self.root, self.label = root, label or str(root)
+        allowed = Path(links_within).resolve() if links_within else None
+        self.files = {}
+        for dirpath, dirnames, filenames in os.walk(root):
+            for entry in dirnames + filenames:
+                path = Path(dirpath) / entry
+                arc = path.relative_to(root).as_posix()
+                mode = os.lstat(path).st_mode
+                if stat.S_ISLNK(mode):
+                    target = path.resolve()
+                    inside = allowed is not None and target.is_relative_to(allowed)
+                    if not (inside and target.is_file()):
+                        raise ValueError(f"{arc}: is a link; refusing to install")
+                    self.files[arc] = target
+                elif stat.S_ISREG(mode):
+                    self.files[arc] = path
+                elif not stat.S_ISDIR(mode):
+                    raise ValueError(f"{arc}: is a device or special file; refusing to install")
+
+    def names(self):
+        return list(self.files)
+
+    def open(self, arc):
+        return open(self.files[arc], "rb")
+
+    def card(self) -> dict:
+        if "card.json" not in self.files:
+            raise ValueError(f"{self.label}: no card.json (not a rag-dialogue zoo model)")
+        return _parse_card(self.files["card.json"].read_bytes(), self.label)
+
+
+def _parse_card(data: bytes, label: str) -> dict:
+    try:
+        card = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{label}: card.json is not valid JSON ({e})") from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise ValueError(f"{label}: card.json is not a {CARD_FORMAT} card")
+    return card
+
+
+def _download(url: str, out: Path) -> Path:
+    from tqdm import tqdm
+
+    from rag_dialogue import __version__
+
+    request = urllib.request.Request(url, headers={"User-Agent": f"rag-dialogue/{__version__}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp, open(out, "wb") as f:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                      desc=url.rsplit("/", 1)[-1][:40], disable=None) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    f.write(block)
+                    bar.update(len(block))
+    except urllib.error.HTTPError as e:
+        cls = FileNotFoundError if e.code == 404 else ValueError
+        raise cls(f"{url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        raise ValueError(f"{url}: download failed ({getattr(e, 'reason', e)})") from None
+    if total is not None and out.stat().st_size != total:
+        raise ValueError(f"{url}: download stopped at {out.stat().st_size} of {total} bytes")
+    return out
+
+
+def _hub_snapshot(repo_id: str) -> str:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (HfHubHTTPError, IncompleteSnapshotError,
+                                        LocalEntryNotFoundError)
+
+    try:
+        return snapshot_download(repo_id)
+    except (LocalEntryNotFoundError, IncompleteSnapshotError, HfHubHTTPError) as e:
+        raise FileNotFoundError(f"{repo_id}: not a local path, and the Hub repo could not be "
+                                f"fetched ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+
+
+# ---------------------------------------------------------------- command line
+
+
+def add_subparser(subparsers):
+    parser = subparsers.add_parser("zoo", help="pack a trained model for sharing, or install one")
+    sub = parser.add_subparsers(dest="zoo_command", metavar="{pack,install}")
+    sub.required = True
+
+    p = sub.add_parser("pack", help="write MODEL with its opt, dict, HF dirs, index and card "
+                                    "to a .tar.gz")
+    p.add_argument("model_file", metavar="MODEL",
+                   help="ParlAI model file (MODEL.opt and MODEL.dict beside it)")
+    p.add_argument("out", metavar="OUT.tar.gz", help="archive to write (atomically)")
+    p.add_argument("--no-index", action="store_true",
+                   help="leave the index out; the card keeps its path, meta.json and checksum")
+    p.add_argument("--results", metavar="FILE",
+                   help="experiment results.json for the card's metrics "
+                        "(default: MODEL.results.json)")
+    p.add_argument("--name", help="install name (default: the run folder of MODEL)")
+    p.set_defaults(func=_cmd_pack)
+
+    i = sub.add_parser("install", help="verify and install an archive, directory, http(s) URL "
+                                       "or Hub repo id; prints the -mf path last")
+    i.add_argument("source", metavar="SOURCE",
+                   help="OUT.tar.gz, an unpacked directory, an http(s) URL "
+                        "or a Hub repo id owner/name")
+    i.add_argument("--dest", metavar="DIR", help=f"where models go (default: {home() / 'zoo'})")
+    i.add_argument("--force", action="store_true",
+                   help="replace an installed model of the same name")
+    i.set_defaults(func=_cmd_install)
+
+
+def _cmd_pack(args) -> int:
+    out = pack(args.model_file, args.out, include_index=not args.no_index,
+               results=args.results, name=args.name)
+    print(f"packed {args.model_file} ({out.stat().st_size / 2**20:.1f} MiB); share it and run "
+          f"`rag-dialogue zoo install SOURCE`")
+    print(out)
+    return 0
+
+
+def _cmd_install(args) -> int:
+    mf = install(args.source, dest=args.dest, force=args.force)
+    task = json.loads(Path(f"{mf}.opt").read_text(encoding="utf-8")).get("task") or "TASK"
+    print(f"installed {mf.parent.name} to {mf.parent}")
+    print(f"  parlai eval_model -mf {mf} -t {task}")
+    print(f"  rag-dialogue chat -mf {mf}")
+    print(mf)
+    return 0

@@ -1,0 +1,115 @@
+"""The agent through ParlAI's own scripts: train, reload, evaluate, display, chat.
+
+A tiny task of real Wikipedia sentences, a tiny index over real passages (tiny
+random encoder), and the tiny random generator: the point is the plumbing, not the
+scores.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import vital_articles
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_task(tmp_path_factory):
+    """ParlAI-format dialogues asking about real articles; the wizard answers with a sentence."""
+    out = tmp_path_factory.mktemp("task") / "dialogues.txt"
+    lines = []
+    for title, text in vital_articles(12):
+        sentence = text.split(". ")[0].rstrip(".") + "."
+        fields = {
+            "text": f"hi! can you tell me about {title}?", "labels": sentence,
+            "checked_sentence": sentence, "title": title, "knowledge": f"{title} / {text}",
+            "episode_done": "True",
+        }
+        lines.append("\t".join(f"{k}:{v.replace(chr(9), ' ')}" for k, v in fields.items()))
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory, passages_file, tiny_encoder_dir):
+    from rag_dialogue.retrieval.retriever import build_index
+
+    out = tmp_path_factory.mktemp("index") / "idx"
+    build_index(passages_file, out, encoder_name_or_path=str(tiny_encoder_dir), show_progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_task, tiny_index, tiny_bart_dir):
+    from parlai.scripts.train_model import TrainModel
+
+    model_file = tmp_path_factory.mktemp("model") / "model"
+    TrainModel.main(
+        model="rag_dialogue.agent:RagDialogueAgent", model_file=str(model_file),
+        task="fromfile:parlaiformat", fromfile_datapath=str(tiny_task),
+        generator=str(tiny_bart_dir), index_dir=str(tiny_index), n_docs=3,
+        batchsize=4, max_train_steps=6, validation_every_n_steps=3, validation_max_exs=4,
+        learningrate=1e-3, optimizer="adam", skip_generation=True, datapath=str(model_file.parent),
+        log_every_n_steps=2,
+    )
+    return model_file
+
+
+def test_training_writes_a_self_contained_model(trained):
+    for suffix in ("", ".opt", ".dict", ".hf/generator/config.json", ".hf/query_encoder/config.json"):
+        assert Path(f"{trained}{suffix}").exists(), suffix
+    opt = json.loads(Path(f"{trained}.opt").read_text())
+    assert opt["rag_type"] == "token" and opt["n_docs"] == 3
+
+
+def test_eval_model_reports_rag_metrics(trained, tiny_task):
+    from parlai.scripts.eval_model import EvalModel
+
+    report = EvalModel.main(
+        model_file=str(trained), task="fromfile:parlaiformat", fromfile_datapath=str(tiny_task),
+        batchsize=4, inference="beam", beam_size=2, label_truncate=12, skip_generation=False,
+        datapath=str(trained.parent),
+    )
+    for metric in ("ppl", "f1", "recall@3", "grounding_precision", "hallucination_rate"):
+        assert metric in report, metric
+    assert report["exs"] == 12
+    assert 0 <= report["recall@3"] <= 1
+
+
+def test_resumed_training_loads_the_saved_weights(trained, tiny_task):
+    import torch
+    from parlai.core.agents import create_agent_from_model_file
+
+    agent = create_agent_from_model_file(str(trained))
+    saved = torch.load(trained, map_location="cpu", weights_only=False)["model"]
+    for name, value in agent.model.state_dict().items():
+        assert torch.equal(value, saved[name]), name
+
+
+def test_display_model(trained, tiny_task, capsys):
+    from parlai.scripts.display_model import DisplayModel
+
+    DisplayModel.main(model_file=str(trained), task="fromfile:parlaiformat",
+                      fromfile_datapath=str(tiny_task), num_examples=2, skip_generation=False,
+                      datapath=str(trained.parent))
+    out = capsys.readouterr().out
+    assert out.count("    model: ") == 2 and "labels: " in out
+
+
+def test_interactive_chat_through_the_parlai_command(trained):
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    parlai = Path(sys.executable).parent / "parlai"
+    proc = subprocess.run(
+        [str(parlai), "interactive", "-mf", str(trained), "--print-docs", "true",
+         "--datapath", str(trained.parent)],
+        input="tell me about the accordion\n[EXIT]\n", capture_output=True, text=True,
+        env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[retrieved passages]" in proc.stdout
+    assert "[RagDialogue]:" in proc.stdout
