@@ -33,6 +33,11 @@ def stopwords() -> frozenset:
     return frozenset(STOPWORDS)
 
 
+@functools.lru_cache(maxsize=1)
+def _not_content() -> frozenset:
+    return stopwords() | DISCOURSE_WORDS
+
+
 def normalize(text: str) -> str:
     """ParlAI's `normalize_answer` (lowercase, no punctuation, no articles, single spaces),
     applied after stripping accents and turning every other non-word character
@@ -53,7 +58,7 @@ def normalize(text: str) -> str:
 def content_words(text: str) -> list[str]:
     """The tokens of `normalize(text)` that are neither ParlAI stopwords nor DISCOURSE_WORDS,
     in order, with repeats."""
-    skip = stopwords() | DISCOURSE_WORDS
+    skip = _not_content()
     return [w for w in normalize(text).split() if w not in skip]
 
 

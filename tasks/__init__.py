@@ -1,0 +1,1 @@
+"""ParlAI tasks (teachers), one folder per dataset; installed as `rag_dialogue.tasks`."""

@@ -1,0 +1,166 @@
+"""Wizard of Wikipedia through ParlAI's own teachers, plus what the RAG agent reads (`rag_knowledge`).
+
+    -t rag_dialogue.tasks.wizard_of_wikipedia.agents                                  seen (random_split)
+    -t rag_dialogue.tasks.wizard_of_wikipedia.agents:GeneratorTeacher:topic_split     unseen
+
+ParlAI downloads and builds the data (`parlai.tasks.wizard_of_wikipedia.build`). Each
+message carries ParlAI's generator-teacher fields: `text` (the chosen topic, then the
+apprentice turn), `labels`/`eval_labels` (the wizard's response), `checked_sentence` and
+`title` (the gold knowledge; both `no_passages_used` when the wizard used none or the
+turn has no `checked_sentence`), `knowledge` in ParlAI's format (one
+"title __knowledge__ sentence" per line, a `no_passages_used` line first) and ours:
+
+    rag_knowledge   the same topic knowledge as one string, one "title / sentence" per
+                    line, in ParlAI's order (chosen topic, then the passages retrieved for
+                    the apprentice's and the wizard's previous turns), no placeholder line.
+
+Knowledge F1 and rare-word F1 come from ParlAI's `custom_evaluation`, unchanged.
+"""
+
+import json
+
+from parlai.tasks.wizard_of_wikipedia import agents as wow
+
+KNOWLEDGE_SEPARATOR = " / "
+_DATA_ERRORS = (KeyError, TypeError, AttributeError, IndexError)
+
+
+class WowDataError(ValueError):
+    """A WoW-style file that cannot be read; names the file and the episode at fault."""
+
+    def __init__(self, path, episode: int | None, message: str):
+        self.path, self.episode = str(path), episode
+        where = f"{path}: episode {episode}" if episode is not None else str(path)
+        super().__init__(f"{where}: {message}")
+
+
+def episode_problem(episode) -> str | None:
+    """What makes `episode` unreadable by ParlAI's WoW teachers, or None if nothing does.
+
+    Required: `chosen_topic_passage` (list), `dialog` (non-empty list) whose turns have
+    `speaker`, `text` and `retrieved_passages` (a list of {title: [sentences]}).
+    Optional, as in ParlAI: `chosen_topic`, `checked_sentence`, `checked_passage`.
+    """
+    if not isinstance(episode, dict):
+        return f"is a {type(episode).__name__}, not a JSON object"
+    for key, kind in (("chosen_topic_passage", list), ("dialog", list)):
+        if key not in episode:
+            return f"misses required field {key!r}"
+        if not isinstance(episode[key], kind):
+            return f"field {key!r} is not a list"
+    if not episode["dialog"]:
+        return "has an empty 'dialog'"
+    for t, turn in enumerate(episode["dialog"]):
+        if not isinstance(turn, dict):
+            return f"turn {t} is not a JSON object"
+        for key in ("speaker", "text", "retrieved_passages"):
+            if key not in turn:
+                return f"turn {t} misses required field {key!r}"
+        passages = turn["retrieved_passages"]
+        if not isinstance(passages, list) or not all(
+            isinstance(p, dict) and all(isinstance(v, list) for v in p.values()) for p in passages
+        ):
+            return f"turn {t}: 'retrieved_passages' must be a list of {{title: [sentences]}}"
+    return None
+
+
+def _broken_episode(text: str) -> int | None:
+    """Index of the first top-level list element that does not parse (None if not a list)."""
+    decoder, pos = json.JSONDecoder(), len(text) - len(text.lstrip())
+    if not text.startswith("[", pos):
+        return None
+    pos, index = pos + 1, 0
+    while True:
+        pos += len(text[pos:]) - len(text[pos:].lstrip())
+        if text.startswith("]", pos):
+            return None
+        try:
+            _, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return index
+        pos += len(text[pos:]) - len(text[pos:].lstrip())
+        if text.startswith(",", pos):
+            pos += 1
+        index += 1
+
+
+def load_wow_file(path) -> list:
+    """Read and check a WoW-schema JSON file; WowDataError names the file and the episode."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise WowDataError(path, None, f"not UTF-8 text ({e})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        hint = " (truncated?)" if e.pos >= len(text.rstrip()) - 1 or "Unterminated" in e.msg else ""
+        raise WowDataError(path, _broken_episode(text),
+                           f"not valid JSON{hint}: {e.msg} at line {e.lineno} column {e.colno}") from None
+    if not isinstance(data, list):
+        raise WowDataError(path, None, f"must hold a JSON list of episodes, not a {type(data).__name__}")
+    for i, episode in enumerate(data):
+        problem = episode_problem(episode)
+        if problem:
+            raise WowDataError(path, i, problem)
+    return data
+
+
+def topic_knowledge(episode: dict, wizard_index: int) -> dict:
+    """{title: [sentences]} shown to the wizard at dialog turn `wizard_index`, as ParlAI's
+    WizardDialogKnowledgeTeacher collects it: the chosen topic, then the passages retrieved
+    for the previous apprentice turn and for the wizard's previous turn."""
+    knowledge = {episode.get("chosen_topic", ""): episode["chosen_topic_passage"]}
+    for back in (1, 2):
+        if wizard_index - back >= 0:
+            for passage in episode["dialog"][wizard_index - back]["retrieved_passages"]:
+                for title, sentences in passage.items():
+                    knowledge.setdefault(title, sentences)
+    return knowledge
+
+
+def format_knowledge(knowledge: dict) -> str:
+    """One "title / sentence" line per sentence (the `rag_knowledge` format)."""
+    return "\n".join(f"{title}{KNOWLEDGE_SEPARATOR}{s}" for title, sents in knowledge.items() for s in sents)
+
+
+class GeneratorTeacher(wow.GeneratorTeacher):
+    """ParlAI's WoW generator teacher, with `rag_knowledge` and errors that name the episode."""
+
+    def setup_data(self, datafile):
+        self._datafile = datafile
+        try:
+            yield from super().setup_data(datafile)
+        except json.JSONDecodeError:
+            load_wow_file(datafile)  # raises the same error with the episode named
+            raise
+
+    def _guarded(self, method, episode_idx, *args):
+        try:
+            return method(episode_idx, *args)
+        except _DATA_ERRORS as e:
+            path = getattr(self, "_datafile", self.opt.get("datafile"))
+            if not isinstance(self.raw_data, list):
+                raise WowDataError(path, None, "must hold a JSON list of episodes") from e
+            problem = episode_problem(self.raw_data[episode_idx]) or f"{type(e).__name__}: {e}"
+            raise WowDataError(path, episode_idx, problem) from e
+
+    def len_episode(self, ep):
+        return self._guarded(super().len_episode, ep)
+
+    def wizard_turn(self, episode_idx: int, entry_idx: int) -> int:
+        """Index in `dialog` of the wizard turn that example `entry_idx` answers with (ParlAI's rule)."""
+        dialog = self.raw_data[episode_idx]["dialog"]
+        return entry_idx * 2 if "Wizard" in dialog[0]["speaker"] else entry_idx * 2 + 1
+
+    def _format_example(self, episode_idx, entry_idx=0):
+        action = self._guarded(super()._format_example, episode_idx, entry_idx)
+        if "knowledge" in action:  # (absent on batch padding)
+            episode = self.raw_data[episode_idx]
+            action["rag_knowledge"] = format_knowledge(
+                topic_knowledge(episode, self.wizard_turn(episode_idx, entry_idx)))
+        return action
+
+
+class DefaultTeacher(GeneratorTeacher):
+    pass

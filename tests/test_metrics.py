@@ -1,0 +1,111 @@
+"""Hallucination and grounding measures: definitions, and their behaviour on the embedded dataset's gold."""
+
+import json
+
+import pytest
+
+import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
+from rag_dialogue import metrics as m
+from rag_dialogue.tasks.vital_articles import build as va
+from rag_dialogue.tasks.wizard_of_wikipedia.agents import format_knowledge, topic_knowledge
+
+KNOWLEDGE = ("Greta Garbo / Greta Garbo was a Swedish and American film actress.\n"
+             "Greta Garbo / In 1999, the American Film Institute ranked Garbo fifth.")
+HISTORY = ["Greta Garbo", "Who was Greta Garbo?"]
+
+
+def test_content_words_normalise_like_parlai_and_drop_stopwords():
+    assert m.content_words("Sure! The Garbó films, 1884–1886; I think they're great.") == \
+        ["garbo", "films", "1884", "1886", "great"]
+    assert m.content_words("Yes, it is what it is.") == []
+
+
+def test_grounding_precision_definition():
+    assert m.grounding_precision("Well, Garbo was a Swedish actress.", KNOWLEDGE, HISTORY) == 1.0
+    # garbo, swedish, actress grounded; singer, paris not: 3 of 5
+    assert m.grounding_precision("Garbo was a Swedish actress and singer in Paris.", KNOWLEDGE, HISTORY) == 0.6
+    assert m.grounding_precision("Who was she?", KNOWLEDGE, HISTORY) is None  # stopwords only
+    assert m.grounding_precision("Yes, I think so.", KNOWLEDGE, HISTORY) is None  # discourse words only
+    assert m.grounding_precision("Garbo", [], ["Greta Garbo"]) == 1.0  # history grounds too
+    assert m.grounding_precision("Garbo", [("Greta Garbo", "An actress.")], []) == 1.0  # (title, text) pairs
+
+
+def test_invented_facts_and_numbers_are_hallucinations():
+    assert not m.is_hallucinated("Garbo was a Swedish film actress.", KNOWLEDGE, HISTORY)
+    assert m.is_hallucinated("Garbo was born in 1905.", KNOWLEDGE, HISTORY)  # number not in knowledge
+    assert m.is_hallucinated("Garbo was a Norwegian actress.", KNOWLEDGE, HISTORY)  # rare word
+    assert m.unsupported_rare_words("She won an Oscar in Paris in 1954.", KNOWLEDGE, HISTORY) == \
+        ["oscar", "paris", "1954"]
+    # common words that the knowledge lacks are not facts
+    assert not m.is_hallucinated("Garbo was a really good movie star, people loved her.", KNOWLEDGE, HISTORY)
+    assert not m.is_hallucinated("She was ranked fifth in 1999.", KNOWLEDGE, HISTORY)
+    custom = m.RareWords.from_texts(["the film the actress", "a film"], top_n=1)
+    assert custom("actress") and not custom("film") and custom("7")
+
+
+def test_gold_passage_retrieved_definition():
+    retrieved = [("Sky", "The sky is blue."), ("Greta Garbo", "Greta Garbo was a Swedish and American film actress.")]
+    assert m.gold_passage_retrieved(retrieved, "Greta Garbo", "Greta Garbo was a Swedish and American film actress.")
+    assert m.gold_passage_retrieved([("Whole article", "Intro. Greta Garbo was a Swedish and American film "
+                                      "actress! More.")], "x", "greta garbo was a swedish and american film actress")
+    assert not m.gold_passage_retrieved(retrieved[:1], "Greta Garbo", "Greta Garbo was a Swedish actress.")
+    assert not m.gold_passage_retrieved([("Sky", "The sky is blueish.")], "Sky", "The sky is blue.")  # whole tokens
+    assert m.gold_passage_retrieved(retrieved, "no_passages_used", "no_passages_used") is None
+
+
+def test_follow_the_index_definition():
+    facts = [["1905", "1912"], ["Swedish", "Norwegian"]]
+    assert m.follow_the_index("She was born in 1912.", facts) == (True, False)
+    assert m.follow_the_index("A swedish actress born in 1912.", facts) == (True, True)
+    assert m.follow_the_index("Born in 1905.", facts) == (False, True)
+    assert m.follow_the_index("She was an actress.", facts) == (None, None)
+    assert m.follow_the_index("In 19120 BC.", facts) == (None, None)  # whole tokens only
+    assert m.follow_the_index("anything", []) == (None, None)
+    scores = m.score_response("Born in 1912 in Norway.", KNOWLEDGE, HISTORY, facts)
+    assert scores["follow_rate"] == 1.0 and scores["stale_rate"] == 0.0 and scores["hallucination_rate"] == 1.0
+    assert set(m.score_response("Yes.", KNOWLEDGE, HISTORY)) == {"hallucination_rate"}
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("va_metrics")
+    va.build(path, va.BuildConfig(num_articles=120, unseen_articles=40, seen_episodes=20), log=lambda _: None)
+    return path
+
+
+def gold_examples(datapath, split):
+    """(response, knowledge, history, episode, turn) for every wizard turn of a split."""
+    for episode in json.loads(va.split_file(datapath, split).read_text()):
+        history = [episode["chosen_topic"]]
+        for i, turn in enumerate(episode["dialog"]):
+            if "checked_sentence" in turn:
+                yield turn["text"], format_knowledge(topic_knowledge(episode, i)), list(history), episode, turn
+            history.append(turn["text"])
+
+
+@pytest.mark.parametrize("split", ["train", "valid_seen", "test_unseen", "test_counterfactual"])
+def test_gold_responses_are_grounded_and_not_hallucinated(embedded, split):
+    examples = list(gold_examples(embedded, split))
+    precision = [m.grounding_precision(r, k, h) for r, k, h, *_ in examples]
+    hallucinated = [m.is_hallucinated(r, k, h) for r, k, h, *_ in examples]
+    assert sum(p for p in precision if p is not None) / len(precision) >= 0.99
+    assert sum(hallucinated) / len(hallucinated) <= 0.01
+    checked = [list(t["checked_sentence"].values())[0] for *_, t in examples]
+    passages = [(r["title"], r["text"]) for r in map(json.loads, va.passages_file(
+        embedded, counterfactual="counterfactual" in split).read_text().splitlines())]
+    assert all(m.gold_passage_retrieved(passages, "", s) for s in checked[:20])
+
+
+def test_counterfactual_answers_are_flagged_against_the_original_knowledge(embedded):
+    originals = {e["chosen_topic"]: e for e in json.loads(va.split_file(embedded, "test_unseen").read_text())}
+    flagged = follows = total = 0
+    for response, _, history, episode, turn in gold_examples(embedded, "test_counterfactual"):
+        if not turn["changed_facts"]:
+            continue
+        total += 1
+        title = episode["chosen_topic"]
+        original = format_knowledge({title: originals[title]["chosen_topic_passage"]})
+        flagged += m.is_hallucinated(response, original, history)
+        follows += m.follow_the_index(response, turn["changed_facts"]) == (True, False)
+    assert total >= 5 and follows == total
+    assert flagged / total >= 0.8  # a swapped common word ("American") may go unnoticed
