@@ -122,6 +122,18 @@ class RagDialogueAgent(TorchGeneratorAgent):
         )
         return query_encoder, Retriever(opt["index_dir"], query_encoder)
 
+    def load_state_dict(self, state_dict):
+        # The query encoder comes and goes with retrieval: a retrieval model evaluated
+        # without it (--rag-type gold/none) ignores its weights, and a retrieval model
+        # initialised from a gold-knowledge one (--init-model) keeps its fresh encoder.
+        own = self.model.state_dict()
+        state_dict = {k: v for k, v in state_dict.items()
+                      if not k.startswith("query_encoder.") or k in own}
+        for k, v in own.items():
+            if k.startswith("query_encoder.") and k not in state_dict:
+                state_dict[k] = v
+        super().load_state_dict(state_dict)
+
     def save(self, path=None):
         super().save(path)
         path = self.opt.get("model_file", None) if path is None else path
@@ -279,10 +291,47 @@ class RagDialogueAgent(TorchGeneratorAgent):
                  for p, s in zip(r.passages, r.scores)]
                 for r in retrievals
             ]
-            if self.opt.get("print_docs") and self.opt.get("interactive_mode"):
-                for r in retrievals:
-                    print(format_docs(r))
+            if self.opt.get("interactive_mode"):
+                attributions = (self._attributions(batch, output["text"])
+                                if self.opt.get("print_attribution") else [None] * len(retrievals))
+                for retrieval, attribution in zip(retrievals, attributions):
+                    if self.opt.get("print_docs"):
+                        print(format_docs(retrieval))
+                    if attribution:
+                        print(attribution)
         return output
+
+    def _attributions(self, batch, texts) -> List[str]:
+        """Each reply split into runs of words by the passage they most likely came from."""
+        from rag_dialogue.rag import passage_posteriors
+
+        tokenizer = self.dict.hf_tokenizer
+        ys, _ = self._pad_tensor([self.dict.txt2vec(t) for t in texts], is_label=True)
+        with torch.no_grad():
+            state = self.model.encoder(batch.rag_input)
+            posteriors = passage_posteriors(
+                self.model.target_log_probs(state, ys.to(state.hidden.device)), state.doc_scores
+            )  # [B, T, K]
+        lines = []
+        for tokens, post in zip(ys.tolist(), posteriors):
+            tokens = [t for t in tokens if t != self.NULL_IDX]
+            if not tokens:
+                lines.append(None)
+                continue
+            best = post[: len(tokens)].argmax(-1).tolist()
+            runs, start = [], 0
+            for i in range(1, len(tokens) + 1):
+                if i == len(tokens) or best[i] != best[start]:
+                    words = tokenizer.decode(tokens[start:i], skip_special_tokens=True).strip()
+                    if words:
+                        runs.append(f"[{best[start] + 1}] {words}")
+                    start = i
+            shares = post[: len(tokens)].mean(0).tolist()
+            lines.append(
+                "[attribution] " + "  ".join(runs) + "\n  passage shares: "
+                + "  ".join(f"{k + 1}: {100 * p:.0f}%" for k, p in enumerate(shares))
+            )
+        return lines
 
     def _example_metrics(self, obs, response: str, retrieval) -> dict:
         from rag_dialogue import metrics

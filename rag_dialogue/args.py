@@ -48,4 +48,9 @@ def add_rag_args(parser):
         "--print-docs", type="bool", default=False,
         help="show the retrieved passages with each reply (interactive mode)",
     )
+    group.add_argument(
+        "--print-attribution", type="bool", default=False,
+        help="show which retrieved passage each part of a reply came from, by RAG-Token's "
+        "per-token passage posterior (interactive mode)",
+    )
     return parser

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "generator": "rag_dialogue.generator",
     "data": "rag_dialogue.tasks.cli",
     "train": "rag_dialogue.train",
+    "preset": "rag_dialogue.presets",
     "chat": "rag_dialogue.chat",
     "experiment": "rag_dialogue.experiment",
     "demo": "rag_dialogue.experiment",
@@ -43,7 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     import rag_dialogue  # noqa: F401  (applies the ParlAI compatibility patches)
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Commands that wrap a ParlAI script hand it the options they do not know.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "parlai_args"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.parlai_args = list(args.parlai_args) + extra
     try:
         code = args.func(args)
     except KeyboardInterrupt:

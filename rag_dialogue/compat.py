@@ -40,3 +40,17 @@ def apply():
     _quiet_pkg_resources()
     _reduce_lr_on_plateau_without_verbose()
     _APPLIED = True
+
+
+def run_parlai_script(script_cls, args=(), **kwargs):
+    """Run a ParlAI script with command-line args *and* keyword options.
+
+    ParlAI's `Script.main` takes one or the other; recipes give keyword options and
+    users add command-line ones. Keyword options become arguments first, so the
+    user's command-line arguments (parsed later) win.
+    """
+    parser = script_cls.setup_args()
+    # `_kwargs_to_str_args` needs the model's and task's options registered first,
+    # which is what parsing with the model and task does.
+    str_args = parser._kwargs_to_str_args(**kwargs) if kwargs else []
+    return script_cls._run_args(list(str_args) + list(args))

@@ -170,6 +170,8 @@ class RagModel(TorchGeneratorModel):
     # ------------------------------------------------------------------ ParlAI API
     def encoder(self, inp: RagInput) -> RagEncoderState:
         """Retrieve (unless given) and run the generator encoder over every passage."""
+        if isinstance(inp, RagEncoderState):  # already encoded (RAG-Sequence's per-passage search)
+            return inp
         if inp.contexts is not None:
             contexts, doc_scores = inp.contexts, inp.doc_scores
             mask = inp.context_mask if inp.context_mask is not None else contexts.ne(self.NULL_IDX)

@@ -110,16 +110,14 @@ def rag_sequence_log_likelihood(
     return marginalise_sequences(token_log_probs.masked_fill(target.eq(pad_id)[:, None, :], 0.0), doc_scores)
 
 
-def token_doc_posteriors(
-    seq_logits: torch.Tensor, doc_scores: torch.Tensor, target: torch.Tensor
-) -> torch.Tensor:
-    """Which passage each generated token came from, under RAG-Token.
+def passage_posteriors(token_log_probs: torch.Tensor, doc_scores: torch.Tensor) -> torch.Tensor:
+    """Which passage each token came from, under RAG-Token.
 
     p(z_k | x, y_<t, y_t) is proportional to p(z_k | x) p_gen(y_t | x, z_k, y_<t).
 
+    :param token_log_probs: ``[B, K, T]`` log p_gen(y_t | x, z_k, y_<t).
+    :param doc_scores: ``[B, K]`` unnormalised passage scores.
     :return: ``[B, T, K]`` posteriors (sum to one over K).
     """
-    logits = _split_docs(seq_logits, doc_scores).float()
-    token_log_probs = _per_doc_target_log_probs(logits, target)
     joint = token_log_probs + F.log_softmax(doc_scores.float(), dim=1)[:, :, None]
     return F.softmax(joint, dim=1).transpose(1, 2)

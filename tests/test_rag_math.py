@@ -8,7 +8,6 @@ from rag_dialogue.rag import (
     rag_sequence_log_likelihood,
     rag_token_log_probs,
     rag_token_target_log_probs,
-    token_doc_posteriors,
 )
 
 B, K, T, V = 2, 3, 5, 11
@@ -57,11 +56,15 @@ def test_rag_sequence_by_hand_and_pad_ignored(logits_and_scores):
     assert torch.allclose(out, torch.stack(expected), atol=1e-5)
 
 
-def test_token_doc_posteriors_sum_to_one_and_follow_the_likelier_passage(logits_and_scores):
+def test_passage_posteriors_sum_to_one_and_follow_the_likelier_passage(logits_and_scores):
+    from rag_dialogue.rag import passage_posteriors
+
     seq_logits, doc_scores, target = logits_and_scores
     seq_logits = seq_logits.clone()
     seq_logits[1, 0, target[0, 0]] += 20.0  # passage 1 of example 0 is sure of token 0
-    post = token_doc_posteriors(seq_logits, doc_scores, target)
+    token_log_probs = F.log_softmax(seq_logits, -1).view(B, K, T, V).gather(
+        -1, target[:, None, :, None].expand(-1, K, -1, 1)).squeeze(-1)
+    post = passage_posteriors(token_log_probs, doc_scores)
     assert post.shape == (B, T, K)
     assert torch.allclose(post.sum(-1), torch.ones(B, T), atol=1e-5)
     assert post[0, 0].argmax().item() == 1

@@ -333,3 +333,25 @@ def test_cli_errors_are_clean(tmp_path, capsys):
     assert main(["index", "build", "--passages", str(tmp_path / "p.jsonl"),
                  "--out", str(tmp_path / "o")]) == 2
     assert "p.jsonl" in capsys.readouterr().err
+
+
+def test_build_index_reuses_vectors_of_unchanged_passages(tmp_path, passages_file, tiny_encoder_dir):
+    """Only new or changed passages are encoded; reused vectors equal fresh ones."""
+    import json
+
+    from rag_dialogue.retrieval.index import DenseIndex
+    from rag_dialogue.retrieval.retriever import build_index
+
+    first = build_index(passages_file, tmp_path / "a", encoder_name_or_path=str(tiny_encoder_dir),
+                        show_progress=False)
+    rows = [json.loads(line) for line in passages_file.read_text().splitlines()]
+    rows[3]["text"] = "A changed fact: it was founded in 1234 in Lisbon."
+    changed = tmp_path / "changed.jsonl"
+    changed.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reused = build_index(changed, tmp_path / "b", encoder_name_or_path=str(tiny_encoder_dir),
+                         show_progress=False, reuse=first)
+    fresh = build_index(changed, tmp_path / "c", encoder_name_or_path=str(tiny_encoder_dir),
+                        show_progress=False)
+    a, b = DenseIndex.load(reused), DenseIndex.load(fresh)
+    all_rows = np.arange(a.meta["count"])
+    assert np.allclose(a.reconstruct(all_rows), b.reconstruct(all_rows), atol=1e-5)

@@ -14,11 +14,13 @@ PASSAGES_FILE = "passages.jsonl"
 
 
 def build_index(passages_path, out_dir, encoder_name_or_path=None, pooling="mean",
-                index_type="exact", batch_size=64, show_progress=True) -> Path:
+                index_type="exact", batch_size=64, show_progress=True, reuse=None) -> Path:
     """Encode each passage of `passages_path` (as `title. text`) into a self-contained index dir.
 
     The directory holds the split passages (passages.jsonl, row i = index row i), the
-    FAISS index and meta.json, and is replaced atomically.
+    FAISS index and meta.json, and is replaced atomically. `reuse`: an exact index
+    built with the same encoder and pooling, whose vectors are taken for passages it
+    already holds (only new or changed passages are encoded).
     """
     out_dir = Path(out_dir)
     if index_type not in INDEX_TYPES:  # fail before the slow part
@@ -26,8 +28,16 @@ def build_index(passages_path, out_dir, encoder_name_or_path=None, pooling="mean
     ensure_replaceable(out_dir)
     store = PassageStore.from_file(passages_path)
     encoder = TextEncoder(encoder_name_or_path, pooling)
-    embeddings = encoder.encode([document_text(p) for p in store], batch_size=batch_size,
-                                show_progress=show_progress)
+    texts = [document_text(p) for p in store]
+    known = _reusable_vectors(reuse, encoder, pooling) if reuse else {}
+    todo = [i for i, t in enumerate(texts) if t not in known]
+    embeddings = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    if todo:
+        embeddings[todo] = encoder.encode([texts[i] for i in todo], batch_size=batch_size,
+                                          show_progress=show_progress)
+    for i, t in enumerate(texts):
+        if t in known:
+            embeddings[i] = known[t]
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         store.save_jsonl(tmp / PASSAGES_FILE)
@@ -41,6 +51,15 @@ def build_index(passages_path, out_dir, encoder_name_or_path=None, pooling="mean
         }
         DenseIndex.build(embeddings, index_type, meta).write(tmp)
     return out_dir
+
+
+def _reusable_vectors(index_dir, encoder: TextEncoder, pooling: str) -> dict:
+    """document text -> stored vector of an exact index built by the same encoder."""
+    old = Retriever(index_dir, encoder)
+    check_meta(old.meta, {"encoder": encoder.name_or_path, "pooling": pooling, "index_type": "exact"},
+               index_dir, hint="reuse only an exact index built with the same encoder")
+    vectors = old.index.reconstruct(np.arange(len(old.store)))
+    return {document_text(p): v for p, v in zip(old.store, vectors)}
 
 
 class Retriever:

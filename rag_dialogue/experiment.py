@@ -1,0 +1,210 @@
+"""`rag-dialogue experiment`: how much hallucination does retrieval remove?
+
+Trains a no-knowledge baseline, RAG-Token and RAG-Sequence on one recipe family
+(`opt_presets/<family>_*.yaml`), evaluates them and the gold-knowledge condition on
+the seen and unseen splits, then swaps in the counterfactual index without
+retraining (Shuster et al. 2021; Lewis et al. 2020, section 4.5).
+"""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rag_dialogue import presets
+from rag_dialogue.utils import atomic_path, write_json_atomic, write_text_atomic
+
+CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence")
+# No pretrained seq2seq generator exists offline: the RAG models start from the
+# gold-knowledge generator (which learnt to speak from a passage), then learn to
+# retrieve and marginalise.
+INIT_FROM = {"rag_token": "gold_knowledge", "rag_sequence": "gold_knowledge"}
+SPLITS = ("valid_seen", "test_seen", "valid_unseen", "test_unseen")
+# our name -> ParlAI report key
+METRICS = {
+    "ppl": "ppl", "f1": "f1", "kf1": "knowledge_f1", "rf1": "rare_word_f1",
+    "grounding_precision": "grounding_precision", "hallucination_rate": "hallucination_rate",
+    "recall@5": "recall@5",
+}
+SWAP_METRICS = ("follow_rate", "stale_rate")
+
+
+@dataclass
+class Config:
+    family: str = "embedded"
+    out: str = "runs/embedded"
+    budget_minutes: float = 20.0
+    eval_examples: int = 80  # per split and condition
+    swap_examples: int = 150
+    eval_docs: int = 5  # passages retrieved at evaluation (recall@5)
+    # shares of the training time (after data preparation and the evaluation reserve)
+    train_shares: dict = field(default_factory=lambda: {
+        "no_knowledge": 0.2, "gold_knowledge": 0.3, "rag_token": 0.3, "rag_sequence": 0.2})
+    eval_seconds_per_example: float = 0.2  # measured on 2 cores, greedy, 5 passages
+    min_train_seconds: float = 60.0  # all conditions together, whatever the budget says
+
+
+class Progress:
+    """One line per stage with elapsed time and what is left of the budget."""
+
+    def __init__(self, stages: int, budget_s: float):
+        self.start, self.stages, self.budget_s, self.done = time.time(), stages, budget_s, 0
+
+    def elapsed(self) -> float:
+        return time.time() - self.start
+
+    def stage(self, name: str):
+        self.done += 1
+        left = max(0.0, self.budget_s - self.elapsed())
+        print(f"\n=== [{self.done}/{self.stages}] {name}  (elapsed {self.elapsed() / 60:.1f} min, "
+              f"budget left {left / 60:.1f} min)", flush=True)
+
+
+def split_options(kind: str, split: str) -> dict:
+    """ParlAI options that select one split of a recipe's task."""
+    fold = split.split("_")[0]
+    if kind == "embedded":
+        return {"va_split": split, "datatype": fold}
+    suffix = {"seen": "random_split", "unseen": "topic_split"}[split.split("_")[1]]
+    return {"task": f"rag_dialogue.tasks.wizard_of_wikipedia.agents:GeneratorTeacher:{suffix}",
+            "datatype": fold}
+
+
+def _value(metric):
+    return float(metric.value()) if hasattr(metric, "value") else float(metric)
+
+
+def evaluate(model_file: Path, base: dict, overrides: dict, examples: int) -> dict:
+    """ParlAI's eval_model on `examples` examples; returns {our metric name: value}."""
+    from parlai.scripts.eval_model import EvalModel
+
+    keep = ("datapath", "index_dir")
+    opts = {k: base[k] for k in keep if base.get(k)}
+    opts.update(
+        model_file=str(model_file), task=base["task"], num_examples=examples,
+        batchsize=base.get("eval_batchsize", base.get("batchsize", 16)), skip_generation=False,
+        inference=base.get("inference", "greedy"), report_filename="", world_logs="",
+        log_every_n_secs=60,
+    )
+    opts.update(overrides)
+    report = EvalModel.main(**opts)
+    out = {ours: _value(report[key]) for ours, key in METRICS.items() if key in report}
+    out.update({k: _value(report[k]) for k in SWAP_METRICS if k in report})
+    out["examples"] = _value(report["exs"])
+    return out
+
+
+def run(config: Config) -> dict:
+    from rag_dialogue.prepare import prepare
+    from rag_dialogue.train import train
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    budget_s = config.budget_minutes * 60
+    n_evals = len(CONDITIONS) * len(SPLITS) + 2
+    progress = Progress(2 + len(CONDITIONS) + n_evals, budget_s)
+
+    progress.stage("dataset and indexes")
+    base = presets.load(f"{config.family}_base")
+    kind = base.get("rag_dialogue_data", "embedded")
+    prepared = prepare(base)
+    progress.stage("generator")
+    if not base.get("generator"):
+        from rag_dialogue.generator import default_generator_dir
+
+        base["generator"] = str(default_generator_dir())
+
+    eval_reserve = config.eval_seconds_per_example * (
+        config.eval_examples * len(CONDITIONS) * len(SPLITS) + 2 * config.swap_examples)
+    train_budget = max(config.min_train_seconds, budget_s - progress.elapsed() - eval_reserve)
+    models = {}
+    for condition in CONDITIONS:
+        seconds = train_budget * config.train_shares[condition]
+        progress.stage(f"train {condition} ({seconds / 60:.1f} min)")
+        model_file = out / condition / "model"
+        extra = {"init_model": str(models[INIT_FROM[condition]])} if condition in INIT_FROM else {}
+        train(f"{config.family}_{condition}", (), model_file=str(model_file),
+              max_train_time=seconds, generator=base.get("generator"), **extra)
+        models[condition] = model_file
+
+    results = {c: {} for c in CONDITIONS}
+    for condition in CONDITIONS:
+        extra = {"n_docs": config.eval_docs} if condition in INIT_FROM else {}
+        for split in SPLITS:
+            progress.stage(f"evaluate {condition} on {split}")
+            results[condition][split] = evaluate(
+                models[condition], base, {**split_options(kind, split), **extra}, config.eval_examples)
+            _write_partial(out, results)
+
+    swap = {}
+    if prepared.counterfactual_index_dir is not None:
+        for name, index_dir in (("counterfactual_index", prepared.counterfactual_index_dir),
+                                ("original_index", prepared.index_dir)):
+            progress.stage(f"index swap: rag_token on test_counterfactual with the {name.replace('_', ' ')}")
+            swap[name] = evaluate(models["rag_token"], base,
+                                  {"va_split": "test_counterfactual", "datatype": "test",
+                                   "index_dir": str(index_dir), "n_docs": config.eval_docs},
+                                  config.swap_examples)
+        swap["follow_rate"] = swap["counterfactual_index"].get("follow_rate")
+        swap["stale_rate"] = swap["counterfactual_index"].get("stale_rate")
+
+    summary = {
+        "conditions": results,
+        "swap": swap,
+        "config": {**asdict(config), "preset": base},
+        "wall_seconds": round(progress.elapsed(), 1),
+    }
+    write_results(out, summary)
+    return summary
+
+
+def _write_partial(out: Path, results: dict):
+    write_json_atomic(out / "results.partial.json", {"conditions": results})
+
+
+def write_results(out: Path, summary: dict):
+    from rag_dialogue.report import plot_results, results_markdown
+
+    write_json_atomic(out / "results.json", summary)
+    write_text_atomic(out / "results.md", results_markdown(summary))
+    plot_results(summary, out)
+    (out / "results.partial.json").unlink(missing_ok=True)
+    print(f"\nwrote {out / 'results.json'}, {out / 'results.md'} and plots "
+          f"({summary['wall_seconds'] / 60:.1f} min)")
+    print(results_markdown(summary))
+
+
+def add_subparser(subparsers):
+    for name, help_text in (
+        ("experiment", "train and evaluate the no-knowledge, gold, RAG-Token and RAG-Sequence "
+                       "conditions, then swap the index; writes results.json/.md and plots"),
+        ("demo", "the experiment on the embedded default, then a short chat with its RAG-Token model"),
+    ):
+        p = subparsers.add_parser(name, help=help_text)
+        p.add_argument("--preset", default="embedded",
+                       help="recipe family: opt_presets/<NAME>_{base,no_knowledge,rag_token,"
+                       "rag_sequence}.yaml (embedded, wow_bart_large)")
+        p.add_argument("--out", default=None, help="output directory (default: runs/<preset>)")
+        p.add_argument("--budget-minutes", type=float, default=20.0,
+                       help="wall-clock budget; training time is what is left after data "
+                       "preparation and the evaluation reserve")
+        p.add_argument("--eval-examples", type=int, default=100,
+                       help="examples evaluated per condition and split")
+        p.set_defaults(func=_main_demo if name == "demo" else _main)
+
+
+def _config(args) -> Config:
+    return Config(family=args.preset, out=args.out or f"runs/{args.preset}",
+                  budget_minutes=args.budget_minutes, eval_examples=args.eval_examples)
+
+
+def _main(args):
+    run(_config(args))
+
+
+def _main_demo(args):
+    config = _config(args)
+    run(config)
+    from rag_dialogue.chat import scripted_exchange
+
+    scripted_exchange(Path(config.out) / "rag_token" / "model")

@@ -1,0 +1,96 @@
+"""The experiment's results as a paper would print them: a Markdown table and PNG plots."""
+
+from pathlib import Path
+
+from rag_dialogue.utils import atomic_path
+
+COLUMNS = ("ppl", "f1", "kf1", "rf1", "grounding_precision", "hallucination_rate", "recall@5")
+HEADERS = {"grounding_precision": "ground.", "hallucination_rate": "halluc.", "recall@5": "R@5"}
+LABELS = {"no_knowledge": "No knowledge", "gold_knowledge": "Gold knowledge",
+          "rag_token": "RAG-Token", "rag_sequence": "RAG-Sequence"}
+
+
+def _cell(metrics: dict, name: str) -> str:
+    value = metrics.get(name)
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if name == "ppl" else f"{value:.3f}"
+
+
+def results_markdown(summary: dict) -> str:
+    conditions = summary["conditions"]
+    splits = list(next(iter(conditions.values())).keys()) if conditions else []
+    lines = ["# Retrieval and hallucination", ""]
+    for split in splits:
+        lines += [f"## {split.replace('_', ' ')}", "",
+                  "| condition | " + " | ".join(HEADERS.get(c, c.upper()) for c in COLUMNS) + " |",
+                  "|---|" + "---:|" * len(COLUMNS)]
+        for condition, by_split in conditions.items():
+            metrics = by_split.get(split, {})
+            lines.append(f"| {LABELS.get(condition, condition)} | "
+                         + " | ".join(_cell(metrics, c) for c in COLUMNS) + " |")
+        lines.append("")
+    swap = summary.get("swap") or {}
+    if swap:
+        lines += ["## Index hot swap (RAG-Token, test counterfactual, no retraining)", "",
+                  "| index | follows the index | states the old fact |", "|---|---:|---:|"]
+        for name in ("counterfactual_index", "original_index"):
+            if name in swap:
+                m = swap[name]
+                lines.append(f"| {name.replace('_', ' ')} | {_cell(m, 'follow_rate')} | "
+                             f"{_cell(m, 'stale_rate')} |")
+        lines.append("")
+    lines += [
+        "F1, KF1 (against the gold knowledge sentence) and RF1 (rare words) as ParlAI computes "
+        "them for Wizard of Wikipedia; ground. = grounding precision, halluc. = share of "
+        "responses with a rare word or number found in neither the knowledge nor the history, "
+        "R@5 = gold passage among the 5 retrieved (definitions in the README).",
+        f"Wall time: {summary.get('wall_seconds', 0) / 60:.1f} min.", ""]
+    return "\n".join(lines)
+
+
+def _save(fig, path: Path):
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+
+
+def plot_results(summary: dict, out: Path):
+    """`metrics.png`: each metric per condition and split; `hallucination.png`: side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    conditions = summary["conditions"]
+    names = list(conditions)
+    splits = list(next(iter(conditions.values())).keys())
+    metrics = [c for c in COLUMNS if c != "ppl"]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    width = 0.8 / len(names)
+    for ax, metric in zip(axes.flat, metrics):
+        for i, condition in enumerate(names):
+            values = [conditions[condition].get(s, {}).get(metric) or 0.0 for s in splits]
+            ax.bar([x + i * width for x in range(len(splits))], values, width,
+                   label=LABELS.get(condition, condition))
+        ax.set_title(metric)
+        ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(splits))])
+        ax.set_xticklabels([s.replace("_", "\n") for s in splits])
+        ax.set_ylim(0, 1)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("Knowledge-grounded dialogue: metrics per condition and split")
+    _save(fig, Path(out) / "metrics.png")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, condition in enumerate(names):
+        values = [100 * (conditions[condition].get(s, {}).get("hallucination_rate") or 0.0) for s in splits]
+        bars = ax.bar([x + i * width for x in range(len(splits))], values, width,
+                      label=LABELS.get(condition, condition))
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks([x + width * (len(names) - 1) / 2 for x in range(len(splits))])
+    ax.set_xticklabels([s.replace("_", " ") for s in splits])
+    ax.set_ylabel("hallucinated responses (%)")
+    ax.set_title("Hallucinated-response rate")
+    ax.legend(fontsize=8)
+    _save(fig, Path(out) / "hallucination.png")
+    plt.close(fig)

@@ -1,0 +1,64 @@
+"""The main job end to end on a tiny recipe: every condition trained, evaluated and reported."""
+
+import json
+
+import pytest
+
+from rag_dialogue.experiment import CONDITIONS, SPLITS, Config, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def tiny_family(tmp_path, tiny_bart_dir, tiny_encoder_dir):
+    home = tmp_path / "home"
+    (tmp_path / "tiny_base.yaml").write_text(f"""
+rag_dialogue_data: embedded
+rag_dialogue_passage_encoder: {tiny_encoder_dir}
+model: rag_dialogue.agent:RagDialogueAgent
+task: rag_dialogue.tasks.vital_articles.agents
+datapath: {home}/data
+index_dir: {home}/indexes/vital_articles
+generator: {tiny_bart_dir}
+va_num_articles: 24
+va_unseen_articles: 8
+va_train_conversations: 1
+va_seen_episodes: 4
+va_max_wizard_turns: 2
+n_docs: 5
+batchsize: 4
+eval_batchsize: 4
+text_truncate: 64
+label_truncate: 12
+optimizer: adamw
+learningrate: 0.001
+skip_generation: true
+validation_every_n_secs: 100000
+inference: greedy
+""")
+    for condition, rag_type in (("no_knowledge", "none"), ("gold_knowledge", "gold"),
+                                ("rag_token", "token"), ("rag_sequence", "sequence")):
+        (tmp_path / f"tiny_{condition}.yaml").write_text(
+            f"base: {tmp_path}/tiny_base\nrag_type: {rag_type}\nn_docs: 3\n")
+    return str(tmp_path / "tiny")
+
+
+def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
+    out = tmp_path / "run"
+    summary = run(Config(family=tiny_family, out=str(out), budget_minutes=0.1, eval_examples=4,
+                         swap_examples=4, min_train_seconds=8))
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    assert set(on_disk) == {"conditions", "swap", "config", "wall_seconds"}
+    assert set(on_disk["conditions"]) == set(CONDITIONS)
+    for condition in CONDITIONS:
+        assert set(on_disk["conditions"][condition]) == set(SPLITS)
+        for split in SPLITS:
+            metrics = on_disk["conditions"][condition][split]
+            for name in ("ppl", "f1", "kf1", "rf1", "hallucination_rate"):
+                assert name in metrics, (condition, split, name)
+            assert ("recall@5" in metrics) == condition.startswith("rag"), (condition, split)
+    assert {"follow_rate", "stale_rate"} <= set(on_disk["swap"])
+    assert (out / "results.md").read_text().startswith("# Retrieval and hallucination")
+    assert (out / "metrics.png").stat().st_size > 1000
+    assert (out / "hallucination.png").stat().st_size > 1000

@@ -1,0 +1,38 @@
+"""The experiment's table and plots from a results summary."""
+
+from PIL import Image
+
+from rag_dialogue.experiment import CONDITIONS, SPLITS
+from rag_dialogue.report import plot_results, results_markdown
+
+
+def summary():
+    conditions = {
+        c: {s: {"ppl": 10.0 + i, "f1": 0.1 * i, "kf1": 0.2, "rf1": 0.05,
+                "grounding_precision": 0.5 + 0.1 * i, "hallucination_rate": 0.6 - 0.1 * i,
+                **({"recall@5": 0.7} if "rag" in c else {})}
+            for s in SPLITS}
+        for i, c in enumerate(CONDITIONS)
+    }
+    swap = {"counterfactual_index": {"follow_rate": 0.75, "stale_rate": 0.1},
+            "original_index": {"follow_rate": 0.05, "stale_rate": 0.9},
+            "follow_rate": 0.75, "stale_rate": 0.1}
+    return {"conditions": conditions, "swap": swap, "config": {}, "wall_seconds": 600}
+
+
+def test_markdown_table_has_every_condition_split_and_the_swap():
+    md = results_markdown(summary())
+    for split in SPLITS:
+        assert f"## {split.replace('_', ' ')}" in md
+    assert md.count("| RAG-Token |") == len(SPLITS)
+    assert "| counterfactual index | 0.750 | 0.100 |" in md
+    assert "| No knowledge | 10.00 | 0.000 |" in md  # ppl with 2 decimals, rates with 3
+    assert "| 0.700 |" in md and "| - |" in md  # recall only where retrieval happens
+
+
+def test_plots_are_written_as_png(tmp_path):
+    plot_results(summary(), tmp_path)
+    for name in ("metrics.png", "hallucination.png"):
+        with Image.open(tmp_path / name) as image:
+            assert image.format == "PNG" and image.size[0] > 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hallucination.png", "metrics.png"]
