@@ -206,6 +206,13 @@ class RagDialogueAgent(TorchGeneratorAgent):
         loss = nll.sum() / target_tokens.sum()
         return (loss, (None, preds, state)) if return_output else loss
 
+    def _generation_activation(self, score):
+        # RagModel already returns normalised log-probabilities; normalising again is
+        # a no-op except after ParlAI divides by a temperature.
+        if self.temperature == 1.0:
+            return score.float()
+        return super()._generation_activation(score)
+
     # ------------------------------------------------------------------ RAG-Sequence
     def _encoder_input(self, batch):
         precomputed = getattr(batch, "precomputed_state", None)
@@ -238,7 +245,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         for b in range(bsz):
             produced_by = {}  # hypothesis tokens -> passages whose beam produced it
             for k in range(n_docs):
-                for tokens, _, _ in beams[b * n_docs + k].get_rescored_finished():
+                for tokens, _, _ in beams[b * n_docs + k].get_rescored_finished(n_best=beam_size):
                     produced_by.setdefault(self._strip_start(tokens), set()).add(k)
             candidates = list(produced_by)
             thorough = self.opt["rag_sequence_decoding"] == "thorough"

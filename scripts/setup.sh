@@ -11,8 +11,9 @@ if [ ! -f "$stamp" ]; then
     "$VENV/bin/pip" install -q --upgrade pip
     # Pinned first: an open torch requirement would pull a multi-GB CUDA build.
     "$VENV/bin/pip" install -q torch==2.13.0
-    "$VENV/bin/pip" install -q --no-deps -r requirements-nodeps.txt
     "$VENV/bin/pip" install -q -e '.[test]'
+    # Last, so pip's dependency check does not report ParlAI's stale pins.
+    "$VENV/bin/pip" install -q --no-deps -r requirements-nodeps.txt
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 fi

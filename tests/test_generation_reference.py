@@ -62,3 +62,59 @@ def test_tree_search_matches_transformers_generate(peaked_bart_dir, beam, min_le
         theirs.append(tuple(row[: row.index(102) + 1] if 102 in row else row))
     assert ours == theirs
     assert all(len(p) > min_len for p in ours)
+
+
+def test_rag_sequence_thorough_decoding_ranks_by_transformers_loss(peaked_bart_dir):
+    """Beam search under each passage (ParlAI's), then the union ranked by p(y|x) under all
+    passages: our ranking and scores equal RagSequenceForGeneration's loss on the same
+    candidates. (ParlAI's and transformers' beam searches stop at different times, so
+    their candidate sets may differ in the longer hypotheses.)"""
+    from transformers import RagSequenceForGeneration
+
+    beam = 2
+    agent = make_agent(peaked_bart_dir, "--inference", "beam", "--beam-size", str(beam),
+                       "--beam-length-penalty", "0", "--beam-min-length", "2",
+                       "--rag-sequence-decoding", "thorough")
+    agent.opt["rag_type"] = "sequence"
+    agent.model.eval()
+    batch = precomputed_batch(seed=5)
+    with torch.no_grad():
+        preds, ranked = agent._generate(batch, beam, 30)
+
+    generator = BartForConditionalGeneration.from_pretrained(peaked_bart_dir).eval()
+    hf = reference_rag(RagSequenceForGeneration, generator, K)
+    ctx, mask, scores = (batch.rag_input.contexts, batch.rag_input.context_mask,
+                         batch.rag_input.doc_scores)
+    for b in range(B):
+        candidates = [tuple(t.tolist()) for t, _, _ in ranked[b].get_rescored_finished()]
+        assert len(candidates) > 1 and len(set(candidates)) == len(candidates)
+        labels, _ = agent._pad_tensor([[101, *c] for c in candidates])
+        n, rows = len(candidates), slice(b * K, (b + 1) * K)
+        with torch.no_grad():
+            nll = hf(context_input_ids=ctx[rows].repeat(n, 1), context_attention_mask=mask[rows].repeat(n, 1),
+                     doc_scores=scores[b: b + 1].repeat(n, 1), labels=labels, n_docs=K,
+                     reduce_loss=False).loss
+        ours = torch.tensor([float(s) for _, s, _ in ranked[b].get_rescored_finished()])
+        assert torch.allclose(ours, -nll, atol=1e-3), (ours, -nll)
+        assert ours.tolist() == sorted(ours.tolist(), reverse=True)
+        assert agent._strip_start(preds[b][0]) == candidates[0]
+
+
+def test_rag_sequence_fast_decoding_sums_only_the_passages_that_produced_a_hypothesis(peaked_bart_dir):
+    results = {}
+    for mode in ("fast", "thorough"):
+        agent = make_agent(peaked_bart_dir, "--inference", "beam", "--beam-size", "2",
+                           "--beam-length-penalty", "0", "--beam-min-length", "2",
+                           "--rag-sequence-decoding", mode)
+        agent.opt["rag_type"] = "sequence"
+        agent.model.eval()
+        with torch.no_grad():
+            _, ranked = agent._generate(precomputed_batch(seed=5), 2, 30)
+        results[mode] = [{tuple(t.tolist()): float(s) for t, s, _ in r.get_rescored_finished()}
+                         for r in ranked]
+    for fast, thorough in zip(results["fast"], results["thorough"]):
+        assert fast.keys() == thorough.keys()
+        # fewer passages in the sum, so never more likely; equal for some, lower for others
+        assert all(fast[c] <= thorough[c] + 1e-4 for c in fast)
+    assert any(fast[c] < thorough[c] - 1e-3 for fast, thorough in zip(results["fast"], results["thorough"])
+               for c in fast)
