@@ -16,11 +16,16 @@ from parlai.core.torch_generator_agent import PPLMetric, TorchGeneratorAgent
 import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
 from rag_dialogue.args import add_rag_args
 from rag_dialogue.dictionary import GeneratorDictionary
+from rag_dialogue.metrics import NO_PASSAGE
 from rag_dialogue.model import RagEncoderState, RagInput, RagModel
-from rag_dialogue.rag import marginalise_sequences, marginalise_tokens
+from rag_dialogue.rag import (
+    marginalise_sequences,
+    marginalise_tokens,
+    per_passage_target_log_probs,
+    rag_token_next_log_probs,
+)
 from rag_dialogue.utils import atomic_path
 
-NO_PASSAGE = "no_passages_used"  # WoW's marker for a turn grounded in no sentence
 RETRIEVAL_TYPES = ("token", "sequence")
 
 
@@ -173,6 +178,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
         batch.observations = valid
         return batch
 
+    def batch_act(self, observations):
+        replies = super().batch_act(observations)
+        if self.opt.get("interactive_mode"):
+            for reply in replies:
+                if "text" not in reply:  # nothing to answer (an empty message)
+                    print("(empty message: type something; [DONE] starts over, [EXIT] leaves)")
+                    reply["text"] = ""  # ParlAI's self_observe needs one
+        return replies
+
     def _model_input(self, batch):
         return (batch.rag_input,)
 
@@ -183,8 +197,14 @@ class RagDialogueAgent(TorchGeneratorAgent):
         model = self.model
         state = model.encoder(*self._model_input(batch))
         ys = batch.label_vec
-        token_log_probs = model.target_log_probs(state, ys)  # [B, K, T]
+        if model.training:  # output layer only at the targets
+            token_log_probs = model.target_log_probs(state, ys)  # [B, K, T]
+        else:  # one pass gives the loss and the accuracy metrics
+            logits, _ = model.generator_logits(state, model.forced_decoder_input(ys))
+            token_log_probs = per_passage_target_log_probs(logits, state.doc_scores, ys)
+            batch.precomputed_state = state  # generation reuses retrieval and encoding
         notnull = ys.ne(self.NULL_IDX)
+        token_log_probs = token_log_probs.masked_fill(~notnull[:, None, :], 0.0)
         target_tokens = notnull.long().sum(-1)
         if self.opt["rag_type"] == "sequence":
             nll = -marginalise_sequences(token_log_probs, state.doc_scores)
@@ -196,8 +216,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             self.record_local_metric("loss", AverageMetric.from_mask(nll_per_token, notnull))
             self.record_local_metric("ppl", PPLMetric.from_mask(nll_per_token, notnull))
         preds = None
-        if not model.training:  # the full marginal is only needed for accuracy metrics
-            preds = model.decode_forced(state, ys)[1]
+        if not model.training:
+            preds = rag_token_next_log_probs(logits, state.doc_scores).argmax(-1)
             correct = (ys == preds) & notnull
             self.record_local_metric("token_acc", AverageMetric.from_mask(ys == preds, notnull))
             self.record_local_metric(
@@ -226,7 +246,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def _generate_rag_sequence(self, batch, beam_size, max_ts, prefix_tokens):
         """Beam search under each passage, then rank the union by p(y|x) (Lewis et al. 3.2)."""
         model = self.model
-        state = model.encoder(*self._model_input(batch))
+        state = model.encoder(*self._encoder_input(batch))
         bsz, n_docs = state.doc_scores.shape
         per_pair = RagEncoderState(state.hidden, state.mask, state.doc_scores.new_zeros(bsz * n_docs, 1))
         expanded = type(batch)(
@@ -354,17 +374,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         knowledge = obs.get("rag_knowledge") or obs.get("knowledge")
         if knowledge is not None:
             history = obs.get("full_text", obs.get("text", ""))
-            precision = metrics.grounding_precision(response, knowledge, history)
-            if precision is not None:
-                found["grounding_precision"] = AverageMetric(precision)
-            found["hallucination_rate"] = AverageMetric(
-                int(metrics.is_hallucinated(response, knowledge, history))
-            )
-        if obs.get("changed_facts"):
-            follows, stale = metrics.follow_the_index(response, obs["changed_facts"])
-            if follows is not None:
-                found["follow_rate"] = AverageMetric(int(follows))
-                found["stale_rate"] = AverageMetric(int(bool(stale)))
+            scores = metrics.score_response(response, knowledge, history, obs.get("changed_facts"))
+            found.update({name: AverageMetric(value) for name, value in scores.items()})
         return found
 
 

@@ -15,10 +15,14 @@ from rag_dialogue import presets
 from rag_dialogue.utils import atomic_path, write_json_atomic, write_text_atomic
 
 CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence")
-# No pretrained seq2seq generator exists offline: the RAG models start from the
-# gold-knowledge generator (which learnt to speak from a passage), then learn to
-# retrieve and marginalise.
-INIT_FROM = {"rag_token": "gold_knowledge", "rag_sequence": "gold_knowledge"}
+# No pretrained seq2seq generator exists offline. The gold-knowledge generator (which
+# learns to speak from a given passage) stands in for pretraining: the other
+# conditions start from it, the RAG models then learn to retrieve and marginalise,
+# and the baseline learns to answer without knowledge.
+TRAIN_ORDER = ("gold_knowledge", "no_knowledge", "rag_token", "rag_sequence")
+INIT_FROM = {"no_knowledge": "gold_knowledge", "rag_token": "gold_knowledge",
+             "rag_sequence": "gold_knowledge"}
+RETRIEVAL = ("rag_token", "rag_sequence")
 SPLITS = ("valid_seen", "test_seen", "valid_unseen", "test_unseen")
 # our name -> ParlAI report key
 METRICS = {
@@ -34,13 +38,14 @@ class Config:
     family: str = "embedded"
     out: str = "runs/embedded"
     budget_minutes: float = 20.0
-    eval_examples: int = 80  # per split and condition
-    swap_examples: int = 150
+    eval_examples: int = 60  # per split and condition
+    swap_examples: int = 100
     eval_docs: int = 5  # passages retrieved at evaluation (recall@5)
     # shares of the training time (after data preparation and the evaluation reserve)
     train_shares: dict = field(default_factory=lambda: {
-        "no_knowledge": 0.2, "gold_knowledge": 0.3, "rag_token": 0.3, "rag_sequence": 0.2})
-    eval_seconds_per_example: float = 0.2  # measured on 2 cores, greedy, 5 passages
+        "gold_knowledge": 0.4, "no_knowledge": 0.15, "rag_token": 0.3, "rag_sequence": 0.15})
+    # measured on 2 cores, greedy: ~8 examples/s without retrieval, ~2.5 with 5 passages
+    eval_seconds_per_example: float = 0.3
     min_train_seconds: float = 60.0  # all conditions together, whatever the budget says
 
 
@@ -118,7 +123,7 @@ def run(config: Config) -> dict:
         config.eval_examples * len(CONDITIONS) * len(SPLITS) + 2 * config.swap_examples)
     train_budget = max(config.min_train_seconds, budget_s - progress.elapsed() - eval_reserve)
     models = {}
-    for condition in CONDITIONS:
+    for condition in TRAIN_ORDER:
         seconds = train_budget * config.train_shares[condition]
         progress.stage(f"train {condition} ({seconds / 60:.1f} min)")
         model_file = out / condition / "model"
@@ -129,7 +134,7 @@ def run(config: Config) -> dict:
 
     results = {c: {} for c in CONDITIONS}
     for condition in CONDITIONS:
-        extra = {"n_docs": config.eval_docs} if condition in INIT_FROM else {}
+        extra = {"n_docs": config.eval_docs} if condition in RETRIEVAL else {}
         for split in SPLITS:
             progress.stage(f"evaluate {condition} on {split}")
             results[condition][split] = evaluate(
@@ -185,10 +190,10 @@ def add_subparser(subparsers):
                        help="recipe family: opt_presets/<NAME>_{base,no_knowledge,rag_token,"
                        "rag_sequence}.yaml (embedded, wow_bart_large)")
         p.add_argument("--out", default=None, help="output directory (default: runs/<preset>)")
-        p.add_argument("--budget-minutes", type=float, default=20.0,
+        p.add_argument("--budget-minutes", type=float, default=Config.budget_minutes,
                        help="wall-clock budget; training time is what is left after data "
                        "preparation and the evaluation reserve")
-        p.add_argument("--eval-examples", type=int, default=100,
+        p.add_argument("--eval-examples", type=int, default=Config.eval_examples,
                        help="examples evaluated per condition and split")
         p.set_defaults(func=_main_demo if name == "demo" else _main)
 
@@ -204,7 +209,20 @@ def _main(args):
 
 def _main_demo(args):
     config = _config(args)
-    run(config)
+    summary = run(config)
     from rag_dialogue.chat import scripted_exchange
 
-    scripted_exchange(Path(config.out) / "rag_token" / "model")
+    topic = _held_out_topic(summary["config"]["preset"])
+    print(f"\n=== A short exchange with the RAG-Token model about a held-out article: {topic}")
+    scripted_exchange(Path(config.out) / "rag_token" / "model",
+                      [f"What can you tell me about {topic}?", "Interesting! Tell me more."])
+
+
+def _held_out_topic(base: dict) -> str:
+    """The topic of the first test-unseen conversation (an article no model trained on)."""
+    if base.get("rag_dialogue_data", "embedded") != "embedded":
+        return "the Eiffel Tower"
+    from rag_dialogue.tasks.vital_articles import build as va
+
+    episodes = json.loads(va.split_file(base["datapath"], "test_unseen").read_text())
+    return episodes[0]["chosen_topic"]

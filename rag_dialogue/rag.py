@@ -30,6 +30,13 @@ def _per_doc_target_log_probs(logits: torch.Tensor, target: torch.Tensor) -> tor
     return logits.gather(-1, index).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
+def per_passage_target_log_probs(
+    seq_logits: torch.Tensor, doc_scores: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """log p_gen(y_t | x, z_k, y_<t) for every passage: ``[B, K, T]`` (``target`` ``[B, T]``)."""
+    return _per_doc_target_log_probs(_split_docs(seq_logits, doc_scores).float(), target)
+
+
 def rag_token_log_probs(seq_logits: torch.Tensor, doc_scores: torch.Tensor) -> torch.Tensor:
     """RAG-Token next-token distribution, marginalised over passages at every step.
 

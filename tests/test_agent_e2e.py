@@ -113,3 +113,44 @@ def test_interactive_chat_through_the_parlai_command(trained):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "[retrieved passages]" in proc.stdout
     assert "[RagDialogue]:" in proc.stdout
+
+
+@pytest.mark.parametrize("ending", ["[EXIT]\n", ""])  # "" = Ctrl-D (end of input)
+def test_chat_survives_empty_long_and_non_ascii_input(trained, tiny_index, ending):
+    rag_dialogue = Path(sys.executable).parent / "rag-dialogue"
+    turns = ["", "accordion " * 2000, "¿Qué es Zürich? 東京タワー 😀 naïve café"]
+    proc = subprocess.run(
+        [str(rag_dialogue), "chat", "-mf", str(trained), "--index", str(tiny_index),
+         "--datapath", str(trained.parent)],
+        input="\n".join(turns) + "\n" + ending, capture_output=True, text=True,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("[retrieved passages]") >= 2
+    assert proc.stdout.count("[attribution]") >= 2
+    assert "Traceback" not in proc.stderr
+
+
+def test_chat_without_a_model_says_what_to_do(tmp_path):
+    from rag_dialogue.cli import main
+
+    assert main(["chat", "-mf", str(tmp_path / "missing")]) == 2
+
+
+def test_shared_model_installs_and_evaluates_the_same(trained, tiny_task, tmp_path):
+    """zoo pack -> zoo install -> parlai eval_model gives the original model's numbers."""
+    from parlai.scripts.eval_model import EvalModel
+
+    from rag_dialogue import zoo
+
+    archive = zoo.pack(trained, tmp_path / "model.tar.gz")
+    installed = zoo.install(archive, dest=tmp_path / "zoo")
+    assert Path(installed).parent != trained.parent
+    reports = [
+        EvalModel.main(model_file=str(mf), task="fromfile:parlaiformat",
+                       fromfile_datapath=str(tiny_task), batchsize=4, skip_generation=True,
+                       datapath=str(tmp_path))
+        for mf in (trained, installed)
+    ]
+    assert reports[0]["exs"] == reports[1]["exs"] == 12
+    assert abs(reports[0]["ppl"].value() - reports[1]["ppl"].value()) < 1e-3

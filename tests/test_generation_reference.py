@@ -118,3 +118,30 @@ def test_rag_sequence_fast_decoding_sums_only_the_passages_that_produced_a_hypot
         assert all(fast[c] <= thorough[c] + 1e-4 for c in fast)
     assert any(fast[c] < thorough[c] - 1e-3 for fast, thorough in zip(results["fast"], results["thorough"])
                for c in fast)
+
+
+def test_nucleus_sampling_runs_on_the_marginal(peaked_bart_dir):
+    agent = make_agent(peaked_bart_dir, "--inference", "nucleus", "--topp", "0.9",
+                       "--beam-min-length", "4")
+    agent.model.eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        preds, _ = agent._generate(precomputed_batch(), 1, 20)
+    for tokens, _, _ in preds:
+        tokens = agent._strip_start(tokens)
+        assert len(tokens) > 4 and all(0 <= t < 30522 for t in tokens)
+
+
+def test_ngram_blocking_applies_to_the_marginal(peaked_bart_dir):
+    """Long beams of this model repeat bigrams; --beam-block-ngram 2 must prevent it."""
+    def repeats(*blocking):
+        agent = make_agent(peaked_bart_dir, "--inference", "beam", "--beam-size", "3",
+                           "--beam-min-length", "15", *blocking)
+        agent.model.eval()
+        with torch.no_grad():
+            preds, _ = agent._generate(precomputed_batch(), 3, 25)
+        bigrams = [list(zip(t, t[1:])) for t in (agent._strip_start(p[0]) for p in preds)]
+        return sum(len(b) - len(set(b)) for b in bigrams)
+
+    assert repeats() > 0
+    assert repeats("--beam-block-ngram", "2") == 0
