@@ -93,15 +93,19 @@ class RagDialogueAgent(TorchGeneratorAgent):
         query_encoder = retriever = None
         if opt["rag_type"] in RETRIEVAL_TYPES:
             query_encoder, retriever = self._build_retrieval()
+        # context = passage (<= --passage-truncate) + history (<= --text-truncate, the
+        # newest tokens), within the generator's positions
         max_positions = getattr(generator.config, "max_position_embeddings", None) or 10**9
-        text_truncate = opt.get("text_truncate") or opt.get("truncate") or 512
+        history = opt.get("text_truncate") or opt.get("truncate") or 512
+        history = history if history > 0 else 512
         return RagModel(
             generator,
             self.dict.hf_tokenizer,
             {"pad": self.NULL_IDX, "start": self.START_IDX, "end": self.END_IDX},
             rag_type=opt["rag_type"],
             n_docs=opt["n_docs"],
-            max_context_len=min(text_truncate if text_truncate > 0 else 512, max_positions),
+            max_context_len=min(opt["passage_truncate"] + 4 + history, max_positions - 4),
+            passage_truncate=opt["passage_truncate"],
             query_encoder=query_encoder,
             retriever=retriever,
         )

@@ -32,6 +32,11 @@ def add_rag_args(parser):
     )
     group.add_argument("--n-docs", type=int, default=5, help="passages retrieved per turn (K)")
     group.add_argument(
+        "--passage-truncate", type=int, default=128,
+        help="generator tokens kept of each `title / text` passage; the history after it "
+        "keeps its newest --text-truncate tokens",
+    )
+    group.add_argument(
         "--retrieval-turns", type=int, default=0,
         help="most recent dialogue turns that form the retrieval query; 0 = whole history",
     )

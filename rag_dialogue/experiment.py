@@ -38,14 +38,15 @@ class Config:
     family: str = "embedded"
     out: str = "runs/embedded"
     budget_minutes: float = 20.0
-    eval_examples: int = 60  # per split and condition
-    swap_examples: int = 100
+    eval_examples: int = 64  # per split and condition (a multiple of the eval batch)
+    swap_examples: int = 64
     eval_docs: int = 5  # passages retrieved at evaluation (recall@5)
     # shares of the training time (after data preparation and the evaluation reserve)
     train_shares: dict = field(default_factory=lambda: {
-        "gold_knowledge": 0.4, "no_knowledge": 0.15, "rag_token": 0.3, "rag_sequence": 0.15})
-    # measured on 2 cores, greedy: ~8 examples/s without retrieval, ~2.5 with 5 passages
-    eval_seconds_per_example: float = 0.3
+        "gold_knowledge": 0.35, "no_knowledge": 0.12, "rag_token": 0.4, "rag_sequence": 0.13})
+    # evaluation cost measured on 2 cores, greedy: seconds per example without and with
+    # retrieval (5 passages), and per evaluation run (loading the model and the task)
+    eval_seconds: dict = field(default_factory=lambda: {"plain": 0.12, "retrieval": 0.5, "run": 4.0})
     min_train_seconds: float = 60.0  # all conditions together, whatever the budget says
 
 
@@ -119,8 +120,10 @@ def run(config: Config) -> dict:
 
         base["generator"] = str(default_generator_dir())
 
-    eval_reserve = config.eval_seconds_per_example * (
-        config.eval_examples * len(CONDITIONS) * len(SPLITS) + 2 * config.swap_examples)
+    cost = config.eval_seconds
+    eval_reserve = n_evals * cost["run"] + cost["retrieval"] * (
+        config.eval_examples * len(RETRIEVAL) * len(SPLITS) + 2 * config.swap_examples
+    ) + cost["plain"] * config.eval_examples * (len(CONDITIONS) - len(RETRIEVAL)) * len(SPLITS)
     train_budget = max(config.min_train_seconds, budget_s - progress.elapsed() - eval_reserve)
     models = {}
     for condition in TRAIN_ORDER:

@@ -70,13 +70,29 @@ def _as_text(parts) -> str:
     return "\n".join(p if isinstance(p, str) else " ".join(p) for p in parts)
 
 
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    from nltk.stem.porter import PorterStemmer
+
+    return PorterStemmer()
+
+
+@functools.lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """Porter stem (NLTK): an inflection of a knowledge word ("grossing" for "grossed",
+    "honor" for "honored") restates the knowledge rather than inventing a fact."""
+    return _stemmer().stem(word)
+
+
 def _grounded_words(knowledge, history) -> set:
-    return set(content_words(_as_text(knowledge))) | set(content_words(_as_text(history)))
+    """Stems of the content words of the knowledge and the history."""
+    words = content_words(_as_text(knowledge)) + content_words(_as_text(history))
+    return {stem(w) for w in words}
 
 
 def grounding_precision(response: str, knowledge, history) -> float | None:
     """Share of the response's content words (with repeats) that occur among the content
-    words of the knowledge or of the dialogue history.
+    words of the knowledge or of the dialogue history (compared by Porter stem).
 
     `knowledge` and `history` are a string or a list of strings (or of (title, text)
     pairs). None when the response has no content words (it makes no claim to ground).
@@ -85,7 +101,7 @@ def grounding_precision(response: str, knowledge, history) -> float | None:
     if not words:
         return None
     grounded = _grounded_words(knowledge, history)
-    return sum(w in grounded for w in words) / len(words)
+    return sum(stem(w) in grounded for w in words) / len(words)
 
 
 def is_number(word: str) -> bool:
@@ -126,10 +142,10 @@ def default_rare_words() -> RareWords:
 def unsupported_rare_words(response: str, knowledge, history,
                            rare_words: Callable[[str], bool] | None = None) -> list[str]:
     """The response's rare content words (see RareWords) that neither the knowledge nor the
-    history contains, in order."""
+    history contains (compared by Porter stem), in order."""
     rare_words = rare_words or default_rare_words()
     grounded = _grounded_words(knowledge, history)
-    return [w for w in content_words(response) if rare_words(w) and w not in grounded]
+    return [w for w in content_words(response) if rare_words(w) and stem(w) not in grounded]
 
 
 def is_hallucinated(response: str, knowledge, history,

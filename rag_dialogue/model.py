@@ -96,6 +96,7 @@ class RagModel(TorchGeneratorModel):
         rag_type: str = "token",
         n_docs: int = 5,
         max_context_len: int = 256,
+        passage_truncate: int = 10**9,
         query_encoder=None,
         retriever=None,
     ):
@@ -113,6 +114,8 @@ class RagModel(TorchGeneratorModel):
         self.rag_type = rag_type
         self.n_docs = n_docs if rag_type in ("token", "sequence") else 1
         self.max_context_len = max_context_len
+        self.passage_truncate = passage_truncate
+        self._separator = tokenizer.encode(" //", add_special_tokens=False)
         self.last_retrieval: List[Retrieval] = []
         self._decode_n_docs = 1  # rows per beam row in the incremental state
         self._passage_token_cache = {}
@@ -142,11 +145,14 @@ class RagModel(TorchGeneratorModel):
         return retrievals, doc_scores
 
     def _passage_tokens(self, title: str, text: str) -> List[int]:
+        """``title / text //`` as generator ids, the passage cut at ``passage_truncate``."""
         key = (title, text)
         ids = self._passage_token_cache.get(key)
         if ids is None:
-            prefix = f"{title} / {text} // " if (title or text) else ""
-            ids = self.tokenizer.encode(prefix, add_special_tokens=False) if prefix else []
+            ids = []
+            if title or text:
+                passage = self.tokenizer.encode(f"{title} / {text}", add_special_tokens=False)
+                ids = passage[: self.passage_truncate] + self._separator
             if len(self._passage_token_cache) < 200_000:
                 self._passage_token_cache[key] = ids
         return ids

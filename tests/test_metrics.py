@@ -109,3 +109,11 @@ def test_counterfactual_answers_are_flagged_against_the_original_knowledge(embed
         follows += m.follow_the_index(response, turn["changed_facts"]) == (True, False)
     assert total >= 5 and follows == total
     assert flagged / total >= 0.8  # a swapped common word ("American") may go unnoticed
+
+
+def test_inflections_of_knowledge_words_are_grounded_but_changed_facts_are_not():
+    knowledge = "He was honored with the Cecil B. DeMille Award in 2001; his films grossed $3 billion."
+    assert m.unsupported_rare_words("he was honor with the demille award", knowledge, "") == []
+    assert m.unsupported_rare_words("his films grossing over 3 billion", knowledge, "") == []
+    assert m.unsupported_rare_words("the demille award in 2003", knowledge, "") == ["2003"]
+    assert m.grounding_precision("honors and grossing", knowledge, "") == 1.0
