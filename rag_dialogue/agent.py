@@ -17,7 +17,7 @@ import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
 from rag_dialogue.args import add_rag_args
 from rag_dialogue.dictionary import GeneratorDictionary
 from rag_dialogue.metrics import NO_PASSAGE
-from rag_dialogue.model import RagEncoderState, RagInput, RagModel
+from rag_dialogue.model import RETRIEVAL_TYPES, RagEncoderState, RagInput, RagModel
 from rag_dialogue.rag import (
     marginalise_sequences,
     marginalise_tokens,
@@ -26,7 +26,6 @@ from rag_dialogue.rag import (
 )
 from rag_dialogue.utils import atomic_path
 
-RETRIEVAL_TYPES = ("token", "sequence")
 
 
 def hf_dir_of_model(model_file: Optional[str], kind: str) -> Optional[Path]:

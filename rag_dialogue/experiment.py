@@ -43,11 +43,12 @@ class Config:
     eval_docs: int = 5  # passages retrieved at evaluation (recall@5)
     # shares of the training time (after data preparation and the evaluation reserve)
     train_shares: dict = field(default_factory=lambda: {
-        "gold_knowledge": 0.35, "no_knowledge": 0.12, "rag_token": 0.4, "rag_sequence": 0.13})
+        "gold_knowledge": 0.4, "no_knowledge": 0.15, "rag_token": 0.3, "rag_sequence": 0.15})
     # evaluation cost measured on 2 cores, greedy: seconds per example without and with
     # retrieval (5 passages), and per evaluation run (loading the model and the task)
     eval_seconds: dict = field(default_factory=lambda: {"plain": 0.12, "retrieval": 0.5, "run": 4.0})
     min_train_seconds: float = 60.0  # all conditions together, whatever the budget says
+    reuse_models: bool = False  # evaluate the models already in `out` instead of training
 
 
 class Progress:
@@ -90,13 +91,16 @@ def evaluate(model_file: Path, base: dict, overrides: dict, examples: int) -> di
         model_file=str(model_file), task=base["task"], num_examples=examples,
         batchsize=base.get("eval_batchsize", base.get("batchsize", 16)), skip_generation=False,
         inference=base.get("inference", "greedy"), report_filename="", world_logs="",
-        log_every_n_secs=60,
+        log_every_n_secs=60, loglevel="warn",  # the stage lines show progress
     )
     opts.update(overrides)
     report = EvalModel.main(**opts)
     out = {ours: _value(report[key]) for ours, key in METRICS.items() if key in report}
     out.update({k: _value(report[k]) for k in SWAP_METRICS if k in report})
+    if "follow_rate" in report:  # how many responses stated a changed fact at all
+        out["responses_stating_a_changed_fact"] = int(report["follow_rate"]._denom)
     out["examples"] = _value(report["exs"])
+    print("    " + "  ".join(f"{k} {v:.3f}" for k, v in out.items() if k != "examples"), flush=True)
     return out
 
 
@@ -130,10 +134,13 @@ def run(config: Config) -> dict:
         seconds = train_budget * config.train_shares[condition]
         progress.stage(f"train {condition} ({seconds / 60:.1f} min)")
         model_file = out / condition / "model"
+        models[condition] = model_file
+        if config.reuse_models and Path(f"{model_file}.opt").exists():
+            print(f"reusing {model_file}")
+            continue
         extra = {"init_model": str(models[INIT_FROM[condition]])} if condition in INIT_FROM else {}
         train(f"{config.family}_{condition}", (), model_file=str(model_file),
               max_train_time=seconds, generator=base.get("generator"), **extra)
-        models[condition] = model_file
 
     results = {c: {} for c in CONDITIONS}
     for condition in CONDITIONS:
@@ -198,12 +205,15 @@ def add_subparser(subparsers):
                        "preparation and the evaluation reserve")
         p.add_argument("--eval-examples", type=int, default=Config.eval_examples,
                        help="examples evaluated per condition and split")
+        p.add_argument("--reuse-models", action="store_true",
+                       help="evaluate the models a previous run left in --out instead of training")
         p.set_defaults(func=_main_demo if name == "demo" else _main)
 
 
 def _config(args) -> Config:
     return Config(family=args.preset, out=args.out or f"runs/{args.preset}",
-                  budget_minutes=args.budget_minutes, eval_examples=args.eval_examples)
+                  budget_minutes=args.budget_minutes, eval_examples=args.eval_examples,
+                  reuse_models=args.reuse_models)
 
 
 def _main(args):

@@ -18,6 +18,7 @@ from parlai.core.torch_generator_agent import TorchGeneratorModel
 from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
 
 RAG_TYPES = ("token", "sequence", "none", "gold")
+RETRIEVAL_TYPES = ("token", "sequence")  # the types that retrieve
 
 
 @dataclass
@@ -112,7 +113,7 @@ class RagModel(TorchGeneratorModel):
         self.tokenizer = tokenizer
         self.retriever = retriever
         self.rag_type = rag_type
-        self.n_docs = n_docs if rag_type in ("token", "sequence") else 1
+        self.n_docs = n_docs if rag_type in RETRIEVAL_TYPES else 1
         self.max_context_len = max_context_len
         self.passage_truncate = passage_truncate
         self._separator = tokenizer.encode(" //", add_special_tokens=False)
@@ -183,7 +184,7 @@ class RagModel(TorchGeneratorModel):
             mask = inp.context_mask if inp.context_mask is not None else contexts.ne(self.NULL_IDX)
         else:
             batch = inp.history.size(0)
-            if self.rag_type in ("token", "sequence"):
+            if self.rag_type in RETRIEVAL_TYPES:
                 self.last_retrieval, doc_scores = self.retrieve(inp.query)
                 passages = [[(p.title, p.text) for p in r.passages] for r in self.last_retrieval]
             elif self.rag_type == "gold":

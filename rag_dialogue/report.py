@@ -33,12 +33,13 @@ def results_markdown(summary: dict) -> str:
     swap = summary.get("swap") or {}
     if swap:
         lines += ["## Index hot swap (RAG-Token, test counterfactual, no retraining)", "",
-                  "| index | follows the index | states the old fact |", "|---|---:|---:|"]
+                  "| index | follows the index | states the old fact | responses stating a changed fact |",
+                  "|---|---:|---:|---:|"]
         for name in ("counterfactual_index", "original_index"):
             if name in swap:
                 m = swap[name]
                 lines.append(f"| {name.replace('_', ' ')} | {_cell(m, 'follow_rate')} | "
-                             f"{_cell(m, 'stale_rate')} |")
+                             f"{_cell(m, 'stale_rate')} | {m.get('responses_stating_a_changed_fact', '-')} |")
         lines.append("")
     lines += [
         "F1, KF1 (against the gold knowledge sentence) and RF1 (rare words) as ParlAI computes "

@@ -62,3 +62,11 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
     assert (out / "results.md").read_text().startswith("# Retrieval and hallucination")
     assert (out / "metrics.png").stat().st_size > 1000
     assert (out / "hallucination.png").stat().st_size > 1000
+
+    # a second run evaluates the same models without training them again
+    stamp = (out / "rag_token" / "model").stat().st_mtime_ns
+    again = run(Config(family=tiny_family, out=str(out), budget_minutes=0.1, eval_examples=4,
+                       swap_examples=4, min_train_seconds=8, reuse_models=True))
+    assert (out / "rag_token" / "model").stat().st_mtime_ns == stamp
+    assert again["conditions"]["rag_token"]["test_unseen"]["ppl"] == pytest.approx(
+        summary["conditions"]["rag_token"]["test_unseen"]["ppl"], rel=1e-4)

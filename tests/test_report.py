@@ -14,7 +14,8 @@ def summary():
             for s in SPLITS}
         for i, c in enumerate(CONDITIONS)
     }
-    swap = {"counterfactual_index": {"follow_rate": 0.75, "stale_rate": 0.1},
+    swap = {"counterfactual_index": {"follow_rate": 0.75, "stale_rate": 0.1,
+                                     "responses_stating_a_changed_fact": 20},
             "original_index": {"follow_rate": 0.05, "stale_rate": 0.9},
             "follow_rate": 0.75, "stale_rate": 0.1}
     return {"conditions": conditions, "swap": swap, "config": {}, "wall_seconds": 600}
@@ -25,7 +26,7 @@ def test_markdown_table_has_every_condition_split_and_the_swap():
     for split in SPLITS:
         assert f"## {split.replace('_', ' ')}" in md
     assert md.count("| RAG-Token |") == len(SPLITS)
-    assert "| counterfactual index | 0.750 | 0.100 |" in md
+    assert "| counterfactual index | 0.750 | 0.100 | 20 |" in md
     assert "| No knowledge | 10.00 | 0.000 |" in md  # ppl with 2 decimals, rates with 3
     assert "| 0.700 |" in md and "| - |" in md  # recall only where retrieval happens
 
