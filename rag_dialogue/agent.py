@@ -338,7 +338,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         tokenizer = self.dict.hf_tokenizer
         ys, _ = self._pad_tensor([self.dict.txt2vec(t) for t in texts], is_label=True)
         with torch.no_grad():
-            state = self.model.encoder(batch.rag_input)
+            state = self.model.encoder(*self._encoder_input(batch))  # reuses eval's state
             posteriors = passage_posteriors(
                 self.model.target_log_probs(state, ys.to(state.hidden.device)), state.doc_scores
             )  # [B, T, K]
