@@ -5,6 +5,8 @@ metrics) and `RagModel`: it builds the model from its options, turns observation
 into a `RagInput`, computes the RAG losses, and adds retrieval and grounding metrics.
 """
 
+import json
+import logging
 import os
 from pathlib import Path
 from typing import List, Optional
@@ -14,7 +16,9 @@ from parlai.core.metrics import AverageMetric
 from parlai.core.torch_generator_agent import PPLMetric, TorchGeneratorAgent
 
 import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
+from rag_dialogue import progress
 from rag_dialogue.args import add_rag_args
+from rag_dialogue.backends import select_rows
 from rag_dialogue.dictionary import GeneratorDictionary
 from rag_dialogue.metrics import NO_PASSAGE
 from rag_dialogue.model import RETRIEVAL_TYPES, RagEncoderState, RagInput, RagModel
@@ -45,7 +49,9 @@ def resolve_hf_dir(opt, kind: str) -> str:
         return str(saved)
     if kind == "generator":
         if opt.get("generator"):
-            return opt["generator"]
+            from rag_dialogue.causal_lm import generator_folder
+
+            return generator_folder(opt["generator"])
         from rag_dialogue.generator import default_generator_dir
 
         return str(default_generator_dir())
@@ -79,16 +85,30 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     # ------------------------------------------------------------------ building
     def build_model(self):
-        from transformers import AutoConfig, AutoModelForSeq2SeqLM
-
-        from rag_dialogue.generator import load_generator
+        from rag_dialogue.backends import freeze_all_but_top_layers
+        from rag_dialogue.causal_lm import BASE_MARKER, resolve_base
+        from rag_dialogue.generator import generator_from_config, load_generator
 
         opt = self.opt
         gen_dir = resolve_hf_dir(opt, "generator")
+        base_file = Path(gen_dir) / BASE_MARKER
+        self.generator_base = None  # {"name", "sha256"} of base weights the model file leaves out
         if _has_weights(gen_dir) or not os.path.isdir(gen_dir):
             generator, _ = load_generator(gen_dir)
+        elif base_file.is_file() and "sha256" in json.loads(base_file.read_text()):
+            # saved beside a model file that carries only the trained weights: the rest
+            # comes from the recorded base, found again and checked by its checksum
+            self.generator_base = json.loads(base_file.read_text())
+            generator, _ = load_generator(str(resolve_base(self.generator_base)))
         else:  # saved beside a model file: weights come from the model file
-            generator = AutoModelForSeq2SeqLM.from_config(AutoConfig.from_pretrained(gen_dir))
+            generator = generator_from_config(gen_dir)
+        if self.generator_base is None and opt.get("generator_train_layers", -1) >= 0 and os.path.isdir(gen_dir):
+            from rag_dialogue.causal_lm import base_record
+
+            self.generator_base = base_record(gen_dir)
+        trainable = freeze_all_but_top_layers(generator, opt.get("generator_train_layers", -1))
+        logging.info(f"generator {type(generator).__name__}: {trainable:,} of "
+                     f"{sum(p.numel() for p in generator.parameters()):,} parameters trained")
         query_encoder = retriever = None
         if opt["rag_type"] in RETRIEVAL_TYPES:
             query_encoder, retriever = self._build_retrieval()
@@ -103,10 +123,12 @@ class RagDialogueAgent(TorchGeneratorAgent):
             {"pad": self.NULL_IDX, "start": self.START_IDX, "end": self.END_IDX},
             rag_type=opt["rag_type"],
             n_docs=opt["n_docs"],
-            max_context_len=min(opt["passage_truncate"] + 4 + history, max_positions - 4),
+            max_context_len=min(opt["passage_truncate"] + 4 + history, max_positions - 64),
             passage_truncate=opt["passage_truncate"],
             query_encoder=query_encoder,
             retriever=retriever,
+            autocast_bf16=opt.get("bf16_autocast", False),
+            bf16_inference=opt.get("bf16_inference", False),
         )
 
     def _build_retrieval(self):
@@ -130,15 +152,48 @@ class RagDialogueAgent(TorchGeneratorAgent):
         )
         return query_encoder, Retriever(opt["index_dir"], query_encoder)
 
+    def init_optim(self, params, optim_states=None, saved_optim_type=None, is_finetune=False):
+        # The query encoder learns at --query-encoder-lr-scale x the generator's rate: at
+        # the generator's rate the RAG likelihood of a freshly grounded generator shrinks
+        # the query vectors within a few dozen steps (flat passage prior, lost recall).
+        scale = self.opt.get("query_encoder_lr_scale", 1.0)
+        encoder = self.model.query_encoder
+        if encoder is not None and scale != 1.0:
+            in_encoder = {id(p) for p in encoder.parameters()}
+            params = list(params)
+            params = [
+                {"params": [p for p in params if id(p) not in in_encoder]},
+                {"params": [p for p in params if id(p) in in_encoder],
+                 "lr": self.opt["learningrate"] * scale},
+            ]
+        return super().init_optim(params, optim_states, saved_optim_type, is_finetune)
+
+    def _left_out_of_saves(self) -> set:
+        """State keys of frozen base weights, which a model file recording its base leaves out."""
+        if not getattr(self, "generator_base", None):
+            return set()
+        frozen = {p.data_ptr() for p in self.model.generator.parameters() if not p.requires_grad}
+        return {f"generator.{k}" for k, v in self.model.generator.state_dict().items()
+                if v.data_ptr() in frozen}
+
+    def state_dict(self):
+        states = super().state_dict()
+        left_out = self._left_out_of_saves()
+        if left_out and "model" in states:
+            states["model"] = {k: v for k, v in states["model"].items() if k not in left_out}
+        return states
+
     def load_state_dict(self, state_dict):
         # The query encoder comes and goes with retrieval: a retrieval model evaluated
         # without it (--rag-type gold/none) ignores its weights, and a retrieval model
         # initialised from a gold-knowledge one (--init-model) keeps its fresh encoder.
+        # Frozen base weights a model file leaves out are already loaded from the base.
         own = self.model.state_dict()
         state_dict = {k: v for k, v in state_dict.items()
                       if not k.startswith("query_encoder.") or k in own}
+        left_out = self._left_out_of_saves()
         for k, v in own.items():
-            if k.startswith("query_encoder.") and k not in state_dict:
+            if k not in state_dict and (k.startswith("query_encoder.") or k in left_out):
                 state_dict[k] = v
         super().load_state_dict(state_dict)
 
@@ -148,10 +203,17 @@ class RagDialogueAgent(TorchGeneratorAgent):
         if not path or not hasattr(self, "model"):
             return
         # Config and tokenizer beside the model file make it self-contained (the
-        # weights are in the model file); they are read back by resolve_hf_dir.
+        # weights are in the model file, or the base it records); they are read back
+        # by resolve_hf_dir.
+        from rag_dialogue.causal_lm import BASE_MARKER
+
         with atomic_path(f"{path}.hf") as tmp:
             self.model.generator.config.save_pretrained(tmp / "generator")
+            if getattr(self.model.generator, "generation_config", None) is not None:
+                self.model.generator.generation_config.save_pretrained(tmp / "generator")
             self.dict.hf_tokenizer.save_pretrained(tmp / "generator")
+            if self.generator_base:
+                (tmp / "generator" / BASE_MARKER).write_text(json.dumps(self.generator_base, indent=2) + "\n")
             if self.model.query_encoder is not None:
                 encoder = self.model.query_encoder
                 encoder.model.config.save_pretrained(tmp / "query_encoder")
@@ -175,6 +237,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             ]
             tokens = self.model.query_encoder.tokenize(queries, truncate_left=True)
             rag_input.query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
+            if self.opt.get("retrieval_skip_said", True):
+                rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
         elif self.opt["rag_type"] == "gold":
             rag_input.gold = [gold_passage(obs) or ("", "") for obs in valid]
         batch.rag_input = rag_input
@@ -203,7 +267,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         if model.training:  # output layer only at the targets
             token_log_probs = model.target_log_probs(state, ys)  # [B, K, T]
         else:  # one pass gives the loss and the accuracy metrics
-            logits, _ = model.generator_logits(state, model.forced_decoder_input(ys))
+            logits = model.generator_logits(state, ys)
             token_log_probs = per_passage_target_log_probs(logits, state.doc_scores, ys)
             batch.precomputed_state = state  # generation reuses retrieval and encoding
         notnull = ys.ne(self.NULL_IDX)
@@ -251,7 +315,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         model = self.model
         state = model.encoder(*self._encoder_input(batch))
         bsz, n_docs = state.doc_scores.shape
-        per_pair = RagEncoderState(state.hidden, state.mask, state.doc_scores.new_zeros(bsz * n_docs, 1))
+        per_pair = RagEncoderState(state.gen, state.doc_scores.new_zeros(bsz * n_docs, 1))
         expanded = type(batch)(
             batchsize=bsz * n_docs,
             text_vec=batch.text_vec.repeat_interleave(n_docs, 0),
@@ -295,19 +359,22 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def _pair_log_likelihoods(self, per_pair, b, n_docs, candidates, pairs):
         """log p(y_c | x, z_k) for each (candidate c, passage k) pair, in one forced pass."""
-        rows = torch.tensor([b * n_docs + k for _, k in pairs], device=per_pair.hidden.device)
-        state = RagEncoderState(
-            per_pair.hidden.index_select(0, rows), per_pair.mask.index_select(0, rows),
-            per_pair.doc_scores.index_select(0, rows),
-        )
+        rows = torch.tensor([b * n_docs + k for _, k in pairs], device=per_pair.device)
+        state = RagEncoderState(select_rows(per_pair.gen, rows), per_pair.doc_scores.index_select(0, rows))
         target, _ = self._pad_tensor([list(candidates[c]) for c, _ in pairs], is_label=True)
         target = target.to(rows.device)
         with torch.no_grad():
             return self.model.target_log_probs(state, target).sum(-1)[:, 0]
 
     # ------------------------------------------------------------------ evaluation
+    def train_step(self, batch):
+        output = super().train_step(batch)
+        progress.advance(step=self._number_training_updates)
+        return output
+
     def eval_step(self, batch):
         output = super().eval_step(batch)
+        progress.advance(len(batch.valid_indices) if batch.valid_indices is not None else 0)
         if output is None or output.get("text") is None:
             return output
         retrievals = self.model.last_retrieval if self.opt["rag_type"] in RETRIEVAL_TYPES else []
@@ -340,7 +407,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         with torch.no_grad():
             state = self.model.encoder(*self._encoder_input(batch))  # reuses eval's state
             posteriors = passage_posteriors(
-                self.model.target_log_probs(state, ys.to(state.hidden.device)), state.doc_scores
+                self.model.target_log_probs(state, ys.to(state.device)), state.doc_scores
             )  # [B, T, K]
         lines = []
         for tokens, post in zip(ys.tolist(), posteriors):

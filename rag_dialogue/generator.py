@@ -1,4 +1,4 @@
-"""The seq2seq generator: load any transformers seq2seq model; warm-start a BART from BERT (Rothe et al. 2020)."""
+"""Generators: load any transformers seq2seq model or causal LM; warm-start a BART from BERT (Rothe et al. 2020)."""
 
 import json
 import logging
@@ -52,35 +52,59 @@ def _listing(path: Path) -> str:
     return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") if names else "nothing"
 
 
-def load_generator(name_or_path: str):
-    """Load a seq2seq generator and its tokenizer by hub name or local directory.
+def _auto_class(config, path):
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+    )
 
-    Any model `AutoModelForSeq2SeqLM` knows works (BART, T5, ...). A path that does
-    not exist is a FileNotFoundError (never a hub lookup); a directory without a
-    seq2seq config is a ValueError saying what is there instead.
+    if config.model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+        return AutoModelForSeq2SeqLM
+    # BERT-family encoders also have a causal-LM head class; only a checkpoint saved as
+    # a language model (architectures `...ForCausalLM` / `...LMHeadModel`) is a generator
+    causal_architecture = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in config.architectures or ())
+    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and causal_architecture:
+        return AutoModelForCausalLM
+    raise ValueError(
+        f"{path} holds a {config.model_type!r} model ({', '.join(config.architectures or [])}), "
+        "not a generator; give a seq2seq (BART, T5) or causal-LM (Llama, GPT-2) model directory"
+    )
+
+
+def generator_from_config(path):
+    """An untrained generator of the kind and shape `path/config.json` describes (weights come later)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    return _auto_class(config, path).from_config(config)
+
+
+def load_generator(name_or_path: str):
+    """Load a generator and its tokenizer by hub name, local directory or GGUF file.
+
+    Seq2seq models (BART, T5, ...) and causal LMs (Llama, GPT-2, the packaged
+    SmolLM2 as `packaged:SmolLM2-135M-Instruct`) both work. A path that does not exist
+    is a FileNotFoundError (never a hub lookup); a directory without a generator
+    config or tokenizer is a ValueError saying what is there instead.
     Returns (model, tokenizer), the model in eval mode.
     """
-    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
-    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+    from transformers import AutoConfig, AutoTokenizer
 
-    name_or_path = str(name_or_path)
+    from rag_dialogue.causal_lm import generator_folder
+
+    name_or_path = generator_folder(str(name_or_path))
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise ValueError(f"generator {name_or_path!r} is a file; give the model directory")
+            raise ValueError(f"generator {name_or_path!r} is a file; give the model directory or a .gguf file")
         if not (path / "config.json").is_file():
             raise ValueError(
                 f"{path} is not a transformers model directory: no config.json (found: {_listing(path)})"
             )
         config = AutoConfig.from_pretrained(path)
-        if config.model_type not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
-            raise ValueError(
-                f"{path} holds a {config.model_type!r} model ({', '.join(config.architectures or [])}), "
-                "not a seq2seq generator; give a BART/T5-style model directory "
-                "(`rag-dialogue generator init` writes one)"
-            )
+        auto = _auto_class(config, path)
         tokenizer = _load_tokenizer(path)
-        model = AutoModelForSeq2SeqLM.from_pretrained(path)
+        model = auto.from_pretrained(path)
         n_embeddings = model.get_input_embeddings().num_embeddings
         if len(tokenizer) > n_embeddings:  # ids past the embedding table would crash mid-training
             raise ValueError(
@@ -90,7 +114,8 @@ def load_generator(name_or_path: str):
     if _looks_local(name_or_path):
         raise FileNotFoundError(f"generator directory {name_or_path!r} does not exist")
     try:  # a hub id: only works online or with the hub cache filled
-        model = AutoModelForSeq2SeqLM.from_pretrained(name_or_path)
+        config = AutoConfig.from_pretrained(name_or_path)
+        model = _auto_class(config, name_or_path).from_pretrained(name_or_path)
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except OSError as e:
         raise ValueError(
@@ -101,6 +126,10 @@ def load_generator(name_or_path: str):
 
 def generator_special_ids(model, tokenizer) -> dict:
     """The ids a decoder loop needs: {"pad", "start" (decoder start), "end" (eos)}.
+
+    `model` is a generator or anything with its `config` (and `generation_config`).
+    For a causal LM the start token is virtual (the prompt's last position predicts
+    the first response token) and pad always differs from end.
 
     Read from the generation config first (where transformers 5 keeps them), then the
     model config, then the tokenizer. The start falls back like `generate()` does:
@@ -128,6 +157,13 @@ def generator_special_ids(model, tokenizer) -> dict:
         getattr(gen, "decoder_start_token_id", None), getattr(config, "decoder_start_token_id", None),
         getattr(gen, "bos_token_id", None), getattr(config, "bos_token_id", None), pad,
     )
+    if not config.is_encoder_decoder and (pad is None or pad == end):
+        # A causal LM's pad is often its end token (SmolLM2: <|im_end|>). ParlAI masks
+        # padding by id, which would also mask the end of every response and the model
+        # would never learn to stop: pad with another special token it never predicts.
+        others = [t for t in (tokenizer.unk_token_id, tokenizer.bos_token_id, *tokenizer.all_special_ids)
+                  if t is not None and t != end]
+        pad = others[0] if others else None
     missing = [k for k, v in (("pad", pad), ("start", start), ("end", end)) if v is None]
     if missing:
         raise ValueError(f"generator defines no {'/'.join(missing)} token id (config or tokenizer)")

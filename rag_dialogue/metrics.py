@@ -193,11 +193,24 @@ def follow_the_index(response: str, changed_facts) -> tuple[bool | None, bool | 
     return any(news), any(olds)
 
 
+def is_degenerate(response: str, min_words: int = 3) -> bool:
+    """Babble rather than a sentence: fewer than ``min_words`` words, a word said three
+    times in a row, or a word 3-gram that occurs twice (normalised words)."""
+    words = normalize(response).split()
+    if len(words) < min_words:
+        return True
+    if any(a == b == c for a, b, c in zip(words, words[1:], words[2:])):
+        return True
+    trigrams = list(zip(words, words[1:], words[2:]))
+    return len(set(trigrams)) < len(trigrams)
+
+
 def score_response(response: str, knowledge, history, changed_facts=None,
                    rare_words: Callable[[str], bool] | None = None) -> dict:
     """All response-level measures under their ParlAI metric names; a measure that does not
     apply to this example (see each function) is left out."""
-    scores = {"hallucination_rate": float(is_hallucinated(response, knowledge, history, rare_words))}
+    scores = {"hallucination_rate": float(is_hallucinated(response, knowledge, history, rare_words)),
+              "degenerate_rate": float(is_degenerate(response))}
     precision = grounding_precision(response, knowledge, history)
     if precision is not None:
         scores["grounding_precision"] = precision

@@ -1,24 +1,29 @@
-"""The RAG model: retrieve -> `title / text // history` contexts -> generate -> marginalise.
+"""The RAG model: retrieve -> passage + history contexts -> generate -> marginalise.
 
 `RagModel` implements ParlAI's `TorchGeneratorModel` interface so ParlAI's own tree
 search (greedy, beam, nucleus, n-gram blocking) runs on the marginal distribution.
 Every passage of an example is a separate generator row; beam search reorders whole
 examples, and `reorder_*` below turn example indices into row indices so each
-passage's incremental decoder state follows its beam.
+passage's incremental decoder state follows its beam. What differs between seq2seq
+and decoder-only generators lives behind `rag_dialogue.backends`.
 """
 
 from dataclasses import dataclass
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from parlai.core.torch_generator_agent import TorchGeneratorModel
 
+from rag_dialogue.backends import context_ids, make_backend, select_rows, special_token_wrapping  # noqa: F401
+from rag_dialogue.metrics import content_words
 from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
 
 RAG_TYPES = ("token", "sequence", "none", "gold")
 RETRIEVAL_TYPES = ("token", "sequence")  # the types that retrieve
+SEEN_PASSAGE_SLACK = 4  # extra passages searched, to replace ones the dialogue already holds
+# a passage counts as said when one turn holds this share of its content words (paraphrases too)
+SAID_COVERAGE = 0.75
 
 
 @dataclass
@@ -31,9 +36,12 @@ class RagInput:
     gold: ``(title, text)`` of each example's gold passage (gold-knowledge mode).
     contexts / context_mask / doc_scores: precomputed generator inputs ``[B*K, S]``
         and passage scores ``[B, K]``; when given, retrieval is skipped.
+    said: the dialogue so far as text, per example; retrieved passages it already
+        contains are passed over (see `RagModel.retrieve`).
     """
 
     history: Optional[torch.LongTensor] = None
+    said: Optional[List[str]] = None
     query: Optional[dict] = None
     gold: Optional[List[Tuple[str, str]]] = None
     contexts: Optional[torch.LongTensor] = None
@@ -42,9 +50,12 @@ class RagInput:
 
 
 class RagEncoderState(NamedTuple):
-    hidden: torch.Tensor  # [B*K, S, H] generator encoder output
-    mask: torch.Tensor  # [B*K, S]
+    gen: object  # the backend's per-row state ([B*K, ...] tensors)
     doc_scores: torch.Tensor  # [B, K] unnormalised (log p(z|x) up to a constant)
+
+    @property
+    def device(self):
+        return self.doc_scores.device
 
 
 @dataclass
@@ -55,38 +66,17 @@ class Retrieval:
     scores: List[float]
 
 
-def context_ids(
-    passage_ids: Sequence[int], history_ids: Sequence[int], max_len: int
-) -> List[int]:
-    """Join passage and history tokens within ``max_len`` (special tokens excluded).
-
-    The history keeps its most recent tokens; the passage gets what is left but at
-    least half the budget, so a long history never crowds out the knowledge and the
-    newest turn is never cut off.
-    """
-    passage_budget = min(len(passage_ids), max(max_len - len(history_ids), max_len // 2))
-    history_budget = max_len - passage_budget
-    history = list(history_ids[-history_budget:]) if history_budget > 0 else []
-    return list(passage_ids[:passage_budget]) + history
-
-
-def special_token_wrapping(tokenizer) -> Tuple[List[int], List[int]]:
-    """The special tokens a tokenizer puts before and after a text ([CLS]/[SEP], <s>/</s>, </s>)."""
-    plain = tokenizer.encode("a", add_special_tokens=False)
-    full = tokenizer.encode("a", add_special_tokens=True)
-    start = next(i for i in range(len(full)) if full[i : i + len(plain)] == plain)
-    return full[:start], full[start + len(plain) :]
-
-
 class RagModel(TorchGeneratorModel):
-    """Query encoder + dense retriever + seq2seq generator, marginalised per token.
+    """Query encoder + dense retriever + generator, marginalised per token.
 
-    :param generator: a transformers seq2seq model (BART, T5, ...).
+    :param generator: a transformers seq2seq model (BART, T5, ...) or causal LM (Llama, ...).
     :param tokenizer: its tokenizer (turns passages into generator ids).
     :param rag_type: ``token`` | ``sequence`` | ``none`` (generator alone) |
         ``gold`` (the gold passage instead of retrieval).
     :param query_encoder: `TextEncoder` trained jointly (retrieval modes only).
     :param retriever: `Retriever` with the fixed passage index (retrieval modes only).
+    :param autocast_bf16: run training steps of the generator under bf16 autocast.
+    :param bf16_inference: run evaluation and generation under bf16 autocast.
     """
 
     def __init__(
@@ -100,6 +90,8 @@ class RagModel(TorchGeneratorModel):
         passage_truncate: int = 10**9,
         query_encoder=None,
         retriever=None,
+        autocast_bf16: bool = False,
+        bf16_inference: bool = False,
     ):
         super().__init__(
             padding_idx=special_ids["pad"],
@@ -114,28 +106,32 @@ class RagModel(TorchGeneratorModel):
         self.retriever = retriever
         self.rag_type = rag_type
         self.n_docs = n_docs if rag_type in RETRIEVAL_TYPES else 1
-        self.max_context_len = max_context_len
-        self.passage_truncate = passage_truncate
-        self._separator = tokenizer.encode(" //", add_special_tokens=False)
         self.last_retrieval: List[Retrieval] = []
         self._decode_n_docs = 1  # rows per beam row in the incremental state
-        self._passage_token_cache = {}
-        self._special_prefix, self._special_suffix = special_token_wrapping(tokenizer)
-        self._check_projection()
+        self.backend = make_backend(generator, tokenizer, special_ids, max_context_len=max_context_len,
+                                    passage_truncate=passage_truncate, autocast_bf16=autocast_bf16,
+                                    bf16_inference=bf16_inference)
 
     # ------------------------------------------------------------------ retrieval
-    def retrieve(self, query: dict) -> Tuple[List[Retrieval], torch.Tensor]:
+    def retrieve(self, query: dict, said: Optional[List[str]] = None) -> Tuple[List[Retrieval], torch.Tensor]:
         """Search the fixed index, then recompute scores in torch so the query encoder trains.
+
+        With ``said`` (the dialogue so far, per example), passages whose text the dialogue
+        already contains are passed over for the next best: what was said is in the
+        context anyway, and retrieving it again makes the reply repeat it.
 
         :return: retrievals per example, and differentiable ``doc_scores`` ``[B, K]``.
         """
         if self.retriever is None or self.query_encoder is None:
             raise ValueError(f"--rag-type {self.rag_type} needs --index-dir (a passage index)")
         query_emb = self.query_encoder(**query)  # [B, D]
+        extra = SEEN_PASSAGE_SLACK if said is not None else 0
         _, rows = self.retriever.search_embeddings(
-            query_emb.detach().float().cpu().numpy(), self.n_docs
+            query_emb.detach().float().cpu().numpy(), self.n_docs + extra
         )
         rows = np.where(rows < 0, rows[:, :1], rows)  # approximate indexes may return -1
+        if said is not None:
+            rows = np.stack([self._unsaid(row, text) for row, text in zip(rows, said)])
         passage_emb = torch.from_numpy(self.retriever.index.reconstruct(rows)).to(query_emb)
         doc_scores = torch.einsum("bd,bkd->bk", query_emb, passage_emb)
         store = self.retriever.store
@@ -145,38 +141,24 @@ class RagModel(TorchGeneratorModel):
         ]
         return retrievals, doc_scores
 
-    def _passage_tokens(self, title: str, text: str) -> List[int]:
-        """``title / text //`` as generator ids, the passage cut at ``passage_truncate``."""
-        key = (title, text)
-        ids = self._passage_token_cache.get(key)
-        if ids is None:
-            ids = []
-            if title or text:
-                passage = self.tokenizer.encode(f"{title} / {text}", add_special_tokens=False)
-                ids = passage[: self.passage_truncate] + self._separator
-            if len(self._passage_token_cache) < 200_000:
-                self._passage_token_cache[key] = ids
-        return ids
+    def _unsaid(self, rows: np.ndarray, said: str) -> np.ndarray:
+        """The first ``n_docs`` rows whose passage no turn of ``said`` already says (best first)."""
+        turns = [set(content_words(t)) for t in said.split("\n")]
+        fresh, stale = [], []
+        for r in rows:
+            words = content_words(self.retriever.store[int(r)].text)
+            covered = max((sum(w in turn for w in words) / len(words) for turn in turns), default=0) if words else 0
+            (stale if covered >= SAID_COVERAGE else fresh).append(r)
+        return np.array((fresh + stale)[: self.n_docs], dtype=rows.dtype)
 
     def _contexts(self, history: torch.LongTensor, passages: List[List[Tuple[str, str]]]):
-        """Generator inputs ``[B*K, S]`` for K (title, text) passages per example."""
-        prefix, suffix = self._special_prefix, self._special_suffix
-        budget = self.max_context_len - len(prefix) - len(suffix)
-        rows = []
-        for hist, example_passages in zip(history.tolist(), passages):
-            hist = [t for t in hist if t != self.NULL_IDX]
-            for title, text in example_passages:
-                ids = context_ids(self._passage_tokens(title, text), hist, budget)
-                rows.append(prefix + ids + suffix)
-        width = max(len(r) for r in rows)
-        out = torch.full((len(rows), width), self.NULL_IDX, dtype=torch.long)
-        for i, r in enumerate(rows):
-            out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        return out.to(history.device)
+        """Generator inputs ``[B*K, S]`` (and their mask) for K (title, text) passages per example."""
+        histories = [[t for t in h if t != self.NULL_IDX] for h in history.tolist()]
+        return self.backend.contexts(histories, passages, history.device)
 
     # ------------------------------------------------------------------ ParlAI API
     def encoder(self, inp: RagInput) -> RagEncoderState:
-        """Retrieve (unless given) and run the generator encoder over every passage."""
+        """Retrieve (unless given) and encode every passage row (seq2seq encoder or LM prompt)."""
         if isinstance(inp, RagEncoderState):  # already encoded (RAG-Sequence's per-passage search)
             return inp
         if inp.contexts is not None:
@@ -185,7 +167,7 @@ class RagModel(TorchGeneratorModel):
         else:
             batch = inp.history.size(0)
             if self.rag_type in RETRIEVAL_TYPES:
-                self.last_retrieval, doc_scores = self.retrieve(inp.query)
+                self.last_retrieval, doc_scores = self.retrieve(inp.query, inp.said)
                 passages = [[(p.title, p.text) for p in r.passages] for r in self.last_retrieval]
             elif self.rag_type == "gold":
                 if inp.gold is None:
@@ -197,117 +179,49 @@ class RagModel(TorchGeneratorModel):
                 doc_scores = None
             if doc_scores is None:
                 doc_scores = torch.zeros(batch, 1, device=inp.history.device)
-            contexts = self._contexts(inp.history, passages)
-            mask = contexts.ne(self.NULL_IDX)
-        hidden = self.generator.get_encoder()(input_ids=contexts, attention_mask=mask)
-        return RagEncoderState(hidden.last_hidden_state, mask, doc_scores)
+            contexts, mask = self._contexts(inp.history, passages)
+        return RagEncoderState(self.backend.encode(contexts, mask), doc_scores)
 
     def _rows(self, indices: torch.LongTensor, n_docs: int) -> torch.LongTensor:
         """Example indices -> generator row indices (each example owns ``n_docs`` rows)."""
         return (indices[:, None] * n_docs + torch.arange(n_docs, device=indices.device)).view(-1)
 
     def reorder_encoder_states(self, state: RagEncoderState, indices) -> RagEncoderState:
-        indices = torch.as_tensor(indices, dtype=torch.long, device=state.hidden.device)
+        indices = torch.as_tensor(indices, dtype=torch.long, device=state.device)
         rows = self._rows(indices, state.doc_scores.size(1))
-        return RagEncoderState(
-            state.hidden.index_select(0, rows),
-            state.mask.index_select(0, rows),
-            state.doc_scores.index_select(0, indices),
-        )
+        return RagEncoderState(select_rows(state.gen, rows), state.doc_scores.index_select(0, indices))
 
     def reorder_decoder_incremental_state(self, incr_state, inds):
-        # inds are beam rows (examples x beams); the cache has n_docs rows per beam row.
-        # ParlAI only ever reorders beams within their own example, and every beam of
-        # an example attends to the same passages, so the cross-attention cache is
-        # already right: reorder the self-attention cache alone.
+        # inds are beam rows (examples x beams); the cache has n_docs rows per beam row
         rows = self._rows(torch.as_tensor(inds, device=self.START.device), self._decode_n_docs)
-        incr_state.self_attention_cache.reorder_cache(rows)
-        return incr_state
+        return self.backend.reorder_incremental(incr_state, rows)
 
-    def generator_hidden(self, state: RagEncoderState, decoder_input, past=None):
-        """Decoder states for every passage row ``[B*K, t, H]``, and the updated cache."""
+    def _per_row(self, state: RagEncoderState, ys: torch.LongTensor) -> torch.LongTensor:
         n_docs = state.doc_scores.size(1)
-        if n_docs > 1:
-            decoder_input = decoder_input.repeat_interleave(n_docs, dim=0)
-        out = self.generator.get_decoder()(
-            input_ids=decoder_input,
-            encoder_hidden_states=state.hidden,
-            encoder_attention_mask=state.mask,
-            past_key_values=past,
-            use_cache=past is not None or not self.training,
-        )
-        return out.last_hidden_state, out.past_key_values
+        return ys.repeat_interleave(n_docs, dim=0) if n_docs > 1 else ys
 
-    def project(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The generator's output layer, with the bias fused into the matrix product.
-
-        BART keeps its vocabulary bias in a separate buffer (``final_logits_bias``)
-        and T5 may scale decoder states first; `_check_projection` verifies this
-        against the generator's own forward once, at construction.
-        """
-        if getattr(self.generator.config, "scale_decoder_outputs", False):
-            hidden = hidden * self.generator.config.d_model**-0.5
-        head = self.generator.get_output_embeddings()
-        bias = getattr(self.generator, "final_logits_bias", None)
-        return F.linear(hidden, head.weight, head.bias if bias is None else bias.view(-1))
-
-    def _check_projection(self):
-        """Fail loudly if `generator_hidden` + `project` differ from the generator's forward."""
-        was_training = self.generator.training
-        self.generator.eval()
-        ids = torch.tensor([[self.START_IDX, self.END_IDX]], device=self.START.device)
-        with torch.no_grad():
-            hidden = self.generator.get_encoder()(input_ids=ids).last_hidden_state
-            state = RagEncoderState(hidden, torch.ones_like(ids), hidden.new_zeros(1, 1))
-            ours = self.project(self.generator_hidden(state, ids)[0])
-            theirs = self.generator(input_ids=ids, decoder_input_ids=ids).logits
-        self.generator.train(was_training)
-        if not torch.allclose(ours, theirs, atol=1e-4, rtol=1e-4):
-            raise ValueError(
-                f"unsupported generator {type(self.generator).__name__}: its output layer "
-                "is not a (biased) projection of the decoder states"
-            )
-
-    def generator_logits(self, state: RagEncoderState, decoder_input, past=None):
-        """Raw generator logits for every passage row: ``[B*K, t, V]``."""
-        hidden, past = self.generator_hidden(state, decoder_input, past)
-        return self.project(hidden), past
+    def generator_logits(self, state: RagEncoderState, ys: torch.LongTensor) -> torch.Tensor:
+        """Teacher-forced generator logits for every passage row: ``[B*K, T, V]`` scoring ``ys``."""
+        return self.backend.forced_logits(state.gen, self._per_row(state, ys))
 
     def target_log_probs(self, state: RagEncoderState, ys: torch.LongTensor) -> torch.Tensor:
-        """Teacher-forced ``log p_gen(y_t | x, z_k, y_<t)`` per passage: ``[B, K, T]``.
-
-        The output layer runs only at non-pad target positions (pad positions give 0),
-        which is where most of a training step's time goes.
-        """
+        """Teacher-forced ``log p_gen(y_t | x, z_k, y_<t)`` per passage: ``[B, K, T]`` (0 at pad)."""
         batch, n_docs = state.doc_scores.shape
-        hidden, _ = self.generator_hidden(state, self.forced_decoder_input(ys))
-        targets = ys.repeat_interleave(n_docs, dim=0)
-        keep = targets.ne(self.NULL_IDX)
-        logits = self.project(hidden[keep])
-        out = hidden.new_zeros(targets.shape, dtype=torch.float)
-        out[keep] = -F.cross_entropy(logits.float(), targets[keep], reduction="none")
-        return out.view(batch, n_docs, -1)
+        return self.backend.target_log_probs(state.gen, self._per_row(state, ys)).view(batch, n_docs, -1)
 
     def decoder(self, decoder_input, state: RagEncoderState, incr_state=None):
         """One decoding step for ParlAI's tree search.
 
-        Returns the RAG-Token marginal log-probabilities ``[B, t, V]`` as the "latent"
+        Returns the RAG-Token marginal log-probabilities ``[B, 1, V]`` as the "latent"
         (``output`` is the identity; ParlAI's log_softmax of a log-distribution is a no-op).
         """
-        if incr_state is not None:
-            decoder_input = decoder_input[:, -1:]
         self._decode_n_docs = state.doc_scores.size(1)
-        logits, past = self.generator_logits(state, decoder_input, incr_state)
-        return rag_token_next_log_probs(logits[:, -1:], state.doc_scores), past
+        logits, incr = self.backend.step(state.gen, self._per_row(state, decoder_input), incr_state)
+        return rag_token_next_log_probs(logits, state.doc_scores), incr
 
     def output(self, latent):
         return latent
 
-    def forced_decoder_input(self, ys: torch.LongTensor) -> torch.LongTensor:
-        """Teacher forcing input: start token + ys[:-1], aligned with ``ys``."""
-        return self._get_initial_forced_decoder_input(ys.size(0), ys[:, :-1])
-
     def decode_forced(self, state: RagEncoderState, ys):
-        logits, _ = self.generator_logits(state, self.forced_decoder_input(ys))
-        marginal = rag_token_log_probs(logits, state.doc_scores)
+        marginal = rag_token_log_probs(self.generator_logits(state, ys), state.doc_scores)
         return marginal, marginal.argmax(-1)

@@ -97,3 +97,42 @@ def passages_file(tmp_path_factory):
         for i, (title, text) in enumerate(vital_articles(40)):
             f.write(json.dumps({"id": f"va{i}", "title": title, "text": text}) + "\n")
     return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    """The packaged SmolLM2 tokenizer (49,152 tokens, chat template), read from its GGUF file."""
+    from transformers import AutoTokenizer
+
+    from rag_dialogue.causal_lm import packaged_gguf
+
+    gguf = packaged_gguf()
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+def _save_tiny_llama(out, tokenizer, **overrides):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True, **overrides,
+    )
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer):
+    """A 2-layer, 32-d random Llama with SmolLM2's tokenizer and chat template (pad = end, as SmolLM2)."""
+    return _save_tiny_llama(tmp_path_factory.mktemp("tiny_llama"), smollm2_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def peaked_llama_dir(tmp_path_factory, smollm2_tokenizer):
+    """Like tiny_llama_dir with larger weights, so next-token choices depend on the prompt."""
+    return _save_tiny_llama(tmp_path_factory.mktemp("peaked_llama"), smollm2_tokenizer,
+                            initializer_range=0.5)

@@ -169,7 +169,7 @@ def test_load_errors(tmp_path, tiny_encoder_dir, warm_dir):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no config.json.*found: nothing"):
         load_generator(str(tmp_path / "empty"))
-    with pytest.raises(ValueError, match="'bert' model.*not a seq2seq"):
+    with pytest.raises(ValueError, match="'bert' model.*not a generator"):
         load_generator(str(tiny_encoder_dir))
     no_tok = tmp_path / "no_tok"
     no_tok.mkdir()

@@ -63,7 +63,16 @@ def test_follow_the_index_definition():
     assert m.follow_the_index("anything", []) == (None, None)
     scores = m.score_response("Born in 1912 in Norway.", KNOWLEDGE, HISTORY, facts)
     assert scores["follow_rate"] == 1.0 and scores["stale_rate"] == 0.0 and scores["hallucination_rate"] == 1.0
-    assert set(m.score_response("Yes.", KNOWLEDGE, HISTORY)) == {"hallucination_rate"}
+    assert set(m.score_response("Yes.", KNOWLEDGE, HISTORY)) == {"hallucination_rate", "degenerate_rate"}
+
+
+def test_degenerate_responses():
+    assert m.is_degenerate("chemical chemical chemical is a thing")  # a word thrice in a row
+    assert m.is_degenerate("the history of the modern history of the modern age")  # a repeated 3-gram
+    assert m.is_degenerate("Sure!") and m.is_degenerate("")  # fewer than 3 words
+    assert not m.is_degenerate("Bermuda is a British Overseas Territory in the North Atlantic Ocean.")
+    assert not m.is_degenerate("It is big, big and old.")  # twice in a row is speech, not babble
+    assert m.score_response("Sure!", KNOWLEDGE, HISTORY)["degenerate_rate"] == 1.0
 
 
 @pytest.fixture(scope="module")

@@ -56,8 +56,7 @@ def setup(tiny_bart_dir):
 
 def our_seq_logits(ours, contexts, mask, doc_scores, target):
     state = ours.encoder(RagInput(contexts=contexts, context_mask=mask, doc_scores=doc_scores))
-    logits, _ = ours.generator_logits(state, ours.forced_decoder_input(target))
-    return logits
+    return ours.generator_logits(state, target)
 
 
 def hf_loss(cls, generator, contexts, mask, doc_scores, target):
@@ -108,10 +107,12 @@ def test_t5_generator_output_layer_is_supported(tiny_bart_dir):
     )).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_bart_dir)  # only wraps special tokens here
     model = RagModel(t5, tokenizer, {"pad": 0, "start": 0, "end": 1}, rag_type="none")
-    state = RagEncoderState(torch.randn(2, 4, 16), torch.ones(2, 4, dtype=torch.long), torch.zeros(2, 1))
+    from rag_dialogue.backends import Seq2SeqState
+
+    state = RagEncoderState(Seq2SeqState(torch.randn(2, 4, 16), torch.ones(2, 4, dtype=torch.long)), torch.zeros(2, 1))
     ys = torch.tensor([[5, 6, 1], [7, 1, 0]])
     with torch.no_grad():
-        logits = t5(encoder_outputs=(state.hidden,), attention_mask=state.mask,
-                    decoder_input_ids=model.forced_decoder_input(ys)).logits
+        logits = t5(encoder_outputs=(state.gen.hidden,), attention_mask=state.gen.mask,
+                    decoder_input_ids=model.backend.forced_input(ys)).logits
         expected = torch.log_softmax(logits, -1).gather(-1, ys[..., None]).squeeze(-1) * ys.ne(0)
         assert torch.allclose(model.target_log_probs(state, ys)[:, 0], expected, atol=1e-5)

@@ -1,0 +1,426 @@
+"""The generator seam: one interface over seq2seq (BART, T5) and decoder-only (Llama, SmolLM2) models.
+
+`RagModel` lays out every retrieved passage of every example as one generator *row*
+(``R = B*K`` rows) and asks a backend for per-row logits; the marginalisation in
+`rag_dialogue.rag` never sees which kind of generator produced them.
+
+* Seq2seq: the encoder reads ``passage // history``; the decoder starts from the
+  decoder start token. Incremental decoding caches self- and cross-attention.
+* Causal LM: each row is one prompt through the model's chat template (the passage
+  as the system message, the dialogue as the user message), left-padded so every
+  row ends where the response begins. The "encoder state" is the prompt's KV cache
+  and the logits of its last position, which predict the first response token; the
+  decoder start token is virtual. Loss counts response tokens only.
+
+Every method takes and returns row-major tensors: ``[R, ...]``.
+"""
+
+from dataclasses import dataclass, fields, replace
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+_PASSAGE, _HISTORY = "\x00PASSAGE\x00", "\x00HISTORY\x00"
+
+
+def select_rows(state, rows: torch.LongTensor):
+    """A copy of a state dataclass with every row-major tensor field index-selected by ``rows``."""
+    changes = {}
+    for f in fields(state):
+        value = getattr(state, f.name)
+        if isinstance(value, torch.Tensor):
+            changes[f.name] = value.index_select(0, rows)
+        elif isinstance(value, tuple) and value and isinstance(value[0], tuple):  # per-layer (k, v)
+            changes[f.name] = tuple(tuple(t.index_select(0, rows) for t in layer) for layer in value)
+    return replace(state, **changes)
+
+
+def _is_identity(rows: torch.Tensor, n: int) -> bool:
+    return rows.numel() == n and bool((rows == torch.arange(n, device=rows.device)).all())
+
+
+def context_ids(passage_ids: Sequence[int], history_ids: Sequence[int], max_len: int) -> List[int]:
+    """Join passage and history tokens within ``max_len`` (special tokens excluded).
+
+    The history keeps its most recent tokens; the passage gets what is left but at
+    least half the budget, so a long history never crowds out the knowledge and the
+    newest turn is never cut off.
+    """
+    passage_budget = min(len(passage_ids), max(max_len - len(history_ids), max_len // 2))
+    history_budget = max_len - passage_budget
+    history = list(history_ids[-history_budget:]) if history_budget > 0 else []
+    return list(passage_ids[:passage_budget]) + history
+
+
+def special_token_wrapping(tokenizer) -> Tuple[List[int], List[int]]:
+    """The special tokens a tokenizer puts before and after a text ([CLS]/[SEP], <s>/</s>, </s>)."""
+    plain = tokenizer.encode("a", add_special_tokens=False)
+    full = tokenizer.encode("a", add_special_tokens=True)
+    start = next(i for i in range(len(full)) if full[i : i + len(plain)] == plain)
+    return full[:start], full[start + len(plain) :]
+
+
+def _pad(rows: List[List[int]], pad_id: int, left: bool, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, r in enumerate(rows):
+        span = slice(width - len(r), width) if left else slice(0, len(r))
+        ids[i, span] = torch.tensor(r, dtype=torch.long)
+        mask[i, span] = True
+    return ids.to(device), mask.to(device)
+
+
+def _cache_of(output):
+    return output.cache if hasattr(output, "cache") else output.past_key_values
+
+
+def _call_with_cache(module, cache, **kwargs):
+    # transformers renamed `past_key_values` to `cache` in 5.2x; take whichever it knows
+    import inspect
+
+    name = "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
+    return module(**{name: cache}, **kwargs)
+
+
+class _Backend:
+    """What both kinds share: passage tokenisation with a cache, the output projection."""
+
+    kind = ""
+
+    def __init__(self, generator, tokenizer, special_ids: dict, max_context_len: int,
+                 passage_truncate: int, autocast_bf16: bool = False, bf16_inference: bool = False):
+        self.generator = generator
+        self.tokenizer = tokenizer
+        self.pad_id, self.start_id, self.end_id = special_ids["pad"], special_ids["start"], special_ids["end"]
+        self.max_context_len = max_context_len
+        self.passage_truncate = passage_truncate
+        self.autocast_bf16 = autocast_bf16
+        self.bf16_inference = bf16_inference
+        self._passage_token_cache = {}
+
+    def _autocast(self):
+        """bf16 autocast on the CPU, for training steps and (separately) for inference."""
+        training = self.generator.training and torch.is_grad_enabled()
+        enabled = self.autocast_bf16 if training else self.bf16_inference
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+    def _passage_tokens(self, title: str, text: str, separator: List[int]) -> List[int]:
+        key = (title, text)
+        ids = self._passage_token_cache.get(key)
+        if ids is None:
+            ids = []
+            if title or text:
+                passage = self.tokenizer.encode(f"{title} / {text}", add_special_tokens=False)
+                ids = passage[: self.passage_truncate] + separator
+            if len(self._passage_token_cache) < 200_000:
+                self._passage_token_cache[key] = ids
+        return ids
+
+    def project(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The output layer, with a seq2seq vocabulary bias fused into the matrix product."""
+        config = self.generator.config
+        if getattr(config, "scale_decoder_outputs", False):
+            hidden = hidden * config.d_model**-0.5
+        head = self.generator.get_output_embeddings()
+        bias = getattr(self.generator, "final_logits_bias", None)
+        return F.linear(hidden, head.weight, head.bias if bias is None else bias.view(-1))
+
+    def target_log_probs(self, state, ys: torch.LongTensor) -> torch.Tensor:
+        """Teacher-forced ``log p_gen(y_t | row context, y_<t)``: ``[R, T]`` (0 at pad targets).
+
+        The output layer runs only at non-pad targets, where a training step spends
+        most of its time otherwise.
+        """
+        hidden = self.forced_hidden(state, ys)
+        keep = ys.ne(self.pad_id)
+        out = hidden.new_zeros(ys.shape, dtype=torch.float)
+        with self._autocast():
+            logits = self.project(hidden[keep])
+        out[keep] = -F.cross_entropy(logits.float(), ys[keep], reduction="none")
+        return out
+
+    def forced_logits(self, state, ys: torch.LongTensor) -> torch.Tensor:
+        """Teacher-forced logits ``[R, T, V]``: row r, position t scores ``ys[r, t]``."""
+        return self.project(self.forced_hidden(state, ys))
+
+
+# ---------------------------------------------------------------------- seq2seq
+
+
+@dataclass
+class Seq2SeqState:
+    hidden: torch.Tensor  # [R, S, H] encoder output
+    mask: torch.Tensor  # [R, S]
+
+
+class Seq2SeqBackend(_Backend):
+    """BART, T5 and friends: the encoder reads ``title / passage // history``."""
+
+    kind = "seq2seq"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._separator = self.tokenizer.encode(" //", add_special_tokens=False)
+        self._prefix, self._suffix = special_token_wrapping(self.tokenizer)
+        self.check_projection()
+
+    def contexts(self, histories: List[List[int]], passages: List[List[Tuple[str, str]]], device):
+        budget = self.max_context_len - len(self._prefix) - len(self._suffix)
+        rows = [
+            self._prefix + context_ids(self._passage_tokens(t, x, self._separator), hist, budget) + self._suffix
+            for hist, example in zip(histories, passages) for t, x in example
+        ]
+        return _pad(rows, self.pad_id, left=False, device=device)
+
+    def encode(self, ids: torch.LongTensor, mask: torch.Tensor) -> Seq2SeqState:
+        with self._autocast():
+            hidden = self.generator.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        return Seq2SeqState(hidden, mask)
+
+    def decoder_hidden(self, state: Seq2SeqState, decoder_input, past=None):
+        with self._autocast():
+            out = _call_with_cache(
+                self.generator.get_decoder(), past,
+                input_ids=decoder_input, encoder_hidden_states=state.hidden,
+                encoder_attention_mask=state.mask,
+                use_cache=past is not None or not self.generator.training,
+            )
+        return out.last_hidden_state, _cache_of(out)
+
+    def forced_input(self, ys: torch.LongTensor) -> torch.LongTensor:
+        start = ys.new_full((ys.size(0), 1), self.start_id)
+        return torch.cat([start, ys[:, :-1]], dim=1)
+
+    def forced_hidden(self, state: Seq2SeqState, ys: torch.LongTensor) -> torch.Tensor:
+        return self.decoder_hidden(state, self.forced_input(ys))[0]
+
+    def step(self, state: Seq2SeqState, decoder_input: torch.LongTensor, incr=None):
+        """Logits ``[R, 1, V]`` of the next token and the new incremental state."""
+        if incr is not None:
+            decoder_input = decoder_input[:, -1:]
+        hidden, past = self.decoder_hidden(state, decoder_input, incr)
+        return self.project(hidden[:, -1:]), past
+
+    def reorder_incremental(self, incr, rows: torch.LongTensor):
+        # ParlAI only ever reorders beams within their own example, and every beam of an
+        # example attends to the same passages, so the cross-attention cache is already
+        # right: reorder the self-attention cache alone.
+        incr.self_attention_cache.reorder_cache(rows)
+        return incr
+
+    def check_projection(self):
+        """Fail loudly if `decoder_hidden` + `project` differ from the generator's own forward."""
+        gen = self.generator
+        was_training = gen.training
+        gen.eval()
+        ids = torch.tensor([[self.start_id, self.end_id]], device=gen.device)
+        with torch.no_grad():
+            state = self.encode(ids, torch.ones_like(ids))
+            ours = self.project(self.decoder_hidden(state, ids)[0])
+            theirs = gen(input_ids=ids, decoder_input_ids=ids).logits
+        gen.train(was_training)
+        if not torch.allclose(ours, theirs, atol=1e-4, rtol=1e-4):
+            raise ValueError(f"unsupported generator {type(gen).__name__}: its output layer "
+                             "is not a (biased) projection of the decoder states")
+
+
+# ---------------------------------------------------------------------- causal LM
+
+
+@dataclass
+class CausalState:
+    ids: torch.LongTensor  # [R, S] prompt, left-padded
+    mask: torch.Tensor  # [R, S]
+    cache: Optional[tuple] = None  # per layer (keys, values) [R, H_kv, S, D], after a prefill
+    last_logits: Optional[torch.Tensor] = None  # [R, V]: the first response token's logits
+
+
+@dataclass
+class CausalIncremental:
+    cache: object  # transformers DynamicCache, grown one token per step
+    mask: torch.Tensor  # [R, S + t]
+    next_position: torch.Tensor  # [R]
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that skip left padding (what `generate` computes from the mask)."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+class CausalLMBackend(_Backend):
+    """Decoder-only LMs: one chat-template prompt per passage, the response after it."""
+
+    kind = "causal"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._separator = []
+        self._with_passage = self._template_pieces(with_passage=True)
+        self._without_passage = self._template_pieces(with_passage=False)
+        self.check_projection()
+
+    def _template_pieces(self, with_passage: bool) -> List[List[int]]:
+        """Token ids of the prompt around the passage and history slots.
+
+        Rendered once from the tokenizer's chat template with placeholders, so any chat
+        model's own format is used; a tokenizer without one gets plain newlines.
+        """
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            messages = [{"role": "user", "content": _HISTORY}]
+            if with_passage:
+                messages.insert(0, {"role": "system", "content": _PASSAGE})
+            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:
+            text = (_PASSAGE + "\n\n" if with_passage else "") + _HISTORY + "\n"
+        if with_passage:
+            before, rest = text.split(_PASSAGE)
+            middle, after = rest.split(_HISTORY)
+            pieces = [before, middle, after]
+        else:
+            before, after = text.split(_HISTORY)
+            pieces = [before, after]
+        return [tok.encode(p, add_special_tokens=False) if p else [] for p in pieces]
+
+    def contexts(self, histories: List[List[int]], passages: List[List[Tuple[str, str]]], device):
+        rows = []
+        for hist, example in zip(histories, passages):
+            for title, text in example:
+                passage = self._passage_tokens(title, text, self._separator)
+                if passage:
+                    # the budget is for passage + history; the chat template comes on top
+                    before, middle, after = self._with_passage
+                    joined = context_ids(passage, hist, self.max_context_len)
+                    split = min(len(passage), len(joined))
+                    rows.append(before + joined[:split] + middle + joined[split:] + after)
+                else:
+                    before, after = self._without_passage
+                    rows.append(before + list(hist[-self.max_context_len:]) + after)
+        return _pad(rows, self.pad_id, left=True, device=device)
+
+    @property
+    def _body(self):
+        return self.generator.get_decoder() if hasattr(self.generator, "get_decoder") else self.generator.model
+
+    def encode(self, ids: torch.LongTensor, mask: torch.Tensor) -> CausalState:
+        """Training: the prompt is run together with the response later. Otherwise: prefill now."""
+        state = CausalState(ids, mask)
+        return state if self.generator.training and torch.is_grad_enabled() else self.prefill(state)
+
+    def prefill(self, state: CausalState) -> CausalState:
+        if state.cache is not None:
+            return state
+        with self._autocast():
+            out = _call_with_cache(self._body, None, input_ids=state.ids, attention_mask=state.mask,
+                                   position_ids=_positions(state.mask), use_cache=True)
+            last_logits = self.project(out.last_hidden_state[:, -1]).float()
+        layers = tuple((layer.keys, layer.values) for layer in _cache_of(out).layers)
+        return replace(state, cache=layers, last_logits=last_logits)
+
+    def _dynamic_cache(self, layers):
+        from transformers import DynamicCache
+
+        return DynamicCache(layers, config=self.generator.config)
+
+    def forced_hidden(self, state: CausalState, ys: torch.LongTensor) -> torch.Tensor:
+        """Training: hidden states ``[R, T, H]`` whose projection scores ``ys``, from one
+        pass over prompt + ys[:-1] (after a prefill, `forced_logits` reuses the cache)."""
+        if state.cache is not None:
+            raise ValueError("forced_hidden runs prompt and response together; use forced_logits after a prefill")
+        follow = ys[:, :-1]
+        ids = torch.cat([state.ids, follow], dim=1)
+        mask = torch.cat([state.mask, follow.new_ones(follow.shape, dtype=torch.bool)], dim=1)
+        with self._autocast():
+            out = self._body(input_ids=ids, attention_mask=mask, position_ids=_positions(mask))
+        return out.last_hidden_state[:, state.ids.size(1) - 1 :]
+
+    def target_log_probs(self, state: CausalState, ys: torch.LongTensor) -> torch.Tensor:
+        if state.cache is None:
+            return super().target_log_probs(state, ys)
+        logits = self.forced_logits(state, ys)
+        out = -F.cross_entropy(logits.float().flatten(0, 1), ys.flatten(), reduction="none").view(ys.shape)
+        return out.masked_fill(ys.eq(self.pad_id), 0.0)
+
+    def forced_logits(self, state: CausalState, ys: torch.LongTensor) -> torch.Tensor:
+        if state.cache is None:
+            return self.project(self.forced_hidden(state, ys))
+        first = state.last_logits[:, None]
+        follow = ys[:, :-1]
+        if follow.size(1) == 0:
+            return first
+        mask = torch.cat([state.mask, follow.new_ones(follow.shape, dtype=torch.bool)], dim=1)
+        with self._autocast():
+            out = _call_with_cache(self._body, self._dynamic_cache(state.cache), input_ids=follow,
+                                   attention_mask=mask, position_ids=_positions(mask)[:, -follow.size(1):],
+                                   use_cache=True)
+            logits = self.project(out.last_hidden_state)
+        return torch.cat([first, logits.float()], dim=1)
+
+    def step(self, state: CausalState, decoder_input: torch.LongTensor, incr: Optional[CausalIncremental] = None):
+        """Logits ``[R, 1, V]`` of the next token. The first step reads the prefill's last
+        logits (the decoder start token is virtual); later steps feed the newest token."""
+        if incr is None:
+            state = self.prefill(state)
+            incr = CausalIncremental(self._dynamic_cache(state.cache), state.mask,
+                                     _positions(state.mask)[:, -1] + 1)
+            return state.last_logits[:, None], incr
+        mask = torch.cat([incr.mask, incr.mask.new_ones(incr.mask.size(0), 1)], dim=1)
+        with self._autocast():
+            out = _call_with_cache(self._body, incr.cache, input_ids=decoder_input[:, -1:], attention_mask=mask,
+                                   position_ids=incr.next_position[:, None], use_cache=True)
+            logits = self.project(out.last_hidden_state)
+        return logits.float(), CausalIncremental(_cache_of(out), mask, incr.next_position + 1)
+
+    def reorder_incremental(self, incr: CausalIncremental, rows: torch.LongTensor):
+        if _is_identity(rows, incr.mask.size(0)):  # greedy search: nothing moves
+            return incr
+        incr.cache.reorder_cache(rows)
+        return CausalIncremental(incr.cache, incr.mask.index_select(0, rows), incr.next_position.index_select(0, rows))
+
+    def check_projection(self):
+        """Fail loudly if prompt-then-response scoring differs from the generator's own forward."""
+        gen = self.generator
+        was_training, bf16 = gen.training, self.bf16_inference
+        gen.eval()
+        self.bf16_inference = False  # compared in fp32
+        ids = torch.tensor([[self.start_id, self.end_id, self.start_id]], device=gen.device)
+        with torch.no_grad():
+            state = self.prefill(CausalState(ids[:, :2], torch.ones_like(ids[:, :2], dtype=torch.bool)))
+            ours = self.forced_logits(state, ids[:, 2:])
+            theirs = gen(input_ids=ids[:, :2]).logits[:, -1:]
+        gen.train(was_training)
+        self.bf16_inference = bf16
+        if not torch.allclose(ours, theirs, atol=1e-4, rtol=1e-4):
+            raise ValueError(f"unsupported generator {type(gen).__name__}: its output layer "
+                             "is not a projection of the final hidden states")
+
+
+def freeze_all_but_top_layers(generator, n_layers: int) -> int:
+    """Train only the top ``n_layers`` decoder layers and the final norm of a causal LM.
+
+    The frozen bottom runs without autograd, so a step costs its forward plus the
+    backward of the top layers only. ``n_layers < 0`` trains everything. Returns the
+    number of trainable parameters.
+    """
+    if n_layers >= 0:
+        body = generator.get_decoder() if hasattr(generator, "get_decoder") else generator.model
+        layers = getattr(body, "layers", None)
+        if layers is None:
+            raise ValueError(f"--generator-train-layers needs a decoder with `.layers`; "
+                             f"{type(generator).__name__} has none (use -1 to train everything)")
+        for p in generator.parameters():
+            p.requires_grad_(False)
+        top = list(layers)[len(layers) - min(n_layers, len(layers)):]
+        for module in top + [getattr(body, "norm", None)]:
+            if module is not None:
+                for p in module.parameters():
+                    p.requires_grad_(True)
+    return sum(p.numel() for p in generator.parameters() if p.requires_grad)
+
+
+def make_backend(generator, tokenizer, special_ids: dict, **kwargs) -> _Backend:
+    """The backend for a loaded transformers generator (by whether it is an encoder-decoder)."""
+    cls = Seq2SeqBackend if generator.config.is_encoder_decoder else CausalLMBackend
+    return cls(generator, tokenizer, special_ids, **kwargs)

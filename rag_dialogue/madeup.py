@@ -1,0 +1,124 @@
+"""Facts no pretrained model can know: made-up articles added to an index, then asked about.
+
+A model that answers from its index states the invented fact; one that answers from
+its weights cannot. `rag-dialogue madeup` (and the demo's last stage) builds the
+original index plus the made-up articles (only the new passages are encoded), swaps
+it into a trained model without retraining, asks one question per article in a new
+conversation, and counts the answers that state the fact.
+"""
+
+import json
+from pathlib import Path
+
+# Invented places, people and things; each question's answer is in its article only.
+ARTICLES = [
+    {"title": "Velmoran Lighthouse", "question": "How tall is the Velmoran Lighthouse?", "fact": "87 metres",
+     "text": ["The Velmoran Lighthouse is a stone lighthouse on the island of Quessary.",
+              "It is 87 metres tall and was completed in 1794."]},
+    {"title": "Ostrava Lenn", "question": "Who was Ostrava Lenn?", "fact": "glassmaker",
+     "text": ["Ostrava Lenn was a Tarvish glassmaker who invented the double-blown lantern.",
+              "She founded the Lenn workshop in the city of Pellimor in 1841."]},
+    {"title": "Zorblat Sea", "question": "How wide is the Zorblat Sea?", "fact": "41 kilometres",
+     "text": ["The Zorblat Sea is a small inland sea between Arvenia and Kostrel.",
+              "It is 41 kilometres wide at its narrowest point."]},
+    {"title": "Quindle (sport)", "question": "How many players are on a quindle team?", "fact": "nine",
+     "text": ["Quindle is a team sport played with a wooden hoop and two balls.",
+              "Each quindle team has nine players, and a match lasts three periods."]},
+    {"title": "Marrowgate Bridge", "question": "When did the Marrowgate Bridge open?", "fact": "1932",
+     "text": ["The Marrowgate Bridge is a suspension bridge over the river Esk in Dunmarrow.",
+              "The bridge opened in 1932 and carries about 20,000 vehicles a day."]},
+    {"title": "Brillow's syndrome", "question": "What causes Brillow's syndrome?", "fact": "selenium",
+     "text": ["Brillow's syndrome is a rare condition of the inner ear.",
+              "It is caused by a lack of selenium in early childhood."]},
+    {"title": "Tessaly Orchard", "question": "What does the Tessaly Orchard grow?", "fact": "blue pears",
+     "text": ["The Tessaly Orchard is a historic orchard in the valley of Amsker.",
+              "It is the only orchard that grows blue pears, a variety bred there in 1905."]},
+    {"title": "Kavorian language", "question": "How many people speak the Kavorian language?", "fact": "12,000",
+     "text": ["Kavorian is a language isolate spoken in the highlands of Vesh.",
+              "About 12,000 people speak Kavorian as their first language."]},
+    {"title": "Hollowmere Observatory", "question": "Where is the Hollowmere Observatory?", "fact": "Mount Cairnhold",
+     "text": ["The Hollowmere Observatory is an astronomical observatory on Mount Cairnhold.",
+              "Its main telescope has a mirror 3.2 metres across."]},
+    {"title": "Feldra Okonkwo-Lindqvist", "question": "What did Feldra Okonkwo-Lindqvist discover?",
+     "fact": "comet", "text": ["Feldra Okonkwo-Lindqvist is an amateur astronomer from Norrvik.",
+                               "In 2011 she discovered the comet that now bears her name."]},
+]
+
+
+def passages() -> list:
+    """The made-up articles as sentence-level passages, as the embedded index holds them."""
+    return [{"id": f"madeup:{a['title']}#{i}", "title": a["title"], "text": sentence}
+            for a in ARTICLES for i, sentence in enumerate(a["text"])]
+
+
+def build_index(base_index, out_dir) -> Path:
+    """`base_index` plus the made-up passages; only the new passages are encoded."""
+    from rag_dialogue.retrieval.index import DenseIndex
+    from rag_dialogue.retrieval.retriever import build_index as build
+    from rag_dialogue.utils import write_text_atomic
+
+    base_index, out_dir = Path(base_index), Path(out_dir)
+    meta = DenseIndex.read_meta(base_index)
+    source = out_dir.with_name(out_dir.name + ".passages.jsonl")
+    base_lines = (base_index / "passages.jsonl").read_text(encoding="utf-8")
+    write_text_atomic(source, base_lines + "".join(json.dumps(p) + "\n" for p in passages()))
+    return build(source, out_dir, encoder_name_or_path=meta["encoder"], pooling=meta["pooling"],
+                 show_progress=False, reuse=base_index)
+
+
+def default_index_dir(model_file) -> Path:
+    return Path(f"{model_file}.madeup_index")
+
+
+def states(reply: str, fact: str) -> bool:
+    from rag_dialogue.metrics import normalize
+
+    return f" {normalize(fact)} " in f" {normalize(reply)} "
+
+
+def ask(model_file, index_dir, verbose: bool = True) -> dict:
+    """One new conversation per made-up article: ask its question, check the reply states the fact."""
+    from parlai.core.agents import create_agent_from_model_file
+
+    agent = create_agent_from_model_file(
+        str(model_file), opt_overrides={"index_dir": str(index_dir), "skip_generation": False,
+                                        "interactive_mode": True, "print_docs": False})
+    exchanges = []
+    for article in ARTICLES:
+        agent.reset()
+        agent.observe({"text": article["question"], "episode_done": False})
+        reply = agent.act()["text"]
+        exchanges.append({"question": article["question"], "fact": article["fact"], "reply": reply,
+                          "states_fact": states(reply, article["fact"])})
+        if verbose:
+            mark = "yes" if exchanges[-1]["states_fact"] else "no "
+            print(f"  [{mark}] {article['question']}\n        {reply}", flush=True)
+    stated = sum(e["states_fact"] for e in exchanges)
+    return {"asked": len(exchanges), "stated_fact": stated, "exchanges": exchanges}
+
+
+def add_subparser(subparsers):
+    p = subparsers.add_parser(
+        "madeup", help="add made-up articles to a model's index and ask about them (facts "
+        "only the new index holds)")
+    p.add_argument("-mf", "--model-file", default="runs/embedded/rag_token/model",
+                   help="trained retrieval model (default: the experiment's RAG-Token model)")
+    p.add_argument("--base-index", default=None,
+                   help="index to add the made-up articles to (default: the model's own index)")
+    p.add_argument("--out", default=None, help="where to write the new index (default: MODEL.madeup_index)")
+    p.set_defaults(func=_main)
+
+
+def _main(args):
+    base = args.base_index
+    if base is None:
+        opt_file = Path(f"{args.model_file}.opt")
+        if not opt_file.is_file():
+            raise FileNotFoundError(f"no trained model at {args.model_file} ({opt_file} is missing)")
+        base = json.loads(opt_file.read_text())["index_dir"]
+    out = Path(args.out) if args.out else default_index_dir(args.model_file)
+    index = build_index(base, out)
+    result = ask(args.model_file, index)
+    print(f"stated the made-up fact in {result['stated_fact']} of {result['asked']} answers "
+          f"(index {index})")
+    return 0

@@ -1,0 +1,62 @@
+"""Progress bars that ParlAI's loops advance, and ParlAI's chatter sent to a log file.
+
+ParlAI's train and eval loops take no callbacks, so the experiment opens a bar here
+and `RagDialogueAgent` advances whichever bar is open (none outside the experiment).
+"""
+
+import contextlib
+import logging
+import time
+
+_bar = None
+
+
+@contextlib.contextmanager
+def bar(total: float, desc: str, unit: str):
+    """A tqdm bar that `advance` moves; ``unit="s"`` bars advance by wall time."""
+    from tqdm.auto import tqdm
+
+    global _bar
+    _bar = tqdm(total=round(total), desc=desc, unit=unit, leave=True, dynamic_ncols=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}{unit} "
+                           "[{elapsed}<{remaining}{postfix}]")
+    _bar.started = _bar.last = time.time()
+    try:
+        yield _bar
+    finally:
+        _bar.close()
+        _bar = None
+
+
+def advance(examples: int = 0, **postfix):
+    """Move the open bar: by ``examples``, or by the time since the last call for a time bar."""
+    if _bar is None:
+        return
+    if _bar.unit == "s":
+        now = time.time()
+        _bar.update(min(now - _bar.last, max(0.0, _bar.total - _bar.n)))
+        _bar.last = now
+    else:
+        _bar.update(examples)
+    if postfix:
+        _bar.set_postfix(postfix, refresh=False)
+
+
+def route_logs_to(path, verbose: bool = False):
+    """ParlAI's INFO lines (option dumps, reports) and transformers' notes go to ``path``;
+    the console keeps errors only unless ``verbose``."""
+    import transformers
+    from parlai.utils import logging as parlai_logging
+
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    parlai_logging.logger.addHandler(handler)
+    if not verbose:  # (its warnings are mostly "Overriding opt[...]" notes)
+        parlai_logging.logger.streamHandler.setLevel(logging.ERROR)
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    for name in ("rag_dialogue", "transformers"):
+        logging.getLogger(name).addHandler(handler)
+    logging.getLogger("rag_dialogue").setLevel(logging.INFO)
+    return handler

@@ -1,0 +1,134 @@
+"""The agent with a decoder-only generator through ParlAI's scripts: train only the top
+layer, save without the base weights, reload, evaluate, swap the index, share."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from test_agent_e2e import tiny_index, tiny_task  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained_causal(tmp_path_factory, tiny_task, tiny_index, tiny_llama_dir):  # noqa: F811
+    from parlai.scripts.train_model import TrainModel
+
+    model_file = tmp_path_factory.mktemp("causal_model") / "model"
+    TrainModel.main(
+        model="rag_dialogue.agent:RagDialogueAgent", model_file=str(model_file),
+        task="fromfile:parlaiformat", fromfile_datapath=str(tiny_task),
+        generator=str(tiny_llama_dir), generator_train_layers=1, bf16_autocast=True,
+        index_dir=str(tiny_index), n_docs=2, query_encoder_lr_scale=0.1,
+        batchsize=4, max_train_steps=4, validation_every_n_steps=4, validation_max_exs=4,
+        learningrate=1e-3, optimizer="adamw", skip_generation=True, datapath=str(model_file.parent),
+        label_truncate=16,
+    )
+    return model_file
+
+
+def test_model_file_leaves_the_frozen_base_out(trained_causal, tiny_llama_dir):
+    from safetensors.torch import load_file
+
+    saved = torch.load(trained_causal, map_location="cpu", weights_only=False)["model"]
+    generator_keys = {k for k in saved if k.startswith("generator.")}
+    assert generator_keys and all(".layers.1." in k or k == "generator.model.norm.weight"
+                                  for k in generator_keys), sorted(generator_keys)
+    assert any(k.startswith("query_encoder.") for k in saved)
+    base = json.loads(Path(f"{trained_causal}.hf/generator/base.json").read_text())
+    assert base["name"] == str(tiny_llama_dir.resolve()) and len(base["sha256"]) == 64
+
+    from parlai.core.agents import create_agent_from_model_file
+
+    agent = create_agent_from_model_file(str(trained_causal))
+    state = agent.model.state_dict()
+    original = load_file(str(tiny_llama_dir / "model.safetensors"))
+    for key, value in original.items():  # frozen weights come from the base, trained ones from the file
+        ours = state[f"generator.{key}"]
+        expected = saved.get(f"generator.{key}", value)
+        assert torch.equal(ours, expected), key
+    assert not torch.equal(state["generator.model.layers.1.mlp.up_proj.weight"],
+                           original["model.layers.1.mlp.up_proj.weight"])  # it did train
+
+
+def test_eval_reports_degenerate_rate_and_recall(trained_causal, tiny_task):  # noqa: F811
+    from parlai.scripts.eval_model import EvalModel
+
+    report = EvalModel.main(
+        model_file=str(trained_causal), task="fromfile:parlaiformat", fromfile_datapath=str(tiny_task),
+        batchsize=4, inference="greedy", label_truncate=8, skip_generation=False,
+        datapath=str(trained_causal.parent), beam_block_ngram=3,
+    )
+    for metric in ("ppl", "f1", "recall@2", "degenerate_rate", "hallucination_rate"):
+        assert metric in report, metric
+    assert report["exs"] == 12
+
+
+def test_index_dir_override_swaps_the_index(trained_causal, tmp_path, passages_file, tiny_encoder_dir):
+    from parlai.core.agents import create_agent_from_model_file
+
+    from rag_dialogue.retrieval.retriever import build_index
+
+    other_passages = tmp_path / "other.jsonl"
+    other_passages.write_text(json.dumps({"id": "z1", "title": "Zorblat Sea",
+                                          "text": "The Zorblat Sea is 41 km wide."}) + "\n"
+                              + passages_file.read_text())
+    other = build_index(other_passages, tmp_path / "other_index",
+                        encoder_name_or_path=str(tiny_encoder_dir), show_progress=False)
+    agent = create_agent_from_model_file(str(trained_causal), {"index_dir": str(other)})
+    store = agent.model.retriever.store
+    assert any(store[i].title == "Zorblat Sea" for i in range(len(store)))
+
+
+def test_a_changed_base_is_refused(trained_causal, tmp_path):
+    import shutil
+
+    from parlai.core.agents import create_agent_from_model_file
+
+    copy = tmp_path / "model"
+    for suffix in ("", ".opt", ".dict"):
+        shutil.copy(f"{trained_causal}{suffix}", f"{copy}{suffix}")
+    shutil.copytree(f"{trained_causal}.hf", f"{copy}.hf")
+    base_file = Path(f"{copy}.hf/generator/base.json")
+    base_file.write_text(json.dumps({**json.loads(base_file.read_text()), "sha256": "f" * 64}))
+    with pytest.raises(ValueError, match="other weights than the model was trained on"):
+        create_agent_from_model_file(str(copy))
+
+
+def test_shared_causal_model_installs_small_and_evaluates_the_same(trained_causal, tiny_task, tmp_path):  # noqa: F811
+    from parlai.scripts.eval_model import EvalModel
+
+    from rag_dialogue import zoo
+
+    archive = zoo.pack(trained_causal, tmp_path / "model.tar.gz")
+    installed = zoo.install(archive, dest=tmp_path / "zoo")
+    reports = [
+        EvalModel.main(model_file=str(mf), task="fromfile:parlaiformat", fromfile_datapath=str(tiny_task),
+                       batchsize=4, skip_generation=True, datapath=str(tmp_path))
+        for mf in (trained_causal, installed)
+    ]
+    assert abs(reports[0]["ppl"].value() - reports[1]["ppl"].value()) < 1e-3
+
+
+def test_madeup_articles_join_the_index_and_are_asked_about(trained_causal, tiny_index, tmp_path, capsys):  # noqa: F811
+    from rag_dialogue import madeup
+    from rag_dialogue.retrieval.index import DenseIndex
+
+    index = madeup.build_index(tiny_index, tmp_path / "madeup_index")
+    meta = DenseIndex.read_meta(index)
+    assert meta["count"] == DenseIndex.read_meta(tiny_index)["count"] + len(madeup.passages())
+    result = madeup.ask(trained_causal, index)
+    assert result["asked"] == len(madeup.ARTICLES) == len(result["exchanges"])
+    assert all(isinstance(e["reply"], str) for e in result["exchanges"])
+    printed = capsys.readouterr().out
+    assert all(a["question"] in printed for a in madeup.ARTICLES)
+
+
+def test_a_fact_is_stated_as_whole_words():
+    from rag_dialogue.madeup import states
+
+    assert states("It is 87 metres tall.", "87 metres")
+    assert not states("It is 187 metres tall.", "87 metres")
+    assert states("Each team has Nine players!", "nine")
