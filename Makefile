@@ -16,3 +16,5 @@ test: setup
 
 bench: setup
 	$(VENV)/bin/python bench/bench_rag_token.py
+	$(VENV)/bin/python bench/bench_causal_rag.py
+	$(VENV)/bin/python bench/bench_finetune.py

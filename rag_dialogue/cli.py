@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "experiment": "rag_dialogue.experiment",
     "demo": "rag_dialogue.experiment",
     "zoo": "rag_dialogue.zoo",
+    "madeup": "rag_dialogue.madeup",
 }
 
 

@@ -6,7 +6,10 @@ the seen and unseen splits, then swaps in the counterfactual index without
 retraining (Shuster et al. 2021; Lewis et al. 2020, section 4.5).
 """
 
+import contextlib
+import io
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,20 +18,17 @@ from rag_dialogue import presets
 from rag_dialogue.utils import atomic_path, write_json_atomic, write_text_atomic
 
 CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence")
-# No pretrained seq2seq generator exists offline. The gold-knowledge generator (which
-# learns to speak from a given passage) stands in for pretraining: the other
-# conditions start from it, the RAG models then learn to retrieve and marginalise,
-# and the baseline learns to answer without knowledge.
+# The gold-knowledge model learns to speak from a given passage first; a recipe may
+# start other conditions from it (`rag_dialogue_init_from: gold_knowledge`), so the
+# RAG models spend their time learning to retrieve and marginalise.
 TRAIN_ORDER = ("gold_knowledge", "no_knowledge", "rag_token", "rag_sequence")
-INIT_FROM = {"no_knowledge": "gold_knowledge", "rag_token": "gold_knowledge",
-             "rag_sequence": "gold_knowledge"}
 RETRIEVAL = ("rag_token", "rag_sequence")
-SPLITS = ("valid_seen", "test_seen", "valid_unseen", "test_unseen")
+SPLITS = ("test_seen", "test_unseen")
 # our name -> ParlAI report key
 METRICS = {
     "ppl": "ppl", "f1": "f1", "kf1": "knowledge_f1", "rf1": "rare_word_f1",
     "grounding_precision": "grounding_precision", "hallucination_rate": "hallucination_rate",
-    "recall@5": "recall@5",
+    "degenerate_rate": "degenerate_rate", "recall@5": "recall@5",
 }
 SWAP_METRICS = ("follow_rate", "stale_rate")
 
@@ -37,18 +37,22 @@ SWAP_METRICS = ("follow_rate", "stale_rate")
 class Config:
     family: str = "embedded"
     out: str = "runs/embedded"
-    budget_minutes: float = 20.0
+    budget_minutes: float = 25.0
     eval_examples: int = 64  # per split and condition (a multiple of the eval batch)
     swap_examples: int = 64
     eval_docs: int = 5  # passages retrieved at evaluation (recall@5)
+    splits: tuple = SPLITS
     # shares of the training time (after data preparation and the evaluation reserve)
     train_shares: dict = field(default_factory=lambda: {
-        "gold_knowledge": 0.4, "no_knowledge": 0.15, "rag_token": 0.3, "rag_sequence": 0.15})
-    # evaluation cost measured on 2 cores, greedy: seconds per example without and with
-    # retrieval (5 passages), and per evaluation run (loading the model and the task)
-    eval_seconds: dict = field(default_factory=lambda: {"plain": 0.12, "retrieval": 0.5, "run": 4.0})
+        "gold_knowledge": 0.3, "no_knowledge": 0.15, "rag_token": 0.35, "rag_sequence": 0.2})
+    # evaluation cost measured on 2 cores, greedy, SmolLM2-135M with bf16 inference:
+    # seconds per example without and with retrieval (5 passages), and per evaluation
+    # run (model and task loading); training overhead per condition (loading, saving)
+    eval_seconds: dict = field(default_factory=lambda: {
+        "plain": 0.7, "retrieval": 1.4, "run": 10.0, "train_run": 30.0})
     min_train_seconds: float = 60.0  # all conditions together, whatever the budget says
     reuse_models: bool = False  # evaluate the models already in `out` instead of training
+    verbose: bool = False  # ParlAI's INFO lines on the console too (always in experiment.log)
 
 
 class Progress:
@@ -81,20 +85,32 @@ def _value(metric):
     return float(metric.value()) if hasattr(metric, "value") else float(metric)
 
 
-def evaluate(model_file: Path, base: dict, overrides: dict, examples: int) -> dict:
-    """ParlAI's eval_model on `examples` examples; returns {our metric name: value}."""
+def evaluate(model_file: Path, base: dict, overrides: dict, examples: int, log_file=None) -> dict:
+    """ParlAI's eval_model on `examples` examples; returns {our metric name: value}.
+
+    With `log_file` every response is saved there with its dialogue, the knowledge the
+    teacher gave and the passages retrieved (ParlAI's world-log JSONL format).
+    """
     from parlai.scripts.eval_model import EvalModel
+
+    from rag_dialogue import progress
 
     keep = ("datapath", "index_dir")
     opts = {k: base[k] for k in keep if base.get(k)}
     opts.update(
         model_file=str(model_file), task=base["task"], num_examples=examples,
         batchsize=base.get("eval_batchsize", base.get("batchsize", 16)), skip_generation=False,
-        inference=base.get("inference", "greedy"), report_filename="", world_logs="",
-        log_every_n_secs=60, loglevel="warn",  # the stage lines show progress
+        inference=base.get("inference", "greedy"), report_filename="",
+        world_logs=str(log_file) if log_file else "", log_every_n_secs=600,
     )
+    for key in ("beam_block_ngram", "beam_min_length", "beam_size"):
+        if key in base:
+            opts[key] = base[key]
     opts.update(overrides)
-    report = EvalModel.main(**opts)
+    printed = io.StringIO()  # eval_model prints its whole report; it belongs in the log
+    with progress.bar(examples, "    evaluating", unit="ex"), contextlib.redirect_stdout(printed):
+        report = EvalModel.main(**opts)
+    logging.getLogger("rag_dialogue").info("eval_model %s: %s", model_file, printed.getvalue().strip())
     out = {ours: _value(report[key]) for ours, key in METRICS.items() if key in report}
     out.update({k: _value(report[k]) for k in SWAP_METRICS if k in report})
     if "follow_rate" in report:  # how many responses stated a changed fact at all
@@ -105,13 +121,18 @@ def evaluate(model_file: Path, base: dict, overrides: dict, examples: int) -> di
 
 
 def run(config: Config) -> dict:
+    from rag_dialogue import progress as bars
     from rag_dialogue.prepare import prepare
     from rag_dialogue.train import train
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    log_file = out / "experiment.log"
+    handler = bars.route_logs_to(log_file, verbose=config.verbose)
+    print(f"ParlAI's option dumps and reports go to {log_file}" + ("" if config.verbose else " (--verbose: here too)"))
     budget_s = config.budget_minutes * 60
-    n_evals = len(CONDITIONS) * len(SPLITS) + 2
+    splits = tuple(config.splits)
+    n_evals = len(CONDITIONS) * len(splits) + 2
     progress = Progress(2 + len(CONDITIONS) + n_evals, budget_s)
 
     progress.stage("dataset and indexes")
@@ -123,32 +144,45 @@ def run(config: Config) -> dict:
         from rag_dialogue.generator import default_generator_dir
 
         base["generator"] = str(default_generator_dir())
+    else:
+        from rag_dialogue.causal_lm import generator_folder
+
+        print(f"generator {base['generator']} ({generator_folder(base['generator'])})")
 
     cost = config.eval_seconds
     eval_reserve = n_evals * cost["run"] + cost["retrieval"] * (
-        config.eval_examples * len(RETRIEVAL) * len(SPLITS) + 2 * config.swap_examples
-    ) + cost["plain"] * config.eval_examples * (len(CONDITIONS) - len(RETRIEVAL)) * len(SPLITS)
+        config.eval_examples * len(RETRIEVAL) * len(splits) + 2 * config.swap_examples
+    ) + cost["plain"] * config.eval_examples * (len(CONDITIONS) - len(RETRIEVAL)) * len(splits) \
+        + cost["train_run"] * len(TRAIN_ORDER)
     train_budget = max(config.min_train_seconds, budget_s - progress.elapsed() - eval_reserve)
     models = {}
     for condition in TRAIN_ORDER:
         seconds = train_budget * config.train_shares[condition]
-        progress.stage(f"train {condition} ({seconds / 60:.1f} min)")
+        recipe = f"{config.family}_{condition}"
+        init_from = presets.load(recipe).get("rag_dialogue_init_from")
+        progress.stage(f"train {condition} ({seconds / 60:.1f} min"
+                       + (f", from the {init_from} model)" if init_from else ")"))
         model_file = out / condition / "model"
         models[condition] = model_file
         if config.reuse_models and Path(f"{model_file}.opt").exists():
             print(f"reusing {model_file}")
             continue
-        extra = {"init_model": str(models[INIT_FROM[condition]])} if condition in INIT_FROM else {}
-        train(f"{config.family}_{condition}", (), model_file=str(model_file),
-              max_train_time=seconds, generator=base.get("generator"), **extra)
+        if init_from and init_from not in models:
+            raise ValueError(f"{recipe}: rag_dialogue_init_from {init_from!r} is not trained before it "
+                             f"(order: {', '.join(TRAIN_ORDER)})")
+        extra = {"init_model": str(models[init_from])} if init_from else {}
+        with bars.bar(seconds, "    training", unit="s"):
+            train(recipe, (), prepare_data=False, model_file=str(model_file), max_train_time=seconds,
+                  generator=base.get("generator"), **extra)
 
     results = {c: {} for c in CONDITIONS}
     for condition in CONDITIONS:
         extra = {"n_docs": config.eval_docs} if condition in RETRIEVAL else {}
-        for split in SPLITS:
+        for split in splits:
             progress.stage(f"evaluate {condition} on {split}")
             results[condition][split] = evaluate(
-                models[condition], base, {**split_options(kind, split), **extra}, config.eval_examples)
+                models[condition], base, {**split_options(kind, split), **extra}, config.eval_examples,
+                log_file=out / condition / f"{split}.jsonl")
             _write_partial(out, results)
 
     swap = {}
@@ -156,10 +190,14 @@ def run(config: Config) -> dict:
         for name, index_dir in (("counterfactual_index", prepared.counterfactual_index_dir),
                                 ("original_index", prepared.index_dir)):
             progress.stage(f"index swap: rag_token on test_counterfactual with the {name.replace('_', ' ')}")
+            # only conversations up to their last turn that states a changed fact: the
+            # follow rate counts those turns, and evaluating the others would be wasted
             swap[name] = evaluate(models["rag_token"], base,
                                   {"va_split": "test_counterfactual", "datatype": "test",
+                                   "va_changed_only": True,
                                    "index_dir": str(index_dir), "n_docs": config.eval_docs},
-                                  config.swap_examples)
+                                  config.swap_examples,
+                                  log_file=out / "rag_token" / f"test_counterfactual.{name}.jsonl")
         swap["follow_rate"] = swap["counterfactual_index"].get("follow_rate")
         swap["stale_rate"] = swap["counterfactual_index"].get("stale_rate")
 
@@ -170,6 +208,12 @@ def run(config: Config) -> dict:
         "wall_seconds": round(progress.elapsed(), 1),
     }
     write_results(out, summary)
+    from parlai.utils import logging as parlai_logging
+
+    parlai_logging.logger.removeHandler(handler)
+    for name in ("rag_dialogue", "transformers"):
+        logging.getLogger(name).removeHandler(handler)
+    handler.close()
     return summary
 
 
@@ -177,13 +221,15 @@ def _write_partial(out: Path, results: dict):
     write_json_atomic(out / "results.partial.json", {"conditions": results})
 
 
-def write_results(out: Path, summary: dict):
+def write_results(out: Path, summary: dict, quiet: bool = False):
     from rag_dialogue.report import plot_results, results_markdown
 
     write_json_atomic(out / "results.json", summary)
     write_text_atomic(out / "results.md", results_markdown(summary))
     plot_results(summary, out)
     (out / "results.partial.json").unlink(missing_ok=True)
+    if quiet:
+        return
     print(f"\nwrote {out / 'results.json'}, {out / 'results.md'} and plots "
           f"({summary['wall_seconds'] / 60:.1f} min)")
     print(results_markdown(summary))
@@ -207,13 +253,18 @@ def add_subparser(subparsers):
                        help="examples evaluated per condition and split")
         p.add_argument("--reuse-models", action="store_true",
                        help="evaluate the models a previous run left in --out instead of training")
+        p.add_argument("--splits", default=",".join(SPLITS),
+                       help="comma-separated evaluation splits (valid_seen, test_seen, valid_unseen, test_unseen)")
+        p.add_argument("--verbose", action="store_true",
+                       help="show ParlAI's option dumps and INFO lines here too (always in OUT/experiment.log)")
         p.set_defaults(func=_main_demo if name == "demo" else _main)
 
 
 def _config(args) -> Config:
     return Config(family=args.preset, out=args.out or f"runs/{args.preset}",
                   budget_minutes=args.budget_minutes, eval_examples=args.eval_examples,
-                  reuse_models=args.reuse_models)
+                  reuse_models=args.reuse_models, verbose=args.verbose,
+                  splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()))
 
 
 def _main(args):
@@ -221,14 +272,28 @@ def _main(args):
 
 
 def _main_demo(args):
+    started = time.time()
     config = _config(args)
     summary = run(config)
     from rag_dialogue.chat import scripted_exchange
 
+    if summary["config"]["preset"].get("rag_dialogue_data", "embedded") == "embedded":
+        from rag_dialogue import madeup
+
+        model_file = Path(config.out) / "rag_token" / "model"
+        print("\n=== Made-up articles added to the index (facts no pretrained model knows); "
+              "one question each, in a new conversation")
+        index = madeup.build_index(summary["config"]["preset"]["index_dir"],
+                                   madeup.default_index_dir(model_file))
+        found = madeup.ask(model_file, index)
+        print(f"stated the made-up fact in {found['stated_fact']} of {found['asked']} answers")
+        summary["madeup"] = found
+        write_results(Path(config.out), summary, quiet=True)
     topic = _held_out_topic(summary["config"]["preset"])
     print(f"\n=== A short exchange with the RAG-Token model about a held-out article: {topic}")
     scripted_exchange(Path(config.out) / "rag_token" / "model",
                       [f"What can you tell me about {topic}?", "Interesting! Tell me more."])
+    print(f"\ndemo finished in {(time.time() - started) / 60:.1f} min (results in {config.out})")
 
 
 def _held_out_topic(base: dict) -> str:

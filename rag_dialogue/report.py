@@ -4,8 +4,10 @@ from pathlib import Path
 
 from rag_dialogue.utils import atomic_path
 
-COLUMNS = ("ppl", "f1", "kf1", "rf1", "grounding_precision", "hallucination_rate", "recall@5")
-HEADERS = {"grounding_precision": "ground.", "hallucination_rate": "halluc.", "recall@5": "R@5"}
+COLUMNS = ("ppl", "f1", "kf1", "rf1", "grounding_precision", "hallucination_rate", "degenerate_rate",
+           "recall@5")
+HEADERS = {"grounding_precision": "ground.", "hallucination_rate": "halluc.", "degenerate_rate": "degen.",
+           "recall@5": "R@5"}
 LABELS = {"no_knowledge": "No knowledge", "gold_knowledge": "Gold knowledge",
           "rag_token": "RAG-Token", "rag_sequence": "RAG-Sequence"}
 
@@ -41,10 +43,20 @@ def results_markdown(summary: dict) -> str:
                 lines.append(f"| {name.replace('_', ' ')} | {_cell(m, 'follow_rate')} | "
                              f"{_cell(m, 'stale_rate')} | {m.get('responses_stating_a_changed_fact', '-')} |")
         lines.append("")
+    madeup = summary.get("madeup")
+    if madeup:
+        lines += ["## Made-up articles added to the index (RAG-Token, no retraining)", "",
+                  f"Stated the invented fact in {madeup['stated_fact']} of {madeup['asked']} answers.", "",
+                  "| question | reply | states the fact |", "|---|---|---|"]
+        for e in madeup["exchanges"]:
+            reply = e["reply"].replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {e['question']} | {reply} | {'yes' if e['states_fact'] else 'no'} |")
+        lines.append("")
     lines += [
         "F1, KF1 (against the gold knowledge sentence) and RF1 (rare words) as ParlAI computes "
         "them for Wizard of Wikipedia; ground. = grounding precision, halluc. = share of "
         "responses with a rare word or number found in neither the knowledge nor the history, "
+        "degen. = share of degenerate responses (under 3 words, a word thrice in a row, a repeated 3-gram), "
         "R@5 = gold passage among the 5 retrieved (definitions in the README).",
         f"Wall time: {summary.get('wall_seconds', 0) / 60:.1f} min.", ""]
     return "\n".join(lines)

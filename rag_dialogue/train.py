@@ -3,8 +3,9 @@
 from rag_dialogue import presets
 
 
-def train(preset_name: str, parlai_args=(), **overrides) -> dict:
-    """Prepare the recipe's data, then run ParlAI's TrainModel; returns its final report."""
+def train(preset_name: str, parlai_args=(), prepare_data: bool = True, **overrides) -> dict:
+    """Prepare the recipe's data (unless the caller did), then run ParlAI's TrainModel;
+    returns its final report."""
     from parlai.scripts.train_model import TrainModel
 
     from rag_dialogue.compat import run_parlai_script
@@ -12,7 +13,8 @@ def train(preset_name: str, parlai_args=(), **overrides) -> dict:
 
     preset = presets.load(preset_name)
     preset.update(overrides)
-    prepare(preset)
+    if prepare_data:
+        prepare(preset)
     return run_parlai_script(TrainModel, parlai_args, **presets.parlai_options(preset))
 
 

@@ -205,3 +205,27 @@ def test_data_build_command(tmp_path, capsys):
     assert "already built" in capsys.readouterr().out
     assert main(["data", "build", "--datapath", str(tmp_path / "x"), "--num-articles", "999999"]) == 2
     assert "articles" in capsys.readouterr().err
+
+
+def test_changed_only_keeps_the_turns_an_index_swap_counts(tmp_path):
+    from parlai.core.params import ParlaiParser
+    from parlai.core.teachers import create_task_agent_from_taskname
+
+    from rag_dialogue.tasks.vital_articles import build as va
+
+    datapath = tmp_path / "data"
+    va.build(datapath, va.BuildConfig(num_articles=40, unseen_articles=10, train_conversations=1,
+                                      seen_episodes=4), log=lambda *a: None)
+
+    def examples(changed_only):
+        opt = ParlaiParser(True, True).parse_args([
+            "-t", "rag_dialogue.tasks.vital_articles.agents", "--datapath", str(datapath),
+            "--va-split", "test_counterfactual", "-dt", "test", "--va-changed-only", str(changed_only)])
+        teacher = create_task_agent_from_taskname(opt)[0]
+        return [teacher.act() for _ in range(teacher.num_examples())]
+
+    everything, counted = examples(False), examples(True)
+    changed = [m for m in everything if m.get("changed_facts")]
+    assert changed and len(counted) < len(everything)
+    assert [m["eval_labels"] for m in counted if m.get("changed_facts")] == [m["eval_labels"] for m in changed]
+    assert counted[-1]["changed_facts"] and counted[-1]["episode_done"]

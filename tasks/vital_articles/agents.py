@@ -47,7 +47,8 @@ class _SplitFile(DialogTeacher):
     # file --va-split names (so e.g. display_data, which uses train:ordered, can show any split).
     def __init__(self, opt, shared=None):
         opt["datafile"] = opt["va_datafile"]
-        opt["length_datafile"] = f"{opt['va_datafile']}_{type(self).__name__}"
+        changed_only = "_changed_only" if opt.get("va_changed_only") else ""  # ParlAI caches lengths by this name
+        opt["length_datafile"] = f"{opt['va_datafile']}_{type(self).__name__}{changed_only}"
         super().__init__(opt, shared)
 
 
@@ -66,6 +67,12 @@ class VitalArticlesTeacher(GeneratorTeacher, _SplitFile):
             "valid -> valid_seen, test -> test_seen; a task suffix :topic_split picks unseen, "
             ":counterfactual_split counterfactual). Leave it unset to train: train_model's "
             "validation then reads valid_seen",
+        )
+        group.add_argument(
+            "--va-changed-only", type="bool", default=False,
+            help="counterfactual splits: end each conversation at its last wizard turn that "
+            "states a changed fact and leave out conversations without one, so an index-swap "
+            "evaluation spends its examples on the turns it counts",
         )
         defaults = BuildConfig()
         for name, text in KNOBS.items():
@@ -88,6 +95,14 @@ class VitalArticlesTeacher(GeneratorTeacher, _SplitFile):
             opt["datapath"] = str(root_dir(opt["datapath"]))
         self.va_split = opt["va_split"]
         super().__init__(opt, shared)
+
+    def len_episode(self, ep):
+        length = super().len_episode(ep)
+        if not (self.opt.get("va_changed_only") and "counterfactual" in self.va_split):
+            return length
+        dialog = self.raw_data[ep]["dialog"]
+        changed = [i for i in range(length) if dialog[self.wizard_turn(ep, i)].get("changed_facts")]
+        return changed[-1] + 1 if changed else 0
 
     def _format_example(self, episode_idx, entry_idx=0):
         action = super()._format_example(episode_idx, entry_idx)
