@@ -232,7 +232,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             delimiter = self.opt.get("delimiter", "\n")
             queries = [
                 retrieval_query(obs.get("full_text", obs.get("text", "")).split(delimiter),
-                                self.opt["retrieval_turns"])
+                                self.opt["retrieval_turns"], self.opt.get("retrieval_keep_first_turn", False))
                 for obs in valid
             ]
             tokens = self.model.query_encoder.tokenize(queries, truncate_left=True)

@@ -65,6 +65,11 @@ def add_rag_args(parser):
         help="most recent dialogue turns that form the retrieval query; 0 = whole history",
     )
     group.add_argument(
+        "--retrieval-keep-first-turn", type="bool", default=False,
+        help="with --retrieval-turns N, keep the first turn in the query too (Wizard of "
+        "Wikipedia's chosen topic; Dinan et al. retrieve with the topic and the last two turns)",
+    )
+    group.add_argument(
         "--retrieval-skip-said", type="bool", default=True,
         help="pass over retrieved passages whose text the dialogue already contains (the "
         "next best take their place), so a reply does not repeat what was said",

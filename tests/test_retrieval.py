@@ -102,6 +102,9 @@ def test_retrieval_query_last_turns():
     assert retrieval_query(turns) == "hi\nhello there\ntell me about Angkor Wat"
     assert retrieval_query(turns, 0) == retrieval_query(turns)
     assert retrieval_query(turns, 2) == "hello there\ntell me about Angkor Wat"
+    assert retrieval_query(turns, 2, keep_first=True) == "hi\nhello there\ntell me about Angkor Wat"
+    assert retrieval_query(turns, 1, keep_first=True) == "hi\ntell me about Angkor Wat"
+    assert retrieval_query(turns[:1], 1, keep_first=True) == "hi"
     with pytest.raises(ValueError, match="last_n_turns"):
         retrieval_query(turns, -1)
 
