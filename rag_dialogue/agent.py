@@ -92,14 +92,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
         opt = self.opt
         gen_dir = resolve_hf_dir(opt, "generator")
         base_file = Path(gen_dir) / BASE_MARKER
+        recorded = json.loads(base_file.read_text()) if base_file.is_file() else {}
         self.generator_base = None  # {"name", "sha256"} of base weights the model file leaves out
         if _has_weights(gen_dir) or not os.path.isdir(gen_dir):
             generator, _ = load_generator(gen_dir)
-        elif base_file.is_file() and "sha256" in json.loads(base_file.read_text()):
+        elif "sha256" in recorded:
             # saved beside a model file that carries only the trained weights: the rest
             # comes from the recorded base, found again and checked by its checksum
-            self.generator_base = json.loads(base_file.read_text())
-            generator, _ = load_generator(str(resolve_base(self.generator_base)))
+            self.generator_base = recorded
+            generator, _ = load_generator(str(resolve_base(recorded)))
         else:  # saved beside a model file: weights come from the model file
             generator = generator_from_config(gen_dir)
         if self.generator_base is None and opt.get("generator_train_layers", -1) >= 0 and os.path.isdir(gen_dir):

@@ -15,6 +15,8 @@
 Every method takes and returns row-major tensors: ``[R, ...]``.
 """
 
+import functools
+import inspect
 from dataclasses import dataclass, fields, replace
 from typing import List, Optional, Sequence, Tuple
 
@@ -76,18 +78,21 @@ def _cache_of(output):
     return output.cache if hasattr(output, "cache") else output.past_key_values
 
 
-def _call_with_cache(module, cache, **kwargs):
+@functools.lru_cache(maxsize=None)
+def _cache_argument(module_class) -> str:
     # transformers renamed `past_key_values` to `cache` in 5.2x; take whichever it knows
-    import inspect
+    return "cache" if "cache" in inspect.signature(module_class.forward).parameters else "past_key_values"
 
-    name = "cache" if "cache" in inspect.signature(module.forward).parameters else "past_key_values"
-    return module(**{name: cache}, **kwargs)
+
+def _call_with_cache(module, cache, **kwargs):
+    return module(**{_cache_argument(type(module)): cache}, **kwargs)
 
 
 class _Backend:
     """What both kinds share: passage tokenisation with a cache, the output projection."""
 
     kind = ""
+    _separator: List[int] = []  # tokens after each passage (a seq2seq input's " //")
 
     def __init__(self, generator, tokenizer, special_ids: dict, max_context_len: int,
                  passage_truncate: int, autocast_bf16: bool = False, bf16_inference: bool = False):
@@ -106,14 +111,14 @@ class _Backend:
         enabled = self.autocast_bf16 if training else self.bf16_inference
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
 
-    def _passage_tokens(self, title: str, text: str, separator: List[int]) -> List[int]:
+    def _passage_tokens(self, title: str, text: str) -> List[int]:
         key = (title, text)
         ids = self._passage_token_cache.get(key)
         if ids is None:
             ids = []
             if title or text:
                 passage = self.tokenizer.encode(f"{title} / {text}", add_special_tokens=False)
-                ids = passage[: self.passage_truncate] + separator
+                ids = passage[: self.passage_truncate] + self._separator
             if len(self._passage_token_cache) < 200_000:
                 self._passage_token_cache[key] = ids
         return ids
@@ -169,7 +174,7 @@ class Seq2SeqBackend(_Backend):
     def contexts(self, histories: List[List[int]], passages: List[List[Tuple[str, str]]], device):
         budget = self.max_context_len - len(self._prefix) - len(self._suffix)
         rows = [
-            self._prefix + context_ids(self._passage_tokens(t, x, self._separator), hist, budget) + self._suffix
+            self._prefix + context_ids(self._passage_tokens(t, x), hist, budget) + self._suffix
             for hist, example in zip(histories, passages) for t, x in example
         ]
         return _pad(rows, self.pad_id, left=False, device=device)
@@ -256,7 +261,6 @@ class CausalLMBackend(_Backend):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._separator = []
         self._with_passage = self._template_pieces(with_passage=True)
         self._without_passage = self._template_pieces(with_passage=False)
         self.check_projection()
@@ -288,7 +292,7 @@ class CausalLMBackend(_Backend):
         rows = []
         for hist, example in zip(histories, passages):
             for title, text in example:
-                passage = self._passage_tokens(title, text, self._separator)
+                passage = self._passage_tokens(title, text)
                 if passage:
                     # the budget is for passage + history; the chat template comes on top
                     before, middle, after = self._with_passage

@@ -7,6 +7,7 @@ second afterwards) with the GGUF file's checksum beside it, so a saved model can
 its base weights by checksum instead of carrying them.
 """
 
+import functools
 import importlib.util
 import json
 import logging
@@ -66,10 +67,18 @@ def load_gguf(gguf_path):
     return model.eval(), tokenizer
 
 
+@functools.lru_cache(maxsize=None)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    # keyed by size and mtime too: every agent resolves its generator, and hashing a
+    # 93 MB file each time would add a third of a second to every model load
+    return sha256_file(path)
+
+
 def converted_dir(gguf_path, name=None) -> Path:
     """A GGUF file as a transformers folder under rag-dialogue's home, converted on first use."""
     gguf_path = Path(gguf_path).expanduser().resolve()
-    gguf_sha = sha256_file(gguf_path)
+    stat = gguf_path.stat()
+    gguf_sha = _file_sha256(gguf_path, stat.st_size, stat.st_mtime_ns)
     out = home() / "generators" / f"{gguf_path.stem.lower()}-{gguf_sha[:12]}"
     if (out / BASE_MARKER).is_file():
         return out

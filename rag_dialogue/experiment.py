@@ -122,14 +122,20 @@ def evaluate(model_file: Path, base: dict, overrides: dict, examples: int, log_f
 
 def run(config: Config) -> dict:
     from rag_dialogue import progress as bars
-    from rag_dialogue.prepare import prepare
-    from rag_dialogue.train import train
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     log_file = out / "experiment.log"
-    handler = bars.route_logs_to(log_file, verbose=config.verbose)
     print(f"ParlAI's option dumps and reports go to {log_file}" + ("" if config.verbose else " (--verbose: here too)"))
+    with bars.logs_to(log_file, verbose=config.verbose):
+        return _run(config, out)
+
+
+def _run(config: Config, out: Path) -> dict:
+    from rag_dialogue import progress as bars
+    from rag_dialogue.prepare import prepare
+    from rag_dialogue.train import train
+
     budget_s = config.budget_minutes * 60
     splits = tuple(config.splits)
     n_evals = len(CONDITIONS) * len(splits) + 2
@@ -208,12 +214,6 @@ def run(config: Config) -> dict:
         "wall_seconds": round(progress.elapsed(), 1),
     }
     write_results(out, summary)
-    from parlai.utils import logging as parlai_logging
-
-    parlai_logging.logger.removeHandler(handler)
-    for name in ("rag_dialogue", "transformers"):
-        logging.getLogger(name).removeHandler(handler)
-    handler.close()
     return summary
 
 

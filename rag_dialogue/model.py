@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from parlai.core.torch_generator_agent import TorchGeneratorModel
 
-from rag_dialogue.backends import context_ids, make_backend, select_rows, special_token_wrapping  # noqa: F401
+from rag_dialogue.backends import make_backend, select_rows
 from rag_dialogue.metrics import content_words
 from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
 

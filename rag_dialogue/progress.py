@@ -42,21 +42,31 @@ def advance(examples: int = 0, **postfix):
         _bar.set_postfix(postfix, refresh=False)
 
 
-def route_logs_to(path, verbose: bool = False):
-    """ParlAI's INFO lines (option dumps, reports) and transformers' notes go to ``path``;
-    the console keeps errors only unless ``verbose``."""
+@contextlib.contextmanager
+def logs_to(path, verbose: bool = False):
+    """ParlAI's INFO lines (option dumps, reports) and transformers' notes go to ``path``
+    while the block runs; the console keeps errors only unless ``verbose``."""
     import transformers
     from parlai.utils import logging as parlai_logging
 
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.setLevel(logging.INFO)
-    parlai_logging.logger.addHandler(handler)
+    loggers = [parlai_logging.logger, logging.getLogger("rag_dialogue"), logging.getLogger("transformers")]
+    console_level = parlai_logging.logger.streamHandler.level
+    own_level = loggers[1].level
+    for logger in loggers:
+        logger.addHandler(handler)
+    loggers[1].setLevel(logging.INFO)
     if not verbose:  # (its warnings are mostly "Overriding opt[...]" notes)
         parlai_logging.logger.streamHandler.setLevel(logging.ERROR)
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
-    for name in ("rag_dialogue", "transformers"):
-        logging.getLogger(name).addHandler(handler)
-    logging.getLogger("rag_dialogue").setLevel(logging.INFO)
-    return handler
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        loggers[1].setLevel(own_level)
+        parlai_logging.logger.streamHandler.setLevel(console_level)
+        handler.close()

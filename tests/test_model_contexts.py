@@ -3,7 +3,8 @@
 import torch
 from transformers import AutoTokenizer, BartForConditionalGeneration
 
-from rag_dialogue.model import RagModel, context_ids
+from rag_dialogue.backends import context_ids
+from rag_dialogue.model import RagModel
 
 
 def test_context_ids_keep_the_newest_history_and_half_the_budget_for_knowledge():
