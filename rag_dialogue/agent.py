@@ -2,7 +2,8 @@
 
 Thin glue between ParlAI's `TorchGeneratorAgent` (training loop, tree search,
 metrics) and `RagModel`: it builds the model from its options, turns observations
-into a `RagInput`, computes the RAG losses, and adds retrieval and grounding metrics.
+into a `RagInput`, computes the RAG losses, and adds the retrieval metrics (recall@K);
+the teacher scores grounding and hallucination (rag_dialogue.metrics).
 """
 
 import json
@@ -442,11 +443,6 @@ class RagDialogueAgent(TorchGeneratorAgent):
             )
             if hit is not None:
                 found[f"recall@{len(retrieval.passages)}"] = AverageMetric(int(hit))
-        knowledge = obs.get("rag_knowledge") or obs.get("knowledge")
-        if knowledge is not None:
-            history = obs.get("full_text", obs.get("text", ""))
-            scores = metrics.score_response(response, knowledge, history, obs.get("changed_facts"))
-            found.update({name: AverageMetric(value) for name, value in scores.items()})
         return found
 
 

@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "demo": "rag_dialogue.experiment",
     "zoo": "rag_dialogue.zoo",
     "madeup": "rag_dialogue.madeup",
+    "metrics": "rag_dialogue.validate",
 }
 
 

@@ -28,7 +28,9 @@ SPLITS = ("test_seen", "test_unseen")
 METRICS = {
     "ppl": "ppl", "f1": "f1", "kf1": "knowledge_f1", "rf1": "rare_word_f1",
     "grounding_precision": "grounding_precision", "hallucination_rate": "hallucination_rate",
-    "degenerate_rate": "degenerate_rate", "recall@5": "recall@5",
+    "faithful_rate": "faithful_rate", "no_claim_rate": "no_claim_rate",
+    "degenerate_rate": "degenerate_rate", "hallucination_score": "hallucination_score",
+    "recall@5": "recall@5",
 }
 SWAP_METRICS = ("follow_rate", "stale_rate")
 

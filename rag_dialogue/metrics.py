@@ -1,12 +1,15 @@
 """Automatic hallucination and grounding measures (proxies for the human ratings of Shuster et al. 2021).
 
-All functions are pure. The agent records them under these ParlAI metric names:
-`grounding_precision`, `hallucination_rate`, `recall@K`, `follow_rate`, `stale_rate`.
-F1, PPL, knowledge F1 and rare-word F1 come from ParlAI and its WoW teacher.
+All functions are pure. The project's teachers record them for every agent under these
+ParlAI metric names (see `score_response`): `faithful_rate`, `hallucination_rate`,
+`no_claim_rate`, `degenerate_rate` (the four response categories), `hallucination_score`,
+`grounding_precision`, `follow_rate`, `stale_rate`; the RAG agent adds `recall@K`. F1, PPL,
+knowledge F1 and rare-word F1 come from ParlAI and its WoW teacher.
 """
 
 import functools
 import json
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -23,6 +26,7 @@ DISCOURSE_WORDS = frozenset({
 })
 DEFAULT_COMMON_WORDS = 2000
 _NOT_WORD = re.compile(r"[^\w\s]")  # any punctuation or symbol, Unicode included
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @functools.lru_cache(maxsize=1)
@@ -148,15 +152,183 @@ def unsupported_rare_words(response: str, knowledge, history,
     return [w for w in content_words(response) if rare_words(w) and stem(w) not in grounded]
 
 
+# The hallucination score is a logistic model of the lexical features below, fitted by
+# `scripts/fit_hallucination_score.py` on public labelled data (see the README's
+# "Measuring hallucination"). Weights act on the raw feature values.
+SCORE_FEATURES = ("unsupported", "unsupported_by_knowledge", "uncopied", "unmatched", "log_words")
+SCORE_WEIGHTS = {
+    "unsupported": 0.3710,
+    "unsupported_by_knowledge": 3.9681,
+    "uncopied": 3.8224,
+    "unmatched": 1.8223,
+    "log_words": 2.3073,
+}
+SCORE_BIAS = -9.7143
+HALLUCINATED_ABOVE = 0.5  # the decision threshold on hallucination_score
+
+CATEGORIES = ("faithful", "hallucinated", "no_claim", "degenerate")
+
+# Words that carry an attitude but no checkable fact ("I love it, it's great fun").
+GENERIC_WORDS = frozenset({
+    "love", "loved", "like", "liked", "likes", "great", "good", "nice", "fun", "cool", "awesome",
+    "amazing", "wonderful", "favorite", "favourite", "enjoy", "enjoyed", "lot", "lots", "pretty",
+    "much", "thing", "things", "something", "anything", "definitely", "agree", "true", "sounds",
+    "sound", "heard", "hear", "never", "ever", "kind", "sort", "fan", "glad", "happy", "sorry",
+    "tell", "talk", "learn", "fact", "facts", "sure", "wish", "hope", "bet", "neat",
+    "fascinating", "want", "would", "could", "get", "got", "go", "going", "one", "way", "time",
+    "people", "person", "lol", "huh", "ah", "aw", "indeed", "absolutely", "totally", "mean",
+})
+
+
+def knowledge_sentences(knowledge) -> tuple:
+    """The knowledge as sentences: lines (ParlAI's `title __knowledge__ sentence` or ours
+    `title / sentence`) split at sentence ends; `no_passages_used` lines dropped."""
+    return _sentences(_as_text(knowledge))
+
+
+@functools.lru_cache(maxsize=256)
+def _sentences(text: str) -> tuple:
+    out = []
+    for line in text.splitlines():
+        if NO_PASSAGE in line:
+            continue
+        out.extend(s for s in _SENTENCE_END.split(line) if s.strip())
+    return tuple(out)
+
+
+
+@functools.lru_cache(maxsize=256)
+def _knowledge_index(text: str):
+    """(content stems, [(bigram set, token Counter)] per sentence) of a knowledge text."""
+    stems = frozenset(stem(w) for w in content_words(text))
+    per_sentence = []
+    for sentence in _sentences(text):
+        tokens = normalize(sentence).split()
+        per_sentence.append((frozenset(zip(tokens, tokens[1:])), Counter(tokens)))
+    return stems, per_sentence
+
+
+def _best_sentence_match(response: str, per_sentence) -> tuple[float, float]:
+    """(bigram share, token F1) of each sentence of the response against the knowledge
+    sentence it matches best, averaged over the response's bigrams and words: a reply may
+    join two knowledge sentences."""
+    copied = matched = bigram_count = word_count = 0
+    for sentence in _SENTENCE_END.split(response.strip()):
+        words = normalize(sentence).split()
+        bigrams = list(zip(words, words[1:]))
+        if bigrams:
+            copied += max((sum(b in sent for b in bigrams) for sent, _ in per_sentence), default=0)
+            bigram_count += len(bigrams)
+        if words:
+            matched += len(words) * max((_f1(words, counts) for _, counts in per_sentence), default=0.0)
+            word_count += len(words)
+    return copied / max(bigram_count, 1), matched / max(word_count, 1)
+
+
+def _f1(pred: list, gold: Counter) -> float:
+    common = sum((Counter(pred) & gold).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(pred), common / sum(gold.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def hallucination_features(response: str, knowledge, history,
+                           rare_words: Callable[[str], bool] | None = None) -> dict:
+    """Lexical evidence that a response says more than its knowledge and history support.
+
+    All in [0, 1] except `log_words`; higher means less supported:
+      unsupported               share of content words (stems, with repeats) in neither the
+                                knowledge nor the history
+      unsupported_by_knowledge  the same, against the knowledge alone
+      unsupported_rare          share of content words that are rare (`RareWords`) and unsupported
+      unsupported_number        1.0 when a number is in neither the knowledge nor the history
+      unsupported_name          1.0 when a capitalised word inside a sentence (a name: "Korean",
+                                "Mekong") is in neither
+      uncopied                  1 - the share of the response's word bigrams found in the
+                                knowledge sentence that matches best (per response sentence)
+      unmatched                 1 - the token F1 with the knowledge sentence that matches best
+                                (per response sentence, weighted by its words)
+      log_words                 log(1 + number of words of the response)
+    """
+    rare_words = rare_words or default_rare_words()
+    k_stems, per_sentence = _knowledge_index(_as_text(knowledge))
+    h_stems = {stem(w) for w in content_words(_as_text(history))}
+    words = content_words(response)
+    stems = [stem(w) for w in words]
+    n = max(len(words), 1)
+    tokens = normalize(response).split()
+    copied, matched = _best_sentence_match(response, per_sentence)
+    return {
+        "unsupported": sum(s not in k_stems and s not in h_stems for s in stems) / n,
+        "unsupported_by_knowledge": sum(s not in k_stems for s in stems) / n,
+        "unsupported_rare": sum(rare_words(w) and s not in k_stems and s not in h_stems
+                                for w, s in zip(words, stems)) / n,
+        "unsupported_number": float(any(is_number(w) and s not in k_stems and s not in h_stems
+                                        for w, s in zip(words, stems))),
+        "unsupported_name": float(any(stem(w) not in k_stems and stem(w) not in h_stems
+                                      for w in _name_words(response))),
+        "uncopied": 1.0 - copied,
+        "unmatched": 1.0 - matched,
+        "log_words": math.log1p(len(tokens)),
+    }
+
+
+_INNER_CAPITALISED = re.compile(r"(?<![.!?:\"'(\[]\s)(?<=\s)[A-Z][\w'’-]*")
+
+
+def _name_words(response: str) -> list[str]:
+    """Content words of the capitalised words that do not start a sentence: names, which
+    lowercased responses simply do not have."""
+    return [w for token in _INNER_CAPITALISED.findall(response) for w in content_words(token)]
+
+
+def score_from_features(features: dict) -> float:
+    """The hallucination score of `hallucination_features` output: the logistic model, lifted
+    above HALLUCINATED_ABOVE when the response holds an unsupported number or name (a made-up
+    date or place is a made-up fact however much of the sentence is copied)."""
+    z = SCORE_BIAS + sum(SCORE_WEIGHTS[name] * features[name] for name in SCORE_FEATURES)
+    score = 1.0 / (1.0 + math.exp(-z))
+    if features["unsupported_number"] or features["unsupported_name"]:
+        score = HALLUCINATED_ABOVE + (1.0 - HALLUCINATED_ABOVE) * score
+    return score
+
+
+def hallucination_score(response: str, knowledge, history,
+                        rare_words: Callable[[str], bool] | None = None) -> float:
+    """How likely the response states something that neither the knowledge nor the history
+    supports, in (0, 1): a logistic model of `hallucination_features`. The decision
+    (`is_hallucinated`) is score >= HALLUCINATED_ABOVE for a response that makes a claim."""
+    return score_from_features(hallucination_features(response, knowledge, history, rare_words))
+
+
+def makes_claim(response: str, history) -> bool:
+    """False for a generic response: no content word beyond the history's and GENERIC_WORDS
+    ("That's great, I love it!", a question back about what was said)."""
+    said = {stem(w) for w in content_words(_as_text(history))}
+    return any(w not in GENERIC_WORDS and stem(w) not in said for w in content_words(response))
+
+
+def response_category(response: str, knowledge, history,
+                      rare_words: Callable[[str], bool] | None = None) -> str:
+    """Exactly one of CATEGORIES, checked in this order: `degenerate` (`is_degenerate`),
+    `no_claim` (not `makes_claim`), `hallucinated` (hallucination_score >= HALLUCINATED_ABOVE),
+    else `faithful`. Babble is never faithful."""
+    if is_degenerate(response):
+        return "degenerate"
+    if not makes_claim(response, history):
+        return "no_claim"
+    if hallucination_score(response, knowledge, history, rare_words) >= HALLUCINATED_ABOVE:
+        return "hallucinated"
+    return "faithful"
+
+
 def is_hallucinated(response: str, knowledge, history,
                     rare_words: Callable[[str], bool] | None = None) -> bool:
-    """True when the response has at least one rare content word or number that neither the
-    topic's knowledge nor the dialogue history contains (`unsupported_rare_words` not empty).
-
-    `rare_words(word) -> bool` decides rarity; default `default_rare_words()`. The mean over
-    responses is `hallucination_rate`.
-    """
-    return bool(unsupported_rare_words(response, knowledge, history, rare_words))
+    """True when the response's category is `hallucinated`: a fluent response that makes a
+    claim its knowledge and history do not support (see `response_category`). The mean over
+    responses is `hallucination_rate`."""
+    return response_category(response, knowledge, history, rare_words) == "hallucinated"
 
 
 def _contains(haystack: str, needle: str) -> bool:
@@ -193,24 +365,40 @@ def follow_the_index(response: str, changed_facts) -> tuple[bool | None, bool | 
     return any(news), any(olds)
 
 
+REPEATED_TRIGRAM_SHARE = 0.25  # looping output; fluent prose repeats a phrase ("GDP per capita") once
+
+
 def is_degenerate(response: str, min_words: int = 3) -> bool:
-    """Babble rather than a sentence: fewer than ``min_words`` words, a word said three
-    times in a row, or a word 3-gram that occurs twice (normalised words)."""
-    words = normalize(response).split()
+    """Babble rather than a sentence (normalised words): fewer than ``min_words`` words, a word
+    three times in a row, a phrase said twice in a row ("history of history of"), or a
+    response where at least REPEATED_TRIGRAM_SHARE of the word 3-grams repeat an earlier one.
+
+    Words are lowercased without punctuation, articles kept: "Shaka Zulu, Shaka the Zulu" is
+    a list of names, not a loop."""
+    words = _NOT_WORD.sub(" ", (response or "").lower()).split()
     if len(words) < min_words:
         return True
     if any(a == b == c for a, b, c in zip(words, words[1:], words[2:])):
         return True
+    for n in range(2, len(words) // 2 + 1):
+        if any(words[i:i + n] == words[i + n:i + 2 * n] for i in range(len(words) - 2 * n + 1)):
+            return True
     trigrams = list(zip(words, words[1:], words[2:]))
-    return len(set(trigrams)) < len(trigrams)
+    return len(trigrams) - len(set(trigrams)) >= REPEATED_TRIGRAM_SHARE * len(trigrams)
 
 
 def score_response(response: str, knowledge, history, changed_facts=None,
                    rare_words: Callable[[str], bool] | None = None) -> dict:
     """All response-level measures under their ParlAI metric names; a measure that does not
-    apply to this example (see each function) is left out."""
-    scores = {"hallucination_rate": float(is_hallucinated(response, knowledge, history, rare_words)),
-              "degenerate_rate": float(is_degenerate(response))}
+    apply to this example (see each function) is left out.
+
+    The four category rates (`faithful_rate`, `hallucination_rate` for the `hallucinated`
+    category, `no_claim_rate`, `degenerate_rate`) are 0/1 here and sum to 1.
+    """
+    category = response_category(response, knowledge, history, rare_words)
+    scores = {f"{name}_rate": float(category == name) for name in ("faithful", "no_claim", "degenerate")}
+    scores["hallucination_rate"] = float(category == "hallucinated")
+    scores["hallucination_score"] = hallucination_score(response, knowledge, history, rare_words)
     precision = grounding_precision(response, knowledge, history)
     if precision is not None:
         scores["grounding_precision"] = precision

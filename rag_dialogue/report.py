@@ -4,10 +4,10 @@ from pathlib import Path
 
 from rag_dialogue.utils import atomic_path
 
-COLUMNS = ("ppl", "f1", "kf1", "rf1", "grounding_precision", "hallucination_rate", "degenerate_rate",
-           "recall@5")
-HEADERS = {"grounding_precision": "ground.", "hallucination_rate": "halluc.", "degenerate_rate": "degen.",
-           "recall@5": "R@5"}
+COLUMNS = ("ppl", "f1", "kf1", "rf1", "grounding_precision", "faithful_rate", "hallucination_rate",
+           "no_claim_rate", "degenerate_rate", "recall@5")
+HEADERS = {"grounding_precision": "ground.", "faithful_rate": "faithful", "hallucination_rate": "halluc.",
+           "no_claim_rate": "no claim", "degenerate_rate": "degen.", "recall@5": "R@5"}
 LABELS = {"no_knowledge": "No knowledge", "gold_knowledge": "Gold knowledge",
           "rag_token": "RAG-Token", "rag_sequence": "RAG-Sequence"}
 
@@ -54,9 +54,11 @@ def results_markdown(summary: dict) -> str:
         lines.append("")
     lines += [
         "F1, KF1 (against the gold knowledge sentence) and RF1 (rare words) as ParlAI computes "
-        "them for Wizard of Wikipedia; ground. = grounding precision, halluc. = share of "
-        "responses with a rare word or number found in neither the knowledge nor the history, "
-        "degen. = share of degenerate responses (under 3 words, a word thrice in a row, a repeated 3-gram), "
+        "them for Wizard of Wikipedia; ground. = grounding precision. Each response falls in one "
+        "category: degen. (under 3 words, a word thrice in a row, a phrase twice in a row, or a "
+        "looping response), no claim (nothing beyond the history and generic words), halluc. "
+        "(hallucination score at least 0.5: says what neither the knowledge nor the history "
+        "supports) or faithful; the four shares sum to 1. "
         "R@5 = gold passage among the 5 retrieved (definitions in the README).",
         f"Wall time: {summary.get('wall_seconds', 0) / 60:.1f} min.", ""]
     return "\n".join(lines)

@@ -32,13 +32,17 @@ def test_grounding_precision_definition():
 
 def test_invented_facts_and_numbers_are_hallucinations():
     assert not m.is_hallucinated("Garbo was a Swedish film actress.", KNOWLEDGE, HISTORY)
+    assert not m.is_hallucinated("She was ranked fifth in 1999.", KNOWLEDGE, HISTORY)
+    assert not m.is_hallucinated("Greta Garbo was a Swedish and American film actress, and the American "
+                                 "Film Institute ranked her fifth in 1999.", KNOWLEDGE, HISTORY)  # two sentences joined
     assert m.is_hallucinated("Garbo was born in 1905.", KNOWLEDGE, HISTORY)  # number not in knowledge
-    assert m.is_hallucinated("Garbo was a Norwegian actress.", KNOWLEDGE, HISTORY)  # rare word
+    assert m.is_hallucinated("Garbo was a Norwegian actress.", KNOWLEDGE, HISTORY)  # a name not in knowledge
+    # claims made of common words are claims too
+    assert m.is_hallucinated("Garbo was a really good movie star, people loved her.", KNOWLEDGE, HISTORY)
+    assert m.is_hallucinated("Yes they are very well behaved, they are useful for our environment.",
+                             KNOWLEDGE, HISTORY)
     assert m.unsupported_rare_words("She won an Oscar in Paris in 1954.", KNOWLEDGE, HISTORY) == \
         ["oscar", "paris", "1954"]
-    # common words that the knowledge lacks are not facts
-    assert not m.is_hallucinated("Garbo was a really good movie star, people loved her.", KNOWLEDGE, HISTORY)
-    assert not m.is_hallucinated("She was ranked fifth in 1999.", KNOWLEDGE, HISTORY)
     custom = m.RareWords.from_texts(["the film the actress", "a film"], top_n=1)
     assert custom("actress") and not custom("film") and custom("7")
 
@@ -61,14 +65,47 @@ def test_follow_the_index_definition():
     assert m.follow_the_index("She was an actress.", facts) == (None, None)
     assert m.follow_the_index("In 19120 BC.", facts) == (None, None)  # whole tokens only
     assert m.follow_the_index("anything", []) == (None, None)
-    scores = m.score_response("Born in 1912 in Norway.", KNOWLEDGE, HISTORY, facts)
+    scores = m.score_response("She was born in 1912 in Norway.", KNOWLEDGE, HISTORY, facts)
     assert scores["follow_rate"] == 1.0 and scores["stale_rate"] == 0.0 and scores["hallucination_rate"] == 1.0
-    assert set(m.score_response("Yes.", KNOWLEDGE, HISTORY)) == {"hallucination_rate", "degenerate_rate"}
+    assert set(m.score_response("Yes.", KNOWLEDGE, HISTORY)) == {
+        "faithful_rate", "hallucination_rate", "no_claim_rate", "degenerate_rate", "hallucination_score"}
+
+
+@pytest.mark.parametrize("response, category", [
+    ("Garbo was a Swedish film actress.", "faithful"),
+    ("Garbo was born in 1905 in Oslo.", "hallucinated"),
+    ("That is great, I love her!", "no_claim"),  # an attitude, no checkable fact
+    ("Who was Greta Garbo?", "no_claim"),  # says back what was said
+    ("chemical chemical chemical actress", "degenerate"),  # degenerate comes first: never faithful
+    ("Garbo was Garbo was Garbo was Swedish.", "degenerate"),
+])
+def test_each_response_has_exactly_one_category(response, category):
+    assert m.response_category(response, KNOWLEDGE, HISTORY) == category
+    scores = m.score_response(response, KNOWLEDGE, HISTORY)
+    rates = {name: scores[name] for name in ("faithful_rate", "hallucination_rate", "no_claim_rate", "degenerate_rate")}
+    assert sum(rates.values()) == 1.0
+    assert rates["hallucination_rate" if category == "hallucinated" else f"{category}_rate"] == 1.0
+
+
+def test_hallucination_score_orders_responses_by_support():
+    supported = m.hallucination_score("Garbo was a Swedish and American film actress.", KNOWLEDGE, HISTORY)
+    paraphrased = m.hallucination_score("Garbo acted in films; she was Swedish.", KNOWLEDGE, HISTORY)
+    invented = m.hallucination_score("Garbo trained horses in Mexico and wrote three cookbooks.", KNOWLEDGE, HISTORY)
+    assert 0.0 < supported < paraphrased < invented < 1.0
+    assert supported < m.HALLUCINATED_ABOVE <= invented
+    features = m.hallucination_features("Garbo trained horses in Mexico.", KNOWLEDGE, HISTORY)
+    assert set(m.SCORE_FEATURES) <= set(features)
+    assert features["unsupported_name"] == 1.0 and features["unsupported_number"] == 0.0
+    assert features["unsupported"] == 0.75  # garbo grounded; trained, horses, mexico not
 
 
 def test_degenerate_responses():
     assert m.is_degenerate("chemical chemical chemical is a thing")  # a word thrice in a row
-    assert m.is_degenerate("the history of the modern history of the modern age")  # a repeated 3-gram
+    assert m.is_degenerate("the history of the history of the modern century")  # a phrase twice in a row
+    assert m.is_degenerate("He was born in Paris. He was born in Paris. He was born in Paris.")  # a loop
+    assert not m.is_degenerate("It excludes the energy of the system as a whole and the mass of the "
+                               "system as a whole, with respect to its surroundings.")  # one repeated phrase
+    assert not m.is_degenerate("Shaka Zulu, Shaka the Zulu, was a king.")  # articles count
     assert m.is_degenerate("Sure!") and m.is_degenerate("")  # fewer than 3 words
     assert not m.is_degenerate("Bermuda is a British Overseas Territory in the North Atlantic Ocean.")
     assert not m.is_degenerate("It is big, big and old.")  # twice in a row is speech, not babble

@@ -193,6 +193,27 @@ def test_parlai_knowledge_f1_and_rare_word_f1(datapath):
     assert 0.8 < report["knowledge_f1"] <= 1  # gold = checked sentence, maybe with a lead-in
 
 
+CATEGORY_RATES = ("faithful_rate", "hallucination_rate", "no_claim_rate", "degenerate_rate")
+
+
+@pytest.mark.parametrize("split", ["valid_unseen", "test_counterfactual"])
+def test_the_teacher_scores_hallucination_for_any_agent(datapath, split):
+    from parlai.scripts.eval_model import EvalModel
+
+    gold = EvalModel.main(task=TASK, model="repeat_label", datapath=str(datapath),
+                          datatype="valid", va_split=split)
+    made_up = EvalModel.main(task=TASK, model="fixed_response", datapath=str(datapath),
+                             datatype="valid", va_split=split,
+                             fixed_response="The tower was painted green by Napoleon in 1850.")
+    for report in (gold, made_up):
+        assert abs(sum(report[name].value() for name in CATEGORY_RATES) - 1.0) < 1e-6
+    assert gold["faithful_rate"] >= 0.95 and gold["hallucination_rate"] <= 0.02
+    assert made_up["hallucination_rate"] == 1.0 and made_up["faithful_rate"] == 0.0
+    assert gold["hallucination_score"] < 0.3 < 0.9 < made_up["hallucination_score"]
+    if split == "test_counterfactual":  # the gold states the new facts
+        assert gold["follow_rate"] == 1.0 and gold["stale_rate"] == 0.0
+
+
 def test_data_build_command(tmp_path, capsys):
     from rag_dialogue.cli import main
 

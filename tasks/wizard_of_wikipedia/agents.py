@@ -14,11 +14,15 @@ turn has no `checked_sentence`), `knowledge` in ParlAI's format (one
                     line, in ParlAI's order (chosen topic, then the passages retrieved for
                     the apprentice's and the wizard's previous turns), no placeholder line.
 
-Knowledge F1 and rare-word F1 come from ParlAI's `custom_evaluation`, unchanged.
+Knowledge F1 and rare-word F1 come from ParlAI's `custom_evaluation`, unchanged; the
+teacher adds the hallucination measures of `rag_dialogue.metrics` (`hallucination_rate` and
+the other category rates, `hallucination_score`, `grounding_precision`, and on counterfactual
+examples `follow_rate`/`stale_rate`), so every ParlAI agent is scored alike.
 """
 
 import json
 
+from parlai.core.metrics import AverageMetric
 from parlai.tasks.wizard_of_wikipedia import agents as wow
 
 KNOWLEDGE_SEPARATOR = " / "
@@ -125,7 +129,32 @@ def format_knowledge(knowledge: dict) -> str:
 
 
 class GeneratorTeacher(wow.GeneratorTeacher):
-    """ParlAI's WoW generator teacher, with `rag_knowledge` and errors that name the episode."""
+    """ParlAI's WoW generator teacher, with `rag_knowledge`, errors that name the episode, and
+    the hallucination measures of `rag_dialogue.metrics` for every agent's responses."""
+
+    def __init__(self, opt, shared=None):
+        super().__init__(opt, shared)
+        self._dialogue = []  # the episode's turns so far, gold responses included
+
+    def custom_evaluation(self, teacher_action, labels, model_response):
+        """ParlAI's knowledge F1 and rare-word F1, then `metrics.score_response` of the reply
+        against the topic knowledge and the dialogue so far (see rag_dialogue.metrics)."""
+        super().custom_evaluation(teacher_action, labels, model_response)
+        if self.label_type != "response" or not teacher_action or "knowledge" not in teacher_action:
+            return
+        self._dialogue.append(teacher_action.get("text", ""))
+        if model_response and model_response.get("text") is not None:
+            from rag_dialogue import metrics as measures
+
+            knowledge = teacher_action.get("rag_knowledge") or teacher_action["knowledge"]
+            scores = measures.score_response(model_response["text"], knowledge, self._dialogue,
+                                             teacher_action.get("changed_facts"))
+            for name, value in scores.items():
+                self.metrics.add(name, AverageMetric(value))
+        if labels:
+            self._dialogue.append(labels[0])
+        if teacher_action.get("episode_done"):
+            self._dialogue = []
 
     def setup_data(self, datafile):
         self._datafile = datafile
