@@ -18,3 +18,4 @@ bench: setup
 	$(VENV)/bin/python bench/bench_rag_token.py
 	$(VENV)/bin/python bench/bench_causal_rag.py
 	$(VENV)/bin/python bench/bench_finetune.py
+	$(VENV)/bin/python bench/bench_metrics.py

@@ -1,4 +1,5 @@
-"""`rag-dialogue metrics validate FILE`: how well the hallucination measures agree with people.
+"""`rag-dialogue metrics validate FILE`: how well the hallucination measures agree with people;
+`rag-dialogue metrics score LOG`: the measures of the responses in ParlAI world logs.
 
 A labelled file holds one response per row with its knowledge, its dialogue history and a
 human label. TSV and CSV need a header row; JSONL has one object per line. Columns:
@@ -232,6 +233,31 @@ def format_report(path, results: dict, n: int, positives: int, skipped: int) -> 
     return "\n".join(lines)
 
 
+def score_world_log(path) -> dict:
+    """Mean of each `metrics.score_response` measure over the responses of a ParlAI world
+    log (JSONL, one episode per line, as `eval_model --world-logs` and the experiment write
+    them), scored as the project's teachers score them."""
+    path = Path(path)
+    sums, counts = {}, {}
+    for number, episode in _rows(path):
+        history = []
+        for pair in episode.get("dialog", []):
+            if len(pair) < 2 or not isinstance(pair[0], dict) or not isinstance(pair[1], dict):
+                raise LabelledFileError(path, number, "each dialog entry must be [teacher message, reply]")
+            teacher, reply = pair[0], pair[1]
+            history.append(teacher.get("text", ""))
+            knowledge = teacher.get("rag_knowledge") or teacher.get("knowledge")
+            if knowledge is not None and reply.get("text") is not None:
+                scores = metrics.score_response(reply["text"], knowledge, history, teacher.get("changed_facts"))
+                for name, value in scores.items():
+                    sums[name] = sums.get(name, 0.0) + value
+                    counts[name] = counts.get(name, 0) + 1
+            history.extend((teacher.get("eval_labels") or teacher.get("labels") or [])[:1])
+    if not counts:
+        raise LabelledFileError(path, None, "holds no responses with knowledge to score")
+    return {"exs": max(counts.values()), **{name: sums[name] / counts[name] for name in sorted(sums)}}
+
+
 def add_subparser(subparsers):
     parser = subparsers.add_parser(
         "metrics", help="check the hallucination measures against human labels",
@@ -243,6 +269,24 @@ def add_subparser(subparsers):
     check.add_argument("files", nargs="+", metavar="FILE", help="labelled responses (.tsv, .csv or .jsonl)")
     check.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
     check.set_defaults(func=_cmd_validate)
+    score = sub.add_parser(
+        "score", help="the hallucination measures of the responses in ParlAI world logs",
+        description="Score the responses saved in ParlAI world logs (JSONL: eval_model --world-logs, or "
+        "the experiment's CONDITION/SPLIT.jsonl) with the project's measures, as its teachers do.")
+    score.add_argument("files", nargs="+", metavar="LOG", help="world-log JSONL files")
+    score.set_defaults(func=_cmd_score)
+
+
+def _cmd_score(args) -> int:
+    names = ("faithful_rate", "hallucination_rate", "no_claim_rate", "degenerate_rate",
+             "hallucination_score", "grounding_precision", "follow_rate")
+    print("| log | exs | " + " | ".join(names) + " |")
+    print("|---|---:|" + "---:|" * len(names))
+    for path in args.files:
+        result = score_world_log(path)
+        cells = [f"{result[n]:.3f}" if n in result else "-" for n in names]
+        print(f"| {path} | {result['exs']} | " + " | ".join(cells) + " |")
+    return 0
 
 
 def _cmd_validate(args) -> int:

@@ -1,0 +1,75 @@
+"""How fast the hallucination measures score responses: 5,000 by default, on 2 cores.
+
+Scores --n responses of the embedded dataset's train split (the wizard's gold responses
+and, for every other one, a made-up variant with a swapped number and name), each against
+its topic knowledge (all passages shown to the wizard, 5-15 sentences) and its dialogue
+history, exactly as the teachers do (`metrics.score_response`: category, score, grounding
+precision). The reference, timed in the same run on the same triples, is ParlAI's token
+F1 of the response against the knowledge (`F1Metric.compute`, the baseline measure).
+Reports the median seconds of --repeats passes for each and their ratio.
+
+    .venv/bin/python bench/bench_metrics.py [--n 5000] [--repeats 3]
+"""
+
+import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
+import argparse
+import itertools
+import json
+import statistics
+import time
+
+from rag_dialogue import metrics
+from rag_dialogue.paths import default_datapath
+from rag_dialogue.tasks.vital_articles import build as va
+from rag_dialogue.tasks.wizard_of_wikipedia.agents import format_knowledge, topic_knowledge
+
+
+def triples(n: int) -> list:
+    va.build(default_datapath())
+    episodes = json.loads(va.split_file(default_datapath(), "train").read_text())
+    out = []
+    for episode in itertools.cycle(episodes):
+        history = [episode["chosen_topic"]]
+        for i, turn in enumerate(episode["dialog"]):
+            if "checked_sentence" in turn:
+                response = turn["text"]
+                if len(out) % 2:
+                    response = f"{response} It was founded in {1000 + len(out)} by Napoleon."
+                out.append((response, format_knowledge(topic_knowledge(episode, i)), list(history)))
+                if len(out) == n:
+                    return out
+            history.append(turn["text"])
+
+
+def timed(fn, data) -> float:
+    start = time.perf_counter()
+    for response, knowledge, history in data:
+        fn(response, knowledge, history)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from parlai.core.metrics import F1Metric
+
+    data = triples(args.n)
+    metrics.default_rare_words()  # loaded once per process, not per response
+    ours, baseline = [], []
+    for _ in range(args.repeats):
+        metrics._knowledge_index.cache_clear()  # every pass pays for reading the knowledge
+        ours.append(timed(metrics.score_response, data))
+        baseline.append(timed(lambda r, k, h: F1Metric.compute(r, [k]), data))
+    o, b = statistics.median(ours), statistics.median(baseline)
+    rates = [metrics.response_category(*t) for t in data]
+    print(f"{args.n} responses, median of {args.repeats} passes")
+    print(f"| measure | seconds | responses/s | ratio to token F1 |\n|---|---:|---:|---:|")
+    print(f"| score_response (category, score, grounding) | {o:.1f} | {args.n / o:.0f} | {o / b:.2f} |")
+    print(f"| token F1 vs knowledge (ParlAI, reference) | {b:.1f} | {args.n / b:.0f} | 1.00 |")
+    print("categories: " + ", ".join(f"{c} {rates.count(c) / len(rates):.3f}" for c in metrics.CATEGORIES))
+
+
+if __name__ == "__main__":
+    main()
