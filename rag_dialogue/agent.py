@@ -293,7 +293,27 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 "token_em", AverageMetric.many(correct.sum(-1) == target_tokens)
             )
         loss = nll.sum() / target_tokens.sum()
+        if model.training and self.opt.get("retrieval_gold_loss") and self.opt["rag_type"] in RETRIEVAL_TYPES:
+            loss = loss + self.opt["retrieval_gold_loss"] * self._gold_retrieval_loss(batch, state.doc_scores)
         return (loss, (None, preds, state)) if return_output else loss
+
+    def _gold_retrieval_loss(self, batch, doc_scores: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of ``doc_scores`` [B, K] towards the retrieved passage that holds
+        each example's gold sentence; examples without one among the K do not count."""
+        from rag_dialogue import metrics
+
+        targets = []
+        for obs, retrieval in zip(batch.observations, self.model.last_retrieval):
+            gold = gold_passage(obs)
+            rank = None if gold is None else metrics.gold_passage_rank(
+                [(p.title, p.text) for p in retrieval.passages], *gold)
+            targets.append(-100 if rank is None else rank)  # -100: ignored by cross_entropy
+        targets = torch.tensor(targets, device=doc_scores.device)
+        found = targets.ne(-100)
+        self.record_local_metric("gold_in_retrieved", AverageMetric.many(found.long()))
+        if not found.any():
+            return doc_scores.sum() * 0.0
+        return torch.nn.functional.cross_entropy(doc_scores.float(), targets, ignore_index=-100)
 
     def _generation_activation(self, score):
         # RagModel already returns normalised log-probabilities; normalising again is

@@ -54,6 +54,13 @@ def add_rag_args(parser):
         help="learning rate of the query encoder relative to --learningrate (the passage "
         "index stays fixed); 0 freezes it",
     )
+    group.add_argument(
+        "--retrieval-gold-loss", type=float, default=0.0,
+        help="weight of a supervised retrieval loss added in training: cross-entropy of the "
+        "passage scores towards the retrieved passage that holds the teacher's gold knowledge "
+        "sentence (checked_sentence), when one does (as DPR trains on gold passages). 0: the "
+        "query encoder learns from the RAG likelihood alone",
+    )
     group.add_argument("--n-docs", type=int, default=5, help="passages retrieved per turn (K)")
     group.add_argument(
         "--passage-truncate", type=int, default=128,

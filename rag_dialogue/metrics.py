@@ -337,6 +337,14 @@ def _contains(haystack: str, needle: str) -> bool:
     return bool(needle) and f" {needle} " in f" {normalize(haystack)} "
 
 
+def gold_passage_rank(passages, gold_title: str, gold_sentence: str) -> int | None:
+    """Index of the first passage (title, text) whose normalised text holds the normalised
+    gold sentence (whole tokens); None when none does or there is no gold passage."""
+    if not gold_sentence or NO_PASSAGE in (gold_sentence, gold_title):
+        return None
+    return next((k for k, (_, text) in enumerate(passages) if _contains(text, gold_sentence)), None)
+
+
 def gold_passage_retrieved(passages, gold_title: str, gold_sentence: str) -> bool | None:
     """True when the normalised gold sentence occurs (whole tokens) inside the normalised
     text of at least one passage; `passages` is a list of (title, text).

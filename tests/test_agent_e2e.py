@@ -55,7 +55,7 @@ def trained(tmp_path_factory, tiny_task, tiny_index, tiny_bart_dir):
         generator=str(tiny_bart_dir), index_dir=str(tiny_index), n_docs=3,
         batchsize=4, max_train_steps=6, validation_every_n_steps=3, validation_max_exs=4,
         learningrate=1e-3, optimizer="adam", skip_generation=True, datapath=str(model_file.parent),
-        log_every_n_steps=2,
+        log_every_n_steps=2, retrieval_gold_loss=0.5,
     )
     return model_file
 
@@ -64,7 +64,7 @@ def test_training_writes_a_self_contained_model(trained):
     for suffix in ("", ".opt", ".dict", ".hf/generator/config.json", ".hf/query_encoder/config.json"):
         assert Path(f"{trained}{suffix}").exists(), suffix
     opt = json.loads(Path(f"{trained}.opt").read_text())
-    assert opt["rag_type"] == "token" and opt["n_docs"] == 3
+    assert opt["rag_type"] == "token" and opt["n_docs"] == 3 and opt["retrieval_gold_loss"] == 0.5
 
 
 def test_eval_model_reports_rag_metrics(trained, tiny_task):

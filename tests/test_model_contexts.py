@@ -47,3 +47,32 @@ def test_retrieval_passes_over_passages_the_dialogue_already_holds():
     assert RagModel._unsaid(model, np.array([0, 1, 2, 3]), said).tolist() == [1, 2]
     # nothing new among the candidates: the best ones are kept rather than nothing
     assert RagModel._unsaid(model, np.array([0, 0]), said).tolist() == [0, 0]
+
+
+def test_gold_retrieval_loss_is_cross_entropy_towards_the_retrieved_gold():
+    from types import SimpleNamespace
+
+    from rag_dialogue.agent import RagDialogueAgent
+    from rag_dialogue.model import Retrieval
+    from rag_dialogue.retrieval.passages import Passage
+
+    def passages(*texts):
+        return Retrieval([Passage(str(i), "T", t) for i, t in enumerate(texts)], [0.0] * len(texts))
+
+    recorded = {}
+    stub = SimpleNamespace(
+        model=SimpleNamespace(last_retrieval=[passages("Sky is blue.", "Grass is green!"),
+                                              passages("Sky is blue.", "Grass is green."),
+                                              passages("Sky is blue.", "Grass is green.")]),
+        record_local_metric=lambda name, values: recorded.update({name: [v.value() for v in values]}))
+    batch = SimpleNamespace(observations=[
+        {"checked_sentence": "grass is green", "title": "T"},  # second passage holds it
+        {"checked_sentence": "Snow is white.", "title": "T"},  # not retrieved: does not count
+        {"checked_sentence": "no_passages_used", "title": "no_passages_used"},  # no gold
+    ])
+    scores = torch.tensor([[1.0, 2.0], [0.0, 5.0], [3.0, 3.0]], requires_grad=True)
+    loss = RagDialogueAgent._gold_retrieval_loss(stub, batch, scores)
+    assert torch.isclose(loss, -torch.log_softmax(torch.tensor([1.0, 2.0]), -1)[1])
+    assert recorded["gold_in_retrieved"] == [1, 0, 0]
+    loss.backward()
+    assert scores.grad[0, 1] < 0 < scores.grad[0, 0] and not scores.grad[1:].any()
