@@ -154,7 +154,7 @@ def unsupported_rare_words(response: str, knowledge, history,
 
 # The hallucination score is a logistic model of the lexical features below, fitted by
 # `scripts/fit_hallucination_score.py` on public labelled data (see the README's
-# "Measuring hallucination"). Weights act on the raw feature values.
+# "Metrics: how hallucination is measured"). Weights act on the raw feature values.
 SCORE_FEATURES = ("unsupported", "unsupported_by_knowledge", "uncopied", "unmatched", "log_words")
 SCORE_WEIGHTS = {
     "unsupported": 0.3710,
@@ -180,14 +180,10 @@ GENERIC_WORDS = frozenset({
 })
 
 
-def knowledge_sentences(knowledge) -> tuple:
-    """The knowledge as sentences: lines (ParlAI's `title __knowledge__ sentence` or ours
-    `title / sentence`) split at sentence ends; `no_passages_used` lines dropped."""
-    return _sentences(_as_text(knowledge))
-
-
 @functools.lru_cache(maxsize=256)
 def _sentences(text: str) -> tuple:
+    """The knowledge as sentences: lines (ParlAI's `title __knowledge__ sentence` or ours
+    `title / sentence`) split at sentence ends; `no_passages_used` lines dropped."""
     out = []
     for line in text.splitlines():
         if NO_PASSAGE in line:
@@ -314,13 +310,15 @@ def response_category(response: str, knowledge, history,
     """Exactly one of CATEGORIES, checked in this order: `degenerate` (`is_degenerate`),
     `no_claim` (not `makes_claim`), `hallucinated` (hallucination_score >= HALLUCINATED_ABOVE),
     else `faithful`. Babble is never faithful."""
+    return _category(response, history, lambda: hallucination_score(response, knowledge, history, rare_words))
+
+
+def _category(response: str, history, score: Callable[[], float]) -> str:
     if is_degenerate(response):
         return "degenerate"
     if not makes_claim(response, history):
         return "no_claim"
-    if hallucination_score(response, knowledge, history, rare_words) >= HALLUCINATED_ABOVE:
-        return "hallucinated"
-    return "faithful"
+    return "hallucinated" if score() >= HALLUCINATED_ABOVE else "faithful"
 
 
 def is_hallucinated(response: str, knowledge, history,
@@ -403,10 +401,11 @@ def score_response(response: str, knowledge, history, changed_facts=None,
     The four category rates (`faithful_rate`, `hallucination_rate` for the `hallucinated`
     category, `no_claim_rate`, `degenerate_rate`) are 0/1 here and sum to 1.
     """
-    category = response_category(response, knowledge, history, rare_words)
+    score = hallucination_score(response, knowledge, history, rare_words)
+    category = _category(response, history, lambda: score)
     scores = {f"{name}_rate": float(category == name) for name in ("faithful", "no_claim", "degenerate")}
     scores["hallucination_rate"] = float(category == "hallucinated")
-    scores["hallucination_score"] = hallucination_score(response, knowledge, history, rare_words)
+    scores["hallucination_score"] = score
     precision = grounding_precision(response, knowledge, history)
     if precision is not None:
         scores["grounding_precision"] = precision
