@@ -125,10 +125,17 @@ class DenseIndex:
         missing = [f for f in (INDEX_FILE, META_FILE) if not (directory / f).is_file()]
         if missing:
             raise FileNotFoundError(f"index directory {directory} lacks {', '.join(missing)}")
+        if (directory / META_FILE).stat().st_size > 1 << 20:  # a few hundred bytes when written here
+            raise ValueError(f"{directory / META_FILE}: larger than 1 MiB, not index metadata")
         try:
-            meta = json.loads((directory / META_FILE).read_text())
+            meta = json.loads((directory / META_FILE).read_bytes().decode("utf-8"))
         except json.JSONDecodeError as e:
-            raise ValueError(f"{directory / META_FILE}: malformed JSON ({e.msg})") from None
+            raise ValueError(f"{directory / META_FILE}: malformed JSON ({e.msg} at line "
+                             f"{e.lineno})") from None
+        except (UnicodeDecodeError, RecursionError) as e:
+            raise ValueError(f"{directory / META_FILE}: malformed JSON ({e})") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{directory / META_FILE}: expected a JSON object")
         if meta.get("format") != FORMAT:
             raise ValueError(f"{directory / META_FILE}: unsupported index format "
                              f"{meta.get('format')!r} (this version reads {FORMAT})")

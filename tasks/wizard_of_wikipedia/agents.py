@@ -93,6 +93,8 @@ def load_wow_file(path) -> list:
         raise WowDataError(path, None, f"not UTF-8 text ({e})") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise WowDataError(path, None, "not valid JSON: nested too deeply") from None
     except json.JSONDecodeError as e:
         hint = " (truncated?)" if e.pos >= len(text.rstrip()) - 1 or "Unterminated" in e.msg else ""
         raise WowDataError(path, _broken_episode(text),
