@@ -91,9 +91,12 @@ def _read(path: Path) -> dict:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
+        mark, context = getattr(e, "problem_mark", None), getattr(e, "context_mark", None)
+        lines = max(1, len(text.splitlines()))
+        where = f":{min(mark.line + 1, lines)}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if context is not None and getattr(e, "context", None):
+            problem += f", {e.context} at line {context.line + 1}"
         raise ValueError(f"{path}{where}: not valid YAML ({problem})") from None
     except RecursionError:
         raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None

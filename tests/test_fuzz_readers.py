@@ -13,6 +13,7 @@ import tempfile
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -320,3 +321,257 @@ def test_cli_skip_bad_lines_reports_at_the_end(tmp_path, tiny_encoder_dir, capsy
         "  line 15: missing field(s): id, title, text",
         "  ... and 3 more",
     ]
+
+
+# ---------------------------------------------------------------- any JSON value, and mutations
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8)
+
+
+@st.composite
+def mutated(draw, value):
+    """`value` (a JSON tree) with up to three nodes replaced or deleted, at random places."""
+    value = json.loads(json.dumps(value))
+    for _ in range(draw(st.integers(0, 3))):
+        node, path = value, []
+        while isinstance(node, (dict, list)) and node and draw(st.integers(0, 3)):
+            key = draw(st.sampled_from(list(node) if isinstance(node, dict) else
+                                       list(range(len(node)))))
+            path.append((node, key))
+            node = node[key]
+        if not path:
+            continue
+        parent, key = path[-1]
+        if isinstance(parent, dict) and draw(st.booleans()):
+            del parent[key]
+        else:
+            parent[key] = draw(json_values)
+    return value
+
+
+# ---------------------------------------------------------------- Wizard of Wikipedia JSON
+
+def wow_episodes():
+    from test_tasks_wow import episodes
+
+    return list(episodes())
+
+
+def read_with_parlai_teacher(data):
+    """Every example ParlAI's WoW teacher (ours) gives for `data` as its train.json."""
+    from parlai.core.build_data import mark_done
+    from parlai.core.params import ParlaiParser
+    from parlai.core.teachers import create_task_agent_from_taskname
+
+    datapath = Path(tempfile.mkdtemp(prefix="fuzz-wow-"))
+    folder = datapath / "wizard_of_wikipedia"
+    folder.mkdir()
+    (folder / "train.json").write_text(json.dumps(data))
+    (folder / "data.json").write_text(json.dumps(wow_episodes()))  # rare-word counts only
+    mark_done(str(folder), "1.0")
+    opt = ParlaiParser(True, False).parse_args(
+        ["-t", "rag_dialogue.tasks.wizard_of_wikipedia.agents", "--datapath", str(datapath),
+         "-dt", "train:evalmode"])
+    teacher = create_task_agent_from_taskname(opt)[0]
+    return folder / "train.json", [teacher.act() for _ in range(teacher.num_examples())]
+
+
+@fuzz("WoW JSON", 120)
+@given(st.data())
+def test_wow_files_load_or_name_the_episode(data):
+    """load_wow_file, then ParlAI's teacher on what it accepted: examples, or a
+    WowDataError naming the file and the episode."""
+    from rag_dialogue.tasks.wizard_of_wikipedia.agents import WowDataError, load_wow_file
+
+    count("WoW JSON")
+    good = wow_episodes()
+    episodes = data.draw(st.lists(st.one_of(
+        st.sampled_from(good), st.sampled_from(good).flatmap(mutated)), max_size=4))
+    raw = json.dumps(episodes).encode()
+    if data.draw(st.booleans()):  # cut short, or bytes changed
+        cut = data.draw(st.integers(0, len(raw)))
+        raw = raw[:cut] + data.draw(st.binary(max_size=3))
+    path = write(raw, ".json")
+    try:
+        loaded = load_wow_file(path)
+    except WowDataError as e:
+        assert str(e).startswith(str(path))
+        assert e.episode is None or 0 <= e.episode <= len(episodes) + 3  # (+ appended bytes)
+        return
+    assert loaded == episodes
+    count("WoW JSON, then ParlAI's teacher")
+    try:
+        teacher_file, messages = read_with_parlai_teacher(loaded)
+    except WowDataError as e:
+        assert "train.json: episode " in str(e), e
+        return
+    assert all(isinstance(m.get("text"), str) for m in messages)
+
+
+# ---------------------------------------------------------------- YAML presets
+
+yaml_keys = st.one_of(st.sampled_from(["model", "task", "n_docs", "learningrate", "base",
+                                       "rag_dialogue_data", "index_dir"]), text)
+
+
+@st.composite
+def preset_text(draw):
+    """YAML a person might write (mappings of options, lists, anchors, dates), damaged at random."""
+    import yaml
+
+    body = draw(st.dictionaries(yaml_keys, json_values, max_size=5))
+    if "base" in body and draw(st.booleans()):
+        body["base"] = draw(st.sampled_from(["embedded_base", "wow_bart_large_base", "nope",
+                                             "/no/such/dir/x.yaml"]))
+    out = yaml.safe_dump(body, allow_unicode=draw(st.booleans()))
+    extra = draw(st.sampled_from(["", "when: 2024-01-02\n", "a: &x [1, 2]\nb: *x\n",
+                                  "? [complex, key]\n: 1\n", "1: int key\n", "n: .nan\n",
+                                  "x: !!python/object:os.system {}\n", "- list item\n",
+                                  "bad: [unclosed\n", "\tindented: tab\n", "k: v\nk: w\n",
+                                  "deep: " + "[" * 2000 + "]" * 2000 + "\n"]))
+    out += extra
+    if draw(st.booleans()):
+        cut = draw(st.integers(0, len(out)))
+        out = out[:cut] + draw(text)
+    return out.encode("utf-8", "surrogatepass")
+
+
+def preset_loads_or_names_file(path: Path):
+    from rag_dialogue import presets
+
+    try:
+        opts = presets.load(str(path))
+    except (ValueError, FileNotFoundError) as e:
+        assert str(e).startswith(str(path)), e
+        return None
+    assert all(isinstance(k, str) for k in opts)
+    out = path.with_suffix(".opt")
+    presets.write_opt_file(str(path), out)  # what ParlAI will read: plain JSON
+    assert json.loads(out.read_text()) == presets.parlai_options(opts)
+    return opts
+
+
+@fuzz("YAML preset", 300)
+@given(st.one_of(preset_text(), st.binary(max_size=200)))
+def test_presets_load_or_name_the_file(data):
+    count("YAML preset")
+    preset_loads_or_names_file(write(data, ".yaml"))
+
+
+def test_preset_errors_say_line_and_field(tmp_path):
+    from rag_dialogue import presets
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: x\nn_docs: [1,\nlr: 2\n")
+    with pytest.raises(ValueError, match=r"bad.yaml:3: not valid YAML"):
+        presets.load(str(bad))
+    bad.write_text("model: x\nstarted: 2024-01-02\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: field 'started' must be a string, number"):
+        presets.load(str(bad))
+    bad.write_text("base: [a, b]\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: field 'base' must name a preset"):
+        presets.load(str(bad))
+    bad.write_text("x: !!python/object/apply:os.system [touch owned]\n")
+    with pytest.raises(ValueError, match=r"bad.yaml:1: not valid YAML"):
+        presets.load(str(bad))
+    assert not Path("owned").exists()
+
+
+# ---------------------------------------------------------------- index metadata
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory):
+    """A real 3-vector exact index and its meta.json, to damage."""
+    import numpy as np
+
+    from rag_dialogue.retrieval.index import DenseIndex
+
+    out = tmp_path_factory.mktemp("meta") / "idx"
+    meta = {"encoder": "enc", "pooling": "mean", "passages_sha256": "0" * 64}
+    DenseIndex.build(np.eye(3, 4, dtype=np.float32), "exact", meta).save(out)
+    return out
+
+
+@fuzz("index meta.json", 300)
+@given(data=st.data())
+def test_index_meta_loads_or_names_the_file(small_index, data):
+    import shutil
+
+    from rag_dialogue.retrieval.index import META_FILE, DenseIndex
+
+    count("index meta.json")
+    good = json.loads((small_index / META_FILE).read_text())
+    meta = data.draw(st.one_of(mutated(good), json_values, st.just(good)))
+    raw = json.dumps(meta).encode()
+    if data.draw(st.booleans()):
+        cut = data.draw(st.integers(0, len(raw)))
+        raw = raw[:cut] + data.draw(st.binary(max_size=4))
+    folder = Path(tempfile.mkdtemp(prefix="fuzz-idx-")) / "idx"
+    shutil.copytree(small_index, folder)
+    (folder / META_FILE).write_bytes(raw)
+    try:
+        index = DenseIndex.load(folder)
+    except ValueError as e:
+        assert f"{folder}" in str(e), e
+        return
+    assert index.meta["count"] == 3 and index.meta["dim"] == 4
+    scores, rows = index.search(np.ones((1, 4), dtype="float32"), 2)
+    assert rows.shape == (1, 2)
+
+
+# ---------------------------------------------------------------- chat input
+
+@fuzz("chat input", 300)
+@given(st.lists(st.one_of(st.binary(max_size=300), st.text(max_size=100).map(str.encode)),
+                max_size=6),
+       st.sampled_from([b"\n", b"\r\n"]))
+def test_chat_lines_are_text_and_bounded(chunks, newline):
+    """Whatever arrives on a pipe, `input()` gets text lines of bounded length, one per line."""
+    import io
+    import sys
+
+    from rag_dialogue.chat import BoundedLines
+
+    count("chat input")
+    data = newline.join(chunks)
+    notes = io.StringIO()
+    reader = BoundedLines(io.BytesIO(data), limit=64, notes=notes)
+    lines, old = [], sys.stdin
+    sys.stdin = reader
+    try:
+        while True:
+            try:
+                lines.append(input())
+            except EOFError:
+                break
+    finally:
+        sys.stdin = old
+    physical = data.split(b"\n")
+    if physical[-1] == b"":
+        physical.pop()
+    assert len(lines) == len(physical)
+    for got, raw in zip(lines, physical):
+        assert len(got.encode("utf-8", "surrogatepass")) <= 3 * 64
+        expect = raw if len(raw) <= 64 else raw[:64]
+        assert got == expect.decode("utf-8", "replace").removesuffix("\n")
+    assert notes.getvalue().count("message cut") == sum(len(r) > 64 for r in physical)
+
+
+def test_a_huge_chat_line_is_cut_in_bounded_memory():
+    import io
+
+    from rag_dialogue.chat import MAX_MESSAGE_BYTES, BoundedLines
+
+    data = b"word " * (12 << 20) + b"\nnext\n"  # 60 MiB on one line
+    reader = BoundedLines(io.BytesIO(data), notes=io.StringIO())
+    tracemalloc.start()
+    try:
+        first, second = reader.readline(), reader.readline()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(first) == MAX_MESSAGE_BYTES + 1 and second == "next\n"
+    assert peak < 8 * MAX_MESSAGE_BYTES, peak

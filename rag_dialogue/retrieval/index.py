@@ -13,6 +13,9 @@ INDEX_TYPES = ("exact", "hnsw_sq8", "ivfpq")
 FORMAT = 1
 INDEX_FILE, META_FILE = "index.faiss", "meta.json"
 REQUIRED_META = ("encoder", "pooling", "passages_sha256")
+# What a loaded index's users read from its meta.json, with the type each must have.
+META_TYPES = {"encoder": str, "pooling": str, "passages_sha256": str, "dim": int,
+              "count": int, "index_type": str}
 
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
 IVF_NPROBE, REFINE_K_FACTOR = 16, 4
@@ -139,6 +142,12 @@ class DenseIndex:
         if meta.get("format") != FORMAT:
             raise ValueError(f"{directory / META_FILE}: unsupported index format "
                              f"{meta.get('format')!r} (this version reads {FORMAT})")
+        for field, kind in META_TYPES.items():
+            value = meta.get(field)
+            if not isinstance(value, kind) or isinstance(value, bool) or \
+                    field == "index_type" and value not in INDEX_TYPES:
+                raise ValueError(f"{directory / META_FILE}: field {field!r} is missing or "
+                                 f"invalid ({value!r:.60}); rebuild the index")
         return meta
 
     @classmethod
