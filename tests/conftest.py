@@ -139,7 +139,8 @@ def peaked_llama_dir(tmp_path_factory, smollm2_tokenizer):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The number of inputs each reader was fuzzed with (tests/test_fuzz_readers.py)."""
+    """The figures of the README's Reliability section: inputs fuzzed per reader
+    (tests/test_fuzz_readers.py), training kills survived (tests/test_training_kill.py)."""
     import sys
 
     module = sys.modules.get("test_fuzz_readers")
@@ -147,3 +148,7 @@ def pytest_terminal_summary(terminalreporter):
     if counts:
         terminalreporter.write_line("fuzzed inputs per reader: " + ", ".join(
             f"{reader} {n}" for reader, n in sorted(counts.items())))
+    kills = getattr(sys.modules.get("test_training_kill"), "KILLS_SURVIVED", None)
+    if kills:
+        terminalreporter.write_line(f"training runs killed and resumed: {len(kills)} (checkpoint "
+                                    f"steps at the kills: {kills})")
