@@ -30,7 +30,6 @@ def fuzz(reader, max_examples):
         wrapped = settings(max_examples=max_examples, deadline=None, derandomize=True,
                            suppress_health_check=[HealthCheck.too_slow,
                                                   HealthCheck.function_scoped_fixture])(test)
-        wrapped.reader = reader
         return wrapped
     return decorate
 
@@ -39,9 +38,22 @@ def count(reader):
     FUZZ_COUNTS[reader] = FUZZ_COUNTS.get(reader, 0) + 1
 
 
+_SCRATCH = tempfile.TemporaryDirectory(prefix="fuzz-")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _scratch():
+    yield
+    _SCRATCH.cleanup()
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A fresh folder per example (hypothesis runs many examples in one test call)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=_SCRATCH.name))
+
+
 def write(data: bytes, suffix: str) -> Path:
-    """A fresh file per example (hypothesis runs many examples in one test call)."""
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    folder = scratch_dir("input-")
     path = folder / f"input{suffix}"
     path.write_bytes(data)
     return path
@@ -366,7 +378,7 @@ def read_with_parlai_teacher(data):
     from parlai.core.params import ParlaiParser
     from parlai.core.teachers import create_task_agent_from_taskname
 
-    datapath = Path(tempfile.mkdtemp(prefix="fuzz-wow-"))
+    datapath = scratch_dir("wow-")
     folder = datapath / "wizard_of_wikipedia"
     folder.mkdir()
     (folder / "train.json").write_text(json.dumps(data))
@@ -509,7 +521,7 @@ def test_index_meta_loads_or_names_the_file(small_index, data):
     if data.draw(st.booleans()):
         cut = data.draw(st.integers(0, len(raw)))
         raw = raw[:cut] + data.draw(st.binary(max_size=4))
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-idx-")) / "idx"
+    folder = scratch_dir("idx-") / "idx"
     shutil.copytree(small_index, folder)
     (folder / META_FILE).write_bytes(raw)
     try:
