@@ -188,7 +188,7 @@ def test_agent_answers_any_text(trained):
     @settings(max_examples=25, deadline=None, derandomize=True)
     @given(st.text(max_size=300), st.booleans())
     def reply(text, done):
-        count("chat input, through the agent")
+        count("chat input into the agent")
         agent.observe({"text": text, "episode_done": done})
         assert isinstance(agent.act()["text"], str)
         if done:

@@ -414,7 +414,7 @@ def test_wow_files_load_or_name_the_episode(data):
         assert e.episode is None or 0 <= e.episode <= len(episodes) + 3  # (+ appended bytes)
         return
     assert loaded == episodes
-    count("WoW JSON, then ParlAI's teacher")
+    count("WoW JSON into ParlAI's teacher")
     try:
         teacher_file, messages = read_with_parlai_teacher(loaded)
     except WowDataError as e:
