@@ -1,8 +1,56 @@
 """`rag-dialogue chat`: talk to a model in the terminal (ParlAI's interactive underneath)."""
 
+import contextlib
+import io
+import sys
 from pathlib import Path
 
 DEFAULT_MODEL = Path("runs/embedded/rag_token/model")
+# The longest message read from a pipe; the model reads far less (--text-truncate), and a
+# pasted file without line breaks would otherwise be held whole in memory.
+MAX_MESSAGE_BYTES = 1 << 20
+
+
+class BoundedLines(io.TextIOBase):
+    """Text lines from a byte stream, for `input()`: at most `limit` bytes of a line are
+    kept (the rest is read and dropped, with a note on stderr), and bytes that are not
+    UTF-8 become U+FFFD instead of ending the chat with a traceback.
+
+    `fileno` is unsupported on purpose: `input()` then calls `readline()`.
+    """
+
+    def __init__(self, raw, limit: int = MAX_MESSAGE_BYTES, notes=None):
+        self.raw, self.limit, self.notes = raw, limit, notes
+
+    def readable(self):
+        return True
+
+    def readline(self, size=-1):
+        line = self.raw.readline(self.limit + 1)
+        if len(line) > self.limit and not line.endswith(b"\n"):
+            rest = line
+            while rest and not rest.endswith(b"\n"):
+                rest = self.raw.readline(1 << 20)
+            line = line[:self.limit] + b"\n"
+            print(f"[message cut to its first {self.limit:,} bytes]",
+                  file=self.notes or sys.stderr)
+        return line.decode("utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def _bounded_stdin():
+    """Read chat messages through BoundedLines when they come from a pipe or file."""
+    stdin = sys.stdin
+    if stdin is None or not hasattr(stdin, "buffer") or stdin.isatty():
+        if stdin is not None and hasattr(stdin, "reconfigure"):
+            stdin.reconfigure(errors="replace")  # a terminal: keep line editing
+        yield
+        return
+    sys.stdin = BoundedLines(stdin.buffer)
+    try:
+        yield
+    finally:
+        sys.stdin = stdin
 
 
 def _model_file(model_file) -> str:
@@ -29,8 +77,9 @@ def chat(model_file=None, index_dir=None, parlai_args=()):
 
     from rag_dialogue.compat import run_parlai_script
 
-    run_parlai_script(Interactive, parlai_args, model_file=_model_file(model_file),
-                      **_overrides(index_dir))
+    with _bounded_stdin():
+        run_parlai_script(Interactive, parlai_args, model_file=_model_file(model_file),
+                          **_overrides(index_dir))
 
 
 def scripted_exchange(model_file, turns=None, index_dir=None):

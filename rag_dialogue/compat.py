@@ -5,6 +5,11 @@ exists, and is applied once when `rag_dialogue` is imported, so ParlAI's own scr
 (`parlai train_model -m rag_dialogue.agent:RagDialogueAgent ...`) get them too.
 """
 
+import base64
+import glob
+import json
+import os
+import random
 import warnings
 
 _APPLIED = False
@@ -32,6 +37,178 @@ def _quiet_pkg_resources():
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 
+def _write_json_atomic(path: str, obj):
+    # Temporary file, flush and fsync, rename: a reader sees the old file or the new one.
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=4)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _atomic_opt_save():
+    # ParlAI's Opt.save writes MODEL.opt in place; a kill mid-write leaves a truncated
+    # JSON file that every later load (resume, eval, chat) fails on.
+    from parlai.core.opt import Opt, __AUTOCLEAN_KEYS__
+
+    def save(self, filename: str) -> None:
+        _write_json_atomic(filename, {k: v for k, v in self.items()
+                                      if k not in __AUTOCLEAN_KEYS__})
+
+    Opt.save = save
+
+
+def _rng_state() -> dict:
+    import numpy as np
+    import torch
+
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": [version, list(internal), gauss],
+            "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+            "torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()}
+
+
+def _set_rng_state(state: dict):
+    import numpy as np
+    import torch
+
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(torch.frombuffer(bytearray(base64.b64decode(state["torch"])),
+                                         dtype=torch.uint8))
+
+
+def _saved_updates(model_file: str):
+    """`number_training_updates` recorded in a ParlAI model file (None if unreadable)."""
+    import torch
+
+    try:  # our own training output (ParlAI pickles its Opt into it), not a shared file
+        states = torch.load(model_file, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # a file ParlAI's loader could not read either
+        return None
+    return states.get("number_training_updates") if isinstance(states, dict) else None
+
+
+def settle_save(model_file: str):
+    """Finish or undo a save that a kill interrupted, before the files are read.
+
+    A save writes `X.trainstats.pending` (the training state of the save, with the
+    optimizer step it belongs to), then the model (atomically), then renames the
+    pending file to `X.trainstats`. Found pending on start-up: if the model file
+    holds that step, only the rename was missing and it is done now; otherwise the
+    model never got written, and the older model with its older statistics stands.
+    """
+    pending = f"{model_file}.trainstats.pending"
+    for stale in glob.glob(glob.escape(pending) + ".tmp-*"):  # killed while writing it
+        os.remove(stale)
+    if not os.path.exists(pending):
+        return
+    try:
+        with open(pending, encoding="utf-8") as f:
+            step = json.load(f).get("number_training_updates")
+    except (OSError, ValueError):
+        step = None
+    if step is not None and os.path.exists(model_file) and _saved_updates(model_file) == step:
+        os.replace(pending, f"{model_file}.trainstats")
+    else:
+        os.remove(pending)
+
+
+def _checkpoints_resume_where_they_stopped():
+    # ParlAI's TrainLoop saves MODEL.checkpoint (atomically) and then its
+    # MODEL.checkpoint.trainstats (in place). A kill between the two resumes the newer
+    # weights with the older step count, so the run takes more steps than asked; a kill
+    # during the second leaves truncated JSON and the resume crashes. Nor does it keep
+    # the random state, so a resumed run draws other training examples than an
+    # uninterrupted one. Here statistics and random state are written first as a
+    # pending file and committed by a rename after the model (see settle_save).
+    from parlai.scripts import train_model
+
+    loop = train_model.TrainLoop
+    original_init = loop.__init__
+
+    def stats(self) -> dict:
+        from parlai.core.metrics import dict_report
+
+        return {
+            "parleys": self.parleys, "train_time": self.train_time.time(),
+            "train_steps": self._train_steps, "total_epochs": self._total_epochs,
+            "train_reports": self.train_reports, "valid_reports": self.valid_reports,
+            "best_valid": self.best_valid, "impatience": self.impatience,
+            "final_valid_report": dict_report(self.final_valid_report),
+            "final_test_report": dict_report(self.final_test_report),
+            "final_extra_valid_report": dict_report(self.final_extra_valid_report),
+            "number_training_updates": getattr(self.agent, "_number_training_updates", None),
+            "rng_state": _rng_state(),
+        }
+
+    def save_model(self, suffix=None):
+        from parlai.utils.distributed import is_primary_worker
+
+        if not self.opt.get("model_file"):
+            return
+        fn = self.opt["model_file"] + (suffix or "")
+        if not is_primary_worker():
+            if hasattr(self.agent, "save_nonprimary"):
+                self.agent.save_nonprimary(fn)
+            return
+        while True:
+            try:  # as ParlAI: a Ctrl-C never interrupts a save
+                _write_json_atomic(f"{fn}.trainstats.pending", stats(self))
+                self.agent.save(fn)
+                os.replace(f"{fn}.trainstats.pending", f"{fn}.trainstats")
+                if self.opt["wandb_log"] and self.opt["wandb_log_model"]:
+                    self.wb_logger.log_model(fn)
+                break
+            except KeyboardInterrupt:
+                pass
+
+    def save_train_stats(self, suffix=None):
+        from parlai.utils.distributed import is_primary_worker
+
+        if is_primary_worker() and self.opt.get("model_file"):
+            _write_json_atomic(self.opt["model_file"] + (suffix or "") + ".trainstats",
+                               stats(self))
+
+    def __init__(self, opt):
+        model_file, init_model = opt.get("model_file"), opt.get("init_model")
+        if model_file:
+            settle_save(model_file + ".checkpoint")
+            settle_save(model_file)
+        original_init(self, opt)
+        # ParlAI resumes by setting init_model to the checkpoint (see TrainLoop.__init__)
+        # and leaves it there, also in the agent's opt that MODEL.opt is saved from, so
+        # the final evaluation reloads the checkpoint's weights instead of the finished
+        # model's: put the caller's init_model back.
+        resumed = opt.get("init_model") or ""
+        if model_file and resumed == model_file + ".checkpoint":
+            opt["init_model"] = init_model
+            if isinstance(getattr(self.agent, "opt", None), dict):
+                self.agent.opt["init_model"] = init_model
+            try:
+                with open(resumed + ".trainstats", encoding="utf-8") as f:
+                    state = json.load(f).get("rng_state")
+            except (OSError, ValueError):
+                state = None
+            if state:
+                _set_rng_state(state)
+
+    loop.__init__ = __init__
+    loop.save_model = save_model
+    loop._save_train_stats = save_train_stats
+
+
 def apply():
     """Apply all patches (safe to call more than once)."""
     global _APPLIED
@@ -39,6 +216,8 @@ def apply():
         return
     _quiet_pkg_resources()
     _reduce_lr_on_plateau_without_verbose()
+    _atomic_opt_save()
+    _checkpoints_resume_where_they_stopped()
     _APPLIED = True
 
 

@@ -63,16 +63,66 @@ def load(name_or_path: str, _seen=()) -> dict:
     path = _path_of(name_or_path)
     if path in _seen:
         raise ValueError(f"{path}: preset inherits from itself through 'base'")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a preset is a mapping of option: value")
+    data = _read(path)
     base = data.pop("base", None)
-    opts = load(base, _seen + (path,)) if base else {}
+    if base is not None and (not isinstance(base, str) or not base.strip()):
+        raise ValueError(f"{path}: field 'base' must name a preset or a .yaml file, "
+                         f"got {base!r:.80}")
+    if base:
+        try:
+            base = _path_of(base)
+        except (FileNotFoundError, ValueError) as e:  # ValueError: e.g. a NUL in the name
+            raise type(e)(f"{path}: field 'base': {e}") from None
+    opts = load(str(base), _seen + (path,)) if base else {}
     opts.update({k: _expand(v) for k, v in data.items()})
     return opts
+
+
+# A preset's values end up in a JSON .opt file and on ParlAI's command line.
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _read(path: Path) -> dict:
+    """The mapping a preset file holds; ValueError names the file and the line or field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark, context = getattr(e, "problem_mark", None), getattr(e, "context_mark", None)
+        lines = max(1, len(text.splitlines()))
+        where = f":{min(mark.line + 1, lines)}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if context is not None and getattr(e, "context", None):
+            problem += f", {e.context} at line {context.line + 1}"
+        raise ValueError(f"{path}{where}: not valid YAML ({problem})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a preset is a mapping of option: value")
+    for key, value in data.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"{path}: option names must be non-empty strings, got {key!r:.80}")
+        if not _json_value(value):
+            raise ValueError(f"{path}: field {key!r} must be a string, number, boolean, null "
+                             f"or a list/mapping of them, got {type(value).__name__}")
+    return data
+
+
+def _json_value(value, depth=0) -> bool:
+    if isinstance(value, _SCALARS):
+        return not (isinstance(value, float) and value != value)  # NaN has no JSON form
+    if depth > 20:
+        return False
+    if isinstance(value, list):
+        return all(_json_value(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_value(v, depth + 1) for k, v in value.items())
+    return False
 
 
 def parlai_options(preset: dict) -> dict:

@@ -1,38 +1,34 @@
-"""Share trained models: pack a ParlAI model with its index and card, install one safely."""
+"""Share trained models: `zoo pack` writes a model with its index and card, `zoo install`
+installs one from an archive, directory, URL or Hub repo.
+
+The archive format and every check on what is installed live in `zoo_archive`.
+"""
 
 import contextlib
 import datetime
 import hashlib
 import http.client
 import json
-import os
 import re
-import stat
 import sys
-import tarfile
 import tempfile
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from rag_dialogue.paths import home
 from rag_dialogue.utils import atomic_path, sha256_file, write_json_atomic, write_text_atomic
+from rag_dialogue.zoo_archive import (
+    CARD_FORMAT, MAX_OPT_BYTES, DirSource, TarSource, card_files, check_allowed, check_name,
+    check_opt_classes, check_present, copy_verified, safe_relpath, write_tar)
 
-CARD_FORMAT = "rag-dialogue-zoo/1"
+__all__ = ["pack", "install", "CARD_FORMAT"]
 
 # Opt keys naming a directory the agent reads; packed ones become relative to the archive root.
 DIR_OPTS = ("generator", "query_encoder", "index_dir")
 HF_DIRS = {"generator": "model.hf/generator", "query_encoder": "model.hf/query_encoder"}
-
-# What an archive may carry. Everything else is refused, in particular ParlAI's pickled
-# `model`/`model.checkpoint` and pickle/code files that some loader would execute.
-ROOT_FILES = {"model.safetensors", "model.opt", "model.dict", "MODEL_CARD.md"}
-ROOT_DIRS = {"model.hf", "index"}
-UNSAFE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib",
-                   ".py", ".pyc", ".so", ".sh", ".exe", ".dll"}
 METRIC_ORDER = ["ppl", "f1", "kf1", "rf1", "grounding_precision", "hallucination_rate", "recall@5"]
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _HUB_REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
@@ -51,7 +47,7 @@ def pack(model_file, out_path, include_index=True, results=None, name=None) -> P
         if not required.is_file():
             raise FileNotFoundError(
                 f"{required}: not found (pack needs MODEL, MODEL.opt and MODEL.dict)")
-    name = _check_name(name or _default_name(model_file))
+    name = check_name(name or _default_name(model_file))
     opt = json.loads(_sibling(model_file, ".opt").read_text(encoding="utf-8"))
     if results is None and _sibling(model_file, ".results.json").is_file():
         results = _sibling(model_file, ".results.json")
@@ -91,7 +87,7 @@ def pack(model_file, out_path, include_index=True, results=None, name=None) -> P
             packed_opt["index_dir"] = str(index_dir.resolve())
 
     for arc in files:
-        _check_allowed(arc)
+        check_allowed(arc)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".zoo-pack-", dir=out_path.parent) as stage:
         stage = Path(stage)
@@ -118,7 +114,7 @@ def pack(model_file, out_path, include_index=True, results=None, name=None) -> P
         write_json_atomic(stage / "card.json", card)
         with atomic_path(out_path) as tmp:
             # card.json first: `tar tzf` and streaming readers meet the card before the weights
-            _write_tar(tmp, [("card.json", stage / "card.json")] + sorted(files.items()))
+            write_tar(tmp, [("card.json", stage / "card.json")] + sorted(files.items()))
     return out_path
 
 
@@ -130,13 +126,6 @@ def _default_name(model_file: Path) -> str:
     # ParlAI runs usually save as .../RUN/model, so the folder is the informative part.
     stem = model_file.parent.name if model_file.name == "model" else model_file.name
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "model"
-
-
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ValueError(f"model name {name!r} must be letters, digits, '.', '_' or '-' "
-                         "(it becomes a directory name)")
-    return name
 
 
 def _read_results(path) -> dict:
@@ -203,17 +192,6 @@ def _dedupe(state: dict):
         else:
             tensors[key] = t.detach().contiguous()
     return tensors, aliases
-
-
-def _write_tar(out: Path, entries):
-    with tarfile.open(out, "w:gz") as tar:
-        for arc, src in entries:
-            info = tarfile.TarInfo(arc)
-            info.size = src.stat().st_size
-            info.mtime = int(src.stat().st_mtime)
-            info.mode = 0o644
-            with open(src, "rb") as f:
-                tar.addfile(info, f)
 
 
 def _card_markdown(card: dict, opt: dict) -> str:
@@ -304,18 +282,18 @@ def install(source, dest=None, force=False) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".zoo-download-", dir=dest) as tmp:
             archive = _download(source, Path(tmp) / "archive")
-            with contextlib.closing(_TarSource(archive, label=source)) as src:
+            with contextlib.closing(TarSource(archive, label=source)) as src:
                 return _install(src, dest, force)
     path = Path(source).expanduser()
     if path.is_dir():
-        return _install(_DirSource(path), dest, force)
+        return _install(DirSource(path), dest, force)
     if path.is_file():
-        with contextlib.closing(_TarSource(path)) as src:
+        with contextlib.closing(TarSource(path)) as src:
             return _install(src, dest, force)
     if _HUB_REPO.fullmatch(source) and not source.endswith((".tar", ".gz", ".tgz", ".xz")):
         snapshot = Path(_hub_snapshot(source))
         # Hub caches hold files as symlinks into the repo's blobs/; allow exactly those.
-        return _install(_DirSource(snapshot, links_within=snapshot.parents[1], label=source),
+        return _install(DirSource(snapshot, links_within=snapshot.parents[1], label=source),
                         dest, force)
     raise FileNotFoundError(f"{source}: no such archive or directory, and not an http(s) URL "
                             "or a Hub repo id (owner/name)")
@@ -323,23 +301,10 @@ def install(source, dest=None, force=False) -> Path:
 
 def _install(src, dest: Path, force: bool) -> Path:
     card = src.card()
-    name = _check_name(card.get("name"))
-    files = card.get("files")
-    if not isinstance(files, dict) or not files:
-        raise ValueError(f"{src.label}: card.json lists no files")
-    available = set(src.names())
-    for arc, entry in files.items():
-        if _safe_relpath(arc, "card.json file") != arc:
-            raise ValueError(f"{arc}: card.json file names must be normalised relative paths")
-        _check_allowed(arc)
-        sha = entry.get("sha256") if isinstance(entry, dict) else None
-        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
-            raise ValueError(f"{arc}: card.json has no valid sha256 for it")
-        if arc not in available:
-            raise ValueError(f"{arc}: listed in card.json but missing from {src.label}")
-    for arc in ("model.safetensors", "model.opt", "model.dict"):
-        if arc not in files:
-            raise ValueError(f"{src.label}: card.json does not list {arc}")
+    name = check_name(card.get("name"))
+    files = card_files(card, src.label)
+    check_present(src, files)
+    _check_opt(src, files["model.opt"])
 
     final = dest / name
     if final.exists() and not force:
@@ -348,23 +313,33 @@ def _install(src, dest: Path, force: bool) -> Path:
         tmp.mkdir()
         for arc in src.names():  # the source's own order: sequential reads for a .tar.gz
             if arc in files:
-                _copy_verified(src, arc, tmp / arc, files[arc]["sha256"])
+                copy_verified(src, arc, tmp / arc, files[arc]["sha256"], files[arc]["bytes"])
         _finish(tmp, final, files)
         write_json_atomic(tmp / "card.json", card)  # provenance: what was verified
     _check_index_pointer(card.get("index"), final)
     return final / "model"
 
 
-def _copy_verified(src, arc: str, out: Path, expected: str):
-    out.parent.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256()
-    with src.open(arc) as fin, open(out, "xb") as fout:
-        for block in iter(lambda: fin.read(1 << 20), b""):
-            h.update(block)
-            fout.write(block)
-    if h.hexdigest() != expected:
-        raise ValueError(f"{arc}: checksum mismatch (card.json {expected[:12]}..., file "
-                         f"{h.hexdigest()[:12]}...): {src.label} is corrupt or was modified")
+def _check_opt(src, entry: dict):
+    """Read model.opt before anything is written: JSON, checksum, and no foreign classes."""
+    if entry["bytes"] > MAX_OPT_BYTES:
+        raise ValueError(f"model.opt: {entry['bytes']:,} bytes; refusing to install")
+    with src.open("model.opt") as f:
+        data = f.read(MAX_OPT_BYTES + 1)
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise ValueError(f"model.opt: checksum mismatch: {src.label} is corrupt or was modified")
+    check_opt_classes(_parse_opt(data))
+
+
+def _parse_opt(data: bytes) -> dict:
+    try:
+        opt = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        # ParlAI would fall back to unpickling a non-JSON .opt: refuse it here.
+        raise ValueError(f"model.opt: not JSON ({e})") from None
+    if not isinstance(opt, dict):
+        raise ValueError("model.opt: expected a JSON object")
+    return opt
 
 
 def _finish(tmp: Path, final: Path, files: dict):
@@ -386,20 +361,14 @@ def _finish(tmp: Path, final: Path, files: dict):
     torch.save({"model": state}, tmp / "model")
     weights.unlink()
 
-    try:
-        opt = json.loads((tmp / "model.opt").read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        # ParlAI would fall back to unpickling a non-JSON .opt: refuse it here.
-        raise ValueError(f"model.opt: not JSON ({e})") from None
-    if not isinstance(opt, dict):
-        raise ValueError("model.opt: expected a JSON object")
+    opt = _parse_opt((tmp / "model.opt").read_bytes())
     # init_model/init_opt name files on the packer's machine that ParlAI would load (and unpickle)
     opt.update(model_file=str(final / "model"), dict_file=str(final / "model.dict"),
                init_model=None, init_opt=None)
     for key in DIR_OPTS:
         value = opt.get(key)
         if isinstance(value, str) and any(a.startswith(value.rstrip("/") + "/") for a in files):
-            opt[key] = str(final / _safe_relpath(value))
+            opt[key] = str(final / safe_relpath(value))
     write_json_atomic(tmp / "model.opt", opt)
 
 
@@ -416,123 +385,6 @@ def _check_index_pointer(index, final: Path):
     elif index.get("meta_sha256") and sha256_file(meta) != index["meta_sha256"]:
         print(f"warning: {meta} differs from the index this model was packed with",
               file=sys.stderr)
-
-
-def _safe_relpath(name: str, label: str = "entry") -> str:
-    """Normalise an archive member name; refuse anything that could leave the target dir."""
-    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
-        raise ValueError(f"{name!r}: unsafe {label} name; refusing to install")
-    if name.startswith("/") or PurePosixPath(name).is_absolute():
-        raise ValueError(f"{name}: {label} has an absolute path; refusing to install")
-    parts = [p for p in PurePosixPath(name).parts if p != "."]
-    if not parts or ".." in parts:
-        raise ValueError(f"{name}: {label} path leaves the target directory; refusing to install")
-    return "/".join(parts)
-
-
-def _check_allowed(arc: str):
-    top = arc.split("/")[0]
-    if (arc in ROOT_FILES or (top in ROOT_DIRS and "/" in arc)) and \
-            PurePosixPath(arc).suffix.lower() not in UNSAFE_SUFFIXES:
-        return
-    raise ValueError(f"{arc}: not a file a shared model may carry (weights go in "
-                     "model.safetensors; pickle and code files are refused)")
-
-
-class _TarSource:
-    """A tar archive, every member checked before anything is written."""
-
-    def __init__(self, path: Path, label=None):
-        self.label = label or str(path)
-        try:
-            self.tar = tarfile.open(path, "r:*")
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise ValueError(f"{self.label}: not a readable tar archive ({e})") from None
-        try:
-            self.members = self._check(self.tar)
-        except BaseException:
-            self.tar.close()
-            raise
-
-    def _check(self, tar) -> dict:
-        try:
-            members = tar.getmembers()
-        except (tarfile.TarError, EOFError, OSError) as e:
-            raise ValueError(f"{self.label}: not a readable tar archive ({e})") from None
-        out = {}
-        for m in members:
-            arc = _safe_relpath(m.name, "archive entry")
-            if m.issym() or m.islnk():
-                raise ValueError(f"{m.name}: archive entry is a link; refusing to install")
-            if m.isdir():
-                continue
-            if not m.isreg():
-                raise ValueError(f"{m.name}: archive entry is a device or special file; "
-                                 "refusing to install")
-            if arc in out:
-                raise ValueError(f"{m.name}: archive entry appears twice; refusing to install")
-            out[arc] = m
-        return out
-
-    def names(self):
-        return list(self.members)
-
-    def close(self):
-        self.tar.close()
-
-    def open(self, arc):
-        return self.tar.extractfile(self.members[arc])
-
-    def card(self) -> dict:
-        if "card.json" not in self.members:
-            raise ValueError(f"{self.label}: no card.json (not a rag-dialogue zoo archive)")
-        with self.open("card.json") as f:
-            return _parse_card(f.read(), self.label)
-
-
-class _DirSource:
-    """An unpacked archive on disk; links are refused unless they stay inside `links_within`."""
-
-    def __init__(self, root: Path, links_within=None, label=None):
-        self.root, self.label = root, label or str(root)
-        allowed = Path(links_within).resolve() if links_within else None
-        self.files = {}
-        for dirpath, dirnames, filenames in os.walk(root):
-            for entry in dirnames + filenames:
-                path = Path(dirpath) / entry
-                arc = path.relative_to(root).as_posix()
-                mode = os.lstat(path).st_mode
-                if stat.S_ISLNK(mode):
-                    target = path.resolve()
-                    inside = allowed is not None and target.is_relative_to(allowed)
-                    if not (inside and target.is_file()):
-                        raise ValueError(f"{arc}: is a link; refusing to install")
-                    self.files[arc] = target
-                elif stat.S_ISREG(mode):
-                    self.files[arc] = path
-                elif not stat.S_ISDIR(mode):
-                    raise ValueError(f"{arc}: is a device or special file; refusing to install")
-
-    def names(self):
-        return list(self.files)
-
-    def open(self, arc):
-        return open(self.files[arc], "rb")
-
-    def card(self) -> dict:
-        if "card.json" not in self.files:
-            raise ValueError(f"{self.label}: no card.json (not a rag-dialogue zoo model)")
-        return _parse_card(self.files["card.json"].read_bytes(), self.label)
-
-
-def _parse_card(data: bytes, label: str) -> dict:
-    try:
-        card = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{label}: card.json is not valid JSON ({e})") from None
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise ValueError(f"{label}: card.json is not a {CARD_FORMAT} card")
-    return card
 
 
 def _download(url: str, out: Path) -> Path:

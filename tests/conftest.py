@@ -136,3 +136,19 @@ def peaked_llama_dir(tmp_path_factory, smollm2_tokenizer):
     """Like tiny_llama_dir with larger weights, so next-token choices depend on the prompt."""
     return _save_tiny_llama(tmp_path_factory.mktemp("peaked_llama"), smollm2_tokenizer,
                             initializer_range=0.5)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures of the README's Reliability section: inputs fuzzed per reader
+    (tests/test_fuzz_readers.py), training kills survived (tests/test_training_kill.py)."""
+    import sys
+
+    module = sys.modules.get("test_fuzz_readers")
+    counts = getattr(module, "FUZZ_COUNTS", None)
+    if counts:
+        terminalreporter.write_line("fuzzed inputs per reader: " + ", ".join(
+            f"{reader} {n}" for reader, n in sorted(counts.items())))
+    kills = getattr(sys.modules.get("test_training_kill"), "KILLS_SURVIVED", None)
+    if kills:
+        terminalreporter.write_line(f"training runs killed and resumed: {len(kills)} (checkpoint "
+                                    f"steps at the kills: {kills})")

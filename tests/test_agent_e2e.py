@@ -156,3 +156,44 @@ def test_shared_model_installs_and_evaluates_the_same(trained, tiny_task, tmp_pa
     ]
     assert reports[0]["exs"] == reports[1]["exs"] == 12
     assert abs(reports[0]["ppl"].value() - reports[1]["ppl"].value()) < 1e-3
+
+
+def test_chat_survives_bytes_that_are_not_utf8_and_a_huge_line(trained, tiny_index):
+    """A pipe may carry anything: bad bytes become U+FFFD, a 24 MiB line is cut, the chat goes on."""
+    rag_dialogue = Path(sys.executable).parent / "rag-dialogue"
+    data = (b"caf\xe9 \xff\xfe accordion\n" + b"accordion " * (24 << 17) + b"\n"
+            + "¿Qué es Zürich?".encode() + b"\n[EXIT]\n")
+    proc = subprocess.run(
+        [str(rag_dialogue), "chat", "-mf", str(trained), "--index", str(tiny_index),
+         "--datapath", str(trained.parent)],
+        input=data, capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=300,
+    )
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, stderr[-3000:]
+    assert proc.stdout.count(b"[RagDialogue]:") == 3
+    assert "message cut to its first 1,048,576 bytes" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_agent_answers_any_text(trained):
+    """What the chat hands the agent, fuzzed: any text gets a reply, nothing escapes."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from parlai.core.agents import create_agent_from_model_file
+
+    from test_fuzz_readers import count
+
+    agent = create_agent_from_model_file(
+        str(trained), opt_overrides={"interactive_mode": True, "skip_generation": False,
+                                     "datapath": str(trained.parent)})
+
+    @settings(max_examples=25, deadline=None, derandomize=True)
+    @given(st.text(max_size=300), st.booleans())
+    def reply(text, done):
+        count("chat input into the agent")
+        agent.observe({"text": text, "episode_done": done})
+        assert isinstance(agent.act()["text"], str)
+        if done:
+            agent.reset()
+
+    reply()

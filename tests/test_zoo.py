@@ -306,7 +306,8 @@ def test_unsafe_archive_entries_are_rejected_before_writing(archive, tmp_path, e
 def _relist(unpacked: Path):
     """Recompute card.json's file list, as an attacker who controls the archive would."""
     card = json.loads((unpacked / "card.json").read_text())
-    card["files"] = {p.relative_to(unpacked).as_posix(): {"sha256": sha256_file(p)}
+    card["files"] = {p.relative_to(unpacked).as_posix(): {"sha256": sha256_file(p),
+                                                           "bytes": p.stat().st_size}
                      for p in unpacked.rglob("*") if p.is_file() and p.name != "card.json"}
     (unpacked / "card.json").write_text(json.dumps(card))
 

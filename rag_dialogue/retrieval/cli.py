@@ -1,6 +1,7 @@
 """`rag-dialogue index build|search`: build a passage index directory and query it."""
 
 import json
+import sys
 
 # Index types and poolings are repeated here (not imported) so `rag-dialogue --help`
 # does not pay for importing faiss, torch and transformers.
@@ -28,6 +29,9 @@ def add_subparser(subparsers):
                        "or IVF-PQ with exact re-ranking")
     build.add_argument("--batch-size", type=int, default=64, metavar="N",
                        help="passages encoded per forward pass")
+    build.add_argument("--skip-bad-lines", action="store_true",
+                       help="pass over malformed lines of the passage file and report how many "
+                       "and which at the end (default: stop at the first, naming its line)")
     build.set_defaults(func=_build)
 
     search = commands.add_parser("search", help="print the passages an index retrieves for a text")
@@ -40,16 +44,21 @@ def add_subparser(subparsers):
 
 
 def _build(args) -> int:
-    from rag_dialogue.retrieval.retriever import PASSAGES_FILE, build_index
     from rag_dialogue.retrieval.index import META_FILE
+    from rag_dialogue.retrieval.passages import SkippedLines
+    from rag_dialogue.retrieval.retriever import PASSAGES_FILE, build_index
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    skipped = SkippedLines()
     out = build_index(args.passages, args.out, args.encoder, args.pooling, args.index_type,
-                      args.batch_size, show_progress=True)
+                      args.batch_size, show_progress=True,
+                      skip_bad_lines=args.skip_bad_lines, skipped=skipped)
     meta = json.loads((out / META_FILE).read_text())
     print(f"indexed {meta['count']} passages ({meta['index_type']}, dim {meta['dim']}, "
           f"encoder {meta['encoder']}) -> {out} (index.faiss, {META_FILE}, {PASSAGES_FILE})")
+    if skipped:
+        print(skipped.summary(), file=sys.stderr)
     return 0
 
 

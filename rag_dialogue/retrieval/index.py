@@ -13,6 +13,9 @@ INDEX_TYPES = ("exact", "hnsw_sq8", "ivfpq")
 FORMAT = 1
 INDEX_FILE, META_FILE = "index.faiss", "meta.json"
 REQUIRED_META = ("encoder", "pooling", "passages_sha256")
+# What a loaded index's users read from its meta.json, with the type each must have.
+META_TYPES = {"encoder": str, "pooling": str, "passages_sha256": str, "dim": int,
+              "count": int, "index_type": str}
 
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
 IVF_NPROBE, REFINE_K_FACTOR = 16, 4
@@ -125,13 +128,26 @@ class DenseIndex:
         missing = [f for f in (INDEX_FILE, META_FILE) if not (directory / f).is_file()]
         if missing:
             raise FileNotFoundError(f"index directory {directory} lacks {', '.join(missing)}")
+        if (directory / META_FILE).stat().st_size > 1 << 20:  # a few hundred bytes when written here
+            raise ValueError(f"{directory / META_FILE}: larger than 1 MiB, not index metadata")
         try:
-            meta = json.loads((directory / META_FILE).read_text())
+            meta = json.loads((directory / META_FILE).read_bytes().decode("utf-8"))
         except json.JSONDecodeError as e:
-            raise ValueError(f"{directory / META_FILE}: malformed JSON ({e.msg})") from None
+            raise ValueError(f"{directory / META_FILE}: malformed JSON ({e.msg} at line "
+                             f"{e.lineno})") from None
+        except (UnicodeDecodeError, RecursionError) as e:
+            raise ValueError(f"{directory / META_FILE}: malformed JSON ({e})") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{directory / META_FILE}: expected a JSON object")
         if meta.get("format") != FORMAT:
             raise ValueError(f"{directory / META_FILE}: unsupported index format "
                              f"{meta.get('format')!r} (this version reads {FORMAT})")
+        for field, kind in META_TYPES.items():
+            value = meta.get(field)
+            if not isinstance(value, kind) or isinstance(value, bool) or \
+                    field == "index_type" and value not in INDEX_TYPES:
+                raise ValueError(f"{directory / META_FILE}: field {field!r} is missing or "
+                                 f"invalid ({value!r:.60}); rebuild the index")
         return meta
 
     @classmethod

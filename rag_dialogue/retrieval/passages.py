@@ -1,8 +1,11 @@
 """Passage store: reads JSONL or DPR `psgs_w100.tsv` files and splits long documents."""
 
 import csv
+import functools
+import itertools
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -12,6 +15,10 @@ from rag_dialogue.utils import atomic_path, sha256_file
 JSONL_SUFFIXES = (".jsonl", ".json")
 TSV_SUFFIXES = (".tsv",)
 FIELDS = ("id", "title", "text")
+# The longest line a reader takes in. DPR's 100-word passages are under 2 KB and a
+# whole Wikipedia article under 1 MB; a longer line is a file of another kind (or no
+# line breaks at all), and reading it whole could take all the memory.
+MAX_LINE_BYTES = 8 << 20
 
 # A sentence ends at . ! or ? followed by whitespace; good enough to avoid cutting
 # mid-sentence in Wikipedia prose, and it never affects the word limit.
@@ -41,6 +48,33 @@ class PassageFileError(ValueError):
         self.path, self.line = str(path), line
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {message}")
+
+
+class SkippedLines:
+    """The bad lines a reader passed over (`--skip-bad-lines`): how many, and the first few."""
+
+    def __init__(self, keep: int = 5):
+        self.count, self.first, self.keep = 0, [], keep
+        self.path = None
+
+    def add(self, line: int, message: str):
+        self.count += 1
+        if len(self.first) < self.keep:
+            self.first.append((line, message))
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def summary(self) -> str:
+        """One line per shown skip, e.g. `skipped 3 bad lines of f.jsonl: ...`."""
+        if not self.count:
+            return f"{self.path}: no bad lines"
+        s = "" if self.count == 1 else "s"
+        lines = [f"skipped {self.count} bad line{s} of {self.path}:"]
+        lines += [f"  line {n}: {message}" for n, message in self.first]
+        if self.count > len(self.first):
+            lines.append(f"  ... and {self.count - len(self.first)} more")
+        return "\n".join(lines)
 
 
 def split_into_passages(text: str, max_words: int = 100) -> list[str]:
@@ -85,28 +119,47 @@ class PassageStore:
         self.checksum = checksum  # sha256 of the source file's bytes ("" if built in memory)
 
     @classmethod
-    def from_file(cls, path, max_words: int | None = 100) -> "PassageStore":
+    def from_file(cls, path, max_words: int | None = 100, *, skip_bad_lines: bool = False,
+                  skipped: SkippedLines | None = None,
+                  max_line_bytes: int = MAX_LINE_BYTES) -> "PassageStore":
         """Read a `.jsonl`/`.json` (one {"id","title","text"} object per line) or DPR `.tsv` file.
 
         Texts longer than `max_words` words are split; the first piece keeps the id,
         later pieces get `<id>_1`, `<id>_2`, ... and all keep the title. Records with
         empty text are skipped. `max_words=None` keeps texts whole.
+
+        A bad line (malformed, missing a field, a duplicate id, not UTF-8, longer than
+        `max_line_bytes`) raises PassageFileError naming the file and line. With
+        `skip_bad_lines`, bad lines are passed over and recorded in `skipped` (or,
+        without one, reported on stderr once the file is read); nothing is dropped
+        silently.
         """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"passage file not found: {path}")
         suffix = path.suffix.lower()
         if suffix in JSONL_SUFFIXES:
-            records = _read_jsonl(path)
+            reader = _read_jsonl
         elif suffix in TSV_SUFFIXES:
-            records = _read_tsv(path)
+            reader = _read_tsv
         else:
             raise PassageFileError(
                 path, None, f"unknown passage file type {suffix!r}; "
                 f"use one of {', '.join(JSONL_SUFFIXES + TSV_SUFFIXES)}")
-        store = cls(_split_records(path, records, max_words), checksum=sha256_file(path))
+        report = skipped is None
+        if skip_bad_lines:
+            skipped = SkippedLines() if skipped is None else skipped
+            skipped.path = str(path)
+        else:
+            skipped = None
+        records = reader(path, skipped=skipped, max_line_bytes=max_line_bytes)
+        store = cls(_split_records(path, records, max_words, skipped),
+                    checksum=sha256_file(path))
+        if skipped and report:
+            print(skipped.summary(), file=sys.stderr)
         if not len(store):
-            raise PassageFileError(path, None, "no passages in file")
+            raise PassageFileError(path, None, "no passages in file" + (
+                f" ({skipped.count} bad line{'s' * (skipped.count > 1)} skipped)" if skipped else ""))
         return store
 
     def __len__(self) -> int:
@@ -126,56 +179,189 @@ class PassageStore:
                                    ensure_ascii=False) + "\n")
 
 
-def _read_jsonl(path: Path):
-    """Yield (line number, id, title, text) from a JSONL file."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
+def _lines(path: Path, max_line_bytes: int):
+    """Yield (line number, text) for each line of a UTF-8 file, where text is a
+    _BadLine instead for a line longer than `max_line_bytes` or not UTF-8.
+
+    Read as bytes and decoded line by line, so a bad byte is reported on its own line,
+    and at most `max_line_bytes` of a line are held in memory: a file of one endless
+    line cannot fill it. A UTF-8 byte-order mark is dropped. Line ends are kept (csv
+    needs them to tell quoted newlines).
+    """
+    with open(path, "rb") as f:
+        for n in itertools.count(1):
+            raw = f.readline(max_line_bytes + 1)
+            if not raw:
+                return
+            if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):  # pass over the rest, 1 MiB at a time
+                    raw = f.readline(1 << 20)
+                yield n, _BadLine(n, f"line is longer than {max_line_bytes:,} bytes (a passage "
+                                     "file holds one passage per line)")
                 continue
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PassageFileError(path, n, f"malformed JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise PassageFileError(path, n, "expected a JSON object with id, title, text")
-            missing = [k for k in FIELDS if k not in obj]
-            if missing:
-                raise PassageFileError(path, n, f"missing field(s): {', '.join(missing)}")
-            if not isinstance(obj["text"], str) or not isinstance(obj["title"], str):
-                raise PassageFileError(path, n, "fields title and text must be strings")
-            yield n, str(obj["id"]), obj["title"], obj["text"]
+                yield n, raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield n, _BadLine(n, f"not UTF-8 text (byte {e.start + 1} of the line)")
 
 
-def _read_tsv(path: Path):
-    """Yield (line number, id, title, text) from DPR's layout: header `id<TAB>text<TAB>title`."""
-    with open(path, encoding="utf-8", newline="") as f:
-        # DPR quotes texts and doubles inner quotes ("") -- csv's default dialect.
-        reader = csv.reader(f, delimiter="\t")
-        header = next(reader, None)
-        if header is None:
+class _BadLine(ValueError):
+    """A line a reader could not take in; becomes a PassageFileError or a skipped line."""
+
+    def __init__(self, line: int, message: str):
+        self.line, self.message = line, message
+        super().__init__(message)
+
+
+def _check_string(value, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"field {field} must be a string, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # json.loads lets "\ud800" through; it cannot be written back
+        raise ValueError(f"field {field} holds an unpaired surrogate (not valid Unicode)") \
+            from None
+    return value
+
+
+def _jsonl_record(line: str):
+    """(id, title, text) of one JSONL line; ValueError says what is wrong with it."""
+    try:
+        obj = json.loads(line.rstrip("\r\n"))  # so an error at the end says this line's column
+    except json.JSONDecodeError as e:
+        raise ValueError(f"malformed JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("malformed JSON (nested too deeply)") from None
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object with id, title, text")
+    missing = [k for k in FIELDS if k not in obj]
+    if missing:
+        raise ValueError(f"missing field(s): {', '.join(missing)}")
+    pid = obj["id"]
+    if isinstance(pid, bool) or not isinstance(pid, (str, int)):
+        raise ValueError(f"field id must be a string or an integer, got {type(pid).__name__}")
+    pid = _check_string(str(pid), "id")
+    if not pid.strip():
+        raise ValueError("field id is empty")
+    return pid, _check_string(obj["title"], "title"), _check_string(obj["text"], "text")
+
+
+def _tsv_record(row: list, header: list, columns: dict):
+    if len(row) != len(header):
+        raise ValueError(f"expected {len(header)} tab-separated columns, got {len(row)}")
+    pid = row[columns["id"]]
+    if not pid.strip():
+        raise ValueError("column id is empty")
+    return pid, row[columns["title"]], row[columns["text"]]
+
+
+def _records(path: Path, rows, skipped: "SkippedLines | None"):
+    """(line, id, title, text) from (line, parse) pairs; a parse's ValueError becomes a
+    PassageFileError naming the line or, with `skipped`, a recorded skip."""
+    for n, parse in rows:
+        try:
+            yield (n, *parse())
+        except ValueError as e:
+            if skipped is None:
+                raise PassageFileError(path, n, str(e)) from None
+            skipped.add(n, str(e))
+
+
+def _fail(error: Exception):
+    raise error
+
+
+def _read_jsonl(path: Path, *, skipped: "SkippedLines | None" = None,
+                max_line_bytes: int = MAX_LINE_BYTES):
+    """Yield (line number, id, title, text) from a JSONL file.
+
+    A bad line raises PassageFileError naming it or, with `skipped` given, is recorded
+    there and passed over.
+    """
+    rows = ((n, functools.partial(_fail, line) if isinstance(line, _BadLine)
+             else functools.partial(_jsonl_record, line))
+            for n, line in _lines(path, max_line_bytes)
+            if isinstance(line, _BadLine) or line.strip())
+    yield from _records(path, rows, skipped)
+
+
+def _read_tsv(path: Path, *, skipped: "SkippedLines | None" = None,
+              max_line_bytes: int = MAX_LINE_BYTES):
+    """Yield (line number, id, title, text) from DPR's layout: header `id<TAB>text<TAB>title`.
+
+    DPR quotes texts and doubles inner quotes (""), csv's default dialect; a quoted
+    field may span lines, up to `max_line_bytes` in all. A bad record raises
+    PassageFileError naming its first line or, with `skipped` given, is recorded there
+    and passed over; a bad header always raises.
+    """
+    yield from _records(path, _tsv_rows(path, max_line_bytes), skipped)
+
+
+def _tsv_rows(path: Path, max_line_bytes: int):
+    """(first line of the record, parse) for each record of a DPR TSV file."""
+    bad, physical = [], [0]  # lines the csv reader was not given; the last line it read
+
+    def text_lines():
+        for n, line in _lines(path, max_line_bytes):
+            physical[0] = n
+            if isinstance(line, _BadLine):
+                bad.append(line)
+                line = "\n"  # ends the record (or is a newline inside a quoted field)
+            yield line
+
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max_line_bytes)  # a never-closed quote stops here, not at EOF
+    try:
+        reader = csv.reader(text_lines(), delimiter="\t", strict=True)
+        try:
+            header = next(reader, None)
+        except csv.Error as e:
+            raise PassageFileError(path, 1, f"unreadable header ({e})") from None
+        if bad or header is None:
+            if bad:
+                raise PassageFileError(path, 1, f"unreadable header ({bad[0].message})")
             return
         columns = {name.strip(): i for i, name in enumerate(header)}
         missing = [k for k in FIELDS if k not in columns]
         if missing:
             raise PassageFileError(path, 1, f"header lacks column(s) {', '.join(missing)}; "
                                    "expected `id<TAB>text<TAB>title`")
-        for row in reader:
-            n = reader.line_num
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise PassageFileError(
-                    path, n, f"expected {len(header)} tab-separated columns, got {len(row)}")
-            yield n, row[columns["id"]], row[columns["title"]], row[columns["text"]]
+        while True:
+            start = physical[0] + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                row = None
+            except csv.Error as e:
+                # a quoted field that never closed: name the line where its record began
+                row = _BadLine(start, f"malformed TSV record ({e})")
+            for error in bad:
+                yield error.line, functools.partial(_fail, error)
+            bad.clear()
+            if row is None:
+                return
+            if isinstance(row, _BadLine):
+                yield start, functools.partial(_fail, row)
+            elif row:  # [] is a blank line
+                yield start, functools.partial(_tsv_record, row, header, columns)
+    finally:
+        csv.field_size_limit(limit)
 
 
-def _split_records(path: Path, records, max_words: int | None):
+def _split_records(path: Path, records, max_words: int | None,
+                   skipped: SkippedLines | None = None):
     seen = set()
     for n, pid, title, text in records:
         pieces = [text.strip()] if max_words is None else split_into_passages(text, max_words)
-        for i, piece in enumerate(p for p in pieces if p):
-            sub_id = pid if i == 0 else f"{pid}_{i}"
-            if sub_id in seen:
-                raise PassageFileError(path, n, f"duplicate passage id {sub_id!r}")
-            seen.add(sub_id)
+        ids = [pid if i == 0 else f"{pid}_{i}" for i in range(len([p for p in pieces if p]))]
+        dup = next((i for i in ids if i in seen), None)
+        if dup is not None:
+            if skipped is None:
+                raise PassageFileError(path, n, f"duplicate passage id {dup!r}")
+            skipped.add(n, f"duplicate passage id {dup!r}")
+            continue
+        seen.update(ids)
+        for sub_id, piece in zip(ids, (p for p in pieces if p)):
             yield Passage(sub_id, title, piece)

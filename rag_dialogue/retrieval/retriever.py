@@ -14,19 +14,21 @@ PASSAGES_FILE = "passages.jsonl"
 
 
 def build_index(passages_path, out_dir, encoder_name_or_path=None, pooling="mean",
-                index_type="exact", batch_size=64, show_progress=True, reuse=None) -> Path:
+                index_type="exact", batch_size=64, show_progress=True, reuse=None,
+                skip_bad_lines=False, skipped=None) -> Path:
     """Encode each passage of `passages_path` (as `title. text`) into a self-contained index dir.
 
     The directory holds the split passages (passages.jsonl, row i = index row i), the
     FAISS index and meta.json, and is replaced atomically. `reuse`: an exact index
     built with the same encoder and pooling, whose vectors are taken for passages it
-    already holds (only new or changed passages are encoded).
+    already holds (only new or changed passages are encoded). `skip_bad_lines`,
+    `skipped`: see `PassageStore.from_file`.
     """
     out_dir = Path(out_dir)
     if index_type not in INDEX_TYPES:  # fail before the slow part
         raise ValueError(f"index type must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}")
     ensure_replaceable(out_dir)
-    store = PassageStore.from_file(passages_path)
+    store = PassageStore.from_file(passages_path, skip_bad_lines=skip_bad_lines, skipped=skipped)
     encoder = TextEncoder(encoder_name_or_path, pooling)
     texts = [document_text(p) for p in store]
     known = _reusable_vectors(reuse, encoder, pooling) if reuse else {}

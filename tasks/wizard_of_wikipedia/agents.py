@@ -38,12 +38,17 @@ class WowDataError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(s, str) for s in value)
+
+
 def episode_problem(episode) -> str | None:
     """What makes `episode` unreadable by ParlAI's WoW teachers, or None if nothing does.
 
-    Required: `chosen_topic_passage` (list), `dialog` (non-empty list) whose turns have
-    `speaker`, `text` and `retrieved_passages` (a list of {title: [sentences]}).
-    Optional, as in ParlAI: `chosen_topic`, `checked_sentence`, `checked_passage`.
+    Required: `chosen_topic_passage` (list of sentences), `dialog` (non-empty list) whose
+    turns have `speaker` and `text` (strings) and `retrieved_passages` (a list of
+    {title: [sentences]}). Optional, as in ParlAI: `chosen_topic` (a string),
+    `checked_sentence` and `checked_passage` ({key: string} objects).
     """
     if not isinstance(episode, dict):
         return f"is a {type(episode).__name__}, not a JSON object"
@@ -52,6 +57,10 @@ def episode_problem(episode) -> str | None:
             return f"misses required field {key!r}"
         if not isinstance(episode[key], kind):
             return f"field {key!r} is not a list"
+    if not _strings(episode["chosen_topic_passage"]):
+        return "field 'chosen_topic_passage' must be a list of sentences (strings)"
+    if not isinstance(episode.get("chosen_topic", ""), str):
+        return "field 'chosen_topic' is not a string"
     if not episode["dialog"]:
         return "has an empty 'dialog'"
     for t, turn in enumerate(episode["dialog"]):
@@ -60,11 +69,18 @@ def episode_problem(episode) -> str | None:
         for key in ("speaker", "text", "retrieved_passages"):
             if key not in turn:
                 return f"turn {t} misses required field {key!r}"
+        for key in ("speaker", "text"):
+            if not isinstance(turn[key], str):
+                return f"turn {t}: field {key!r} is not a string"
         passages = turn["retrieved_passages"]
         if not isinstance(passages, list) or not all(
-            isinstance(p, dict) and all(isinstance(v, list) for v in p.values()) for p in passages
+            isinstance(p, dict) and all(_strings(v) for v in p.values()) for p in passages
         ):
             return f"turn {t}: 'retrieved_passages' must be a list of {{title: [sentences]}}"
+        for key in ("checked_sentence", "checked_passage"):
+            value = turn.get(key, {})
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                return f"turn {t}: field {key!r} must be an object of strings"
     return None
 
 
@@ -97,6 +113,8 @@ def load_wow_file(path) -> list:
         raise WowDataError(path, None, f"not UTF-8 text ({e})") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise WowDataError(path, None, "not valid JSON: nested too deeply") from None
     except json.JSONDecodeError as e:
         hint = " (truncated?)" if e.pos >= len(text.rstrip()) - 1 or "Unterminated" in e.msg else ""
         raise WowDataError(path, _broken_episode(text),
