@@ -28,7 +28,8 @@ __all__ = ["pack", "install", "CARD_FORMAT"]
 # Opt keys naming a directory the agent reads; packed ones become relative to the archive root.
 DIR_OPTS = ("generator", "query_encoder", "index_dir")
 HF_DIRS = {"generator": "model.hf/generator", "query_encoder": "model.hf/query_encoder"}
-METRIC_ORDER = ["ppl", "f1", "kf1", "rf1", "grounding_precision", "hallucination_rate", "recall@5"]
+METRIC_ORDER = ["ppl", "f1", "kf1", "rf1", "grounding_precision", "faithful_rate", "hallucination_rate",
+                "no_claim_rate", "degenerate_rate", "recall@5"]
 _HUB_REPO = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
