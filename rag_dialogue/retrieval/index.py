@@ -2,6 +2,7 @@
 
 import json
 import math
+import mmap
 from pathlib import Path
 
 import faiss
@@ -9,13 +10,19 @@ import numpy as np
 
 from rag_dialogue.utils import atomic_path
 
-INDEX_TYPES = ("exact", "hnsw_sq8", "ivfpq")
-FORMAT = 1
-INDEX_FILE, META_FILE = "index.faiss", "meta.json"
+# Named kinds; any other string is taken as a FAISS index_factory string.
+INDEX_TYPES = ("exact", "hnsw_flat", "hnsw_sq8", "ivfpq")
+FORMAT = 2
+READABLE_FORMATS = (1, 2)  # format 1: no stored vectors, no search knobs in meta.json
+INDEX_FILE, META_FILE, VECTORS_FILE = "index.faiss", "meta.json", "vectors.npy"
 REQUIRED_META = ("encoder", "pooling", "passages_sha256")
 
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
 IVF_NPROBE, REFINE_K_FACTOR = 16, 4
+# k-means of the IVF lists trains on a fixed random sample of this many vectors per list
+# (faiss wants >= 39; more costs time and barely moves the centroids).
+TRAIN_PER_LIST, TRAIN_SEED = 64, 0
+SEARCH_KNOBS = ("nprobe", "ef_search", "k_factor")
 
 
 class IndexMismatchError(ValueError):
@@ -45,12 +52,18 @@ def ensure_replaceable(directory):
                          f"directory (no {META_FILE}); choose another output path")
 
 
-def _factory(index_type: str, n: int, d: int) -> tuple[str, str]:
-    """faiss index_factory string and search parameters for `n` vectors of dimension `d`."""
+def _factory(index_type: str, n: int, d: int) -> tuple[str, dict]:
+    """FAISS index_factory string and default search knobs for `n` vectors of dimension `d`.
+
+    Knobs: `nprobe` (IVF lists visited), `ef_search` (HNSW candidate list), `k_factor`
+    (candidates re-ranked exactly with the stored vectors, per result; 1 = none).
+    """
     if index_type == "exact":
-        return "Flat", ""
+        return "Flat", {}
+    if index_type == "hnsw_flat":
+        return f"HNSW{HNSW_M}", {"ef_search": HNSW_EF_SEARCH}
     if index_type == "hnsw_sq8":
-        return f"HNSW{HNSW_M}_SQ8", f"efSearch={HNSW_EF_SEARCH}"
+        return f"HNSW{HNSW_M}_SQ8", {"ef_search": HNSW_EF_SEARCH, "k_factor": REFINE_K_FACTOR}
     if index_type == "ivfpq":
         # k-means needs at least as many points as centroids (faiss wants 39x for good
         # centroids): shrink the IVF lists and PQ codebooks to what the corpus can train.
@@ -60,24 +73,97 @@ def _factory(index_type: str, n: int, d: int) -> tuple[str, str]:
         nlist = max(1, min(round(4 * math.sqrt(n)), n // 39))
         nbits = min(8, max(4, int(math.log2(n / 39))))
         m = max(k for k in range(1, max(1, d // 4) + 1) if d % k == 0)  # sub-quantizers divide d
-        params = f"nprobe={min(nlist, IVF_NPROBE)},k_factor_rf={REFINE_K_FACTOR}"
-        return f"IVF{nlist},PQ{m}x{nbits},RFlat", params
-    raise ValueError(f"index type must be one of {', '.join(INDEX_TYPES)}, got {index_type!r}")
+        return f"IVF{nlist},PQ{m}x{nbits}", {"nprobe": min(nlist, IVF_NPROBE),
+                                             "k_factor": REFINE_K_FACTOR}
+    if not index_type or index_type.islower():  # a misspelt kind, not a factory string
+        raise ValueError(f"index type must be one of {', '.join(INDEX_TYPES)} or a FAISS "
+                         f"factory string such as 'IVF1024,PQ48' or 'HNSW32', got {index_type!r}")
+    return index_type, {"k_factor": 1 if index_type == "Flat" else REFINE_K_FACTOR}
+
+
+def check_index_type(index_type: str, d: int, n: int = 10**6):
+    """Fail early (before encoding) on a kind or factory string FAISS cannot make for dim `d`."""
+    spec, _ = _factory(index_type, max(n, 16), d)
+    try:
+        faiss.index_factory(d, spec, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as e:
+        raise ValueError(f"index type {index_type!r}: FAISS cannot make it for dimension {d} "
+                         f"({str(e).strip().splitlines()[-1][-200:]})") from None
+
+
+def _set_knobs(index: faiss.Index, knobs: dict):
+    """Apply the knobs that `index` has (nprobe to IVF, efSearch to HNSW)."""
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None and knobs.get("nprobe"):
+        ivf.nprobe = int(knobs["nprobe"])
+    hnsw = getattr(faiss.downcast_index(index), "hnsw", None)
+    if hnsw is not None and knobs.get("ef_search"):
+        hnsw.efSearch = int(knobs["ef_search"])
+
+
+def check_knobs(knobs: dict | None) -> dict:
+    """Search knobs with None dropped; a non-positive or unknown one is refused by name."""
+    out = {}
+    for name, value in (knobs or {}).items():
+        if value is None:
+            continue
+        if name not in SEARCH_KNOBS:
+            raise ValueError(f"unknown search knob {name!r}; known: {', '.join(SEARCH_KNOBS)}")
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"search knob {name} must be an integer >= 1, got {value!r}")
+        out[name] = value
+    return out
+
+
+def _random_access(array: np.ndarray):
+    """Tell the kernel a memory-mapped array is read at random rows: no read-ahead, so a
+    re-ranked candidate pages in its own 1.5 KB and not the 128 KB around it."""
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)
+
+
+def _training_sample(emb: np.ndarray, nlist: int) -> np.ndarray:
+    """All of `emb`, or for an IVF index with many vectors a fixed random sample (same rows every build)."""
+    cap = max(TRAIN_PER_LIST * nlist, 10_000)
+    if not nlist or len(emb) <= cap:
+        return emb
+    rows = np.sort(np.random.default_rng(TRAIN_SEED).choice(len(emb), cap, replace=False))
+    return emb[rows]
 
 
 class DenseIndex:
-    """A FAISS index (inner product) plus its metadata; row i is passage i of the store."""
+    """A FAISS index (inner product) plus its metadata; row i is passage i of the store.
 
-    def __init__(self, index: faiss.Index, meta: dict):
+    A compressed index also keeps the full vectors (`vectors.npy`, memory-mapped when
+    loaded): its candidates are re-ranked by exact inner product with them (`k_factor`
+    candidates per result), and `reconstruct` returns them, so scores and the vectors a
+    trained query is compared with are exact whatever the kind. The vectors stay on
+    disk; the operating system pages in only the rows that searches touch.
+    """
+
+    def __init__(self, index: faiss.Index, meta: dict, vectors: np.ndarray | None = None):
         self.index = index
         self.meta = meta
+        self.vectors = vectors  # [N, D] float32 (or a memmap), None for exact indexes
+        self.knobs = dict(meta.get("search", {}))
+        _set_knobs(self.index, self.knobs)
+
+    def set_knobs(self, **knobs):
+        """Change search knobs (nprobe, ef_search, k_factor) of a built or loaded index."""
+        self.knobs.update(check_knobs(knobs))
+        self.meta["search"] = dict(self.knobs)
+        _set_knobs(self.index, self.knobs)
 
     @classmethod
-    def build(cls, embeddings: np.ndarray, index_type: str, meta: dict) -> "DenseIndex":
+    def build(cls, embeddings: np.ndarray, index_type: str, meta: dict,
+              knobs: dict | None = None) -> "DenseIndex":
         """Train (if needed) and fill an index of `index_type` with `embeddings` [N, D].
 
-        `meta` must give encoder, pooling and passages_sha256; format, dim, count and
-        index_type are filled in from the arguments.
+        `index_type` is a named kind (INDEX_TYPES) or a FAISS factory string. `meta` must
+        give encoder, pooling and passages_sha256; format, dim, count, index_type,
+        factory and search (the knobs: the kind's defaults updated by `knobs`) are filled
+        in from the arguments.
         """
         emb = np.ascontiguousarray(embeddings, dtype=np.float32)
         if emb.ndim != 2 or not len(emb):
@@ -88,25 +174,33 @@ class DenseIndex:
         n, d = emb.shape
         if meta.get("dim", d) != d:
             raise ValueError(f"metadata says dim={meta['dim']} but embeddings have {d}")
-        spec, params = _factory(index_type, n, d)
+        spec, defaults = _factory(index_type, n, d)
+        check_index_type(index_type, d, n)
         index = faiss.index_factory(d, spec, faiss.METRIC_INNER_PRODUCT)
-        if index_type == "hnsw_sq8":
-            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        if index_type == "ivfpq":
+        hnsw = getattr(faiss.downcast_index(index), "hnsw", None)
+        if hnsw is not None:
+            hnsw.efConstruction = max(hnsw.efConstruction, HNSW_EF_CONSTRUCTION)
+        ivf = faiss.try_extract_index_ivf(index)
+        if ivf is not None and hasattr(faiss.downcast_index(ivf), "do_polysemous_training"):
             # Polysemous codes serve Hamming pre-filtering, which we do not use; training
             # them costs seconds even on tiny corpora.
-            faiss.downcast_index(faiss.extract_index_ivf(index)).do_polysemous_training = False
-        if params:
-            faiss.ParameterSpace().set_index_parameters(index, params)
-        index.train(emb)
+            faiss.downcast_index(ivf).do_polysemous_training = False
+        if not index.is_trained and n < getattr(ivf, "nlist", 0):
+            raise ValueError(f"index type {index_type!r} has {ivf.nlist} IVF lists but only "
+                             f"{n} vectors to train them; use fewer lists or --index-type exact")
+        index.train(_training_sample(emb, getattr(ivf, "nlist", 0)))
         index.add(emb)
-        meta = {"format": FORMAT, **meta, "dim": d, "count": n, "index_type": index_type}
-        return cls(index, meta)
+        search = {**defaults, **check_knobs(knobs)}
+        meta = {**meta, "format": FORMAT, "dim": d, "count": n, "index_type": index_type,
+                "factory": spec, "search": search}
+        return cls(index, meta, None if spec == "Flat" else emb)
 
     def write(self, directory):
-        """Write index.faiss and meta.json into an existing directory (not atomic; see save)."""
+        """Write index.faiss, meta.json (and vectors.npy) into an existing directory (not atomic; see save)."""
         directory = Path(directory)
         faiss.write_index(self.index, str(directory / INDEX_FILE))
+        if self.vectors is not None:
+            np.save(directory / VECTORS_FILE, np.asarray(self.vectors), allow_pickle=False)
         (directory / META_FILE).write_text(json.dumps(self.meta, indent=2) + "\n")
 
     def save(self, directory):
@@ -129,14 +223,18 @@ class DenseIndex:
             meta = json.loads((directory / META_FILE).read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{directory / META_FILE}: malformed JSON ({e.msg})") from None
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in READABLE_FORMATS:
             raise ValueError(f"{directory / META_FILE}: unsupported index format "
-                             f"{meta.get('format')!r} (this version reads {FORMAT})")
+                             f"{meta.get('format')!r} (this version reads "
+                             f"{', '.join(map(str, READABLE_FORMATS))})")
         return meta
 
     @classmethod
-    def load(cls, directory, expect: dict | None = None) -> "DenseIndex":
-        """Load an index directory, checking its metadata against `expect` (field -> value)."""
+    def load(cls, directory, expect: dict | None = None, knobs: dict | None = None) -> "DenseIndex":
+        """Load an index directory, checking its metadata against `expect` (field -> value).
+
+        `knobs` override the search knobs saved with the index (nprobe, ef_search, k_factor).
+        """
         directory = Path(directory)
         meta = cls.read_meta(directory)
         check_meta(meta, expect, directory)
@@ -146,12 +244,22 @@ class DenseIndex:
             raise IndexMismatchError(
                 "dim/count", (index.d, index.ntotal), (meta.get("dim"), meta.get("count")),
                 f"file {directory / INDEX_FILE} ")
-        return cls(index, meta)
+        vectors = None
+        if (directory / VECTORS_FILE).is_file():
+            vectors = np.load(directory / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+            if vectors.shape != (meta["count"], meta["dim"]) or vectors.dtype != np.float32:
+                raise IndexMismatchError(
+                    "vectors", f"{vectors.dtype}{list(vectors.shape)}",
+                    f"float32{[meta['count'], meta['dim']]}", f"file {directory / VECTORS_FILE} ")
+            _random_access(vectors)
+        meta = {**meta, "search": {**meta.get("search", {}), **check_knobs(knobs)}}
+        return cls(index, meta, vectors)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by inner product: scores [B, k] float32, rows [B, k] int64, best first.
 
-        k is capped at the number of passages.
+        k is capped at the number of passages. Approximate kinds fetch `k_factor * k`
+        candidates and re-rank them exactly with the stored vectors.
         """
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if q.ndim != 2 or q.shape[1] != self.index.d:
@@ -159,17 +267,46 @@ class DenseIndex:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         k = min(k, self.index.ntotal)
-        if self.meta["index_type"] == "hnsw_sq8" and self.index.hnsw.efSearch < k:
-            self.index.hnsw.efSearch = k  # HNSW returns at most efSearch candidates
-        scores, rows = self.index.search(q, k)
-        return scores.astype(np.float32, copy=False), rows.astype(np.int64, copy=False)
+        factor = self.knobs.get("k_factor", 1) if self.vectors is not None else 1
+        fetch = min(k * factor, self.index.ntotal)
+        hnsw = getattr(faiss.downcast_index(self.index), "hnsw", None)
+        if hnsw is not None and hnsw.efSearch < fetch:
+            hnsw.efSearch = fetch  # HNSW returns at most efSearch candidates
+        scores, rows = self.index.search(q, fetch)
+        rows = rows.astype(np.int64, copy=False)
+        if factor > 1:
+            scores, rows = self._rerank(q, rows, k)
+        return scores.astype(np.float32, copy=False), rows
+
+    def _rerank(self, q: np.ndarray, rows: np.ndarray, k: int):
+        """Exact inner products of the candidate `rows` [B, C]; the k best, best first."""
+        valid = rows >= 0
+        vectors = self.reconstruct(np.where(valid, rows, 0))  # [B, C, D]
+        exact = np.einsum("bd,bcd->bc", q, vectors)
+        exact[~valid] = -np.inf
+        # stable sort on -score: ties keep FAISS's candidate order
+        best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        scores = np.take_along_axis(exact, best, 1)
+        rows = np.where(np.isfinite(scores), np.take_along_axis(rows, best, 1), -1)
+        return np.where(np.isfinite(scores), scores, -np.inf).astype(np.float32), rows
 
     def reconstruct(self, rows: np.ndarray) -> np.ndarray:
-        """Stored vectors [..., D] float32 for `rows` [...] (SQ8 indexes give decoded values)."""
+        """Stored vectors [..., D] float32 for `rows` [...].
+
+        Exact for every kind with stored vectors; an index without them (format 1) gives
+        what FAISS decodes (SQ8 and PQ codes give approximations).
+        """
         rows = np.asarray(rows, dtype=np.int64)
         flat = rows.reshape(-1)
         if flat.size and (flat.min() < 0 or flat.max() >= self.index.ntotal):
             raise ValueError(f"rows must be in [0, {self.index.ntotal}), got "
                              f"{flat.min()}..{flat.max()}")
-        vectors = self.index.reconstruct_batch(flat) if flat.size else np.empty((0, self.index.d))
+        if not flat.size:
+            vectors = np.empty((0, self.index.d), dtype=np.float32)
+        elif self.vectors is not None:
+            # sorted unique rows: sequential reads of the memory-mapped file
+            unique, inverse = np.unique(flat, return_inverse=True)
+            vectors = np.asarray(self.vectors[unique])[inverse]
+        else:
+            vectors = self.index.reconstruct_batch(flat)
         return np.asarray(vectors, dtype=np.float32).reshape(*rows.shape, self.index.d)
