@@ -13,7 +13,7 @@ import pytest
 from rag_dialogue.retrieval import build as build_module
 from rag_dialogue.retrieval.build import BuildLock, BuildLockedError, build_index, work_dir
 from rag_dialogue.retrieval.encoder import TextEncoder
-from rag_dialogue.retrieval.index import DenseIndex, IndexMismatchError
+from rag_dialogue.retrieval.index import DenseIndex, IndexMismatchError, VectorRows
 from rag_dialogue.retrieval.passages import PassageFileError, PassageStore
 from rag_dialogue.retrieval.retriever import PASSAGES_FILE, Retriever
 from rag_dialogue.retrieval.store import PassageFile, offsets_path, write_passages
@@ -93,7 +93,7 @@ def test_kinds_and_factory_strings_rerank_to_exact_scores(tmp_path, kind, knobs)
     assert index.meta["index_type"] == kind and index.meta["search"]["k_factor"] == 8
     index.save(tmp_path / "idx")
     loaded = DenseIndex.load(tmp_path / "idx")
-    assert isinstance(loaded.vectors, np.memmap)  # the vectors stay on disk
+    assert isinstance(loaded.vectors, VectorRows)  # the vectors stay on disk
     _, want = exact.search(queries, 5)
     scores, got = loaded.search(queries, 5)
     recall = np.mean([len(set(w) & set(g)) / 5 for w, g in zip(want, got)])

@@ -2,7 +2,8 @@
 
 import json
 import math
-import mmap
+import os
+import shutil
 from pathlib import Path
 
 import faiss
@@ -115,12 +116,51 @@ def check_knobs(knobs: dict | None) -> dict:
     return out
 
 
-def _random_access(array: np.ndarray):
-    """Tell the kernel a memory-mapped array is read at random rows: no read-ahead, so a
-    re-ranked candidate pages in its own 1.5 KB and not the 128 KB around it."""
-    mapped = getattr(array, "_mmap", None)
-    if mapped is not None and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_RANDOM"):
-        mapped.madvise(mmap.MADV_RANDOM)
+class VectorRows:
+    """Rows of a float32 [N, D] `.npy` file, read on demand with pread.
+
+    Not memory-mapped: a mapping would count every page it touches (and the pages the
+    kernel maps around them) as the process's resident memory, up to the whole file.
+    Read this way, the process holds only the rows it asked for; the operating system's
+    page cache keeps the hot ones.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            self.offset = f.tell()
+        if fortran or len(shape) != 2:
+            raise ValueError(f"{self.path}: expected a C-ordered [N, D] array, got shape {shape}")
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.row_bytes = self.shape[1] * self.dtype.itemsize
+        if self.path.stat().st_size != self.offset + self.shape[0] * self.row_bytes:
+            raise ValueError(f"{self.path}: file size does not match its header (truncated?)")
+        self.fd = os.open(self.path, os.O_RDONLY)
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_RANDOM)  # no read-ahead
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, rows) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
+        view = memoryview(out).cast("B")
+        for i, row in enumerate(rows.tolist()):
+            n = os.preadv(self.fd, [view[i * self.row_bytes:(i + 1) * self.row_bytes]],
+                          self.offset + row * self.row_bytes)
+            if n != self.row_bytes:
+                raise ValueError(f"{self.path}: short read at row {row}")
+        return out
+
+    def __del__(self):
+        fd = getattr(self, "fd", None)
+        if fd is not None:
+            os.close(fd)
 
 
 def _training_sample(emb: np.ndarray, nlist: int) -> np.ndarray:
@@ -136,16 +176,16 @@ class DenseIndex:
     """A FAISS index (inner product) plus its metadata; row i is passage i of the store.
 
     A compressed index also keeps the full vectors (`vectors.npy`, memory-mapped when
-    loaded): its candidates are re-ranked by exact inner product with them (`k_factor`
-    candidates per result), and `reconstruct` returns them, so scores and the vectors a
-    trained query is compared with are exact whatever the kind. The vectors stay on
-    disk; the operating system pages in only the rows that searches touch.
+    read by row when loaded): its candidates are re-ranked by exact inner product with them
+    (`k_factor` candidates per result), and `reconstruct` returns them, so scores and the
+    vectors a trained query is compared with are exact whatever the kind. The vectors
+    stay on disk; only the rows that searches touch are read.
     """
 
     def __init__(self, index: faiss.Index, meta: dict, vectors: np.ndarray | None = None):
         self.index = index
         self.meta = meta
-        self.vectors = vectors  # [N, D] float32 (or a memmap), None for exact indexes
+        self.vectors = vectors  # [N, D] float32 array or VectorRows; None for exact indexes
         self.knobs = dict(meta.get("search", {}))
         _set_knobs(self.index, self.knobs)
 
@@ -199,8 +239,10 @@ class DenseIndex:
         """Write index.faiss, meta.json (and vectors.npy) into an existing directory (not atomic; see save)."""
         directory = Path(directory)
         faiss.write_index(self.index, str(directory / INDEX_FILE))
-        if self.vectors is not None:
-            np.save(directory / VECTORS_FILE, np.asarray(self.vectors), allow_pickle=False)
+        if isinstance(self.vectors, VectorRows):  # a loaded index, saved again
+            shutil.copyfile(self.vectors.path, directory / VECTORS_FILE)
+        elif self.vectors is not None:
+            np.save(directory / VECTORS_FILE, self.vectors, allow_pickle=False)
         (directory / META_FILE).write_text(json.dumps(self.meta, indent=2) + "\n")
 
     def save(self, directory):
@@ -246,12 +288,11 @@ class DenseIndex:
                 f"file {directory / INDEX_FILE} ")
         vectors = None
         if (directory / VECTORS_FILE).is_file():
-            vectors = np.load(directory / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
+            vectors = VectorRows(directory / VECTORS_FILE)
             if vectors.shape != (meta["count"], meta["dim"]) or vectors.dtype != np.float32:
                 raise IndexMismatchError(
                     "vectors", f"{vectors.dtype}{list(vectors.shape)}",
                     f"float32{[meta['count'], meta['dim']]}", f"file {directory / VECTORS_FILE} ")
-            _random_access(vectors)
         meta = {**meta, "search": {**meta.get("search", {}), **check_knobs(knobs)}}
         return cls(index, meta, vectors)
 
@@ -304,7 +345,7 @@ class DenseIndex:
         if not flat.size:
             vectors = np.empty((0, self.index.d), dtype=np.float32)
         elif self.vectors is not None:
-            # sorted unique rows: sequential reads of the memory-mapped file
+            # each row read once, in file order
             unique, inverse = np.unique(flat, return_inverse=True)
             vectors = np.asarray(self.vectors[unique])[inverse]
         else:

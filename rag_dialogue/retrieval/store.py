@@ -2,13 +2,13 @@
 
 An index directory keeps its passages as `passages.jsonl` (row i = index row i) and
 `passages.offsets.npy` (int64 [N + 1]: byte offset of each line, then the file size).
-`PassageFile` memory-maps both, so 21M passages cost the process a few pages of the
-file it touches and a cache of at most `cache_size` parsed passages, not 21M Python
-objects.
+`PassageFile` memory-maps the offsets and reads each line with pread, so 21M passages
+cost the process 8 bytes a row of offsets (paged in as touched) and a cache of at most
+`cache_size` parsed passages, not 21M Python objects.
 """
 
 import json
-import mmap
+import os
 from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -93,8 +93,9 @@ def build_offsets(path) -> np.ndarray:
 class PassageFile:
     """Read-only passages of a JSONL file by row: `store[i]` is a `Passage`.
 
-    The file and its offsets table are memory-mapped; parsed passages are kept in an
-    LRU cache of at most `cache_size` entries. A file without an offsets table (an
+    Lines are read with pread (no mapping of the file, whose touched pages would count
+    as resident memory), the offsets table is memory-mapped; parsed passages are kept in
+    an LRU cache of at most `cache_size` entries. A file without an offsets table (an
     index from an earlier version) gets one built in memory (8 bytes a passage).
     """
 
@@ -115,8 +116,7 @@ class PassageFile:
             raise PassageFileError(
                 table, None, f"offsets table does not match {self.path.name} ({size} bytes); "
                 "the passages were changed after the index was built: rebuild it")
-        self._file = open(self.path, "rb")
-        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._fd = os.open(self.path, os.O_RDONLY)
         self.cache_size = cache_size
         self._cache: OrderedDict[int, Passage] = OrderedDict()
         self._checksum = None
@@ -141,7 +141,7 @@ class PassageFile:
         if hit is not None:
             self._cache.move_to_end(row)
             return hit
-        line = self._map[int(self.offsets[row]):int(self.offsets[row + 1])]
+        line = self._line(row)
         try:
             obj = json.loads(line)
             passage = Passage(str(obj["id"]), obj["title"], obj["text"])
@@ -156,14 +156,24 @@ class PassageFile:
 
     def __iter__(self) -> Iterator[Passage]:
         # A sequential scan bypasses the cache so it does not evict the hot rows.
-        for row in range(len(self)):
-            obj = json.loads(self._map[int(self.offsets[row]):int(self.offsets[row + 1])])
-            yield Passage(str(obj["id"]), obj["title"], obj["text"])
+        with open(self.path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    obj = json.loads(line)
+                    yield Passage(str(obj["id"]), obj["title"], obj["text"])
+
+    def _line(self, row: int) -> bytes:
+        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        return os.pread(self._fd, end - start, start)
 
     def close(self):
-        if isinstance(self._map, mmap.mmap):
-            self._map.close()
-        self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None:
+            self.close()
 
     def __getstate__(self):  # sent to another process: reopen there
         return {"path": str(self.path), "cache_size": self.cache_size}
