@@ -18,3 +18,5 @@ bench: setup
 	$(VENV)/bin/python bench/bench_rag_token.py
 	$(VENV)/bin/python bench/bench_causal_rag.py
 	$(VENV)/bin/python bench/bench_finetune.py
+	nice $(VENV)/bin/python bench/bench_encode.py
+	nice $(VENV)/bin/python bench/bench_index.py

@@ -1,6 +1,7 @@
 """ParlAI's multi-process training (torch.distributed on gloo, no GPU) with the agent."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,7 +110,7 @@ def check_like_single(model_file, task, single):
 def test_multiprocessing_train_with_in_process_retrieval(tmp_path, task, index, tiny_bart_dir, single):
     model_file = tmp_path / "model"
     multiprocess_train(model_file, task, index, tiny_bart_dir)
-    opt = json.loads(open(f"{model_file}.opt").read())
+    opt = json.loads(Path(f"{model_file}.opt").read_text())
     assert opt["distributed_world_size"] == WORLD
     # the same examples per step, so the same learning curve within noise
     check_like_single(model_file, task, single)
