@@ -103,13 +103,16 @@ def _save_shard(work: Path, shard: int, vectors: np.ndarray):
             np.save(f, vectors, allow_pickle=False)
 
 
-def _load_shard(work: Path, shard: int, rows: int, dim: int) -> np.ndarray | None:
-    """A finished shard's vectors, or None if it is missing or not what the plan expects."""
+def _load_shard(work: Path, shard: int, rows: int, dim: int, mmap_mode=None) -> np.ndarray | None:
+    """A finished shard's vectors, or None if it is missing or not what the plan expects.
+
+    mmap_mode "r" only reads the header (to check what is done without reading it all).
+    """
     path = _shard_path(work, shard)
     if not path.is_file():
         return None
     try:
-        vectors = np.load(path, allow_pickle=False)
+        vectors = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except (ValueError, OSError, EOFError):
         return None
     if vectors.shape != (rows, dim) or vectors.dtype != np.float32:
@@ -195,6 +198,8 @@ def build_index(passages_path, out_dir, encoder_name_or_path=None, pooling="mean
             "source": str(passages_path.resolve()), "source_sha256": sha256_file(passages_path),
             "encoder": encoder.name_or_path, "pooling": pooling, "max_length": encoder.max_length,
             "dim": encoder.dim, "shard_size": shard_size, "max_words": MAX_WORDS,
+            # batches pad to their longest text: another batch size gives (slightly) other vectors
+            "batch_size": batch_size,
             "reuse": str(Path(reuse).resolve()) if reuse else None,
             "reuse_sha256": (DenseIndex.read_meta(reuse)["passages_sha256"] if reuse else None),
         })
@@ -202,7 +207,8 @@ def build_index(passages_path, out_dir, encoder_name_or_path=None, pooling="mean
         count, dim = plan["count"], plan["dim"]
         n_shards = math.ceil(count / shard_size)
         bounds = [(s * shard_size, min(count, (s + 1) * shard_size)) for s in range(n_shards)]
-        todo = [s for s, (a, b) in enumerate(bounds) if _load_shard(work, s, b - a, dim) is None]
+        todo = [s for s, (a, b) in enumerate(bounds)
+                if _load_shard(work, s, b - a, dim, mmap_mode="r") is None]
         if len(todo) < n_shards:
             print(f"resuming the build of {out_dir}: {n_shards - len(todo)} of {n_shards} "
                   "shards already encoded", file=sys.stderr)
