@@ -9,6 +9,7 @@ the teacher scores grounding and hallucination (rag_dialogue.metrics).
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -59,6 +60,28 @@ def resolve_hf_dir(opt, kind: str) -> str:
     return opt.get("query_encoder")
 
 
+def average_gradients(model: torch.nn.Module):
+    """All-reduce the mean gradient of every trained parameter across the workers.
+
+    A parameter without a gradient on this worker counts as zeros, so every worker makes
+    the same collective call. One flat buffer: one all-reduce per step.
+    """
+    import torch.distributed as dist
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        return
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                      for p in params])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
+
+
 def _has_weights(path: str) -> bool:
     return os.path.isdir(path) and any(
         name.endswith((".safetensors", ".bin")) for name in os.listdir(path)
@@ -72,6 +95,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def add_cmdline_args(cls, parser, partial_opt=None):
         super().add_cmdline_args(parser, partial_opt=partial_opt)
         add_rag_args(parser)
+        if "parlai.scripts.multiprocessing_train" in sys.modules:  # `parlai multiprocessing_train`
+            from rag_dialogue.compat import patch_distributed_training
+
+            patch_distributed_training()
         # Validation by perplexity works without generation (ParlAI's default,
         # accuracy, needs it); short inputs suit the sentence-level knowledge.
         parser.set_defaults(
@@ -83,6 +110,33 @@ class RagDialogueAgent(TorchGeneratorAgent):
     @staticmethod
     def dictionary_class():
         return GeneratorDictionary
+
+    def __init__(self, opt, shared=None):
+        super().__init__(opt, shared)
+        # In distributed training ParlAI wraps the model in DistributedDataParallel, which
+        # synchronises only the gradients of passes through its forward; the RAG losses
+        # call the model's methods (encoder, target_log_probs) instead. So the agent keeps
+        # the bare model and averages the gradients across workers before each step.
+        self._average_gradients = False
+        if isinstance(self.model, torch.nn.parallel.DistributedDataParallel):
+            self.model = self.model.module
+            self._average_gradients = True
+
+    def backward(self, loss, **kwargs):
+        if not self._average_gradients:
+            return super().backward(loss, **kwargs)
+        # ParlAI's accumulation path needs DDP's no_sync(); gradients are only averaged
+        # at the step here anyway (fp16 is GPU-only and unused by this agent)
+        update_freq = self.opt.get("update_freq", 1)
+        if update_freq > 1:
+            loss = loss / update_freq
+            self._number_grad_accum = (self._number_grad_accum + 1) % update_freq
+        loss.backward(**kwargs)
+
+    def update_params(self):
+        if self._average_gradients and self._number_grad_accum == 0:
+            average_gradients(self.model)
+        super().update_params()
 
     # ------------------------------------------------------------------ building
     def build_model(self):
@@ -152,7 +206,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
             max_length=opt["query_truncate"],
             load_weights=_has_weights(encoder_dir) or not os.path.isdir(encoder_dir),
         )
-        return query_encoder, Retriever(opt["index_dir"], query_encoder)
+        knobs = {"nprobe": opt.get("index_nprobe"), "ef_search": opt.get("index_ef_search"),
+                 "k_factor": opt.get("index_k_factor")}
+        if opt.get("retriever_actors"):
+            from rag_dialogue.retrieval.remote import RayRetriever
+
+            return query_encoder, RayRetriever(opt["index_dir"], query_encoder,
+                                               n_actors=opt["retriever_actors"], knobs=knobs,
+                                               address=opt.get("ray_address"))
+        return query_encoder, Retriever(opt["index_dir"], query_encoder, knobs=knobs)
 
     def init_optim(self, params, optim_states=None, saved_optim_type=None, is_finetune=False):
         # The query encoder learns at --query-encoder-lr-scale x the generator's rate: at

@@ -35,6 +35,29 @@ def add_rag_args(parser):
         help="passage index built by `rag-dialogue index build` (needed by token/sequence)",
     )
     group.add_argument(
+        "--retriever-actors", type=int, default=0,
+        help="serve retrieval from N Ray actors that each load the index once, shared by "
+        "every training/evaluation process on the cluster (pip install 'rag-dialogue[ray]'); "
+        "0 searches in this process",
+    )
+    group.add_argument(
+        "--ray-address", type=str, default=None,
+        help="with --retriever-actors: the Ray cluster to join (default: the one running on "
+        "this machine, else a new local one)",
+    )
+    group.add_argument(
+        "--index-nprobe", type=int, default=None,
+        help="IVF lists searched per query (default: the index's own)",
+    )
+    group.add_argument(
+        "--index-ef-search", type=int, default=None,
+        help="HNSW candidate list size (default: the index's own)",
+    )
+    group.add_argument(
+        "--index-k-factor", type=int, default=None,
+        help="candidates re-ranked exactly per passage for compressed indexes (default: the index's own)",
+    )
+    group.add_argument(
         "--query-encoder", type=str, default=None,
         help="transformers encoder (hub name or local dir) for the retrieval query; "
         "default: the encoder the index was built with",

@@ -11,7 +11,8 @@ if [ ! -f "$stamp" ]; then
     "$VENV/bin/pip" install -q --upgrade pip
     # Pinned first: an open torch requirement would pull a multi-GB CUDA build.
     "$VENV/bin/pip" install -q torch==2.13.0
-    "$VENV/bin/pip" install -q -e '.[test]'
+    # The ray extra too, so its tests run in CI rather than being skipped.
+    "$VENV/bin/pip" install -q -e '.[test,ray]'
     # Last, so pip's dependency check does not report ParlAI's stale pins.
     "$VENV/bin/pip" install -q --no-deps -r requirements-nodeps.txt
     rm -f "$VENV"/.installed-*

@@ -177,13 +177,18 @@ def test_exact_search_equals_brute_force():
     np.testing.assert_array_equal(rows, expected)
     np.testing.assert_allclose(scores, np.take_along_axis(brute, expected, 1), rtol=1e-5)
     np.testing.assert_array_equal(index.reconstruct(rows), emb[rows])
-    assert index.meta == {"format": 1, **META, "dim": 16, "count": 200, "index_type": "exact"}
+    assert index.meta == {"format": 2, **META, "dim": 16, "count": 200, "index_type": "exact",
+                          "factory": "Flat", "search": {}}
     assert index.search(queries, 1000)[1].shape == (5, 200)  # k capped at the corpus
 
 
 def test_index_type_errors():
-    with pytest.raises(ValueError, match="hnsw_sq8"):
+    with pytest.raises(ValueError, match="hnsw_sq8.*factory"):
         DenseIndex.build(_random(20, 8, 0), "ivf", META)
+    with pytest.raises(ValueError, match="'IVF4,PQ5'.*dimension 8"):  # 5 does not divide 8
+        DenseIndex.build(_random(200, 8, 0), "IVF4,PQ5", META)
+    with pytest.raises(ValueError, match="Bogus"):
+        DenseIndex.build(_random(20, 8, 0), "Bogus32", META)
     with pytest.raises(ValueError, match="at least 16"):
         DenseIndex.build(_random(10, 8, 0), "ivfpq", META)
     assert retrieval_cli.INDEX_TYPES == INDEX_TYPES

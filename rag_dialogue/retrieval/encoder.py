@@ -85,7 +85,7 @@ class TextEncoder(torch.nn.Module):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode(self, texts, batch_size: int = 64, show_progress: bool = False,
                truncate_left: bool = False) -> np.ndarray:
         """Encode `texts` to float32 [N, D] in eval mode (no dropout), in input order.
