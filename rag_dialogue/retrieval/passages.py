@@ -103,6 +103,19 @@ def split_into_passages(text: str, max_words: int = 100) -> list[str]:
     return [" ".join(c) for c in chunks if c]
 
 
+def reader_for(path: Path):
+    """The record reader (`_read_jsonl` or `_read_tsv`) for a passage file, by its suffix."""
+    if not path.is_file():
+        raise FileNotFoundError(f"passage file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return _read_jsonl
+    if suffix in TSV_SUFFIXES:
+        return _read_tsv
+    raise PassageFileError(path, None, f"unknown passage file type {suffix!r}; "
+                           f"use one of {', '.join(JSONL_SUFFIXES + TSV_SUFFIXES)}")
+
+
 class PassageStore:
     """Passages in a fixed order: row i of the index is `store[i]`.
 
@@ -135,17 +148,7 @@ class PassageStore:
         silently.
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"passage file not found: {path}")
-        suffix = path.suffix.lower()
-        if suffix in JSONL_SUFFIXES:
-            reader = _read_jsonl
-        elif suffix in TSV_SUFFIXES:
-            reader = _read_tsv
-        else:
-            raise PassageFileError(
-                path, None, f"unknown passage file type {suffix!r}; "
-                f"use one of {', '.join(JSONL_SUFFIXES + TSV_SUFFIXES)}")
+        reader = reader_for(path)
         report = skipped is None
         if skip_bad_lines:
             skipped = SkippedLines() if skipped is None else skipped

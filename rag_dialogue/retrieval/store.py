@@ -16,8 +16,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from rag_dialogue.retrieval.passages import (
-    JSONL_SUFFIXES, TSV_SUFFIXES, Passage, PassageFileError, _read_jsonl, _read_tsv,
-    _split_records)
+    Passage, PassageFileError, _split_records, reader_for)
 from rag_dialogue.utils import atomic_path, sha256_file
 
 OFFSETS_SUFFIX = ".offsets.npy"
@@ -37,17 +36,7 @@ def iter_passages(path, max_words: int | None = 100, *, skipped=None) -> Iterato
     without, the first raises PassageFileError naming the file and line.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"passage file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        reader = _read_jsonl
-    elif suffix in TSV_SUFFIXES:
-        reader = _read_tsv
-    else:
-        raise PassageFileError(
-            path, None, f"unknown passage file type {suffix!r}; "
-            f"use one of {', '.join(JSONL_SUFFIXES + TSV_SUFFIXES)}")
+    reader = reader_for(path)
     yield from _split_records(path, reader(path, skipped=skipped), max_words, skipped)
 
 
