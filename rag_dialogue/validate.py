@@ -7,7 +7,7 @@ human label. TSV and CSV need a header row; JSONL has one object per line. Colum
     knowledge   the knowledge the response should be grounded in
     history     the dialogue so far (or `message`: the previous turn; may be empty)
     response    the response that was labelled
-    label       1 / 0, or a name: hallucinated, unattributable, not fully attributable,
+    label       1 / 0 (true / false: 1 = hallucinated), or a name: hallucinated, unattributable, not fully attributable,
                 inconsistent, unsupported -> 1; faithful, attributable, fully attributable,
                 consistent, supported -> 0. `generic` rows make no claim and are skipped
                 (their count is reported).
@@ -25,10 +25,10 @@ from rag_dialogue import metrics
 
 HALLUCINATED_LABELS = frozenset({
     "1", "hallucinated", "hallucination", "unattributable", "not attributable",
-    "not fully attributable", "inconsistent", "unsupported", "not supported", "yes",
+    "not fully attributable", "inconsistent", "unsupported", "not supported",
 })
 FAITHFUL_LABELS = frozenset({
-    "0", "faithful", "attributable", "fully attributable", "consistent", "supported", "no",
+    "0", "faithful", "attributable", "fully attributable", "consistent", "supported",
 })
 SKIPPED_LABELS = frozenset({"generic"})
 HISTORY_COLUMNS = ("history", "message", "context")
