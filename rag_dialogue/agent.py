@@ -22,6 +22,7 @@ from rag_dialogue import progress
 from rag_dialogue.args import add_rag_args
 from rag_dialogue.backends import select_rows
 from rag_dialogue.dictionary import GeneratorDictionary
+from rag_dialogue.generator import resolve_hf_dir
 from rag_dialogue.metrics import NO_PASSAGE
 from rag_dialogue.model import RETRIEVAL_TYPES, RagEncoderState, RagInput, RagModel
 from rag_dialogue.rag import (
@@ -32,32 +33,6 @@ from rag_dialogue.rag import (
 )
 from rag_dialogue.utils import atomic_path
 
-
-
-def hf_dir_of_model(model_file: Optional[str], kind: str) -> Optional[Path]:
-    """Config + tokenizer saved beside a trained model file (weights are in the model file)."""
-    if not model_file:
-        return None
-    path = Path(f"{model_file}.hf") / kind
-    return path if (path / "config.json").exists() else None
-
-
-def resolve_hf_dir(opt, kind: str) -> str:
-    """Where to read the generator's / query encoder's config and tokenizer from."""
-    saved = hf_dir_of_model(opt.get("model_file"), kind) or hf_dir_of_model(
-        opt.get("init_model"), kind
-    )
-    if saved is not None:
-        return str(saved)
-    if kind == "generator":
-        if opt.get("generator"):
-            from rag_dialogue.causal_lm import generator_folder
-
-            return generator_folder(opt["generator"])
-        from rag_dialogue.generator import default_generator_dir
-
-        return str(default_generator_dir())
-    return opt.get("query_encoder")
 
 
 def average_gradients(model: torch.nn.Module):

@@ -22,7 +22,7 @@ class GeneratorDictionary(HuggingFaceDictionaryAgent):
     def get_tokenizer(self, opt):
         from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
-        from rag_dialogue.agent import resolve_hf_dir
+        from rag_dialogue.generator import resolve_hf_dir
 
         source = resolve_hf_dir(opt, "generator")
         config = AutoConfig.from_pretrained(source)

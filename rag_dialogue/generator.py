@@ -5,6 +5,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Optional
 
 from rag_dialogue.paths import default_encoder_path, home
 from rag_dialogue.utils import atomic_path
@@ -381,3 +382,27 @@ def _cmd_init(args):
     info = json.loads((out / WARM_START_MARKER).read_text())
     print(f"wrote {out} ({info['parameters']:,} parameters, warm-started from {bert_path})")
     return 0
+
+
+def hf_dir_of_model(model_file: Optional[str], kind: str) -> Optional[Path]:
+    """Config + tokenizer saved beside a trained model file (weights are in the model file)."""
+    if not model_file:
+        return None
+    path = Path(f"{model_file}.hf") / kind
+    return path if (path / "config.json").exists() else None
+
+
+def resolve_hf_dir(opt, kind: str) -> str:
+    """Where to read the generator's / query encoder's config and tokenizer from."""
+    saved = hf_dir_of_model(opt.get("model_file"), kind) or hf_dir_of_model(
+        opt.get("init_model"), kind
+    )
+    if saved is not None:
+        return str(saved)
+    if kind == "generator":
+        if opt.get("generator"):
+            from rag_dialogue.causal_lm import generator_folder
+
+            return generator_folder(opt["generator"])
+        return str(default_generator_dir())
+    return opt.get("query_encoder")

@@ -26,10 +26,10 @@ from rag_dialogue.retrieval.encoder import TextEncoder, resolve_encoder
 from rag_dialogue.retrieval.index import (
     DenseIndex, check_index_type, check_knobs, check_meta, ensure_replaceable)
 from rag_dialogue.retrieval.passages import document_text
-from rag_dialogue.retrieval.store import PassageFile, iter_passages, offsets_path, write_passages
+from rag_dialogue.retrieval.store import (
+    PASSAGES_FILE, PassageFile, iter_passages, load_index_dir, offsets_path, write_passages)
 from rag_dialogue.utils import atomic_path, sha256_file, write_json_atomic
 
-PASSAGES_FILE = "passages.jsonl"
 SHARD_SIZE = 4096
 PLAN_FILE, SHARDS_DIR = "plan.json", "shards"
 MAX_WORDS = 100  # passages longer than this many words are split
@@ -146,16 +146,14 @@ def _prepare(work: Path, passages_path: Path, plan: dict, skipped=None) -> dict:
 
 def _reusable_vectors(index_dir, encoder: TextEncoder, pooling: str) -> dict:
     """document text -> stored vector of an index built by the same encoder."""
-    from rag_dialogue.retrieval.retriever import Retriever
-
-    old = Retriever(index_dir, encoder)
-    check_meta(old.meta, {"encoder": encoder.name_or_path, "pooling": pooling},
+    index, store = load_index_dir(index_dir)
+    check_meta(index.meta, {"encoder": encoder.name_or_path, "pooling": pooling},
                index_dir, hint="reuse only an index built with the same encoder")
     known = {}
-    for start in range(0, len(old.store), SHARD_SIZE):
-        rows = np.arange(start, min(start + SHARD_SIZE, len(old.store)))
-        for row, vector in zip(rows, old.index.reconstruct(rows)):
-            known[document_text(old.store[int(row)])] = vector
+    for start in range(0, len(store), SHARD_SIZE):
+        rows = np.arange(start, min(start + SHARD_SIZE, len(store)))
+        for row, vector in zip(rows, index.reconstruct(rows)):
+            known[document_text(store[int(row)])] = vector
     return known
 
 

@@ -4,27 +4,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_dialogue.retrieval.build import PASSAGES_FILE, build_index  # noqa: F401 (the API)
+from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
-from rag_dialogue.retrieval.index import DenseIndex, check_meta
-from rag_dialogue.retrieval.store import DEFAULT_CACHE, PassageFile
-from rag_dialogue.utils import sha256_file
-
-
-def load_index_dir(index_dir, knobs: dict | None = None,
-                   cache_size: int = DEFAULT_CACHE) -> tuple[DenseIndex, PassageFile]:
-    """The index and passages of an index dir, refused with a clear error if they do not match."""
-    index_dir = Path(index_dir)
-    index = DenseIndex.load(index_dir, knobs=knobs)
-    passages_path = index_dir / PASSAGES_FILE
-    if not passages_path.is_file():
-        raise FileNotFoundError(f"index directory {index_dir} lacks {PASSAGES_FILE}")
-    check_meta(index.meta, {"passages_sha256": sha256_file(passages_path)}, index_dir,
-               hint=f"{PASSAGES_FILE} was changed after the index was built; rebuild it")
-    store = PassageFile(passages_path, cache_size=cache_size)
-    check_meta(index.meta, {"count": len(store)}, index_dir,
-               hint=f"{PASSAGES_FILE} does not hold one passage per index row; rebuild it")
-    return index, store
+from rag_dialogue.retrieval.index import check_meta
+from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
+    DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
 
 
 def check_query_encoder(meta: dict, query_encoder: TextEncoder, where):

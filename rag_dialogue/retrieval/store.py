@@ -11,13 +11,18 @@ import json
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
 from rag_dialogue.retrieval.passages import (
     Passage, PassageFileError, _split_records, reader_for)
 from rag_dialogue.utils import atomic_path, sha256_file
+
+if TYPE_CHECKING:
+    from rag_dialogue.retrieval.index import DenseIndex
+
+PASSAGES_FILE = "passages.jsonl"  # in an index directory: row i of the index is line i
 
 OFFSETS_SUFFIX = ".offsets.npy"
 DEFAULT_CACHE = 4096
@@ -161,3 +166,21 @@ class PassageFile:
 
     def __setstate__(self, state):
         self.__init__(state["path"], state["cache_size"])
+
+
+def load_index_dir(index_dir, knobs: dict | None = None,
+                   cache_size: int = DEFAULT_CACHE) -> tuple["DenseIndex", PassageFile]:
+    """The index and passages of an index dir, refused with a clear error if they do not match."""
+    from rag_dialogue.retrieval.index import DenseIndex, check_meta  # faiss: only when loading
+
+    index_dir = Path(index_dir)
+    index = DenseIndex.load(index_dir, knobs=knobs)
+    passages_path = index_dir / PASSAGES_FILE
+    if not passages_path.is_file():
+        raise FileNotFoundError(f"index directory {index_dir} lacks {PASSAGES_FILE}")
+    check_meta(index.meta, {"passages_sha256": sha256_file(passages_path)}, index_dir,
+               hint=f"{PASSAGES_FILE} was changed after the index was built; rebuild it")
+    store = PassageFile(passages_path, cache_size=cache_size)
+    check_meta(index.meta, {"count": len(store)}, index_dir,
+               hint=f"{PASSAGES_FILE} does not hold one passage per index row; rebuild it")
+    return index, store
