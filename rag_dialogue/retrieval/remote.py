@@ -120,6 +120,10 @@ class RayRetriever:
     """A Retriever whose index and passages live in `n_actors` Ray actors (shared by name).
 
     Each actor loads the index once (one CPU each); queries go to the actors in turn.
+    The actors are detached: they outlive the process that started them, since the other
+    training and evaluation processes that found them by name still query them. A Ray
+    started by this process ends with it, and them; on a cluster they stay up, serving
+    later runs over the same index, until `ray.kill` or `ray stop`.
     """
 
     def __init__(self, index_dir, query_encoder: TextEncoder | None = None, n_actors: int = 1,
@@ -134,7 +138,7 @@ class RayRetriever:
         self._ray = ray = connect(address)
         server = ray.remote(num_cpus=1)(IndexServer)
         self.actors = [
-            server.options(name=name, namespace=NAMESPACE, get_if_exists=True,
+            server.options(name=name, namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
                            max_concurrency=4).remote(str(self.index_dir.resolve()), knobs)
             for name in actor_names(self.index_dir, n_actors, knobs)
         ]
