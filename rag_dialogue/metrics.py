@@ -248,6 +248,7 @@ def hallucination_features(response: str, knowledge, history,
       log_words                 log(1 + number of words of the response)
     """
     rare_words = rare_words or default_rare_words()
+    response = response or ""
     k_stems, per_sentence = _knowledge_index(_as_text(knowledge))
     h_stems = {stem(w) for w in content_words(_as_text(history))}
     words = content_words(response)

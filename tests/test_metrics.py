@@ -163,3 +163,11 @@ def test_inflections_of_knowledge_words_are_grounded_but_changed_facts_are_not()
     assert m.unsupported_rare_words("his films grossing over 3 billion", knowledge, "") == []
     assert m.unsupported_rare_words("the demille award in 2003", knowledge, "") == ["2003"]
     assert m.grounding_precision("honors and grossing", knowledge, "") == 1.0
+
+
+def test_missing_parts_score_without_error():
+    assert m.response_category("", KNOWLEDGE, HISTORY) == "degenerate"
+    assert 0.0 < m.hallucination_score(None, None, None) < 1.0
+    assert m.response_category("Paris is a big city.", ["Paris / Paris is a big city."], "") == "faithful"
+    parlai_format = "Paris __knowledge__ Paris is a big city.\nno_passages_used __knowledge__ no_passages_used"
+    assert not m.is_hallucinated("Paris is a big city.", parlai_format, "Tell me about Paris")
