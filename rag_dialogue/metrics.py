@@ -88,10 +88,15 @@ def stem(word: str) -> str:
     return _stemmer().stem(word)
 
 
-def _grounded_words(knowledge, history) -> set:
+@functools.lru_cache(maxsize=256)
+def _content_stems(text: str) -> frozenset:
+    """Porter stems of the content words of `text` (cached: one knowledge text serves many replies)."""
+    return frozenset(stem(w) for w in content_words(text))
+
+
+def _grounded_words(knowledge, history) -> frozenset:
     """Stems of the content words of the knowledge and the history."""
-    words = content_words(_as_text(knowledge)) + content_words(_as_text(history))
-    return {stem(w) for w in words}
+    return _content_stems(_as_text(knowledge)) | _content_stems(_as_text(history))
 
 
 def grounding_precision(response: str, knowledge, history) -> float | None:
@@ -196,12 +201,11 @@ def _sentences(text: str) -> tuple:
 @functools.lru_cache(maxsize=256)
 def _knowledge_index(text: str):
     """(content stems, [(bigram set, token Counter)] per sentence) of a knowledge text."""
-    stems = frozenset(stem(w) for w in content_words(text))
     per_sentence = []
     for sentence in _sentences(text):
         tokens = normalize(sentence).split()
         per_sentence.append((frozenset(zip(tokens, tokens[1:])), Counter(tokens)))
-    return stems, per_sentence
+    return _content_stems(text), per_sentence
 
 
 def _best_sentence_match(response: str, per_sentence) -> tuple[float, float]:
@@ -250,7 +254,7 @@ def hallucination_features(response: str, knowledge, history,
     rare_words = rare_words or default_rare_words()
     response = response or ""
     k_stems, per_sentence = _knowledge_index(_as_text(knowledge))
-    h_stems = {stem(w) for w in content_words(_as_text(history))}
+    h_stems = _content_stems(_as_text(history))
     words = content_words(response)
     stems = [stem(w) for w in words]
     n = max(len(words), 1)
@@ -302,7 +306,7 @@ def hallucination_score(response: str, knowledge, history,
 def makes_claim(response: str, history) -> bool:
     """False for a generic response: no content word beyond the history's and GENERIC_WORDS
     ("That's great, I love it!", a question back about what was said)."""
-    said = {stem(w) for w in content_words(_as_text(history))}
+    said = _content_stems(_as_text(history))
     return any(w not in GENERIC_WORDS and stem(w) not in said for w in content_words(response))
 
 
@@ -311,15 +315,15 @@ def response_category(response: str, knowledge, history,
     """Exactly one of CATEGORIES, checked in this order: `degenerate` (`is_degenerate`),
     `no_claim` (not `makes_claim`), `hallucinated` (hallucination_score >= HALLUCINATED_ABOVE),
     else `faithful`. Babble is never faithful."""
-    return _category(response, history, lambda: hallucination_score(response, knowledge, history, rare_words))
+    return _category(response, history, hallucination_score(response, knowledge, history, rare_words))
 
 
-def _category(response: str, history, score: Callable[[], float]) -> str:
+def _category(response: str, history, score: float) -> str:
     if is_degenerate(response):
         return "degenerate"
     if not makes_claim(response, history):
         return "no_claim"
-    return "hallucinated" if score() >= HALLUCINATED_ABOVE else "faithful"
+    return "hallucinated" if score >= HALLUCINATED_ABOVE else "faithful"
 
 
 def is_hallucinated(response: str, knowledge, history,
@@ -354,7 +358,7 @@ def gold_passage_retrieved(passages, gold_title: str, gold_sentence: str) -> boo
     """
     if not gold_sentence or NO_PASSAGE in (gold_sentence, gold_title):
         return None
-    return any(_contains(text, gold_sentence) for _, text in passages)
+    return gold_passage_rank(passages, gold_title, gold_sentence) is not None
 
 
 def follow_the_index(response: str, changed_facts) -> tuple[bool | None, bool | None]:
@@ -403,7 +407,7 @@ def score_response(response: str, knowledge, history, changed_facts=None,
     category, `no_claim_rate`, `degenerate_rate`) are 0/1 here and sum to 1.
     """
     score = hallucination_score(response, knowledge, history, rare_words)
-    category = _category(response, history, lambda: score)
+    category = _category(response, history, score)
     scores = {f"{name}_rate": float(category == name) for name in ("faithful", "no_claim", "degenerate")}
     scores["hallucination_rate"] = float(category == "hallucinated")
     scores["hallucination_score"] = score

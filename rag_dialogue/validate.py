@@ -13,6 +13,7 @@ human label. TSV and CSV need a header row; JSONL has one object per line. Colum
                 (their count is reported).
 """
 
+import argparse
 import csv
 import json
 import math
@@ -265,7 +266,7 @@ def add_subparser(subparsers):
     sub = parser.add_subparsers(dest="metrics_command", required=True)
     check = sub.add_parser(
         "validate", help="balanced accuracy, ROC AUC and confusion matrix of each measure on a labelled file",
-        description=__doc__.split("\n\n", 1)[1], formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("files", nargs="+", metavar="FILE", help="labelled responses (.tsv, .csv or .jsonl)")
     check.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
     check.set_defaults(func=_cmd_validate)
