@@ -99,6 +99,30 @@ def passages_file(tmp_path_factory):
     return out
 
 
+def write_article_dialogues(out, n: int, gold_knowledge: bool = False):
+    """ParlAI-format dialogues asking about `n` real articles; the wizard answers with the
+    article's first sentence, which `gold_knowledge` also gives as the teacher's gold."""
+    lines = []
+    for title, text in vital_articles(n):
+        sentence = text.split(". ")[0].rstrip(".") + "."
+        fields = {"text": f"hi! can you tell me about {title}?", "labels": sentence}
+        if gold_knowledge:
+            fields.update(checked_sentence=sentence, title=title, knowledge=f"{title} / {text}")
+        fields["episode_done"] = "True"
+        lines.append("\t".join(f"{k}:{v.replace(chr(9), ' ')}" for k, v in fields.items()))
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory, passages_file, tiny_encoder_dir):
+    """An exact index over `passages_file`, encoded by the tiny encoder."""
+    from rag_dialogue.retrieval.retriever import build_index
+
+    return build_index(passages_file, tmp_path_factory.mktemp("index") / "idx",
+                       encoder_name_or_path=str(tiny_encoder_dir), show_progress=False)
+
+
 @pytest.fixture(scope="session")
 def smollm2_tokenizer():
     """The packaged SmolLM2 tokenizer (49,152 tokens, chat template), read from its GGUF file."""

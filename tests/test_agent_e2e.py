@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import vital_articles
+from conftest import write_article_dialogues
 
 pytestmark = pytest.mark.slow
 
@@ -21,27 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def tiny_task(tmp_path_factory):
     """ParlAI-format dialogues asking about real articles; the wizard answers with a sentence."""
-    out = tmp_path_factory.mktemp("task") / "dialogues.txt"
-    lines = []
-    for title, text in vital_articles(12):
-        sentence = text.split(". ")[0].rstrip(".") + "."
-        fields = {
-            "text": f"hi! can you tell me about {title}?", "labels": sentence,
-            "checked_sentence": sentence, "title": title, "knowledge": f"{title} / {text}",
-            "episode_done": "True",
-        }
-        lines.append("\t".join(f"{k}:{v.replace(chr(9), ' ')}" for k, v in fields.items()))
-    out.write_text("\n".join(lines) + "\n")
-    return out
-
-
-@pytest.fixture(scope="module")
-def tiny_index(tmp_path_factory, passages_file, tiny_encoder_dir):
-    from rag_dialogue.retrieval.retriever import build_index
-
-    out = tmp_path_factory.mktemp("index") / "idx"
-    build_index(passages_file, out, encoder_name_or_path=str(tiny_encoder_dir), show_progress=False)
-    return out
+    return write_article_dialogues(tmp_path_factory.mktemp("task") / "dialogues.txt", 12, gold_knowledge=True)
 
 
 @pytest.fixture(scope="module")

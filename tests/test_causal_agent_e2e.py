@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_agent_e2e import tiny_index, tiny_task  # noqa: F401  (fixtures)
+from test_agent_e2e import tiny_task  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 

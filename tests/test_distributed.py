@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import vital_articles
+from conftest import write_article_dialogues
 
 WORLD = 2
 
@@ -38,30 +38,14 @@ def test_gradients_are_averaged_across_workers(tmp_path):
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-    out = tmp_path_factory.mktemp("task") / "dialogues.txt"
-    lines = []
-    for title, text in vital_articles(16):
-        sentence = text.split(". ")[0].rstrip(".") + "."
-        fields = {"text": f"hi! can you tell me about {title}?", "labels": sentence,
-                  "episode_done": "True"}
-        lines.append("\t".join(f"{k}:{v.replace(chr(9), ' ')}" for k, v in fields.items()))
-    out.write_text("\n".join(lines) + "\n")
-    return out
+    return write_article_dialogues(tmp_path_factory.mktemp("task") / "dialogues.txt", 16)
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory, passages_file, tiny_encoder_dir):
-    from rag_dialogue.retrieval.build import build_index
-
-    return build_index(passages_file, tmp_path_factory.mktemp("index") / "idx",
-                       str(tiny_encoder_dir), show_progress=False)
-
-
-def train_options(model_file, task, index, tiny_bart_dir, **extra):
+def train_options(model_file, task, tiny_index, tiny_bart_dir, **extra):
     return dict(
         model="rag_dialogue.agent:RagDialogueAgent", model_file=str(model_file),
         task="fromfile:parlaiformat", fromfile_datapath=str(task), generator=str(tiny_bart_dir),
-        index_dir=str(index), n_docs=3, max_train_steps=8, validation_every_n_steps=100,
+        index_dir=str(tiny_index), n_docs=3, max_train_steps=8, validation_every_n_steps=100,
         validation_max_exs=4, learningrate=3e-3, optimizer="adam", skip_generation=True,
         datapath=str(model_file.parent), log_every_n_steps=4, **extra)
 
@@ -74,25 +58,25 @@ def evaluate(model_file, task):
                           datapath=str(model_file.parent))
 
 
-def multiprocess_train(model_file, task, index, tiny_bart_dir, **extra):
+def multiprocess_train(model_file, task, tiny_index, tiny_bart_dir, **extra):
     from parlai.scripts.multiprocessing_train import MultiProcessTrain
 
     # 2 workers x batch 4 = the single-process batch of 8
     return MultiProcessTrain.main(distributed_world_size=WORLD, batchsize=4,
-                                  **train_options(model_file, task, index, tiny_bart_dir, **extra))
+                                  **train_options(model_file, task, tiny_index, tiny_bart_dir, **extra))
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory, task, index, tiny_bart_dir):
+def single(tmp_path_factory, task, tiny_index, tiny_bart_dir):
     """Eval losses of the initial weights and of the single-process model trained from them."""
     from parlai.scripts.eval_model import EvalModel
     from parlai.scripts.train_model import TrainModel
 
     model_file = tmp_path_factory.mktemp("single") / "model"
-    options = train_options(model_file, task, index, tiny_bart_dir)
+    options = train_options(model_file, task, tiny_index, tiny_bart_dir)
     initial = EvalModel.main(model=options["model"], task=options["task"],
                              fromfile_datapath=str(task), generator=str(tiny_bart_dir),
-                             index_dir=str(index), n_docs=3, batchsize=8, skip_generation=True,
+                             index_dir=str(tiny_index), n_docs=3, batchsize=8, skip_generation=True,
                              datapath=str(model_file.parent))
     TrainModel.main(batchsize=8, **options)
     return float(initial["loss"]), float(evaluate(model_file, task)["loss"])
@@ -107,9 +91,9 @@ def check_like_single(model_file, task, single):
 
 
 @pytest.mark.slow
-def test_multiprocessing_train_with_in_process_retrieval(tmp_path, task, index, tiny_bart_dir, single):
+def test_multiprocessing_train_with_in_process_retrieval(tmp_path, task, tiny_index, tiny_bart_dir, single):
     model_file = tmp_path / "model"
-    multiprocess_train(model_file, task, index, tiny_bart_dir)
+    multiprocess_train(model_file, task, tiny_index, tiny_bart_dir)
     opt = json.loads(Path(f"{model_file}.opt").read_text())
     assert opt["distributed_world_size"] == WORLD
     # the same examples per step, so the same learning curve within noise
@@ -125,10 +109,10 @@ def local_ray():
 
 
 @pytest.mark.slow
-def test_multiprocessing_train_with_retriever_actors(local_ray, tmp_path, task, index, tiny_bart_dir, single):
+def test_multiprocessing_train_with_retriever_actors(local_ray, tmp_path, task, tiny_index, tiny_bart_dir, single):
     """Both workers join the Ray started here and share 2 retriever actors."""
     model_file = tmp_path / "model"
-    multiprocess_train(model_file, task, index, tiny_bart_dir, retriever_actors=2)
+    multiprocess_train(model_file, task, tiny_index, tiny_bart_dir, retriever_actors=2)
     actors = [a for a in local_ray.util.list_named_actors(all_namespaces=True)
               if a["name"].startswith("retriever-")]
     assert len(actors) == 2, actors  # shared by the two workers, not 2 each
