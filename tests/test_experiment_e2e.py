@@ -26,6 +26,7 @@ va_train_conversations: 1
 va_seen_episodes: 4
 va_max_wizard_turns: 2
 n_docs: 5
+rag_dialogue_selection_steps: 3
 batchsize: 4
 eval_batchsize: 4
 text_truncate: 64
@@ -49,7 +50,14 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
                          swap_examples=4, min_train_seconds=8))
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
-    assert set(on_disk) == {"conditions", "swap", "config", "wall_seconds"}
+    assert set(on_disk) == {"conditions", "swap", "knowledge_selection", "config", "wall_seconds"}
+    # both RAG conditions start from the query encoder trained on the gold knowledge
+    selection = on_disk["knowledge_selection"]
+    assert 1 <= selection["steps"] <= 3 and set(selection["eval"]["after"]) == {"recall@1", "recall@5"}
+    assert (out / "query_encoder" / "config.json").exists()
+    for condition in ("rag_token", "rag_sequence"):
+        opt = json.loads((out / condition / "model.opt").read_text())
+        assert opt["query_encoder"] == str(out / "query_encoder")
     assert set(on_disk["conditions"]) == set(CONDITIONS)
     for condition in CONDITIONS:
         assert set(on_disk["conditions"][condition]) == set(SPLITS)
@@ -65,8 +73,11 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
 
     # a second run evaluates the same models without training them again
     stamp = (out / "rag_token" / "model").stat().st_mtime_ns
+    encoder_stamp = (out / "query_encoder" / "model.safetensors").stat().st_mtime_ns
     again = run(Config(family=tiny_family, out=str(out), budget_minutes=0.1, eval_examples=4,
                        swap_examples=4, min_train_seconds=8, reuse_models=True))
     assert (out / "rag_token" / "model").stat().st_mtime_ns == stamp
+    assert (out / "query_encoder" / "model.safetensors").stat().st_mtime_ns == encoder_stamp
+    assert again["knowledge_selection"] == selection
     assert again["conditions"]["rag_token"]["test_unseen"]["ppl"] == pytest.approx(
         summary["conditions"]["rag_token"]["test_unseen"]["ppl"], rel=1e-4)

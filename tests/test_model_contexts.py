@@ -29,26 +29,6 @@ def test_contexts_are_title_text_separator_history(tiny_bart_dir):
     assert text == "[CLS] eiffel tower / it / / an old turn. what year was it built? [SEP]"
 
 
-def test_retrieval_passes_over_passages_the_dialogue_already_holds():
-    import numpy as np
-    from types import SimpleNamespace
-
-    from rag_dialogue.model import RagModel
-
-    store = [SimpleNamespace(text=t) for t in (
-        "Bermuda is a British Overseas Territory.", "Its capital is Hamilton.",
-        "It lies in the North Atlantic.", "The island was settled in 1612.")]
-    model = SimpleNamespace(retriever=SimpleNamespace(store=store), n_docs=2)
-    said = "Bermuda\nWhat is Bermuda?\nWell, bermuda is a British overseas territory!\nTell me more."
-    rows = RagModel._unsaid(model, np.array([0, 1, 2, 3]), said)
-    assert rows.tolist() == [1, 2]
-    # a paraphrase of a passage counts as said too
-    said = "Tell me about it.\nSure! Bermuda is a British island territory.\nAnd?"
-    assert RagModel._unsaid(model, np.array([0, 1, 2, 3]), said).tolist() == [1, 2]
-    # nothing new among the candidates: the best ones are kept rather than nothing
-    assert RagModel._unsaid(model, np.array([0, 0]), said).tolist() == [0, 0]
-
-
 def test_gold_retrieval_loss_is_cross_entropy_towards_the_retrieved_gold():
     from types import SimpleNamespace
 

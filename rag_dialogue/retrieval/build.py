@@ -147,7 +147,7 @@ def _prepare(work: Path, passages_path: Path, plan: dict, skipped=None) -> dict:
 def _reusable_vectors(index_dir, encoder: TextEncoder, pooling: str) -> dict:
     """document text -> stored vector of an index built by the same encoder."""
     index, store = load_index_dir(index_dir)
-    check_meta(index.meta, {"encoder": encoder.name_or_path, "pooling": pooling},
+    check_meta(index.meta, {"encoder": encoder.name, "pooling": pooling},
                index_dir, hint="reuse only an index built with the same encoder")
     known = {}
     for start in range(0, len(store), SHARD_SIZE):
@@ -205,7 +205,7 @@ def build_index(passages_path, out_dir, encoder_name_or_path=None, pooling="mean
         work = work_dir(out_dir)
         plan = _prepare(work, passages_path, {
             "source": str(passages_path.resolve()), "source_sha256": sha256_file(passages_path),
-            "encoder": encoder.name_or_path, "pooling": pooling, "max_length": encoder.max_length,
+            "encoder": encoder.name, "pooling": pooling, "max_length": encoder.max_length,
             "dim": encoder.dim, "shard_size": shard_size, "max_words": MAX_WORDS,
             # batches pad to their longest text: another batch size gives (slightly) other vectors
             "batch_size": batch_size,
@@ -253,7 +253,7 @@ def build_index(passages_path, out_dir, encoder_name_or_path=None, pooling="mean
         embeddings = np.concatenate([_load_shard(work, s, b - a, dim)
                                      for s, (a, b) in enumerate(bounds)])
         meta = {
-            "encoder": encoder.name_or_path,
+            "encoder": encoder.name,
             "pooling": pooling,
             "passages_sha256": plan["passages_sha256"],
             "document_format": "title. text",

@@ -1,4 +1,5 @@
-"""`rag-dialogue index build|search`: build a passage index directory and query it."""
+"""`rag-dialogue index build|search|train-query-encoder`: build a passage index directory,
+query it, and fine-tune a query encoder for it on gold knowledge."""
 
 import json
 import sys
@@ -11,7 +12,7 @@ POOLINGS = ("cls", "mean")
 
 def add_subparser(subparsers):
     parser = subparsers.add_parser("index", help="build or search a dense passage index")
-    commands = parser.add_subparsers(dest="index_command", metavar="{build,search}")
+    commands = parser.add_subparsers(dest="index_command", metavar="{build,search,train-query-encoder}")
     commands.required = True
 
     build = commands.add_parser("build", help="encode a passage file into an index directory")
@@ -56,6 +57,28 @@ def add_subparser(subparsers):
     search.add_argument("--json", action="store_true",
                         help='print a JSON list of {"id","title","text","score"}, best first')
     search.set_defaults(func=_search)
+
+    select = commands.add_parser(
+        "train-query-encoder",
+        help="fine-tune the query encoder to rank the wizards' gold sentences first (knowledge "
+        "selection) against a fixed index; gives a folder for --query-encoder")
+    select.add_argument("-p", "--preset", default="embedded_rag_token", metavar="NAME",
+                        help="recipe whose task, datapath, index and query options are used "
+                        "(default: embedded_rag_token; build its data first, e.g. with `rag-dialogue train`)")
+    select.add_argument("--out", required=True, metavar="DIR",
+                        help="folder to write (transformers weights, tokenizer, selection.json), atomically")
+    select.add_argument("--index-dir", default=None, metavar="DIR", help="index to train against (default: the recipe's)")
+    select.add_argument("--steps", type=int, default=None, metavar="N",
+                        help="optimizer steps (default: the recipe's rag_dialogue_selection_steps, else 100)")
+    select.add_argument("--batch-size", type=int, default=32, metavar="N", help="dialogue turns per step")
+    select.add_argument("--lr", type=float, default=None,
+                        help="AdamW learning rate (default: the recipe's rag_dialogue_selection_lr, else 3e-5)")
+    select.add_argument("--candidates", type=int, default=20, metavar="K",
+                        help="passages retrieved per turn to rank the gold among")
+    select.add_argument("--max-minutes", type=float, default=None, help="stop earlier after this much time")
+    select.add_argument("--eval-split", default="valid_unseen", metavar="SPLIT",
+                        help="split on which recall@1/5 is measured before and after ('' skips)")
+    select.set_defaults(func=_train_query_encoder)
 
 
 def _add_knobs(parser, where):
@@ -110,4 +133,25 @@ def _search(args) -> int:
         return 0
     for rank, r in enumerate(results, start=1):
         print(f"{rank}. [{r['score']:.3f}] {r['title']} ({r['id']})\n   {r['text']}\n")
+    return 0
+
+
+def _train_query_encoder(args) -> int:
+    from rag_dialogue import presets
+    from rag_dialogue.retrieval.selection import fit_query_encoder
+
+    preset = presets.load(args.preset)
+    steps = args.steps if args.steps is not None else int(preset.get("rag_dialogue_selection_steps") or 100)
+    lr = args.lr if args.lr is not None else float(preset.get("rag_dialogue_selection_lr", 3e-5))
+    for name, value in (("steps", steps), ("batch_size", args.batch_size), ("candidates", args.candidates)):
+        if value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.index_dir:
+        preset["index_dir"] = args.index_dir
+    stats = fit_query_encoder(preset, args.out, steps=steps, batch_size=args.batch_size, lr=lr,
+                              n_candidates=args.candidates,
+                              max_seconds=None if args.max_minutes is None else args.max_minutes * 60,
+                              eval_split=args.eval_split or None)
+    print(f"trained {stats['steps']} steps in {stats['seconds']:.0f} s -> {args.out} "
+          f"(use it with --query-encoder {args.out})")
     return 0

@@ -15,14 +15,15 @@ _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
 def resolve_encoder(name_or_path: str | None) -> str:
-    """The packaged MiniLM for None, an absolute path for local dirs, else a hub name.
+    """The packaged MiniLM for None (or its portable name), an absolute path for local
+    dirs, else a hub name.
 
     A string that looks like a path but does not exist raises FileNotFoundError, so
     transformers never sends a typo'd path to the hub.
     """
-    if name_or_path is None:
-        from rag_dialogue.paths import default_encoder_path
+    from rag_dialogue.paths import PACKAGED_ENCODER, default_encoder_path
 
+    if name_or_path is None or name_or_path == PACKAGED_ENCODER:
         return default_encoder_path()
     path = Path(name_or_path).expanduser()
     if path.exists():
@@ -34,6 +35,15 @@ def resolve_encoder(name_or_path: str | None) -> str:
     return name_or_path
 
 
+def portable_encoder_name(name_or_path: str | None) -> str:
+    """What an index records as its encoder: the packaged MiniLM by its portable name
+    (its folder differs from one virtualenv to the next), anything else resolved."""
+    from rag_dialogue.paths import PACKAGED_ENCODER, default_encoder_path
+
+    resolved = resolve_encoder(name_or_path)
+    return PACKAGED_ENCODER if resolved == default_encoder_path() else resolved
+
+
 class TextEncoder(torch.nn.Module):
     """Encodes texts to one vector each; `forward` is differentiable, `encode` batches to numpy."""
 
@@ -43,6 +53,7 @@ class TextEncoder(torch.nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.name_or_path = resolve_encoder(name_or_path)
+        self.name = portable_encoder_name(self.name_or_path)  # recorded by indexes
         self.pooling = pooling
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.name_or_path)

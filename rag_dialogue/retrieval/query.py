@@ -16,3 +16,28 @@ def retrieval_query(turns: list[str], last_n_turns: int | None = None, keep_firs
     if last_n_turns and len(turns) > last_n_turns:
         turns = ([turns[0]] if keep_first else []) + turns[-last_n_turns:]
     return "\n".join(turns)
+
+
+# a passage counts as said when one turn holds this share of its content words (paraphrases too)
+SAID_COVERAGE = 0.75
+
+
+def fresh_first(rows, said: str, text_of, n: int, coverage: float = SAID_COVERAGE):
+    """The first `n` of `rows` (best first) with those whose passage the dialogue already
+    says moved behind the others: what was said is in the context anyway, and
+    retrieving it again makes the reply repeat it.
+
+    `said` is the dialogue so far, one turn per line; `text_of(row)` gives a passage's
+    text. A passage is said when one turn holds `coverage` of its content words.
+    """
+    import numpy as np
+
+    from rag_dialogue.metrics import content_words
+
+    turns = [set(content_words(t)) for t in said.split("\n")]
+    fresh, stale = [], []
+    for r in rows:
+        words = content_words(text_of(r))
+        covered = max((sum(w in turn for w in words) / len(words) for turn in turns), default=0) if words else 0
+        (stale if covered >= coverage else fresh).append(r)
+    return np.array((fresh + stale)[:n], dtype=np.asarray(rows).dtype)

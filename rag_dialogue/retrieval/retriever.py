@@ -15,7 +15,7 @@ def check_query_encoder(meta: dict, query_encoder: TextEncoder, where):
     """A separately trained query encoder may have another name; only its dimension must
     match. The same encoder must also pool the same way, or scores are meaningless."""
     expect = {"dim": query_encoder.dim}
-    if query_encoder.name_or_path == meta["encoder"]:
+    if query_encoder.name == meta["encoder"]:
         expect["pooling"] = query_encoder.pooling
     check_meta(meta, expect, where, hint="use the query encoder the index was built for")
 

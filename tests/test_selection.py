@@ -1,0 +1,105 @@
+"""Knowledge selection: the query encoder learns to rank the wizard's gold sentence first."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from rag_dialogue.retrieval.query import fresh_first
+from rag_dialogue.retrieval.selection import (
+    SelectionExample, Selector, dialogue_examples, selection_loss, train_query_encoder)
+from tests.conftest import write_article_dialogues
+
+
+def test_retrieval_passes_over_passages_the_dialogue_already_holds():
+    texts = ("Bermuda is a British Overseas Territory.", "Its capital is Hamilton.",
+             "It lies in the North Atlantic.", "The island was settled in 1612.")
+    said = "Bermuda\nWhat is Bermuda?\nWell, bermuda is a British overseas territory!\nTell me more."
+    assert fresh_first(np.array([0, 1, 2, 3]), said, texts.__getitem__, 2).tolist() == [1, 2]
+    # a paraphrase of a passage counts as said too
+    said = "Tell me about it.\nSure! Bermuda is a British island territory.\nAnd?"
+    assert fresh_first(np.array([0, 1, 2, 3]), said, texts.__getitem__, 2).tolist() == [1, 2]
+    # nothing new among the candidates: the best ones are kept rather than nothing
+    assert fresh_first(np.array([0, 0]), said, texts.__getitem__, 2).tolist() == [0, 0]
+
+
+def test_selection_loss_is_cross_entropy_towards_the_gold_and_skips_missing_gold():
+    torch.manual_seed(0)
+    query = torch.randn(3, 4, requires_grad=True)
+    passages = torch.randn(3, 5, 4)
+    targets = torch.tensor([2, -100, 0])
+    loss = selection_loss(query, passages, targets)
+    scores = torch.einsum("bd,bkd->bk", query, passages)
+    expected = -(scores[0].log_softmax(0)[2] + scores[2].log_softmax(0)[0]) / 2
+    assert torch.allclose(loss, expected)
+    loss.backward()
+    assert query.grad[1].abs().sum() == 0 and query.grad[0].abs().sum() > 0
+    none = selection_loss(query, passages, torch.tensor([-100, -100, -100]))
+    assert none.item() == 0.0 and none.requires_grad
+
+
+def test_dialogue_examples_rebuild_the_history_as_parlai_joins_it(tmp_path):
+    path = tmp_path / "dialogues.txt"
+    path.write_text(
+        "text:Bermuda\\nWhat is it?\tlabels:An island.\tchecked_sentence:Bermuda is an island.\ttitle:Bermuda\n"
+        "text:Tell me more.\tlabels:Its capital is Hamilton.\tchecked_sentence:Its capital is Hamilton.\t"
+        "title:Bermuda\tepisode_done:True\n"
+        "text:Hi!\tlabels:Hello.\tchecked_sentence:no_passages_used\ttitle:no_passages_used\tepisode_done:True\n")
+    examples = dialogue_examples({"task": "fromfile:parlaiformat", "fromfile_datapath": str(path),
+                                  "datatype": "train", "datapath": str(tmp_path)})
+    assert examples == [
+        SelectionExample(("Bermuda", "What is it?"), "Bermuda", "Bermuda is an island."),
+        SelectionExample(("Bermuda", "What is it?", "An island.", "Tell me more."), "Bermuda",
+                         "Its capital is Hamilton."),
+    ]
+
+
+@pytest.fixture
+def selector(tiny_index, tiny_encoder_dir):
+    from rag_dialogue.retrieval.encoder import TextEncoder
+    from rag_dialogue.retrieval.retriever import Retriever
+
+    torch.manual_seed(0)
+    return Selector(Retriever(tiny_index, TextEncoder(str(tiny_encoder_dir))), n_candidates=8)
+
+
+def test_training_ranks_the_gold_first_and_saves_a_loadable_encoder(tmp_path, selector):
+    from rag_dialogue.retrieval.encoder import TextEncoder
+
+    data = write_article_dialogues(tmp_path / "d.txt", 24, gold_knowledge=True)
+    examples = dialogue_examples({"task": "fromfile:parlaiformat", "fromfile_datapath": str(data),
+                                  "datatype": "train", "datapath": str(tmp_path)})
+    assert len(examples) == 24
+    before = selector.recall(examples)
+    out = tmp_path / "query_encoder"
+    stats = train_query_encoder(selector, examples, out, steps=40, batch_size=8, lr=1e-3, progress=False)
+    after = selector.recall(examples)
+    assert stats["steps"] == 40 and stats["gold_among_candidates"] > 0.5
+    assert after["recall@1"] >= before["recall@1"] + 0.3, (before, after)
+    # the saved folder is a transformers encoder giving the trained vectors
+    loaded = TextEncoder(str(out))
+    queries = selector.queries(examples[:4])
+    assert np.allclose(loaded.encode(queries, truncate_left=True),
+                       selector.retriever.query_encoder.encode(queries, truncate_left=True), atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.txt", "query_encoder"]  # no temporary left
+
+
+def test_no_gold_knowledge_is_a_clear_error(tmp_path, selector):
+    with pytest.raises(ValueError, match="checked_sentence"):
+        train_query_encoder(selector, [], tmp_path / "q", steps=1)
+    assert not (tmp_path / "q").exists()
+
+
+def test_a_time_limit_stops_training_early(tmp_path, selector):
+    example = SelectionExample(("hi! can you tell me about Bermuda?",), "Bermuda", "x")
+    stats = train_query_encoder(selector, [example], tmp_path / "q", steps=1000, max_seconds=0.0, progress=False)
+    assert stats["steps"] == 0 and (tmp_path / "q" / "config.json").exists()
+
+
+def test_the_command_refuses_bad_numbers_naming_the_option(tmp_path, capsys):
+    from rag_dialogue.cli import main
+
+    assert main(["index", "train-query-encoder", "--out", str(tmp_path / "q"), "--steps", "0"]) == 2
+    assert "--steps must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
