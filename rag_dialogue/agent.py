@@ -338,6 +338,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         """Cross-entropy of ``doc_scores`` [B, K] towards the retrieved passage that holds
         each example's gold sentence; examples without one among the K do not count."""
         from rag_dialogue import metrics
+        from rag_dialogue.retrieval.selection import gold_cross_entropy
 
         targets = []
         for obs, retrieval in zip(batch.observations, self.model.last_retrieval):
@@ -348,9 +349,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         targets = torch.tensor(targets, device=doc_scores.device)
         found = targets.ne(-100)
         self.record_local_metric("gold_in_retrieved", AverageMetric.many(found.long()))
-        if not found.any():
-            return doc_scores.sum() * 0.0
-        return torch.nn.functional.cross_entropy(doc_scores.float(), targets, ignore_index=-100)
+        return gold_cross_entropy(doc_scores, targets)
 
     def _generation_activation(self, score):
         # RagModel already returns normalised log-probabilities; normalising again is
@@ -428,7 +427,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
     # ------------------------------------------------------------------ evaluation
     def train_step(self, batch):
         output = super().train_step(batch)
-        progress.advance(1, step=self._number_training_updates)
+        progress.advance(steps=1, step=self._number_training_updates)
         return output
 
     def eval_step(self, batch):

@@ -82,7 +82,8 @@ def add_rag_args(parser):
         help="weight of a supervised retrieval loss added in training: cross-entropy of the "
         "passage scores towards the retrieved passage that holds the teacher's gold knowledge "
         "sentence (checked_sentence), when one does (as DPR trains on gold passages). 0: the "
-        "query encoder learns from the RAG likelihood alone",
+        "query encoder learns from the RAG likelihood alone. The same loss without the "
+        "generator, far cheaper per example: `rag-dialogue index train-query-encoder`",
     )
     group.add_argument("--n-docs", type=int, default=5, help="passages retrieved per turn (K)")
     group.add_argument(

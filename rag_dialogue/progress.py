@@ -28,17 +28,19 @@ def bar(total: float, desc: str, unit: str):
         _bar = None
 
 
-def advance(examples: int = 0, **postfix):
-    """Move the open bar: by ``examples`` (steps for a step bar), or by the time since
-    the last call for a time bar."""
+def advance(examples: int = 0, steps: int = 0, **postfix):
+    """Move the open bar: a time bar (unit "s") by the time since the last call, a step
+    bar (unit "step") by ``steps``, any other by ``examples``; never past its total
+    (training ends with a short evaluation, whose examples are not training steps)."""
     if _bar is None:
         return
     if _bar.unit == "s":
         now = time.time()
-        _bar.update(min(now - _bar.last, max(0.0, _bar.total - _bar.n)))
+        amount = now - _bar.last
         _bar.last = now
     else:
-        _bar.update(examples)
+        amount = steps if _bar.unit == "step" else examples
+    _bar.update(min(amount, max(0.0, _bar.total - _bar.n)))
     if postfix:
         _bar.set_postfix(postfix, refresh=False)
 

@@ -43,6 +43,14 @@ def results_markdown(summary: dict) -> str:
                 lines.append(f"| {name.replace('_', ' ')} | {_cell(m, 'follow_rate')} | "
                              f"{_cell(m, 'stale_rate')} | {m.get('responses_stating_a_changed_fact', '-')} |")
         lines.append("")
+    selection = (summary.get("knowledge_selection") or {}).get("eval")
+    if selection:
+        before, after = selection["before"], selection["after"]
+        lines += ["## Knowledge selection (the query encoder both RAG models start from)", "",
+                  f"Gold sentence ranked first on {selection['split'].replace('_', ' ')} "
+                  f"({selection['examples']} turns): {before['recall@1']:.3f} before, "
+                  f"{after['recall@1']:.3f} after {summary['knowledge_selection']['steps']} steps; "
+                  f"among the 5 retrieved: {before['recall@5']:.3f} before, {after['recall@5']:.3f} after.", ""]
     madeup = summary.get("madeup")
     if madeup:
         lines += ["## Made-up articles added to the index (RAG-Token, no retraining)", "",

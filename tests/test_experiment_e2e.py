@@ -40,7 +40,7 @@ inference: greedy
     for condition, rag_type in (("no_knowledge", "none"), ("gold_knowledge", "gold"),
                                 ("rag_token", "token"), ("rag_sequence", "sequence")):
         (tmp_path / f"tiny_{condition}.yaml").write_text(
-            f"base: {tmp_path}/tiny_base\nrag_type: {rag_type}\nn_docs: 3\n")
+            f"base: {tmp_path}/tiny_base\nrag_type: {rag_type}\nn_docs: 3\nmax_train_steps: 3\n")
     return str(tmp_path / "tiny")
 
 
@@ -50,6 +50,8 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
                          swap_examples=4, min_train_seconds=8))
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
+    for condition in CONDITIONS:  # the recipes' planned steps, well inside the time caps
+        assert json.loads((out / condition / "model.trainstats").read_text())["parleys"] == 3, condition
     assert set(on_disk) == {"conditions", "swap", "knowledge_selection", "config", "wall_seconds"}
     # both RAG conditions start from the query encoder trained on the gold knowledge
     selection = on_disk["knowledge_selection"]

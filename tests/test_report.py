@@ -29,6 +29,16 @@ def test_markdown_table_has_every_condition_split_and_the_swap():
     assert "| counterfactual index | 0.750 | 0.100 | 20 |" in md
     assert "| No knowledge | 10.00 | 0.000 |" in md  # ppl with 2 decimals, rates with 3
     assert "| 0.700 |" in md and "| - |" in md  # recall only where retrieval happens
+    assert "Knowledge selection" not in md
+
+
+def test_markdown_reports_the_knowledge_selection_when_there_was_one():
+    stats = {"steps": 100, "eval": {"split": "valid_unseen", "examples": 399,
+                                    "before": {"recall@1": 0.373, "recall@5": 0.845},
+                                    "after": {"recall@1": 0.619, "recall@5": 0.965}}}
+    md = results_markdown({**summary(), "knowledge_selection": stats})
+    assert ("Gold sentence ranked first on valid unseen (399 turns): 0.373 before, 0.619 after 100 "
+            "steps; among the 5 retrieved: 0.845 before, 0.965 after.") in md
 
 
 def test_plots_are_written_as_png(tmp_path):

@@ -77,18 +77,22 @@ def dialogue_examples(task_opts: dict, limit: int | None = None) -> list[Selecti
     return examples
 
 
-def selection_loss(query_emb: torch.Tensor, passage_emb: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of the inner-product scores towards each query's gold passage.
+def gold_cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of passage scores towards each example's gold passage.
 
-    :param query_emb: ``[B, D]`` query vectors (differentiable).
-    :param passage_emb: ``[B, K, D]`` fixed candidate passage vectors.
+    :param scores: ``[B, K]`` unnormalised passage scores (differentiable).
     :param targets: ``[B]`` position of the gold passage among the K, or -100 (ignored).
     :return: scalar loss; 0 (still differentiable) when no example has its gold.
     """
-    scores = torch.einsum("bd,bkd->bk", query_emb, passage_emb).float()
     if not targets.ne(-100).any():
         return scores.sum() * 0.0
-    return torch.nn.functional.cross_entropy(scores, targets, ignore_index=-100)
+    return torch.nn.functional.cross_entropy(scores.float(), targets, ignore_index=-100)
+
+
+def selection_loss(query_emb: torch.Tensor, passage_emb: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`gold_cross_entropy` of the inner products of ``[B, D]`` queries with their
+    ``[B, K, D]`` fixed candidate passages."""
+    return gold_cross_entropy(torch.einsum("bd,bkd->bk", query_emb, passage_emb), targets)
 
 
 class Selector:
