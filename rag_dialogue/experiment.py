@@ -280,8 +280,9 @@ def add_subparser(subparsers):
                        "rag_sequence}.yaml (embedded, wow_bart_large)")
         p.add_argument("--out", default=None, help="output directory (default: runs/<preset>)")
         p.add_argument("--budget-minutes", type=float, default=Config.budget_minutes,
-                       help="wall-clock budget; training time is what is left after data "
-                       "preparation and the evaluation reserve")
+                       help="wall-clock cap: the recipes plan their training in steps "
+                       "(max_train_steps); a stage whose steps take longer stops at its share of "
+                       "what is left after data preparation and the evaluation reserve")
         p.add_argument("--eval-examples", type=int, default=Config.eval_examples,
                        help="examples evaluated per condition and split")
         p.add_argument("--reuse-models", action="store_true",
