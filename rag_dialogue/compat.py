@@ -111,8 +111,12 @@ def settle_save(model_file: str):
     holds that step, only the rename was missing and it is done now; otherwise the
     model never got written, and the older model with its older statistics stands.
     """
+    from rag_dialogue.utils import remove_stale_temporaries
+
+    # killed while writing the model's folders (MODEL.hf) or the pending file
+    remove_stale_temporaries(model_file)
     pending = f"{model_file}.trainstats.pending"
-    for stale in glob.glob(glob.escape(pending) + ".tmp-*"):  # killed while writing it
+    for stale in glob.glob(glob.escape(pending) + ".tmp-*"):
         os.remove(stale)
     if not os.path.exists(pending):
         return

@@ -33,6 +33,16 @@ def atomic_path(path, suffix=""):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove_stale_temporaries(path):
+    """Remove what `atomic_path` writes beside `path` (and beside any file or folder
+    whose name extends it, e.g. `path.hf`) when a kill stops it before it can clean up.
+    Call it only while no other process writes there."""
+    path = Path(path)
+    for pattern in (f".{path.name}.*.tmp", f".{path.name}.old-*"):
+        for stale in path.parent.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def write_text_atomic(path, text: str):
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -184,3 +184,18 @@ def test_opt_files_are_written_atomically(tmp_path, monkeypatch):
     monkeypatch.setattr(json, "dump", real_dump)
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["model.opt"]  # no temporary file left
+
+
+def test_a_restart_removes_what_a_kill_left_of_an_atomic_save(tmp_path):
+    """A kill inside `atomic_path` (e.g. while MODEL.hf is written) leaves its temporary
+    folder; the next training start removes it, and nothing of another model."""
+    from rag_dialogue.compat import settle_save
+
+    model = tmp_path / "model"
+    left = [tmp_path / ".model.hf.x1y2.tmp", tmp_path / ".model.checkpoint.hf.a9b8.tmp", tmp_path / ".model.old-12"]
+    other = tmp_path / ".model2.hf.x1y2.tmp"
+    for folder in left + [other]:
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+    settle_save(str(model))
+    assert not any(p.exists() for p in left) and other.exists()

@@ -28,7 +28,7 @@ from rag_dialogue.retrieval.index import (
 from rag_dialogue.retrieval.passages import document_text
 from rag_dialogue.retrieval.store import (
     PASSAGES_FILE, PassageFile, iter_passages, load_index_dir, offsets_path, write_passages)
-from rag_dialogue.utils import atomic_path, sha256_file, write_json_atomic
+from rag_dialogue.utils import atomic_path, remove_stale_temporaries, sha256_file, write_json_atomic
 
 SHARD_SIZE = 4096
 PLAN_FILE, SHARDS_DIR = "plan.json", "shards"
@@ -84,13 +84,6 @@ class BuildLock:
 
 def work_dir(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.building"
-
-
-def _remove_stale_temporaries(out_dir: Path):
-    """Temporary directories that a killed build's atomic writes left beside `out_dir`."""
-    for pattern in (f".{out_dir.name}.*.tmp", f".{out_dir.name}.old-*"):
-        for path in out_dir.parent.glob(pattern):
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def _shard_path(work: Path, shard: int) -> Path:
@@ -201,7 +194,7 @@ def build_index(passages_path, out_dir, encoder_name_or_path=None, pooling="mean
     check_index_type(index_type, encoder.dim)  # fail before the slow part
 
     with BuildLock(out_dir):
-        _remove_stale_temporaries(out_dir)
+        remove_stale_temporaries(out_dir)  # of a killed build (the lock keeps others out)
         work = work_dir(out_dir)
         plan = _prepare(work, passages_path, {
             "source": str(passages_path.resolve()), "source_sha256": sha256_file(passages_path),
