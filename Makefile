@@ -19,5 +19,6 @@ bench: setup
 	$(VENV)/bin/python bench/bench_causal_rag.py
 	$(VENV)/bin/python bench/bench_finetune.py
 	$(VENV)/bin/python bench/bench_metrics.py
+	$(VENV)/bin/python bench/bench_selection.py
 	nice $(VENV)/bin/python bench/bench_encode.py
 	nice $(VENV)/bin/python bench/bench_index.py

@@ -143,7 +143,7 @@ def train_query_encoder(selector: Selector, examples, out_dir, *, steps: int, ba
     """Fine-tune ``selector.retriever.query_encoder`` on `examples`, save it to `out_dir`.
 
     Stops after `steps` steps or `max_seconds`, whichever comes first. `autocast_bf16`
-    runs the encoder under bfloat16 autocast (about 1.8x faster on CPU here). The folder
+    runs the encoder under bfloat16 autocast (about 2x faster on CPU here: bench/bench_selection.py). The folder
     (transformers weights, tokenizer, `selection.json`) appears only when complete.
     """
     from tqdm import tqdm
@@ -172,7 +172,7 @@ def train_query_encoder(selector: Selector, examples, out_dir, *, steps: int, ba
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             with_gold.append(float(np.mean(targets >= 0)))
             step += 1
             bar.update(1)
