@@ -163,9 +163,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         )
 
     def _build_retrieval(self):
-        from rag_dialogue.retrieval.encoder import TextEncoder
         from rag_dialogue.retrieval.index import DenseIndex
-        from rag_dialogue.retrieval.retriever import Retriever
+        from rag_dialogue.retrieval.retriever import Retriever, query_encoder_for
 
         opt = self.opt
         if not opt.get("index_dir"):
@@ -175,12 +174,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             )
         meta = DenseIndex.read_meta(opt["index_dir"])
         encoder_dir = resolve_hf_dir(opt, "query_encoder") or meta["encoder"]
-        query_encoder = TextEncoder(
-            encoder_dir,
-            pooling=opt.get("query_pooling") or meta["pooling"],
-            max_length=opt["query_truncate"],
-            load_weights=_has_weights(encoder_dir) or not os.path.isdir(encoder_dir),
-        )
+        query_encoder = query_encoder_for(
+            opt, meta, encoder_dir, load_weights=_has_weights(encoder_dir) or not os.path.isdir(encoder_dir))
         knobs = {"nprobe": opt.get("index_nprobe"), "ef_search": opt.get("index_ef_search"),
                  "k_factor": opt.get("index_k_factor")}
         if opt.get("retriever_actors"):

@@ -146,7 +146,9 @@ def _run(config: Config, out: Path) -> dict:
     splits = tuple(config.splits)
     n_evals = len(CONDITIONS) * len(splits) + 2
     base = presets.load(f"{config.family}_base")
-    selecting = int(base.get("rag_dialogue_selection_steps") or 0) > 0
+    from rag_dialogue.retrieval.selection import selection_steps
+
+    selecting = selection_steps(base) > 0
     progress = Progress(2 + len(CONDITIONS) + selecting + n_evals, budget_s)
 
     progress.stage("dataset and indexes")
@@ -236,17 +238,16 @@ def _run(config: Config, out: Path) -> dict:
 def _knowledge_selection(base: dict, out: Path, config: Config, progress: Progress, seconds: float):
     """Fine-tune the query encoder on the gold knowledge of the training dialogues once;
     both RAG conditions start from it (`--query-encoder`) and refine it by their likelihood."""
-    from rag_dialogue.retrieval.selection import fit_query_encoder
+    from rag_dialogue.retrieval.selection import fit_query_encoder, selection_steps
 
-    steps = int(base["rag_dialogue_selection_steps"])
+    steps = selection_steps(base)
     folder = out / "query_encoder"
     progress.stage(f"train the query encoder to select the gold knowledge ({steps} steps, "
                    f"at most {seconds / 60:.1f} min)")
     if config.reuse_models and (folder / "selection.json").exists():
         print(f"reusing {folder}")
         return folder, json.loads((folder / "selection.json").read_text())
-    stats = fit_query_encoder(base, folder, steps=steps, lr=float(base.get("rag_dialogue_selection_lr", 3e-5)),
-                              max_seconds=seconds, eval_split="valid_unseen")
+    stats = fit_query_encoder(base, folder, max_seconds=seconds, eval_split="valid_unseen")
     return folder, stats
 
 

@@ -141,14 +141,9 @@ def _train_query_encoder(args) -> int:
     from rag_dialogue.retrieval.selection import fit_query_encoder
 
     preset = presets.load(args.preset)
-    steps = args.steps if args.steps is not None else int(preset.get("rag_dialogue_selection_steps") or 100)
-    lr = args.lr if args.lr is not None else float(preset.get("rag_dialogue_selection_lr", 3e-5))
-    for name, value in (("steps", steps), ("batch_size", args.batch_size), ("candidates", args.candidates)):
-        if value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.index_dir:
         preset["index_dir"] = args.index_dir
-    stats = fit_query_encoder(preset, args.out, steps=steps, batch_size=args.batch_size, lr=lr,
+    stats = fit_query_encoder(preset, args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                               n_candidates=args.candidates,
                               max_seconds=None if args.max_minutes is None else args.max_minutes * 60,
                               eval_split=args.eval_split or None)

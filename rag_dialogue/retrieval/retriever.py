@@ -20,6 +20,16 @@ def check_query_encoder(meta: dict, query_encoder: TextEncoder, where):
     check_meta(meta, expect, where, hint="use the query encoder the index was built for")
 
 
+def query_encoder_for(opt: dict, meta: dict, name_or_path: str | None = None,
+                      load_weights: bool = True) -> TextEncoder:
+    """The query encoder an agent with options `opt` uses on an index with `meta`:
+    `name_or_path`, else --query-encoder, else the index's own encoder; --query-pooling,
+    else the index's pooling; --query-truncate tokens (most recent words kept)."""
+    return TextEncoder(name_or_path or opt.get("query_encoder") or meta["encoder"],
+                       pooling=opt.get("query_pooling") or meta["pooling"],
+                       max_length=int(opt.get("query_truncate", 128)), load_weights=load_weights)
+
+
 class Retriever:
     """Dense retrieval from an index dir; the query encoder defaults to its passage encoder.
 

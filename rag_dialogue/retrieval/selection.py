@@ -26,6 +26,14 @@ import torch
 from rag_dialogue.retrieval.query import fresh_first, retrieval_query
 
 log = logging.getLogger(__name__)
+# passages searched beyond the candidates, to replace those the dialogue already says
+SAID_SLACK = 8
+DEFAULT_STEPS, DEFAULT_LR = 100, 3e-5
+
+
+def selection_steps(preset: dict, default: int = 0) -> int:
+    """The recipe's `rag_dialogue_selection_steps` (0: the experiment skips the selection)."""
+    return int(preset.get("rag_dialogue_selection_steps") or default)
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ class Selector:
         from rag_dialogue.metrics import gold_passage_rank
 
         store = self.retriever.store
-        extra = 8 if self.skip_said else 0
+        extra = SAID_SLACK if self.skip_said else 0
         _, found = self.retriever.search_embeddings(query_emb, k + extra)
         rows, targets = [], []
         for example, row in zip(examples, found):
@@ -138,13 +146,14 @@ class Selector:
 
 
 def train_query_encoder(selector: Selector, examples, out_dir, *, steps: int, batch_size: int = 32,
-                        lr: float = 3e-5, max_seconds: float | None = None, seed: int = 0,
-                        autocast_bf16: bool = False, progress: bool = True) -> dict:
+                        lr: float = DEFAULT_LR, max_seconds: float | None = None, seed: int = 0,
+                        autocast_bf16: bool = False, progress: bool = True, after=None) -> dict:
     """Fine-tune ``selector.retriever.query_encoder`` on `examples`, save it to `out_dir`.
 
     Stops after `steps` steps or `max_seconds`, whichever comes first. `autocast_bf16`
     runs the encoder under bfloat16 autocast (about 2x faster on CPU here: bench/bench_selection.py). The folder
-    (transformers weights, tokenizer, `selection.json`) appears only when complete.
+    (transformers weights, tokenizer, `selection.json`) appears only when complete;
+    `after()`, if given, is called once training ends and its dict joins the stats there.
     """
     from tqdm import tqdm
 
@@ -185,6 +194,8 @@ def train_query_encoder(selector: Selector, examples, out_dir, *, steps: int, ba
              "candidates": selector.n_candidates, "examples": len(order),
              "final_loss": float(np.mean(losses[-20:])) if losses else None,
              "gold_among_candidates": float(np.mean(with_gold)) if with_gold else None}
+    if after is not None:
+        stats.update(after())
     out_dir = Path(out_dir)
     with atomic_path(out_dir) as tmp:
         encoder.model.save_pretrained(tmp)
@@ -194,28 +205,28 @@ def train_query_encoder(selector: Selector, examples, out_dir, *, steps: int, ba
     return stats
 
 
-def fit_query_encoder(preset: dict, out_dir, *, steps: int, batch_size: int = 32, lr: float = 3e-5,
+def fit_query_encoder(preset: dict, out_dir, *, steps: int | None = None, batch_size: int = 32,
+                      lr: float | None = None,
                       n_candidates: int = 20, max_seconds: float | None = None,
                       eval_split: str | None = "valid_unseen", eval_examples: int | None = 400,
                       autocast_bf16: bool | None = None, progress: bool = True) -> dict:
     """Train a recipe's query encoder on its training dialogues (see `train_query_encoder`).
 
     With `eval_split`, recall@1/5 of the gold sentence among the passages the agent would
-    retrieve is measured there before and after, and kept in `selection.json`.
-    `autocast_bf16` defaults to the recipe's `bf16_autocast`.
+    retrieve is measured there before and after, and kept in `selection.json`. `steps`,
+    `lr` and `autocast_bf16` default to the recipe's `rag_dialogue_selection_steps` (else
+    100), `rag_dialogue_selection_lr` (else 3e-5) and `bf16_autocast`.
     """
     from rag_dialogue.experiment import split_options
-    from rag_dialogue.retrieval.encoder import TextEncoder
-    from rag_dialogue.retrieval.retriever import Retriever
-    from rag_dialogue.utils import write_json_atomic
-
     from rag_dialogue.retrieval.index import DenseIndex
+    from rag_dialogue.retrieval.retriever import Retriever, query_encoder_for
 
-    # the query encoder exactly as the agent builds it (`_build_retrieval`)
-    meta = DenseIndex.read_meta(preset["index_dir"])
-    encoder = TextEncoder(preset.get("query_encoder") or meta["encoder"],
-                          pooling=preset.get("query_pooling") or meta["pooling"],
-                          max_length=int(preset.get("query_truncate", 128)))
+    steps = selection_steps(preset, DEFAULT_STEPS) if steps is None else steps
+    lr = float(preset.get("rag_dialogue_selection_lr", DEFAULT_LR)) if lr is None else lr
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("candidates", n_candidates)):
+        if value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    encoder = query_encoder_for(preset, DenseIndex.read_meta(preset["index_dir"]))
     selector = Selector(Retriever(preset["index_dir"], encoder), n_candidates,
                         skip_said=preset.get("retrieval_skip_said", True),
                         retrieval_turns=preset.get("retrieval_turns", 0),
@@ -227,13 +238,16 @@ def fit_query_encoder(preset: dict, out_dir, *, steps: int, batch_size: int = 32
         kind = preset.get("rag_dialogue_data", "embedded")
         dev = dialogue_examples({**task, **split_options(kind, eval_split)}, limit=eval_examples)
     before = selector.recall(dev) if dev else {}
+
+    def evaluation() -> dict:
+        return {"eval": {"split": eval_split, "examples": len(dev), "before": before,
+                         "after": selector.recall(dev)}} if dev else {}
+
     stats = train_query_encoder(selector, examples, out_dir, steps=steps, batch_size=batch_size, lr=lr,
-                                max_seconds=max_seconds, progress=progress,
+                                max_seconds=max_seconds, progress=progress, after=evaluation,
                                 autocast_bf16=bool(preset.get("bf16_autocast")) if autocast_bf16 is None else autocast_bf16)
     if dev:
-        after = selector.recall(dev)
-        stats["eval"] = {"split": eval_split, "examples": len(dev), "before": before, "after": after}
-        write_json_atomic(Path(out_dir) / "selection.json", stats)
+        after = stats["eval"]["after"]
         print("    gold sentence ranked first on {}: {:.3f} -> {:.3f} (in the top 5: {:.3f} -> {:.3f})".format(
             eval_split, before["recall@1"], after["recall@1"], before["recall@5"], after["recall@5"]), flush=True)
     return stats
