@@ -3,8 +3,9 @@
 All functions are pure. The project's teachers record them for every agent under these
 ParlAI metric names (see `score_response`): `faithful_rate`, `hallucination_rate`,
 `no_claim_rate`, `degenerate_rate` (the four response categories), `hallucination_score`,
-`grounding_precision`, `follow_rate`, `stale_rate`; the RAG agent adds `recall@K`. F1, PPL,
-knowledge F1 and rare-word F1 come from ParlAI and its WoW teacher.
+`grounding_precision`, `follow_rate`, `stale_rate`, `decline_rate`, `read_out_rate`; the
+RAG agent adds `recall@K`. F1, PPL, knowledge F1 and rare-word F1 come from ParlAI and its
+WoW teacher.
 """
 
 import functools
@@ -321,9 +322,51 @@ def response_category(response: str, knowledge, history,
 def _category(response: str, history, score: float) -> str:
     if is_degenerate(response):
         return "degenerate"
-    if not makes_claim(response, history):
+    if not makes_claim(claims_beyond_decline(response), history):
         return "no_claim"
     return "hallucinated" if score >= HALLUCINATED_ABOVE else "faithful"
+
+
+# "I don't know", "I'm not sure", "I have no information about ...": the reply declines.
+_DECLINE = re.compile(
+    r"\b(i\s+(do\s*n[o']?t|don’t|dont)\s+know|i\s*('?m|am)\s+not\s+sure|not\s+sure\s+(about|of)|"
+    r"i\s+(have|had|found)\s+no\s+(information|idea|passage)|no\s+idea|i\s+could\s*n[o']?t\s+find|"
+    r"i\s+ca\s*n[o']?t\s+(say|tell|find))\b", re.IGNORECASE)
+
+
+def declines(response: str) -> bool:
+    """True when the response says it does not know ("I don't know who wrote it", "I'm not
+    sure about that")."""
+    return bool(_DECLINE.search(response or ""))
+
+
+def claims_beyond_decline(response: str) -> str:
+    """The response without its sentences that decline: "I don't know who wrote The Glass
+    Ferry." claims nothing, but "I don't know. It was built in 1889." still claims a date."""
+    if not declines(response):
+        return response or ""
+    return " ".join(s for s in _SENTENCE_END.split(response.strip()) if not declines(s))
+
+
+READ_OUT_SHARE = 0.8  # of the reply's words in one run of a knowledge sentence
+
+
+def reads_out(response: str, knowledge, share: float = READ_OUT_SHARE) -> bool:
+    """True when at least `share` of the response's words (normalised) form one contiguous
+    run of a single knowledge sentence: the reply reads the sentence out rather than
+    answering in its own words. Human Wizard of Wikipedia wizards do it in 4.7% of turns
+    with a checked sentence (test seen; `share` 0.8)."""
+    words = normalize(response).split()
+    if len(words) < 3:
+        return False
+    run = max(1, math.ceil(share * len(words)))
+    windows = {" " + " ".join(words[i:i + run]) + " " for i in range(len(words) - run + 1)}
+    return any(w in sentence for sentence in _normalised_sentences(_as_text(knowledge)) for w in windows)
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised_sentences(text: str) -> tuple:
+    return tuple(" " + normalize(s) + " " for s in _sentences(text))
 
 
 def is_hallucinated(response: str, knowledge, history,
@@ -404,13 +447,17 @@ def score_response(response: str, knowledge, history, changed_facts=None,
     apply to this example (see each function) is left out.
 
     The four category rates (`faithful_rate`, `hallucination_rate` for the `hallucinated`
-    category, `no_claim_rate`, `degenerate_rate`) are 0/1 here and sum to 1.
+    category, `no_claim_rate`, `degenerate_rate`) are 0/1 here and sum to 1. A reply that
+    declines is `no_claim` unless its other sentences claim something; `decline_rate` and
+    `read_out_rate` (see `reads_out`) are 0/1 too.
     """
     score = hallucination_score(response, knowledge, history, rare_words)
     category = _category(response, history, score)
     scores = {f"{name}_rate": float(category == name) for name in ("faithful", "no_claim", "degenerate")}
     scores["hallucination_rate"] = float(category == "hallucinated")
     scores["hallucination_score"] = score
+    scores["decline_rate"] = float(declines(response))
+    scores["read_out_rate"] = float(reads_out(response, knowledge))
     precision = grounding_precision(response, knowledge, history)
     if precision is not None:
         scores["grounding_precision"] = precision

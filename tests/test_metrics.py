@@ -68,7 +68,8 @@ def test_follow_the_index_definition():
     scores = m.score_response("She was born in 1912 in Norway.", KNOWLEDGE, HISTORY, facts)
     assert scores["follow_rate"] == 1.0 and scores["stale_rate"] == 0.0 and scores["hallucination_rate"] == 1.0
     assert set(m.score_response("Yes.", KNOWLEDGE, HISTORY)) == {
-        "faithful_rate", "hallucination_rate", "no_claim_rate", "degenerate_rate", "hallucination_score"}
+        "faithful_rate", "hallucination_rate", "no_claim_rate", "degenerate_rate", "hallucination_score",
+        "decline_rate", "read_out_rate"}
 
 
 @pytest.mark.parametrize("response, category", [
@@ -78,6 +79,8 @@ def test_follow_the_index_definition():
     ("Who was Greta Garbo?", "no_claim"),  # says back what was said
     ("chemical chemical chemical actress", "degenerate"),  # degenerate comes first: never faithful
     ("Garbo was Garbo was Garbo was Swedish.", "degenerate"),
+    ("I don't know who wrote The Glass Ferry.", "no_claim"),  # a decline claims nothing
+    ("I'm not sure. She was born in 1905 in Oslo.", "hallucinated"),  # ... unless it goes on
 ])
 def test_each_response_has_exactly_one_category(response, category):
     assert m.response_category(response, KNOWLEDGE, HISTORY) == category
@@ -97,6 +100,24 @@ def test_hallucination_score_orders_responses_by_support():
     assert set(m.SCORE_FEATURES) <= set(features)
     assert features["unsupported_name"] == 1.0 and features["unsupported_number"] == 0.0
     assert features["unsupported"] == 0.75  # garbo grounded; trained, horses, mexico not
+
+
+def test_declines():
+    assert m.declines("I don't know who wrote that opera.") and m.declines("I'm not sure about that.")
+    assert m.declines("Sorry, I have no information about the Glass Ferry.")
+    assert not m.declines("I know she was Swedish.") and not m.declines("Garbo was not sure of herself.")
+    assert m.score_response("I do not know, sorry.", KNOWLEDGE, HISTORY)["decline_rate"] == 1.0
+
+
+def test_reads_out_is_one_long_run_of_one_sentence():
+    knowledge = "Greta Garbo / Greta Garbo was a Swedish-born American film actress during the 1920s and 1930s."
+    assert m.reads_out("Greta Garbo was a Swedish-born American film actress during the 1920s.", knowledge)
+    assert m.reads_out("Oh yes! Greta Garbo was a Swedish-born American film actress during the 1920s "
+                       "and 1930s.", knowledge)  # 14 of 16 words in one run
+    assert not m.reads_out("She was a Swedish actress, and she acted in films in the twenties and thirties.",
+                           knowledge)  # the same facts in its own words
+    assert not m.reads_out("Garbo was American. She was a film actress during the 1920s.", knowledge)
+    assert not m.reads_out("Yes.", knowledge)
 
 
 def test_degenerate_responses():
