@@ -329,7 +329,7 @@ def _category(response: str, history, score: float) -> str:
 
 # "I don't know", "I'm not sure", "I have no information about ...": the reply declines.
 _DECLINE = re.compile(
-    r"\b(i\s+(do\s*n[o']?t|don’t|dont)\s+know|i\s*('?m|am)\s+not\s+sure|not\s+sure\s+(about|of)|"
+    r"\b(i\s+(do\s*n[o']?t|don’t|dont)\s+know|i\s*('?m|am)\s+not\s+sure|"
     r"i\s+(have|had|found)\s+no\s+(information|idea|passage)|no\s+idea|i\s+could\s*n[o']?t\s+find|"
     r"i\s+ca\s*n[o']?t\s+(say|tell|find))\b", re.IGNORECASE)
 
