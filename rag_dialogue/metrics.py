@@ -159,17 +159,32 @@ def unsupported_rare_words(response: str, knowledge, history,
 
 
 # The hallucination score is a logistic model of the lexical features below, fitted by
-# `scripts/fit_hallucination_score.py` on public labelled data (see the README's
-# "Metrics: how hallucination is measured"). Weights act on the raw feature values.
-SCORE_FEATURES = ("unsupported", "unsupported_by_knowledge", "uncopied", "unmatched", "log_words")
+# `scripts/fit_hallucination_score.py` on the development portions of three kinds of
+# public human labels, each kind weighing the same: attribution (BEGIN's WoW, CMU-DoG and
+# Topical-Chat dev sets, with this project's 43 hand labels), factual consistency (a dev
+# half of Q²'s), gold and model responses mixed (a dev half of FaithDial's audit); see the
+# README's "Metrics: how hallucination is measured". Weights act on the raw feature values.
+SCORE_FEATURES = (
+    "unsupported", "unsupported_by_knowledge", "uncopied", "unmatched", "log_words",
+    "unsupported_claims", "uncopied_claims", "unmatched_claims", "worst_sentence", "substituted",
+    "unsupported_impersonal", "question_share", "personal_share",
+)
 SCORE_WEIGHTS = {
-    "unsupported": 0.3710,
-    "unsupported_by_knowledge": 3.9681,
-    "uncopied": 3.8224,
-    "unmatched": 1.8223,
-    "log_words": 2.3073,
+    "unsupported": -1.0844,
+    "unsupported_by_knowledge": 1.8316,
+    "uncopied": 3.2668,
+    "unmatched": 1.7500,
+    "log_words": 0.9593,
+    "unsupported_claims": 1.8373,
+    "uncopied_claims": -1.1168,
+    "unmatched_claims": -0.7907,
+    "worst_sentence": 0.7631,
+    "substituted": 0.0766,
+    "unsupported_impersonal": 0.5101,
+    "question_share": -0.2235,
+    "personal_share": 0.6427,
 }
-SCORE_BIAS = -9.7143
+SCORE_BIAS = -5.8885
 HALLUCINATED_ABOVE = 0.5  # the decision threshold on hallucination_score
 
 CATEGORIES = ("faithful", "hallucinated", "no_claim", "degenerate")
@@ -201,29 +216,106 @@ def _sentences(text: str) -> tuple:
 
 @functools.lru_cache(maxsize=256)
 def _knowledge_index(text: str):
-    """(content stems, [(bigram set, token Counter)] per sentence) of a knowledge text."""
+    """(content stems, [(bigram set, token Counter, negated)] per sentence) of a knowledge text."""
     per_sentence = []
     for sentence in _sentences(text):
         tokens = normalize(sentence).split()
-        per_sentence.append((frozenset(zip(tokens, tokens[1:])), Counter(tokens)))
+        per_sentence.append((frozenset(zip(tokens, tokens[1:])), Counter(tokens), _negated(tokens)))
     return _content_stems(text), per_sentence
 
 
-def _best_sentence_match(response: str, per_sentence) -> tuple[float, float]:
-    """(bigram share, token F1) of each sentence of the response against the knowledge
-    sentence it matches best, averaged over the response's bigrams and words: a reply may
-    join two knowledge sentences."""
+# Negations, as normalize() leaves them ("don't" -> "dont", "don ' t" -> "don t").
+NEGATIONS = frozenset({
+    "not", "no", "never", "nor", "none", "nothing", "neither", "nobody", "cannot", "t", "without",
+    "dont", "doesnt", "didnt", "isnt", "wasnt", "arent", "werent", "cant", "couldnt", "wont",
+    "wouldnt", "shouldnt", "havent", "hasnt", "hadnt", "aint",
+})
+
+
+def _negated(tokens) -> bool:
+    """An odd number of negations: "is not" negates, "not only ... never" cancels out."""
+    return sum(t in NEGATIONS for t in tokens) % 2 == 1
+
+
+FIRST_PERSON = frozenset({"i", "im", "ive", "id", "ill", "me", "my", "mine", "myself", "we", "our", "us"})
+
+
+def _best_match(words: list, per_sentence) -> tuple:
+    """(bigrams of `words`, most of them in one knowledge sentence, best token F1 with one
+    knowledge sentence, index of that sentence or None)."""
+    bigrams = list(zip(words, words[1:]))
+    copied = max((sum(b in k[0] for b in bigrams) for k in per_sentence), default=0) if bigrams else 0
+    f1s = [_f1(words, k[1]) for k in per_sentence] if words else []
+    best_f1 = max(f1s, default=0.0)
+    return bigrams, copied, best_f1, f1s.index(best_f1) if f1s else None
+
+
+def _sentence_evidence(response: str, k_stems, h_stems, per_sentence) -> dict:
+    """Per-sentence evidence of a response, each sentence against the knowledge sentence it
+    matches best, combined over the whole response and over its *claim sentences* alone
+    (neither a question nor free of content words beyond the history's and GENERIC_WORDS):
+    "Have you ever seen an orc? They are fictional humanoid creatures." claims only the second."""
+    skip = _not_content()
     copied = matched = bigram_count = word_count = 0
+    c_copied = c_matched = c_bigrams = c_words = c_content = c_unsupported = 0
+    question_words = personal_words = 0
+    worst = 0.0
+    flips = substituted = i_content = i_unsupported = 0
     for sentence in _SENTENCE_END.split(response.strip()):
         words = normalize(sentence).split()
-        bigrams = list(zip(words, words[1:]))
-        if bigrams:
-            copied += max((sum(b in sent for b in bigrams) for sent, _ in per_sentence), default=0)
-            bigram_count += len(bigrams)
-        if words:
-            matched += len(words) * max((_f1(words, counts) for _, counts in per_sentence), default=0.0)
-            word_count += len(words)
-    return copied / max(bigram_count, 1), matched / max(word_count, 1)
+        if not words:
+            continue
+        bigrams, best_copied, best_f1, best = _best_match(words, per_sentence)
+        copied += best_copied
+        bigram_count += len(bigrams)
+        matched += len(words) * best_f1
+        word_count += len(words)
+        if sentence.rstrip().endswith("?"):
+            question_words += len(words)
+            continue
+        claim = _beyond_decline(sentence)
+        if claim != sentence:  # "I'm not sure, but ...": only the clause after "but" claims
+            words = normalize(claim).split()
+            bigrams, best_copied, best_f1, best = _best_match(words, per_sentence)
+        stems = [stem(w) for w in words if w not in skip]
+        if not any(w not in GENERIC_WORDS and s not in h_stems
+                   for w, s in zip((w for w in words if w not in skip), stems)):
+            continue  # says nothing beyond attitude and the history
+        if FIRST_PERSON.intersection(words):
+            personal_words += len(words)
+        unsupported = sum(s not in k_stems and s not in h_stems for s in stems)
+        for clause in _BUT.split(claim):  # "I'm not a big fan, but his parents were Black Panthers"
+            clause_words = normalize(clause).split()
+            if not FIRST_PERSON.intersection(clause_words):
+                clause_stems = [stem(w) for w in clause_words if w not in skip]
+                i_content += len(clause_stems)
+                i_unsupported += sum(s not in k_stems and s not in h_stems for s in clause_stems)
+        c_copied += best_copied
+        c_bigrams += len(bigrams)
+        c_matched += len(words) * best_f1
+        c_words += len(words)
+        c_content += len(stems)
+        c_unsupported += unsupported
+        worst = max(worst, unsupported / max(len(stems), 1))
+        # a sentence that keeps most words of a knowledge sentence but changes one: a swapped
+        # relation, quantity or name ("a quarter step" for "a half step")
+        substituted += best_f1 >= 0.5 and unsupported > 0
+        if best_f1 >= 0.3:  # a negation the matching knowledge sentence does not have, or the reverse
+            flips += _negated(words) != per_sentence[best][2]
+    return {
+        "uncopied": 1.0 - copied / max(bigram_count, 1),
+        "unmatched": 1.0 - matched / max(word_count, 1),
+        "uncopied_claims": 1.0 - c_copied / c_bigrams if c_bigrams else 0.0,
+        "unmatched_claims": 1.0 - c_matched / c_words if c_words else 0.0,
+        "unsupported_claims": c_unsupported / c_content if c_content else 0.0,
+        "worst_sentence": worst,
+        "unsupported_impersonal": i_unsupported / i_content if i_content else 0.0,
+        "negation_flip": float(flips > 0),
+        "substituted": float(substituted > 0),
+        "question_share": question_words / max(word_count, 1),
+        "personal_share": personal_words / max(word_count, 1),
+        "log_claim_words": math.log1p(c_words),
+    }
 
 
 def _f1(pred: list, gold: Counter) -> float:
@@ -251,6 +343,24 @@ def hallucination_features(response: str, knowledge, history,
       unmatched                 1 - the token F1 with the knowledge sentence that matches best
                                 (per response sentence, weighted by its words)
       log_words                 log(1 + number of words of the response)
+
+    Per-sentence evidence over the *claim sentences* only (not questions, not the declining
+    clause of "I'm not sure, but ...", not sentences of attitude alone; see `_sentence_evidence`),
+    each against the knowledge sentence it matches best; 0 when nothing is claimed:
+      unsupported_claims        share of their content words in neither knowledge nor history
+      uncopied_claims, unmatched_claims   as uncopied and unmatched
+      worst_sentence            the largest share of unsupported content words in one sentence
+      unsupported_impersonal    unsupported share in their clauses without "I", "my", "we" ...
+      substituted               1.0 when a sentence keeps most of a knowledge sentence (token
+                                F1 >= 0.5) but has an unsupported word: a changed relation,
+                                quantity or name
+      negation_flip             1.0 when a sentence (F1 >= 0.3 with its knowledge sentence)
+                                negates what that sentence does not, or the reverse
+      question_share            share of the response's words in questions
+      personal_share            share in claim sentences that speak of "I", "my", "we" ...
+      log_claim_words           log(1 + words of the claim sentences)
+    The score (`SCORE_FEATURES`) uses the first five above and all of these but negation_flip
+    and log_claim_words (measured: ROC AUC about 0.5 alone on every labelled set).
     """
     rare_words = rare_words or default_rare_words()
     response = response or ""
@@ -260,7 +370,6 @@ def hallucination_features(response: str, knowledge, history,
     stems = [stem(w) for w in words]
     n = max(len(words), 1)
     tokens = normalize(response).split()
-    copied, matched = _best_sentence_match(response, per_sentence)
     return {
         "unsupported": sum(s not in k_stems and s not in h_stems for s in stems) / n,
         "unsupported_by_knowledge": sum(s not in k_stems for s in stems) / n,
@@ -270,9 +379,8 @@ def hallucination_features(response: str, knowledge, history,
                                         for w, s in zip(words, stems))),
         "unsupported_name": float(any(stem(w) not in k_stems and stem(w) not in h_stems
                                       for w in _name_words(response))),
-        "uncopied": 1.0 - copied,
-        "unmatched": 1.0 - matched,
         "log_words": math.log1p(len(tokens)),
+        **_sentence_evidence(response, k_stems, h_stems, per_sentence),
     }
 
 
@@ -345,7 +453,20 @@ def claims_beyond_decline(response: str) -> str:
     Ferry." claims nothing, but "I don't know. It was built in 1889." still claims a date."""
     if not declines(response):
         return response or ""
-    return " ".join(s for s in _SENTENCE_END.split(response.strip()) if not declines(s))
+    return " ".join(_beyond_decline(s) for s in _SENTENCE_END.split(response.strip()) if _beyond_decline(s))
+
+
+_BUT = re.compile(r"(?:,\s*|\s)but\s", re.IGNORECASE)
+
+
+def _beyond_decline(sentence: str) -> str:
+    """A sentence less its declining clause: "I'm not sure, but it was built in 1889" still
+    claims the date; a sentence that only declines leaves nothing."""
+    match = _DECLINE.search(sentence)
+    if not match:
+        return sentence
+    rest = _BUT.search(sentence, match.end())
+    return sentence[rest.end():].strip() if rest else ""
 
 
 READ_OUT_SHARE = 0.8  # of the reply's words in one run of a knowledge sentence
@@ -429,13 +550,21 @@ def is_degenerate(response: str, min_words: int = 3) -> bool:
 
     Words are lowercased without punctuation, articles kept: "Shaka Zulu, Shaka the Zulu" is
     a list of names, not a loop."""
-    words = _NOT_WORD.sub(" ", (response or "").lower()).split()
+    words, ends = [], set()  # ends: indices of words that end a sentence
+    for sentence in re.split(r"[.!?]+", (response or "").lower()):
+        sentence_words = _NOT_WORD.sub(" ", sentence).split()
+        words.extend(sentence_words)
+        if sentence_words:
+            ends.add(len(words) - 1)
     if len(words) < min_words:
         return True
     if any(a == b == c for a, b, c in zip(words, words[1:], words[2:])):
         return True
+    # A phrase said twice in a row, unless a sentence ends between the two ("Yes, he is. He is
+    # writing a novel."); whole sentences said again are caught as a loop below.
     for n in range(2, len(words) // 2 + 1):
-        if any(words[i:i + n] == words[i + n:i + 2 * n] for i in range(len(words) - 2 * n + 1)):
+        if any(words[i:i + n] == words[i + n:i + 2 * n] and i + n - 1 not in ends
+               for i in range(len(words) - 2 * n + 1)):
             return True
     trigrams = list(zip(words, words[1:], words[2:]))
     return len(trigrams) - len(set(trigrams)) >= REPEATED_TRIGRAM_SHARE * len(trigrams)

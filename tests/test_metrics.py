@@ -78,9 +78,12 @@ def test_follow_the_index_definition():
     ("That is great, I love her!", "no_claim"),  # an attitude, no checkable fact
     ("Who was Greta Garbo?", "no_claim"),  # says back what was said
     ("chemical chemical chemical actress", "degenerate"),  # degenerate comes first: never faithful
+    ("Bermuda is a British Overseas Territory in the North Atlantic Ocean.", "hallucinated"),  # another passage
     ("Garbo was Garbo was Garbo was Swedish.", "degenerate"),
     ("I don't know who wrote The Glass Ferry.", "no_claim"),  # a decline claims nothing
     ("I'm not sure. She was born in 1905 in Oslo.", "hallucinated"),  # ... unless it goes on
+    ("I'm not sure, but she was born in 1905 in Oslo.", "hallucinated"),  # ... in the same sentence too
+    ("Yes, she was. She was a Swedish film actress.", "faithful"),  # not a loop: a sentence ends between
 ])
 def test_each_response_has_exactly_one_category(response, category):
     assert m.response_category(response, KNOWLEDGE, HISTORY) == category
@@ -100,6 +103,24 @@ def test_hallucination_score_orders_responses_by_support():
     assert set(m.SCORE_FEATURES) <= set(features)
     assert features["unsupported_name"] == 1.0 and features["unsupported_number"] == 0.0
     assert features["unsupported"] == 0.75  # garbo grounded; trained, horses, mexico not
+
+
+def test_per_sentence_evidence_judges_claims_not_questions_or_declines():
+    f = m.hallucination_features("Have you seen her films? Garbo was a Swedish film actress.", KNOWLEDGE, HISTORY)
+    assert f["unsupported_claims"] == 0.0 and f["worst_sentence"] == 0.0  # the question claims nothing
+    assert f["unsupported"] > 0.0 and f["question_share"] > 0.3
+    f = m.hallucination_features("Garbo was a Swedish actress. She trained horses in Mexico.", KNOWLEDGE, HISTORY)
+    assert f["worst_sentence"] == 1.0 and 0.0 < f["unsupported_claims"] < 1.0  # one sentence made up
+    # most words of one knowledge sentence with one changed: a swapped relation or quantity
+    assert m.hallucination_features("The American Film Institute ranked Garbo sixth.", KNOWLEDGE, HISTORY)[
+        "substituted"] == 1.0
+    assert m.hallucination_features("The American Film Institute ranked Garbo fifth.", KNOWLEDGE, HISTORY)[
+        "substituted"] == 0.0
+    f = m.hallucination_features("I'm not a big fan of old films, but Garbo was a Swedish actress.",
+                                 KNOWLEDGE, HISTORY)
+    assert f["unsupported_impersonal"] == 0.0 and f["unsupported_claims"] > 0.0 and f["personal_share"] == 1.0
+    assert m.claims_beyond_decline("I'm not sure, but it was built in 1889.") == "it was built in 1889."
+    assert m.claims_beyond_decline("I don't know who wrote it. Garbo was Swedish.") == "Garbo was Swedish."
 
 
 def test_declines():
@@ -130,6 +151,8 @@ def test_degenerate_responses():
     assert m.is_degenerate("Sure!") and m.is_degenerate("")  # fewer than 3 words
     assert not m.is_degenerate("Bermuda is a British Overseas Territory in the North Atlantic Ocean.")
     assert not m.is_degenerate("It is big, big and old.")  # twice in a row is speech, not babble
+    assert not m.is_degenerate("yes , he is . he is writing a sixth novel .")  # a sentence ends between
+    assert m.is_degenerate("He was born in Paris. He was born in Paris.")  # a sentence said again is a loop
     assert m.score_response("Sure!", KNOWLEDGE, HISTORY)["degenerate_rate"] == 1.0
 
 
