@@ -188,26 +188,50 @@ def token_f1_score(example: Labelled) -> float:
     return 1.0 - F1Metric.compute(example.response, [example.knowledge]).value()
 
 
-def measures() -> dict:
-    """name -> (score function or None, decision function or None) over a Labelled."""
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # of is_hallucinated, for the sensitivity line
+
+
+def measures(models=()) -> dict:
+    """name -> (score function or None, decision function or None) over a Labelled.
+
+    The default measure first, then the evidence it combines and the baselines; `models`
+    adds the model-based options by name ("embedding", "lm"), which need the packaged
+    encoder or language model and are far slower (see `rag_dialogue.consistency`)."""
     m = metrics
-    return {
+    table = {
         "hallucination_score / is_hallucinated": (
             lambda e: m.hallucination_score(e.response, e.knowledge, e.history),
             lambda e: m.is_hallucinated(e.response, e.knowledge, e.history)),
+        "worst claim sentence (per-sentence)": (
+            lambda e: m.hallucination_features(e.response, e.knowledge, e.history)["worst_sentence"], None),
         "1 - grounding_precision": (
             lambda e: 1.0 - (m.grounding_precision(e.response, e.knowledge, e.history) or 0.0), None),
         "unsupported rare words (old decision)": (
             None, lambda e: bool(m.unsupported_rare_words(e.response, e.knowledge, e.history))),
         "1 - token F1 (baseline)": (token_f1_score, None),
     }
+    if models:
+        from rag_dialogue import consistency
+
+        for name in models:
+            table.update(consistency.measures(name))
+    return table
 
 
-def validate(examples: list[Labelled]) -> dict:
+def threshold_sensitivity(examples: list[Labelled], thresholds=THRESHOLDS) -> dict:
+    """Balanced accuracy of `is_hallucinated` were its threshold each of `thresholds`
+    (degenerate and no-claim replies are never hallucinated, whatever the threshold)."""
+    labels = [e.hallucinated for e in examples]
+    scored = [(metrics._category(e.response, e.history, 0.0) == "faithful",
+               metrics.hallucination_score(e.response, e.knowledge, e.history)) for e in examples]
+    return {t: balanced_accuracy(labels, [claims and score >= t for claims, score in scored]) for t in thresholds}
+
+
+def validate(examples: list[Labelled], models=()) -> dict:
     """name -> {auc, balanced_accuracy, confusion} of each measure on `examples`."""
     labels = [e.hallucinated for e in examples]
     results = {}
-    for name, (score, decide) in measures().items():
+    for name, (score, decide) in measures(models).items():
         row = {}
         if score is not None:
             row["auc"] = roc_auc(labels, [score(e) for e in examples])
@@ -219,7 +243,7 @@ def validate(examples: list[Labelled]) -> dict:
     return results
 
 
-def format_report(path, results: dict, n: int, positives: int, skipped: int) -> str:
+def format_report(path, results: dict, n: int, positives: int, skipped: int, sensitivity=None) -> str:
     def fmt(value):
         return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
@@ -231,6 +255,10 @@ def format_report(path, results: dict, n: int, positives: int, skipped: int) -> 
         c = row.get("confusion", {})
         lines.append(f"| {name:40s} | {fmt(row.get('auc')):>7s} | {fmt(row.get('balanced_accuracy')):>9s} "
                      f"| {c.get('tp', '-')} | {c.get('fp', '-')} | {c.get('tn', '-')} | {c.get('fn', '-')} |")
+    if sensitivity:
+        lines += ["", "is_hallucinated at other thresholds (bal. acc.): "
+                  + ", ".join(f"{t:.1f}: {fmt(b)}" for t, b in sensitivity.items())
+                  + f" (default {metrics.HALLUCINATED_ABOVE})"]
     return "\n".join(lines)
 
 
@@ -269,6 +297,10 @@ def add_subparser(subparsers):
         description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("files", nargs="+", metavar="FILE", help="labelled responses (.tsv, .csv or .jsonl)")
     check.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
+    check.add_argument("--models", default="", metavar="NAMES",
+                       help="also the model-based measures, comma-separated: embedding (the packaged "
+                       "MiniLM with a head fitted on public labels, ~20 ms a reply), lm (the packaged "
+                       "SmolLM2's likelihood ratio with and without the knowledge, ~0.6 s a reply)")
     check.set_defaults(func=_cmd_validate)
     score = sub.add_parser(
         "score", help="the hallucination measures of the responses in ParlAI world logs",
@@ -296,11 +328,14 @@ def _cmd_validate(args) -> int:
     everything = {}
     for path in args.files:
         examples, skipped = read_labelled(path)
-        results = validate(examples)
+        models = [name for name in args.models.split(",") if name]
+        results = validate(examples, models)
+        sensitivity = threshold_sensitivity(examples)
         positives = sum(e.hallucinated for e in examples)
-        print(format_report(path, results, len(examples), positives, skipped), end="\n\n")
+        print(format_report(path, results, len(examples), positives, skipped, sensitivity), end="\n\n")
         everything[str(path)] = {"n": len(examples), "hallucinated": positives,
-                                 "generic_skipped": skipped, "measures": results}
+                                 "generic_skipped": skipped, "measures": results,
+                                 "threshold_sensitivity": {str(t): b for t, b in sensitivity.items()}}
     if args.json_out:
         with atomic_path(args.json_out) as tmp:
             Path(tmp).write_text(json.dumps(everything, indent=2) + "\n", encoding="utf-8")

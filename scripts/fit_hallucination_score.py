@@ -1,53 +1,112 @@
 """Fit the weights of `rag_dialogue.metrics.hallucination_score` on labelled responses.
 
-    python scripts/fit_hallucination_score.py FILE [FILE ...] [--folds 10]
+    python scripts/fit_hallucination_score.py FILE [FILE ...] [--folds 10] [--report TEST ...]
 
-FILEs are labelled responses as `rag-dialogue metrics validate` reads them (for
-development: the Wizard of Wikipedia dev set of the BEGIN benchmark, `begin_dev_wow.tsv`,
-and the labels in tests/data). Prints the cross-validated ROC AUC and balanced accuracy of
-the logistic model next to each feature alone, then the weights to paste into metrics.py.
-Fit on development data only, never on a test set.
+FILEs are labelled responses as `rag-dialogue metrics validate` reads them, each one kind
+of label (for development: the dev sets of the BEGIN benchmark, a dev half of the Q²
+consistency labels, a dev half of the FaithDial audit of gold and model responses; see
+the README). Each file weighs the same in the fit and, within it, each class (balanced
+weights), so neither the biggest file nor one file's share of hallucinations sets the 0.5
+threshold. Prints, per file, the ROC AUC and balanced accuracy of `is_hallucinated` with
+the model cross-validated (folds within each file), next to the token-F1 baseline, then
+the weights to paste into metrics.py. `--report` files (held-out portions) are scored
+with the weights fitted on the FILEs only. Fit on development data only, never on a test set.
 """
 
 import argparse
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from rag_dialogue import metrics, validate
+
+
+def lifted(features: dict, p: float) -> float:
+    """The score as `metrics.score_from_features` makes it from the model's probability."""
+    if features["unsupported_number"] or features["unsupported_name"]:
+        return metrics.HALLUCINATED_ABOVE + (1.0 - metrics.HALLUCINATED_ABOVE) * p
+    return p
+
+
+class Labelled:
+    """One file's features, labels, categories and baseline scores."""
+
+    def __init__(self, path, names):
+        examples = validate.read_labelled(path)[0]
+        self.path = path
+        self.features = [metrics.hallucination_features(e.response, e.knowledge, e.history) for e in examples]
+        self.x = np.array([[f[n] for n in names] for f in self.features])
+        self.y = np.array([e.hallucinated for e in examples])
+        # the category before the score: degenerate and no_claim replies are never hallucinated
+        self.claims = np.array([metrics._category(e.response, e.history, 0.0) == "faithful" for e in examples])
+        self.baseline = [validate.token_f1_score(e) for e in examples]
+        positives = max(self.y.sum(), 1)
+        negatives = max(len(self.y) - self.y.sum(), 1)
+        self.weights = np.where(self.y == 1, 0.5 / positives, 0.5 / negatives)
+
+    def report(self, p) -> str:
+        scores = [lifted(f, q) for f, q in zip(self.features, p)]
+        decisions = self.claims & (np.array(scores) >= metrics.HALLUCINATED_ABOVE)
+        return (f"{self.path}: n {len(self.y)}, {self.y.sum()} hallucinated | AUC {validate.roc_auc(self.y, scores):.3f}"
+                f" | bal. acc. {validate.balanced_accuracy(self.y, decisions):.3f}"
+                f" | token-F1 baseline AUC {validate.roc_auc(self.y, self.baseline):.3f}")
+
+
+def fit(sets, c):
+    x = np.vstack([s.x for s in sets])
+    y = np.concatenate([s.y for s in sets])
+    w = np.concatenate([s.weights for s in sets])
+    # Standardise for the fit (so C treats features alike), then fold the scaling into the weights.
+    mean, std = x.mean(0), x.std(0) + 1e-9
+    model = LogisticRegression(C=c, max_iter=2000).fit((x - mean) / std, y, sample_weight=w * len(y) / len(sets))
+    weights = model.coef_[0] / std
+    bias = model.intercept_[0] - (model.coef_[0] * mean / std).sum()
+    return weights, bias
+
+
+def predict(weights, bias, x):
+    return 1.0 / (1.0 + np.exp(-(x @ weights + bias)))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+")
+    parser.add_argument("--report", nargs="*", default=[], help="held-out files, scored with the final weights")
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the logistic model")
     parser.add_argument("--features", default=",".join(metrics.SCORE_FEATURES),
-                        help="comma-separated subset of metrics.SCORE_FEATURES to fit on")
+                        help="comma-separated names of metrics.hallucination_features to fit on")
     args = parser.parse_args()
 
-    examples = [e for path in args.files for e in validate.read_labelled(path)[0]]
     names = args.features.split(",")
-    x = np.array([[metrics.hallucination_features(e.response, e.knowledge, e.history)[n] for n in names]
-                  for e in examples])
-    y = np.array([e.hallucinated for e in examples])
-    print(f"{len(y)} responses, {y.sum()} hallucinated")
-    for i, name in enumerate(names):
-        print(f"  {name:26s} AUC alone {validate.roc_auc(y, x[:, i]):.3f}")
+    sets = [Labelled(path, names) for path in args.files]
+    for s in sets:
+        print(f"{s.path}: {len(s.y)} responses, {s.y.sum()} hallucinated; AUC alone: "
+              + ", ".join(f"{n} {validate.roc_auc(s.y, s.x[:, i]):.3f}" for i, n in enumerate(names)))
 
-    # Standardise for the fit (so C treats features alike), then fold the scaling into the weights.
-    mean, std = x.mean(0), x.std(0) + 1e-9
-    # Balanced class weights: the 0.5 threshold then does not lean on this data's share of
-    # hallucinations, which differs between data sets.
-    model = LogisticRegression(C=args.c, max_iter=1000, class_weight="balanced")
-    folds = StratifiedKFold(args.folds, shuffle=True, random_state=0)
-    p = cross_val_predict(model, (x - mean) / std, y, cv=folds, method="predict_proba")[:, 1]
-    print(f"cross-validated ({args.folds} folds): AUC {validate.roc_auc(y, p):.3f}, "
-          f"balanced accuracy {validate.balanced_accuracy(y, p >= metrics.HALLUCINATED_ABOVE):.3f}")
-    model.fit((x - mean) / std, y)
-    weights = model.coef_[0] / std
-    bias = model.intercept_[0] - (model.coef_[0] * mean / std).sum()
+    rng = np.random.RandomState(0)
+    folds = [rng.permutation(len(s.y)) % args.folds for s in sets]
+    predictions = [np.zeros(len(s.y)) for s in sets]
+    for k in range(args.folds):
+        train = []
+        for s, fold in zip(sets, folds):
+            part = Labelled.__new__(Labelled)
+            part.x, part.y, part.weights = s.x[fold != k], s.y[fold != k], s.weights[fold != k]
+            train.append(part)
+        weights, bias = fit(train, args.c)
+        for s, fold, p in zip(sets, folds, predictions):
+            p[fold == k] = predict(weights, bias, s.x[fold == k])
+    print(f"\ncross-validated ({args.folds} folds within each file):")
+    for s, p in zip(sets, predictions):
+        print("  " + s.report(p))
+
+    weights, bias = fit(sets, args.c)
+    if args.report:
+        print("\nheld out (weights fitted on all FILEs):")
+        for path in args.report:
+            s = Labelled(path, names)
+            print("  " + s.report(predict(weights, bias, s.x)))
+    print("\nSCORE_FEATURES = (" + ", ".join(f'"{n}"' for n in names) + ")")
     print("SCORE_WEIGHTS = {")
     for name, w in zip(names, weights):
         print(f'    "{name}": {w:.4f},')

@@ -29,6 +29,22 @@ def test_shipped_labels_score_above_the_token_f1_baseline():
     assert ours["auc"] >= 0.9 and ours["balanced_accuracy"] >= 0.8
 
 
+# public development labels of other kinds (see tests/data/README.md); the weights were fitted on them
+CONSISTENCY = "tests/data/q2_consistency_dev.jsonl"  # factual consistency of model responses (Q²)
+MIXED = "tests/data/faithdial_audit_wow_dev.jsonl"  # attribution of gold and model responses mixed
+
+
+@pytest.mark.parametrize("path, auc, balanced", [(CONSISTENCY, 0.76, 0.68), (MIXED, 0.86, 0.75)])
+def test_other_kinds_of_labels_score_above_the_token_f1_baseline(path, auc, balanced):
+    examples, _ = validate.read_labelled(path)
+    results = validate.validate(examples)
+    ours = results["hallucination_score / is_hallucinated"]
+    assert ours["auc"] > results["1 - token F1 (baseline)"]["auc"]
+    assert ours["auc"] >= auc and ours["balanced_accuracy"] >= balanced
+    sensitivity = validate.threshold_sensitivity(examples)
+    assert sensitivity[0.5] == ours["balanced_accuracy"] and set(sensitivity) == set(validate.THRESHOLDS)
+
+
 @pytest.mark.parametrize("suffix", [".tsv", ".csv", ".jsonl"])
 def test_every_format_and_label_name_reads_alike(tmp_path, suffix):
     rows = [("Bermuda is in the Atlantic.", "Where is Bermuda?", "It is in the Atlantic.", "Fully attributable"),
@@ -74,11 +90,13 @@ def test_command_prints_each_measure_and_writes_json(tmp_path, capsys):
     out = tmp_path / "agreement.json"
     assert cli.main(["metrics", "validate", SHIPPED, "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    for name in ("hallucination_score / is_hallucinated", "1 - token F1 (baseline)", "ROC AUC", "bal. acc."):
+    for name in ("hallucination_score / is_hallucinated", "worst claim sentence", "1 - token F1 (baseline)",
+                 "ROC AUC", "bal. acc.", "is_hallucinated at other thresholds"):
         assert name in printed
     saved = json.loads(out.read_text())[SHIPPED]
     assert saved["n"] >= 40 and set(saved["measures"]["hallucination_score / is_hallucinated"]) == {
         "auc", "balanced_accuracy", "confusion"}
+    assert set(saved["threshold_sensitivity"]) == {str(t) for t in validate.THRESHOLDS}
     bad = tmp_path / "bad.tsv"
     bad.write_text("knowledge\tresponse\tlabel\nk\tr\tmaybe\n")
     assert cli.main(["metrics", "validate", str(bad)]) == 2
