@@ -195,8 +195,8 @@ def measures(models=()) -> dict:
     """name -> (score function or None, decision function or None) over a Labelled.
 
     The default measure first, then the evidence it combines and the baselines; `models`
-    adds the model-based options by name ("embedding", "lm"), which need the packaged
-    encoder or language model and are far slower (see `rag_dialogue.consistency`)."""
+    adds the model-based options by name ("lm"), which need the packaged language model
+    and are far slower (see `rag_dialogue.consistency`)."""
     m = metrics
     table = {
         "hallucination_score / is_hallucinated": (
@@ -298,9 +298,8 @@ def add_subparser(subparsers):
     check.add_argument("files", nargs="+", metavar="FILE", help="labelled responses (.tsv, .csv or .jsonl)")
     check.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
     check.add_argument("--models", default="", metavar="NAMES",
-                       help="also the model-based measures, comma-separated: embedding (the packaged "
-                       "MiniLM with a head fitted on public labels, ~20 ms a reply), lm (the packaged "
-                       "SmolLM2's likelihood ratio with and without the knowledge, ~0.6 s a reply)")
+                       help="also the model-based measures, comma-separated: lm (the packaged SmolLM2's "
+                       "likelihood ratio with and without the knowledge, 0.6-3 s a reply on 2 cores)")
     check.set_defaults(func=_cmd_validate)
     score = sub.add_parser(
         "score", help="the hallucination measures of the responses in ParlAI world logs",

@@ -1,16 +1,23 @@
 """Fit the weights of `rag_dialogue.metrics.hallucination_score` on labelled responses.
 
-    python scripts/fit_hallucination_score.py FILE [FILE ...] [--folds 10] [--report TEST ...]
+    python scripts/fit_hallucination_score.py FILE[+FILE...] ... [--folds 10] [--report TEST ...]
 
-FILEs are labelled responses as `rag-dialogue metrics validate` reads them, each one kind
-of label (for development: the dev sets of the BEGIN benchmark, a dev half of the Q²
-consistency labels, a dev half of the FaithDial audit of gold and model responses; see
-the README). Each file weighs the same in the fit and, within it, each class (balanced
-weights), so neither the biggest file nor one file's share of hallucinations sets the 0.5
-threshold. Prints, per file, the ROC AUC and balanced accuracy of `is_hallucinated` with
-the model cross-validated (folds within each file), next to the token-F1 baseline, then
-the weights to paste into metrics.py. `--report` files (held-out portions) are scored
-with the weights fitted on the FILEs only. Fit on development data only, never on a test set.
+FILEs are labelled responses as `rag-dialogue metrics validate` reads them; files joined
+with "+" count as one set, one kind of label. Each set weighs the same in the fit and,
+within it, each class (balanced weights), so neither the biggest set nor one set's share
+of hallucinations sets the 0.5 threshold. The shipped weights come from the files
+`scripts/public_labels.py` writes (in its --out folder L):
+
+    python scripts/fit_hallucination_score.py \
+        L/begin_wow_dev.jsonl+L/begin_cmu_dev.jsonl+L/begin_tc_dev.jsonl+tests/data/labelled_responses.jsonl \
+        L/q2_dev.jsonl L/faithdial_wow_dev.jsonl+L/faithdial_cmu_dev.jsonl+L/faithdial_tc_dev.jsonl \
+        --report L/begin_wow_test.jsonl L/q2_test.jsonl L/dialfact_test.jsonl \
+                 L/faithdial_wow_test.jsonl L/faithdial_cmu_test.jsonl L/faithdial_tc_test.jsonl
+
+Prints, per set, the ROC AUC and balanced accuracy of `is_hallucinated` with the model
+cross-validated (folds within each set), next to the token-F1 baseline, then the weights
+to paste into metrics.py. `--report` files (held-out portions) are scored with the weights
+fitted on the FILEs only. Fit on development data only, never on a test set.
 """
 
 import argparse
@@ -32,24 +39,35 @@ class Labelled:
     """One file's features, labels, categories and baseline scores."""
 
     def __init__(self, path, names):
-        examples = validate.read_labelled(path)[0]
+        parts = [validate.read_labelled(part)[0] for part in path.split("+")]
+        examples = [e for part in parts for e in part]
+        self.parts = list(zip(path.split("+"), np.cumsum([0] + [len(p) for p in parts])))
         self.path = path
         self.features = [metrics.hallucination_features(e.response, e.knowledge, e.history) for e in examples]
         self.x = np.array([[f[n] for n in names] for f in self.features])
         self.y = np.array([e.hallucinated for e in examples])
         # the category before the score: degenerate and no_claim replies are never hallucinated
         self.claims = np.array([metrics._category(e.response, e.history, 0.0) == "faithful" for e in examples])
-        self.baseline = [validate.token_f1_score(e) for e in examples]
+        self.baseline = np.array([validate.token_f1_score(e) for e in examples])
         positives = max(self.y.sum(), 1)
         negatives = max(len(self.y) - self.y.sum(), 1)
         self.weights = np.where(self.y == 1, 0.5 / positives, 0.5 / negatives)
 
     def report(self, p) -> str:
-        scores = [lifted(f, q) for f, q in zip(self.features, p)]
-        decisions = self.claims & (np.array(scores) >= metrics.HALLUCINATED_ABOVE)
-        return (f"{self.path}: n {len(self.y)}, {self.y.sum()} hallucinated | AUC {validate.roc_auc(self.y, scores):.3f}"
-                f" | bal. acc. {validate.balanced_accuracy(self.y, decisions):.3f}"
-                f" | token-F1 baseline AUC {validate.roc_auc(self.y, self.baseline):.3f}")
+        """One line for the set, and one for each of its files when it joins several."""
+        lines = [self._line(self.path, slice(None), p)]
+        if len(self.parts) > 2:
+            lines += ["    " + self._line(name, slice(start, end), p)
+                      for (name, start), (_, end) in zip(self.parts, self.parts[1:] + [(None, len(self.y))])]
+        return "\n  ".join(lines)
+
+    def _line(self, path, rows, p) -> str:
+        features, p, y = self.features[rows], p[rows], self.y[rows]
+        scores = [lifted(f, q) for f, q in zip(features, p)]
+        decisions = self.claims[rows] & (np.array(scores) >= metrics.HALLUCINATED_ABOVE)
+        return (f"{path}: n {len(y)}, {y.sum()} hallucinated | AUC {validate.roc_auc(y, scores):.3f}"
+                f" | bal. acc. {validate.balanced_accuracy(y, decisions):.3f}"
+                f" | token-F1 baseline AUC {validate.roc_auc(y, self.baseline[rows]):.3f}")
 
 
 def fit(sets, c):
@@ -96,7 +114,7 @@ def main():
         weights, bias = fit(train, args.c)
         for s, fold, p in zip(sets, folds, predictions):
             p[fold == k] = predict(weights, bias, s.x[fold == k])
-    print(f"\ncross-validated ({args.folds} folds within each file):")
+    print(f"\ncross-validated ({args.folds} folds within each set):")
     for s, p in zip(sets, predictions):
         print("  " + s.report(p))
 

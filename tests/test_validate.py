@@ -101,3 +101,9 @@ def test_command_prints_each_measure_and_writes_json(tmp_path, capsys):
     bad.write_text("knowledge\tresponse\tlabel\nk\tr\tmaybe\n")
     assert cli.main(["metrics", "validate", str(bad)]) == 2
     assert "bad.tsv:2: unknown label" in capsys.readouterr().err
+
+
+def test_model_based_measures_are_named_options():
+    with pytest.raises(ValueError, match="unknown model-based measure 'nope'"):
+        validate.measures(("nope",))
+    assert "hallucination_score / is_hallucinated" in validate.measures()
