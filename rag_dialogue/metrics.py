@@ -240,6 +240,14 @@ def _negated(tokens) -> bool:
 FIRST_PERSON = frozenset({"i", "im", "ive", "id", "ill", "me", "my", "mine", "myself", "we", "our", "us"})
 
 
+def _stated(claim: str) -> list:
+    """The normalised words of the clauses of `claim` that do not speak of the speaker, less
+    a leading answer particle: "No, but the film has 92%" states "the film has 92%"."""
+    words = [w for clause in _BUT.split(claim) for w in normalize(clause).split()
+             if not FIRST_PERSON.intersection(normalize(clause).split())]
+    return words[1:] if words[:1] in (["no"], ["yes"], ["nope"]) else words
+
+
 def _best_match(words: list, per_sentence) -> tuple:
     """(bigrams of `words`, most of them in one knowledge sentence, best token F1 with one
     knowledge sentence, index of that sentence or None)."""
@@ -301,7 +309,7 @@ def _sentence_evidence(response: str, k_stems, h_stems, per_sentence) -> dict:
         # relation, quantity or name ("a quarter step" for "a half step")
         substituted += best_f1 >= 0.5 and unsupported > 0
         if best_f1 >= 0.3:  # a negation the matching knowledge sentence does not have, or the reverse
-            flips += _negated(words) != per_sentence[best][2]
+            flips += _negated(_stated(claim)) != per_sentence[best][2]
     return {
         "uncopied": 1.0 - copied / max(bigram_count, 1),
         "unmatched": 1.0 - matched / max(word_count, 1),
