@@ -6,9 +6,13 @@ its topic knowledge (all passages shown to the wizard, 5-15 sentences) and its d
 history, exactly as the teachers do (`metrics.score_response`: category, score, grounding
 precision). The reference, timed in the same run on the same triples, is ParlAI's token
 F1 of the response against the knowledge (`F1Metric.compute`, the baseline measure).
-Reports the median seconds of --repeats passes for each and their ratio.
+Reports the median seconds of --repeats passes for each and their ratio, and whether the
+default measure keeps within its budget (5,000 replies in under a minute on 2 cores).
+--lm N also times the model-based option (`rag_dialogue.consistency.lm_ratio`, the packaged
+SmolLM2's likelihood ratio) on the first N triples, after one warm-up reply, and gives its
+seconds for --n replies at that rate.
 
-    .venv/bin/python bench/bench_metrics.py [--n 5000] [--repeats 3]
+    .venv/bin/python bench/bench_metrics.py [--n 5000] [--repeats 3] [--lm 20]
 """
 
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
@@ -52,6 +56,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--lm", type=int, default=0, metavar="N", help="also time the LM likelihood ratio on N replies")
     args = parser.parse_args()
     from parlai.core.metrics import F1Metric
 
@@ -69,6 +74,15 @@ def main():
     print("| measure | seconds | responses/s | ratio to token F1 |\n|---|---:|---:|---:|")
     print(f"| score_response (category, score, grounding) | {o:.1f} | {args.n / o:.0f} | {o / b:.2f} |")
     print(f"| token F1 vs knowledge (ParlAI, reference) | {b:.1f} | {args.n / b:.0f} | 1.00 |")
+    if args.lm:
+        from rag_dialogue import consistency
+
+        consistency.lm_ratio(*data[0])  # loads the model
+        lm = timed(consistency.lm_ratio, data[:args.lm]) * args.n / args.lm
+        print(f"| LM likelihood ratio (packaged SmolLM2; {args.lm} timed, {lm / args.n:.2f} s a reply) "
+              f"| {lm:.0f} | {args.n / lm:.2f} | {lm / b:.0f} |")
+    budget = 60.0 * args.n / 5000
+    print(f"default measure within budget ({budget:.0f} s for {args.n}): {'yes' if o < budget else 'NO'}")
     print("categories: " + ", ".join(f"{c} {rates.count(c) / len(rates):.3f}" for c in metrics.CATEGORIES))
 
 
