@@ -444,10 +444,11 @@ def _category(response: str, history, score: float) -> str:
 
 
 # "I don't know", "I'm not sure", "I have no information about ...": the reply declines.
+# Apostrophes may be curly or stand apart ("i ' m not sure", as tokenised replies print).
 _DECLINE = re.compile(
-    r"\b(i\s+(do\s*n[o']?t|don’t|dont)\s+know|i\s*('?m|am)\s+not\s+sure|"
-    r"i\s+(have|had|found)\s+no\s+(information|idea|passage)|no\s+idea|i\s+could\s*n[o']?t\s+find|"
-    r"i\s+ca\s*n[o']?t\s+(say|tell|find))\b", re.IGNORECASE)
+    r"\b(i\s+(do\s*n\s*[o'’]?\s*t|dont)\s+know|i\s*(['’]?\s*m|am)\s+not\s+sure|"
+    r"i\s+(have|had|found)\s+no\s+(information|idea|passage)|no\s+idea|i\s+could(\s*n\s*['’]?\s*t|\s+not)\s+find|"
+    r"i\s+can(\s*not|\s*['’]?\s*t)\s+(say|tell|find))\b", re.IGNORECASE)
 
 
 def declines(response: str) -> bool:

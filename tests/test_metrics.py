@@ -126,6 +126,8 @@ def test_per_sentence_evidence_judges_claims_not_questions_or_declines():
 def test_declines():
     assert m.declines("I don't know who wrote that opera.") and m.declines("I'm not sure about that.")
     assert m.declines("Sorry, I have no information about the Glass Ferry.")
+    assert m.declines("i ' m not sure . i don ' t know who wrote it .")  # tokenised replies
+    assert m.declines("I don’t know.") and m.declines("I cannot tell.")
     assert not m.declines("I know she was Swedish.") and not m.declines("Garbo was not sure of herself.")
     assert m.score_response("I do not know, sorry.", KNOWLEDGE, HISTORY)["decline_rate"] == 1.0
 
@@ -159,16 +161,20 @@ def test_degenerate_responses():
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
     path = tmp_path_factory.mktemp("va_metrics")
-    va.build(path, va.BuildConfig(num_articles=120, unseen_articles=40, seen_episodes=20), log=lambda _: None)
+    va.build(path, va.BuildConfig(num_articles=120, unseen_articles=40, seen_episodes=20, wow_valid_episodes=40,
+                                  wow_train_episodes=10), log=lambda _: None)
     return path
 
 
-def gold_examples(datapath, split):
-    """(response, knowledge, history, episode, turn) for every wizard turn of a split."""
+def gold_examples(datapath, split, real: bool = False):
+    """(response, knowledge, history, episode, turn) for every wizard turn with knowledge of
+    a split: of its conversations about articles, or (`real`) of its real WoW conversations."""
     for episode in json.loads(va.split_file(datapath, split).read_text()):
+        if bool(episode["persona"]) == real:  # real WoW conversations keep no persona
+            continue
         history = [episode["chosen_topic"]]
         for i, turn in enumerate(episode["dialog"]):
-            if "checked_sentence" in turn:
+            if turn.get("checked_sentence"):
                 yield turn["text"], format_knowledge(topic_knowledge(episode, i)), list(history), episode, turn
             history.append(turn["text"])
 
@@ -184,6 +190,19 @@ def test_gold_responses_are_grounded_and_not_hallucinated(embedded, split):
     passages = [(r["title"], r["text"]) for r in map(json.loads, va.passages_file(
         embedded, counterfactual="counterfactual" in split).read_text().splitlines())]
     assert all(m.gold_passage_retrieved(passages, "", s) for s in checked[:20])
+
+
+def test_real_wizards_speak_in_their_own_words(embedded):
+    """Human WoW wizards use their checked sentence but rarely read it out, and never babble.
+    (Against the checked sentences alone, most of their replies say more than the sentence:
+    the wizard saw whole passages, and tells of their own life.)"""
+    examples = list(gold_examples(embedded, "valid_wow", real=True))
+    assert len(examples) >= 100
+    categories = [m.response_category(r, k, h) for r, k, h, *_ in examples]
+    read_out = [m.reads_out(r, k) for r, k, *_ in examples]
+    assert categories.count("degenerate") / len(examples) <= 0.02
+    assert categories.count("faithful") / len(examples) >= 0.2
+    assert sum(read_out) / len(examples) <= 0.15
 
 
 def test_counterfactual_answers_are_flagged_against_the_original_knowledge(embedded):

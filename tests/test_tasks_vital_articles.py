@@ -12,7 +12,8 @@ from rag_dialogue.tasks.wizard_of_wikipedia.agents import episode_problem
 from rag_dialogue.utils import sha256_file
 
 TASK = "rag_dialogue.tasks.vital_articles.agents"
-SMALL = va.BuildConfig(num_articles=80, unseen_articles=20, train_conversations=2, seen_episodes=8)
+SMALL = va.BuildConfig(num_articles=80, unseen_articles=20, train_conversations=2, seen_episodes=8,
+                       wow_valid_episodes=4, wow_train_episodes=12)
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +65,17 @@ def test_build_is_deterministic_and_cached(datapath, tmp_path):
 
 def test_sizes_and_splits(datapath):
     sizes = va.read_sizes(datapath)
-    train_titles = {e["chosen_topic"] for e in load(datapath, "train")}
-    assert sizes["train"] == {"episodes": 120, "turns": sizes["train"]["turns"], "articles": 60}
+    train = load(datapath, "train")
+    articles = [e for e in train if e["persona"]]  # real WoW conversations keep no persona
+    train_titles = {e["chosen_topic"] for e in articles}
+    assert len(articles) == 120 and len(train_titles) == 60 and sizes["train"]["episodes"] == 120 + 12
+    assert len(load(datapath, "valid_wow")) == 4 and len(load(datapath, "test_wow")) == 965
     for split in va.SPLITS:
         episodes = load(datapath, split)
-        assert sizes[split]["episodes"] == len(episodes) and sizes[split]["turns"] >= 2 * len(episodes)
+        assert sizes[split]["episodes"] == len(episodes) and sizes[split]["turns"] >= len(episodes)
         titles = {e["chosen_topic"] for e in episodes}
+        if split.endswith("_wow"):
+            continue
         if "seen" in split and "unseen" not in split:
             assert titles <= train_titles and len(episodes) == 8
         elif split != "train":
@@ -91,9 +97,13 @@ def test_episodes_follow_the_wow_schema(datapath):
             speakers = [t["speaker"] for t in episode["dialog"]]
             assert speakers == ["0_Apprentice", "1_Wizard"] * (len(speakers) // 2)
             for t in episode["dialog"][1::2]:
+                if not t["checked_sentence"]:  # a real wizard who used no knowledge
+                    assert split.endswith("_wow") or not episode["persona"]
+                    continue
                 (key, sentence), = t["checked_sentence"].items()
                 assert key.startswith(f"chosen_{episode['chosen_topic'].replace(' ', '_')}_")
-                assert sentence in episode["chosen_topic_passage"] and sentence[5:] in t["text"]
+                assert sentence in episode["chosen_topic_passage"]
+                assert sentence[5:] in t["text"] or not episode["persona"]  # real wizards paraphrase
                 assert list(t["checked_passage"].values()) == [episode["chosen_topic"]]
 
 
@@ -103,10 +113,14 @@ def test_passage_files_hold_every_sentence_once(datapath):
     assert len({r["id"] for r in rows}) == len(rows)
     texts = {(r["title"], r["text"]) for r in rows}
     for split in va.SPLITS:
-        if "counterfactual" in split:
+        if "counterfactual" in split or split == "test_wow":
             continue
         for e in load(datapath, split):
             assert {(e["chosen_topic"], s) for s in e["chosen_topic_passage"]} <= texts
+    # the real WoW test knowledge has its own file, and none of it trains
+    test_rows = [json.loads(line) for line in va.wow_test_passages_file(datapath).read_text().splitlines()]
+    assert {(e["chosen_topic"], s) for e in load(datapath, "test_wow") for s in e["chosen_topic_passage"]} \
+        == {(r["title"], r["text"]) for r in test_rows}
 
 
 def test_counterfactual_changes_are_consistent(datapath):

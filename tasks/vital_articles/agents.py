@@ -18,7 +18,8 @@ from rag_dialogue.tasks.vital_articles.build import (
 from rag_dialogue.tasks.wizard_of_wikipedia.agents import GeneratorTeacher
 
 # ParlAI's WoW split names (the task suffix after the teacher) -> ours
-_SUFFIX_KIND = {"random_split": "seen", "topic_split": "unseen", "counterfactual_split": "counterfactual"}
+_SUFFIX_KIND = {"random_split": "seen", "topic_split": "unseen", "counterfactual_split": "counterfactual",
+                "wow_split": "wow"}
 
 
 def choose_split(opt) -> str:
@@ -63,7 +64,9 @@ class VitalArticlesTeacher(GeneratorTeacher, _SplitFile):
             "--va-split", type=str, default=None, choices=list(SPLITS),
             help="which split to read. Seen: train articles, new conversations; unseen: "
             "held-out articles; counterfactual: the unseen conversations with changed facts "
-            "(messages carry changed_facts). Unset: from --datatype (train -> train, "
+            "(messages carry changed_facts); wow: real Wizard of Wikipedia conversations (seen "
+            "topics; valid_wow is held out of the valid-seen conversations train uses, "
+            "test_wow is WoW test seen). Unset: from --datatype (train -> train, "
             "valid -> valid_seen, test -> test_seen; a task suffix :topic_split picks unseen, "
             ":counterfactual_split counterfactual). Leave it unset to train: train_model's "
             "validation then reads valid_seen",

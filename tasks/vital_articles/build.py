@@ -6,7 +6,13 @@ Layout (WoW's file names, so ParlAI's own WoW teachers can read it with
     vital_articles/.built                     version + build config
     vital_articles/sizes.json                 episodes, turns, articles per split
     vital_articles/passages.jsonl             knowledge corpus: one sentence per passage
+                                              (the articles, then the real WoW train and
+                                              valid knowledge)
     vital_articles/passages_counterfactual.jsonl   same, unseen articles counterfactual
+    vital_articles/passages_wow_test.jsonl    the real WoW test-seen knowledge (its own index)
+    vital_articles/passages_corpus.jsonl      the chat's knowledge: every sentence of all
+                                              10,033 articles, and the WoW train/valid
+                                              knowledge (written at the first chat)
     vital_articles/wizard_of_wikipedia/       .built ("1.0"), data.json, <split files>
 """
 
@@ -16,9 +22,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from rag_dialogue.tasks.vital_articles import corpus, counterfactual, dialogues
+from rag_dialogue.tasks.wizard_of_wikipedia import seen as wow_seen
 from rag_dialogue.utils import atomic_path
 
-VERSION = "1"  # bump when the generated data changes
+VERSION = "2"  # bump when the generated data changes
 FOLDER = "vital_articles"
 WOW_FOLDER = "wizard_of_wikipedia"  # ParlAI's WoW code reads <its datapath>/wizard_of_wikipedia
 PARLAI_WOW_VERSION = "1.0"  # the version ParlAI's WoW build() expects on .built's second line
@@ -30,19 +37,27 @@ SPLIT_FILES = {
     "test_unseen": "test_topic_split.json",
     "valid_counterfactual": "valid_counterfactual_split.json",
     "test_counterfactual": "test_counterfactual_split.json",
+    # real Wizard of Wikipedia conversations (seen topics; see tasks/wizard_of_wikipedia/seen.py)
+    "valid_wow": "valid_wow_split.json",
+    "test_wow": "test_wow_split.json",
 }
 SPLITS = tuple(SPLIT_FILES)
 PASSAGES_FILE, CF_PASSAGES_FILE = "passages.jsonl", "passages_counterfactual.jsonl"
+WOW_TEST_PASSAGES_FILE = "passages_wow_test.jsonl"
 SIZES_FILE = "sizes.json"
 
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """Size knobs. Defaults: ~3,400 train conversations (~10k wizard turns) and ~8,000
-    passages, so building, indexing and a 20-minute experiment fit on 2 cores."""
+    """Size knobs. Defaults: ~1,700 conversations about articles (~5k wizard turns), 900
+    real WoW valid-seen conversations (~3,600 turns) to train on, and ~11,000 passages, so
+    building, indexing and a 25-minute experiment fit on 2 cores."""
     num_articles: int = 2000  # articles used (train + unseen), sampled with the seed
     unseen_articles: int = 300  # held out: half valid, half test (and their counterfactuals)
-    train_conversations: int = 2  # conversations per train article
+    train_conversations: int = 1  # conversations per train article
+    # real WoW valid-seen conversations held out of training as `valid_wow` (the rest train)
+    wow_valid_episodes: int = 81
+    wow_train_episodes: int = 900  # of the rest, at most this many train
     seen_episodes: int = 150  # conversations in each of valid_seen / test_seen
     max_wizard_turns: int = 4
     seed: int = 0
@@ -66,6 +81,8 @@ KNOBS = {
     "unseen_articles": "held-out articles, half valid, half test",
     "train_conversations": "conversations per train article",
     "seen_episodes": "conversations in valid_seen and in test_seen",
+    "wow_valid_episodes": "real WoW valid-seen conversations held out as valid_wow (the rest train)",
+    "wow_train_episodes": "real WoW valid-seen conversations that train, at most",
     "max_wizard_turns": "wizard turns per conversation at most",
     "seed": "seed of the whole build",
 }
@@ -93,6 +110,30 @@ def split_file(datapath, split: str) -> Path:
 
 def passages_file(datapath, counterfactual: bool = False) -> Path:
     return root_dir(datapath) / (CF_PASSAGES_FILE if counterfactual else PASSAGES_FILE)
+
+
+def wow_test_passages_file(datapath) -> Path:
+    return root_dir(datapath) / WOW_TEST_PASSAGES_FILE
+
+
+CORPUS_PASSAGES_FILE = "passages_corpus.jsonl"
+
+
+def corpus_passages_file(datapath) -> Path:
+    """The whole packaged corpus as sentence passages (every article, every sentence, as
+    the experiment's passages are split), then the real WoW knowledge that trains; written
+    once, atomically, beside the built dataset."""
+    path = root_dir(datapath) / CORPUS_PASSAGES_FILE
+    if not path.is_file():
+        if built_config(datapath) is None:
+            raise FileNotFoundError(f"no embedded dataset under {root_dir(datapath)}: run `rag-dialogue data build`")
+        rows = _passages(corpus.load_articles())
+        said = {(r["title"], r["text"]) for r in rows}
+        experiment = [json.loads(line) for line in passages_file(datapath).read_text(encoding="utf-8").splitlines()]
+        rows += [r for r in experiment if (r["title"], r["text"]) not in said]  # the WoW knowledge
+        with atomic_path(path) as tmp:
+            _write_jsonl(tmp, rows)
+    return path
 
 
 def built_config(datapath) -> BuildConfig | None:
@@ -123,17 +164,20 @@ def build(datapath, config: BuildConfig | None = None, log=print) -> Path:
     config = config or BuildConfig()
     root = root_dir(datapath)
     log(f"[building data: {root}]")
-    data, passages, cf_passages, sizes = generate(config)
+    data, passages, cf_passages, wow_test_passages, sizes = generate(config)
     with atomic_path(root) as tmp:
         wow = tmp / WOW_FOLDER
         wow.mkdir(parents=True)
         for split, episodes in data.items():
             _write_json(wow / SPLIT_FILES[split], episodes)
-        # ParlAI's rare-word F1 reads every dialogue of data.json, as WoW ships it
-        _write_json(wow / "data.json", [e for s, eps in data.items() if "counterfactual" not in s for e in eps])
+        # ParlAI's rare-word F1 reads every dialogue of data.json, as WoW ships it (but
+        # no word counts from the real WoW test conversations)
+        _write_json(wow / "data.json", [e for s, eps in data.items()
+                                        if "counterfactual" not in s and s != "test_wow" for e in eps])
         mark_done(str(wow), PARLAI_WOW_VERSION)
         _write_jsonl(tmp / PASSAGES_FILE, passages)
         _write_jsonl(tmp / CF_PASSAGES_FILE, cf_passages)
+        _write_jsonl(tmp / WOW_TEST_PASSAGES_FILE, wow_test_passages)
         (tmp / SIZES_FILE).write_text(json.dumps(sizes, indent=2) + "\n")
         mark_done(str(tmp), config.marker())
     log(format_sizes(sizes))
@@ -141,7 +185,8 @@ def build(datapath, config: BuildConfig | None = None, log=print) -> Path:
 
 
 def generate(config: BuildConfig):
-    """All splits, both passage corpora and the sizes, from the packaged corpora."""
+    """All splits, the passage corpora and the sizes, from the packaged corpora and the
+    shipped real WoW conversations."""
     articles = corpus.load_articles()
     eligible = [a for a in articles if len(dialogues.gold_candidates(a)) >= 2]
     config.check(len(eligible))
@@ -182,18 +227,31 @@ def generate(config: BuildConfig):
         data[f"{fold}_counterfactual"] = [
             dialogues.counterfactual_episode(e, changes[e["chosen_topic"]]) for e in data[f"{fold}_unseen"]
         ]
+
+    # real conversations: WoW valid seen trains (but a seeded held-out slice validates);
+    # WoW test seen is only ever evaluated
+    wow_valid = wow_seen.episodes("valid")
+    random.Random(f"{seed}:wow").shuffle(wow_valid)
+    held = min(config.wow_valid_episodes, len(wow_valid) - 1)
+    data["valid_wow"], wow_train = wow_valid[:held], wow_valid[held:held + config.wow_train_episodes]
+    data["train"] = data["train"] + wow_train
+    random.Random(f"{seed}:train").shuffle(data["train"])
+    data["test_wow"] = wow_seen.episodes("test")
     data = {split: data[split] for split in SPLITS}
 
     everything = sorted(used, key=lambda a: a.title)
-    passages = _passages(everything)
+    wow_knowledge = wow_seen.knowledge_passages(data["valid_wow"] + wow_train, "wow-valid:")
+    passages = _passages(everything) + wow_knowledge
     cf_passages = _passages(
         counterfactual.counterfactual_article(a, changes[a.title]) if a.title in changes else a
         for a in everything
-    )
+    ) + wow_knowledge
+    wow_test_passages = wow_seen.knowledge_passages(data["test_wow"], "wow-test:")
     sizes = {split: _split_sizes(eps) for split, eps in data.items()}
     sizes["passages"] = len(passages)
     sizes["counterfactual_passages_changed"] = sum(p != q for p, q in zip(passages, cf_passages))
-    return data, passages, cf_passages, sizes
+    sizes["wow_test_passages"] = len(wow_test_passages)
+    return data, passages, cf_passages, wow_test_passages, sizes
 
 
 def _passages(articles):
@@ -220,7 +278,8 @@ def format_sizes(sizes: dict) -> str:
         lines.append(f"{split:<22}{s['episodes']:>9}{s['turns']:>8}{s['articles']:>9}"
                      f"{s.get('turns_with_changed_facts', ''):>9}")
     lines.append(f"passages: {sizes['passages']} "
-                 f"({sizes['counterfactual_passages_changed']} differ in the counterfactual corpus)")
+                 f"({sizes['counterfactual_passages_changed']} differ in the counterfactual corpus; "
+                 f"{sizes.get('wow_test_passages', 0)} of real WoW test knowledge in their own index)")
     return "\n".join(lines)
 
 
