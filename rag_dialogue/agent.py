@@ -20,7 +20,7 @@ from parlai.core.torch_generator_agent import PPLMetric, TorchGeneratorAgent
 import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
 from rag_dialogue import progress
 from rag_dialogue.args import add_rag_args
-from rag_dialogue.backends import select_rows
+from rag_dialogue.backends import select_rows, use_bf16
 from rag_dialogue.dictionary import GeneratorDictionary
 from rag_dialogue.generator import resolve_hf_dir
 from rag_dialogue.metrics import NO_PASSAGE
@@ -96,6 +96,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
         if isinstance(self.model, torch.nn.parallel.DistributedDataParallel):
             self.model = self.model.module
             self._average_gradients = True
+        # chat: `on_text(reply so far)` at every generation step (rag_dialogue.chat streams
+        # with it); the conversation's replies and the passages each came from
+        self.on_text = None
+        self._replies: List[str] = []
+        self._used_passages: List[str] = []
+
+    def reset(self):
+        super().reset()
+        self._replies, self._used_passages = [], []
 
     def backward(self, loss, **kwargs):
         if not self._average_gradients:
@@ -158,8 +167,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             passage_truncate=opt["passage_truncate"],
             query_encoder=query_encoder,
             retriever=retriever,
-            autocast_bf16=opt.get("bf16_autocast", False),
-            bf16_inference=opt.get("bf16_inference", False),
+            autocast_bf16=use_bf16(opt.get("bf16_autocast", False)),
+            bf16_inference=use_bf16(opt.get("bf16_inference", False)),
         )
 
     def _build_retrieval(self):
@@ -273,6 +282,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
             rag_input.query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
             if self.opt.get("retrieval_skip_said", True):
                 rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
+                if self.opt.get("interactive_mode") and self._used_passages:
+                    # passages a reply of this chat was made from count as said
+                    rag_input.said = [s + "\n" + "\n".join(self._used_passages) for s in rag_input.said]
         elif self.opt["rag_type"] == "gold":
             rag_input.gold = [gold_passage(obs) or ("", "") for obs in valid]
         batch.rag_input = rag_input
@@ -426,11 +438,16 @@ class RagDialogueAgent(TorchGeneratorAgent):
         return output
 
     def eval_step(self, batch):
-        output = super().eval_step(batch)
+        output = self._decline_before_generating(batch)
+        if output is None:
+            output = super().eval_step(batch)
+            output = self._unless_a_repeat(batch, output)
         progress.advance(len(batch.valid_indices) if batch.valid_indices is not None else 0)
         if output is None or output.get("text") is None:
             return output
         retrievals = self.model.last_retrieval if self.opt["rag_type"] in RETRIEVAL_TYPES else []
+        if retrievals and self.opt.get("decline_unsupported", True):
+            self._decline_unsupported(batch.observations, output, retrievals)
         output["metrics"] = [
             self._example_metrics(obs, text, retrievals[i] if retrievals else None)
             for i, (obs, text) in enumerate(zip(batch.observations, output["text"]))
@@ -450,6 +467,87 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     if attribution:
                         print(attribution)
         return output
+
+    # ------------------------------------------------------------------ chat
+    def _treesearch_factory(self, device, verbose=False):
+        tree = super()._treesearch_factory(device, verbose=verbose)
+        if self.on_text is not None and self.opt["rag_type"] != "sequence":
+            step = tree.advance
+
+            def advance(logprobs, step_index):  # greedy/beam: hypothesis 0 so far
+                step(logprobs, step_index)
+                self.on_text(self._v2t(tree.partial_hyps[0]))
+
+            tree.advance = advance
+        return tree
+
+    def _chatting(self, batch) -> bool:
+        return bool(self.opt.get("interactive_mode")) and batch.label_vec is None \
+            and self.opt["rag_type"] in RETRIEVAL_TYPES and batch.text_vec is not None
+
+    def _decline_before_generating(self, batch):
+        """In a chat, a question whose passages do not hold what it asks about is declined
+        without generating (nothing is streamed that is then taken back)."""
+        if not (self._chatting(batch) and self.opt.get("decline_unsupported", True)):
+            return None
+        from parlai.core.torch_agent import Output
+
+        from rag_dialogue.abstain import unsupported_question
+
+        with torch.no_grad():
+            retrievals, _ = self.model.retrieve(batch.rag_input.query, batch.rag_input.said)
+        delimiter = self.opt.get("delimiter", "\n")
+        replies = [unsupported_question(obs.get("text", "").split(delimiter)[-1],
+                                        [(p.title, p.text) for p in r.passages])
+                   for obs, r in zip(batch.observations, retrievals)]
+        if any(r is None for r in replies):
+            return None
+        self.model.last_retrieval = retrievals
+        return Output(replies)
+
+    def _unless_a_repeat(self, batch, output):
+        """In a chat, a reply that repeats an earlier one is generated again with the
+        passages it came from counted as said (so the next best take their place)."""
+        if not self._chatting(batch) or output is None or not output.get("text"):
+            return output
+        from rag_dialogue.abstain import repeats
+
+        text = output["text"][0]
+        if repeats(text, self._replies):
+            # the reply's likeliest sources: the passages that share most of its words
+            sources = self._sources(text, self.model.last_retrieval[0])
+            self._used_passages.extend(sources)
+            said = [s + "\n" + "\n".join(sources) for s in (batch.rag_input.said or [""] * len(output["text"]))]
+            batch.rag_input.said = said
+            again = super().eval_step(batch)
+            if again is not None and again.get("text") and not repeats(again["text"][0], self._replies):
+                output = again
+        self._replies.append(output["text"][0])
+        self._used_passages.extend(self._sources(output["text"][0], self.model.last_retrieval[0]))
+        return output
+
+    @staticmethod
+    def _sources(reply: str, retrieval) -> List[str]:
+        """Texts of the retrieved passages that hold at least half of the reply's content words."""
+        from rag_dialogue.metrics import content_words
+
+        words = set(content_words(reply))
+        if not words:
+            return []
+        return [p.text for p in retrieval.passages
+                if len(words & set(content_words(p.text))) >= 0.5 * len(words)]
+
+    def _decline_unsupported(self, observations, output, retrievals):
+        """Replace each reply to a question whose passages do not hold what it asks about
+        with a reply that says so (see rag_dialogue/abstain.py)."""
+        from rag_dialogue.abstain import unsupported_question
+
+        delimiter = self.opt.get("delimiter", "\n")
+        for i, (obs, retrieval) in enumerate(zip(observations, retrievals)):
+            message = obs.get("text", "").split(delimiter)[-1]
+            decline = unsupported_question(message, [(p.title, p.text) for p in retrieval.passages])
+            if decline is not None:
+                output["text"][i] = decline
 
     def _attributions(self, batch, texts) -> List[str]:
         """Each reply split into runs of words by the passage they most likely came from."""

@@ -1,5 +1,6 @@
 """Every command-line option of the RAG dialogue agent, with its help text."""
 
+from rag_dialogue.backends import bf16_setting
 from rag_dialogue.model import RAG_TYPES
 
 
@@ -26,9 +27,11 @@ def add_rag_args(parser):
         "-1 trains every weight",
     )
     group.add_argument(
-        "--bf16-autocast", type="bool", default=False,
-        help="run the generator's training steps under bfloat16 autocast (CPU); about 2x "
-        "faster for a causal LM here, with the loss equal to fp32's within 1%%",
+        "--bf16-autocast", type=bf16_setting, default=False,
+        help="run the generator's training steps under bfloat16 autocast: true, false, or "
+        "auto (only where bf16 is native: CUDA, or a CPU with AVX512-BF16 or AMX; on an "
+        "AVX2-only CPU it is emulated and slower than fp32). Where native, about 2x faster "
+        "for a causal LM, with the loss equal to fp32's within 1%%",
     )
     group.add_argument(
         "--index-dir", type=str, default=None,
@@ -68,9 +71,9 @@ def add_rag_args(parser):
         "default: the index's",
     )
     group.add_argument(
-        "--bf16-inference", type="bool", default=False,
-        help="run the generator under bfloat16 autocast in evaluation and generation too "
-        "(faster on CPUs with bf16 support; replies may differ from fp32's in rare near-ties)",
+        "--bf16-inference", type=bf16_setting, default=False,
+        help="run the generator under bfloat16 autocast in evaluation and generation too: "
+        "true, false or auto (as --bf16-autocast; replies may differ from fp32's in rare near-ties)",
     )
     group.add_argument(
         "--query-encoder-lr-scale", type=float, default=1.0,
@@ -104,6 +107,12 @@ def add_rag_args(parser):
         "--retrieval-skip-said", type="bool", default=True,
         help="pass over retrieved passages whose text the dialogue already contains (the "
         "next best take their place), so a reply does not repeat what was said",
+    )
+    group.add_argument(
+        "--decline-unsupported", type="bool", default=True,
+        help="when a message asks about a name that no retrieved passage holds (or, without "
+        "names, none of its rare words is in any passage), reply that it does not know "
+        "instead of answering from the generator's own weights (rag_dialogue/abstain.py)",
     )
     group.add_argument(
         "--query-truncate", type=int, default=128,

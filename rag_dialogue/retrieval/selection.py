@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rag_dialogue.backends import use_bf16
 from rag_dialogue.retrieval.query import fresh_first, retrieval_query
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ def fit_query_encoder(preset: dict, out_dir, *, steps: int | None = None, batch_
 
     stats = train_query_encoder(selector, examples, out_dir, steps=steps, batch_size=batch_size, lr=lr,
                                 max_seconds=max_seconds, progress=progress, after=evaluation,
-                                autocast_bf16=bool(preset.get("bf16_autocast")) if autocast_bf16 is None else autocast_bf16)
+                                autocast_bf16=use_bf16(preset.get("bf16_autocast", False)) if autocast_bf16 is None else autocast_bf16)
     if dev:
         after = stats["eval"]["after"]
         print("    gold sentence ranked first on {}: {:.3f} -> {:.3f} (in the top 5: {:.3f} -> {:.3f})".format(

@@ -1,0 +1,121 @@
+"""Say "I don't know" when the retrieved passages do not hold what a message asks about.
+
+A retrieval model that is asked about something its index lacks still gets K passages,
+about something else, and its generator answers from its own weights: the hallucination
+retrieval exists to remove. The evidence is lexical and cheap: a question names things
+("Who wrote the opera The Glass Ferry?"), and when no retrieved passage (title and text)
+holds a name, the passages cannot support an answer about it. A question without names
+("how many squares does a chess board have") counts its rare words instead (see
+`metrics.RareWords`): when none of them is in any passage, the passages are off topic.
+
+Pure functions of the message and the passages' texts; the agent applies them after
+retrieval (`--decline-unsupported`), in chat and evaluation alike. `repeats` tells the
+chat when a reply says again what an earlier reply said.
+"""
+
+import re
+
+from rag_dialogue import metrics
+
+# Capitalised words in a row, joined by the short words names keep inside them
+# ("Isaac Newton", "The Glass Ferry", "Statue of Liberty", "Notre-Dame de Paris").
+_NAME = re.compile(r"[A-Z][\w'’.-]*(?:\s+(?:(?:of|the|de|la|du|von|van|and|da|del)\s+)*[A-Z0-9][\w'’.-]*)*")
+_QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
+_ASKING_START = re.compile(
+    r"^\s*(who|whom|whose|what|when|where|which|why|how|is|are|was|were|do|does|did|can|could|"
+    r"tell me|do you know|have you heard|name|list|describe|explain)\b", re.IGNORECASE)
+# Words that start a sentence capitalised but are not names.
+_NOT_NAME_WORDS = frozenset({"who", "whom", "whose", "what", "when", "where", "which", "why", "how",
+                             "is", "are", "was", "were", "do", "does", "did", "can", "could", "tell", "please", "explain", "describe", "give", "name", "list", "hi",
+                             "hello", "hey", "thanks", "ok", "okay", "so", "and", "but", "also",
+                             "really", "wow", "cool", "interesting", "nice", "great", "sure", "yes",
+                             "no", "well", "oh", "i", "i'm", "im", "what's", "who's", "where's",
+                             "how's", "that's", "it's"})
+
+
+def asks_for_fact(message: str) -> bool:
+    """A question ("...?") or a request for information ("Tell me about ...")."""
+    return "?" in message or bool(_ASKING_START.match(message))
+
+
+def named_terms(message: str) -> list[str]:
+    """The names a message mentions: capitalised spans (leading question words, stopwords
+    and greetings dropped) and quoted titles, in order, without repeats."""
+    terms = [q.strip() for q in _QUOTED.findall(message)]
+    for span in _NAME.findall(message):
+        words = span.rstrip(".'’-").split()
+        while words and words[0].lower() in _NOT_NAME_WORDS:
+            words = words[1:]
+        if words and metrics.content_words(" ".join(words)):
+            terms.append(" ".join(words))
+    kept, covered = [], []
+    for term in terms:  # "The Silent Orchard" quoted and capitalised: once
+        words = set(metrics.content_words(term))
+        if not any(words <= c for c in covered):
+            kept.append(term)
+            covered.append(words)
+    return kept
+
+
+def _passage_stems(passages) -> list[frozenset]:
+    return [frozenset(metrics.stem(w) for w in metrics.content_words(f"{title} {text}"))
+            for title, text in passages]
+
+
+def missing_names(message: str, passages) -> list[str]:
+    """The names of `message` that no single passage holds (all of a name's content words,
+    by Porter stem, in one passage's title or text); `passages` are (title, text) pairs."""
+    stems = _passage_stems(passages)
+    missing = []
+    for name in named_terms(message):
+        wanted = {metrics.stem(w) for w in metrics.content_words(name)}
+        if not any(wanted <= held for held in stems):
+            missing.append(name)
+    return missing
+
+
+def off_topic(message: str, passages) -> bool:
+    """True when the message has rare words (`metrics.default_rare_words`) and not one of
+    them is in any passage."""
+    rare = metrics.default_rare_words()
+    rare_stems = {metrics.stem(w) for w in metrics.content_words(message) if rare(w)}
+    return bool(rare_stems) and not any(rare_stems & held for held in _passage_stems(passages))
+
+
+def decline_reply(missing: list[str]) -> str:
+    """What the agent says instead of an answer its passages cannot support."""
+    if not missing:
+        return "I'm sorry, I don't know that."
+    about = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " or " + missing[-1]
+    return f"I'm sorry, I don't know anything about {about}."
+
+
+def unsupported_question(message: str, passages) -> str | None:
+    """The decline reply when `message` asks for a fact about something none of the
+    passages holds (a name none holds; without names, no rare word in any), else None."""
+    message = (message or "").strip()
+    if not message or not asks_for_fact(message):
+        return None
+    if named_terms(message):
+        missing = missing_names(message, passages)
+        return decline_reply(missing) if missing else None
+    return decline_reply([]) if off_topic(message, passages) else None
+
+
+REPEAT_F1 = 0.6  # token F1 with an earlier reply at which a reply says nothing new
+
+
+def repeats(reply: str, earlier) -> bool:
+    """True when `reply` repeats one of the `earlier` replies: the same words, or a token F1
+    (normalised words, ParlAI's answer normalisation) of at least REPEAT_F1 with one."""
+    from collections import Counter
+
+    words = metrics.normalize(reply).split()
+    if not words:
+        return False
+    for before in earlier:
+        other = Counter(metrics.normalize(before).split())
+        common = sum((Counter(words) & other).values())
+        if common and 2 * common / (len(words) + sum(other.values())) >= REPEAT_F1:
+            return True
+    return False

@@ -1,0 +1,65 @@
+"""Declining when the retrieved passages do not hold what a message asks about."""
+
+import pytest
+
+from rag_dialogue import abstain, metrics
+
+PASSAGES = [
+    ("Eiffel Tower", "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, "
+                     "France. It is named after the engineer Gustave Eiffel, whose company designed "
+                     "and built the tower."),
+    ("Marie Curie", "Marie Curie was a Polish and naturalised-French physicist and chemist. She was "
+                    "the first woman to win a Nobel Prize."),
+    ("Chess", "Chess is a board game for two players. It is played on a chessboard with 64 squares "
+              "arranged in an eight-by-eight grid."),
+]
+
+
+@pytest.mark.parametrize("message", [
+    "Whose company designed and built the Eiffel Tower?",
+    "Which Nobel Prize did Marie Curie win in 1911?",
+    "how many squares does a chess board have",  # no names: its rare words are there
+    "How tall is it?",  # a follow-up names nothing: the passages decide
+    "I love the Eiffel Tower, it's lovely.",  # not a question
+    "I really like Harry Potter.",  # not a question either: nothing to decline
+])
+def test_answers_when_the_passages_hold_what_is_asked(message):
+    assert abstain.unsupported_question(message, PASSAGES) is None
+
+
+@pytest.mark.parametrize("message, about", [
+    ("Who wrote the opera The Glass Ferry?", "The Glass Ferry"),
+    ("What is the capital of Zubrovia?", "Zubrovia"),
+    ('What is "The Silent Orchard" about?', "The Silent Orchard"),
+    ("Did Marie Curie meet Albert Einstein?", "Albert Einstein"),  # one name missing is enough
+    ("Tell me about Mount Everest.", "Mount Everest"),
+])
+def test_declines_a_name_no_passage_holds(message, about):
+    reply = abstain.unsupported_question(message, PASSAGES)
+    assert reply == f"I'm sorry, I don't know anything about {about}."
+    assert metrics.declines(reply) and not metrics.makes_claim(metrics.claims_beyond_decline(reply), [message])
+
+
+def test_a_name_must_be_whole_in_one_passage():
+    # "Eiffel" and "Curie" are both there, but in different passages
+    assert abstain.missing_names("Who was Eiffel Curie?", PASSAGES) == ["Eiffel Curie"]
+
+
+def test_without_names_declines_only_when_no_rare_word_is_anywhere():
+    assert abstain.unsupported_question("who invented the quantum flurbometer?", PASSAGES) \
+        == "I'm sorry, I don't know that."
+    assert abstain.unsupported_question("what is a flurbometer made of, and is it a lattice?", PASSAGES) is None
+
+
+def test_names_skip_question_words_and_greetings():
+    assert abstain.named_terms("Hi! Who is Isaac Newton? Tell me about the Statue of Liberty.") == \
+        ["Isaac Newton", "Statue of Liberty"]
+    assert abstain.named_terms("How are you? What do you like?") == []
+
+
+def test_repeats():
+    earlier = ["The Eiffel Tower is a wrought-iron lattice tower in Paris.", "It is 330 metres tall."]
+    assert abstain.repeats("The Eiffel Tower is a lattice tower in Paris, made of wrought iron.", earlier)
+    assert abstain.repeats("It is 330 metres tall.", earlier)
+    assert not abstain.repeats("It was built for the 1889 World's Fair.", earlier)
+    assert not abstain.repeats("anything", [])
