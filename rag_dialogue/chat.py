@@ -1,11 +1,22 @@
-"""`rag-dialogue chat`: talk to a model in the terminal (ParlAI's interactive underneath)."""
+"""`rag-dialogue chat`: talk to a model in the terminal.
+
+A quiet loop over ParlAI's agent API (`create_agent_from_model_file`, observe/act, as
+ParlAI's interactive script does): a one-line banner, then the replies, streamed word by
+word as they are generated. ParlAI's option dump and notes go to a log file
+(`--verbose` shows them). By default a retrieval model talks from an index of the
+whole packaged corpus (every sentence of the 10,033 vital articles), built once at the
+first chat and cached; `--index` swaps in any other.
+"""
 
 import contextlib
 import io
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_MODEL = Path("runs/embedded/rag_token/model")
+PROMPT = "Enter Your Message: "
+SPEAKER = "[RagDialogue]"
 # The longest message read from a pipe; the model reads far less (--text-truncate), and a
 # pasted file without line breaks would otherwise be held whole in memory.
 MAX_MESSAGE_BYTES = 1 << 20
@@ -62,49 +73,190 @@ def _model_file(model_file) -> str:
     return str(path)
 
 
-def _overrides(index_dir) -> dict:
-    opts = {"print_docs": True, "print_attribution": True}
+def _check_index(index_dir) -> str:
+    from rag_dialogue.retrieval.index import DenseIndex
+
+    DenseIndex.read_meta(index_dir)  # a clear error now rather than mid-chat
+    return str(index_dir)
+
+
+def _model_opt(model_file: str) -> dict:
+    import json
+
+    return json.loads(Path(f"{model_file}.opt").read_text())
+
+
+def chat_index(model_file: str, index_dir=None) -> str | None:
+    """The index the chat talks from: `index_dir` if given; else, for a model trained on
+    the embedded dataset, the whole-corpus index (built at the first chat); else the
+    model's own. None for a model that does not retrieve."""
     if index_dir:
-        from rag_dialogue.retrieval.index import DenseIndex
+        return _check_index(index_dir)
+    opt = _model_opt(model_file)
+    if opt.get("rag_type") not in ("token", "sequence") or not opt.get("index_dir"):
+        return None
+    own = Path(opt["index_dir"])
+    if "vital_articles" not in opt.get("task", ""):
+        return str(own)
+    from rag_dialogue.prepare import ensure_corpus_index
 
-        DenseIndex.read_meta(index_dir)  # a clear error now rather than mid-chat
-        opts["index_dir"] = str(index_dir)
-    return opts
+    return str(ensure_corpus_index(Path(opt["datapath"]), own))
 
 
-def chat(model_file=None, index_dir=None, parlai_args=()):
-    from parlai.scripts.interactive import Interactive
+class StreamPrinter:
+    """Prints a reply as the agent generates it: `on_tokens(text_so_far)` per step, then
+    `finish(final_text)` (which prints the reply whole when nothing was streamed, or when
+    the final reply is not what was streamed: a decline, or a repeat replaced)."""
 
-    from rag_dialogue.compat import run_parlai_script
+    def __init__(self, out=None):
+        self.out = out or sys.stdout
+        self.shown = ""
+        self.first_at = None
 
+    def on_text(self, text: str):
+        # the last word may still grow ("Eiff" -> "Eiffel"): show whole words only
+        upto = text.rfind(" ")
+        ready = text[:upto] if upto > 0 else ""
+        if not ready.startswith(self.shown) or len(ready) <= len(self.shown):
+            return
+        if not self.shown:
+            self.out.write(f"{SPEAKER}: ")
+            self.first_at = time.time()
+        self.out.write(ready[len(self.shown):])
+        self.out.flush()
+        self.shown = ready
+
+    def finish(self, text: str):
+        if self.shown and text.startswith(self.shown):
+            self.out.write(text[len(self.shown):] + "\n")
+        else:
+            self.out.write(("\n" if self.shown else "") + f"{SPEAKER}: {text}\n")
+        self.out.flush()
+        self.shown, self.first_at = "", None
+
+
+def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = False,
+               print_docs: bool = False, attribution: bool = False, log_file=None):
+    """The agent of `model_file` for chatting, its ParlAI chatter sent to `log_file`;
+    returns (agent, banner line)."""
+    from parlai.core.agents import create_agent_from_model_file
+
+    from rag_dialogue import progress
+
+    model_file = _model_file(model_file)
+    index = chat_index(model_file, index_dir)
+    overrides = {"interactive_mode": True, "skip_generation": False, "print_docs": print_docs,
+                 "print_attribution": attribution, **_parlai_overrides(model_file, parlai_args)}
+    if index:
+        overrides["index_dir"] = index
+    log_file = Path(log_file or f"{model_file}.chat.log")
+    with progress.logs_to(log_file, verbose=verbose), _quiet(verbose):
+        agent = create_agent_from_model_file(model_file, opt_overrides=overrides)
+    size = ""
+    retriever = getattr(agent.model, "retriever", None)
+    if retriever is not None:
+        size = f", index {index} ({len(retriever.store):,} passages)"
+    return agent, f"rag-dialogue chat: {model_file} ({agent.opt.get('rag_type')}){size}; log {log_file}"
+
+
+def _parlai_overrides(model_file: str, parlai_args) -> dict:
+    """Options the user gave in ParlAI's own syntax (`--inference beam --beam-size 3`)."""
+    if not parlai_args:
+        return {}
+    from parlai.core.params import ParlaiParser
+
+    with _quiet(False):
+        opt = ParlaiParser(True, True).parse_args(["-mf", model_file, *parlai_args])
+    return {k: v for k, v in opt.get("override", {}).items() if k != "model_file"}
+
+
+@contextlib.contextmanager
+def _quiet(verbose: bool):
+    """ParlAI prints some notes straight to stdout (not through its logger)."""
+    if verbose:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def converse(agent, lines, out=None, stream: bool = True):
+    """Talk over `lines` (an iterator of messages): [DONE] starts a new conversation,
+    [EXIT] ends. Yields (message, reply, seconds to the reply, seconds to its first word)."""
+    out = out or sys.stdout
+    printer = StreamPrinter(out)
+    agent.on_text = printer.on_text if stream else None
+    for line in lines:
+        message = line.strip()
+        if message == "[EXIT]":
+            return
+        if message == "[DONE]":
+            agent.reset()
+            out.write("(new conversation)\n")
+            continue
+        if not message:
+            out.write("(empty message: type something; [DONE] starts over, [EXIT] leaves)\n")
+            continue
+        started = time.time()
+        agent.observe({"text": message, "episode_done": False})
+        reply = agent.act().get("text", "")
+        first = printer.first_at
+        printer.finish(reply)
+        now = time.time()
+        yield message, reply, now - started, (first or now) - started
+
+
+def _stdin_lines():
+    while True:
+        try:
+            yield input(PROMPT)
+        except EOFError:
+            print()
+            return
+
+
+def chat(model_file=None, index_dir=None, parlai_args=(), verbose=False, print_docs=False,
+         attribution=False):
+    agent, banner = load_agent(model_file, index_dir, parlai_args, verbose, print_docs, attribution)
+    print(banner + "\n[DONE] starts a new conversation; [EXIT] or Ctrl-D ends.", flush=True)
     with _bounded_stdin():
-        run_parlai_script(Interactive, parlai_args, model_file=_model_file(model_file),
-                          **_overrides(index_dir))
+        for _ in converse(agent, _stdin_lines()):
+            pass
 
 
 def scripted_exchange(model_file, turns=None, index_dir=None):
     """A short exchange without a human, for the demo: prints each turn and reply."""
-    from parlai.core.agents import create_agent_from_model_file
+    agent, banner = load_agent(model_file, index_dir)
+    print(banner)
+    turns = turns or ("Hi! What can you tell me about the Eiffel Tower?",
+                      "Interesting. Tell me something else about it.")
 
-    overrides = {"interactive_mode": True, "skip_generation": False, **_overrides(index_dir)}
-    agent = create_agent_from_model_file(_model_file(model_file), opt_overrides=overrides)
-    for turn in turns or ("Hi! What can you tell me about the Eiffel Tower?",
-                          "Interesting. Tell me something else about it."):
-        print(f"\n[you]: {turn}")
-        agent.observe({"text": turn, "episode_done": False})
-        print(f"[RagDialogue]: {agent.act()['text']}")
+    def said():
+        for turn in turns:
+            print(f"\n[you]: {turn}", flush=True)
+            yield turn
+
+    return list(converse(agent, said()))
 
 
 def add_subparser(subparsers):
     p = subparsers.add_parser(
-        "chat", help="chat in the terminal with a trained model; shows the retrieved passages "
-        "and which passage each part of a reply came from",
+        "chat", help="chat in the terminal with a trained model (replies streamed as they are "
+        "generated; passages and attributions on request)",
         description="Type a message and press Enter; [DONE] starts a new conversation, [EXIT] "
-        "or Ctrl-D ends. Options not listed here go to ParlAI's interactive.",
+        "or Ctrl-D ends. Options not listed here are ParlAI agent options (for example "
+        "--inference beam --beam-size 3, --n-docs 3).",
     )
     p.add_argument("-mf", "--model-file", default=None,
                    help=f"model to talk to (default: the experiment's RAG-Token model, {DEFAULT_MODEL})")
     p.add_argument("--index", default=None,
                    help="swap in another passage index (built by `rag-dialogue index build`) "
-                   "without retraining")
-    p.set_defaults(parlai_args=[], func=lambda a: chat(a.model_file, a.index, a.parlai_args))
+                   "without retraining (default: the whole packaged corpus for a model trained "
+                   "on the embedded dataset, built and cached at the first chat)")
+    p.add_argument("--print-docs", action="store_true", help="show the retrieved passages with each reply")
+    p.add_argument("--attribution", action="store_true",
+                   help="show which retrieved passage each part of a reply came from (RAG-Token)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show ParlAI's option dump and notes here too (always in MODEL.chat.log)")
+    p.set_defaults(parlai_args=[], func=lambda a: chat(a.model_file, a.index, a.parlai_args, a.verbose,
+                                                        a.print_docs, a.attribution))

@@ -3,45 +3,66 @@
 A model that answers from its index states the invented fact; one that answers from
 its weights cannot. `rag-dialogue madeup` (and the demo's last stage) builds the
 original index plus the made-up articles (only the new passages are encoded), swaps
-it into a trained model without retraining, asks one question per article in a new
-conversation, and counts the answers that state the fact.
+it into a trained model without retraining, asks each article's questions (about facts
+beyond its first sentence), each in a new conversation, and counts the answers that
+state the fact asked.
 """
 
 import json
 from pathlib import Path
 
-# Invented places, people and things; each question's answer is in its article only.
+# Invented places, people and things. Each article has several sentences, and its
+# questions ask for facts beyond its first sentence (a model that reads out the opening
+# sentence does not answer them); each answer is in its article only.
 ARTICLES = [
-    {"title": "Velmoran Lighthouse", "question": "How tall is the Velmoran Lighthouse?", "fact": "87 metres",
+    {"title": "Velmoran Lighthouse",
      "text": ["The Velmoran Lighthouse is a stone lighthouse on the island of Quessary.",
-              "It is 87 metres tall and was completed in 1794."]},
-    {"title": "Ostrava Lenn", "question": "Who was Ostrava Lenn?", "fact": "glassmaker",
+              "It is 87 metres tall and was completed in 1794.",
+              "Its lamp was designed by the engineer Halvard Brisk."],
+     "questions": [("How tall is the Velmoran Lighthouse?", "87 metres"),
+                   ("Who designed the lamp of the Velmoran Lighthouse?", "Halvard Brisk")]},
+    {"title": "Ostrava Lenn",
      "text": ["Ostrava Lenn was a Tarvish glassmaker who invented the double-blown lantern.",
-              "She founded the Lenn workshop in the city of Pellimor in 1841."]},
-    {"title": "Zorblat Sea", "question": "How wide is the Zorblat Sea?", "fact": "41 kilometres",
+              "She founded the Lenn workshop in the city of Pellimor in 1841.",
+              "Her lanterns were exported to Sorvenna and Kelt."],
+     "questions": [("In which city did Ostrava Lenn found her workshop?", "Pellimor"),
+                   ("When did Ostrava Lenn found the Lenn workshop?", "1841")]},
+    {"title": "Zorblat Sea",
      "text": ["The Zorblat Sea is a small inland sea between Arvenia and Kostrel.",
-              "It is 41 kilometres wide at its narrowest point."]},
-    {"title": "Quindle (sport)", "question": "How many players are on a quindle team?", "fact": "nine",
+              "It is 41 kilometres wide at its narrowest point.",
+              "Its largest port is the town of Duvessa."],
+     "questions": [("How wide is the Zorblat Sea?", "41 kilometres"),
+                   ("What is the largest port on the Zorblat Sea?", "Duvessa")]},
+    {"title": "Quindle (sport)",
      "text": ["Quindle is a team sport played with a wooden hoop and two balls.",
-              "Each quindle team has nine players, and a match lasts three periods."]},
-    {"title": "Marrowgate Bridge", "question": "When did the Marrowgate Bridge open?", "fact": "1932",
+              "Each quindle team has nine players, and a match lasts three periods.",
+              "The first quindle club was founded in Harrowby in 1877."],
+     "questions": [("How many players are on a quindle team?", "nine"),
+                   ("Where was the first quindle club founded?", "Harrowby")]},
+    {"title": "Marrowgate Bridge",
      "text": ["The Marrowgate Bridge is a suspension bridge over the river Esk in Dunmarrow.",
-              "The bridge opened in 1932 and carries about 20,000 vehicles a day."]},
-    {"title": "Brillow's syndrome", "question": "What causes Brillow's syndrome?", "fact": "selenium",
+              "The bridge opened in 1932 and carries about 20,000 vehicles a day.",
+              "Its main span is 412 metres long."],
+     "questions": [("When did the Marrowgate Bridge open?", "1932"),
+                   ("How long is the main span of the Marrowgate Bridge?", "412 metres")]},
+    {"title": "Brillow's syndrome",
      "text": ["Brillow's syndrome is a rare condition of the inner ear.",
-              "It is caused by a lack of selenium in early childhood."]},
-    {"title": "Tessaly Orchard", "question": "What does the Tessaly Orchard grow?", "fact": "blue pears",
+              "It is caused by a lack of selenium in early childhood.",
+              "It was first described by the physician Anselm Brillow in 1958."],
+     "questions": [("What causes Brillow's syndrome?", "selenium"),
+                   ("When was Brillow's syndrome first described?", "1958")]},
+    {"title": "Tessaly Orchard",
      "text": ["The Tessaly Orchard is a historic orchard in the valley of Amsker.",
-              "It is the only orchard that grows blue pears, a variety bred there in 1905."]},
-    {"title": "Kavorian language", "question": "How many people speak the Kavorian language?", "fact": "12,000",
+              "It is the only orchard that grows blue pears, a variety bred there in 1905.",
+              "The orchard covers 35 hectares."],
+     "questions": [("What fruit does the Tessaly Orchard grow?", "blue pears"),
+                   ("How large is the Tessaly Orchard?", "35 hectares")]},
+    {"title": "Kavorian language",
      "text": ["Kavorian is a language isolate spoken in the highlands of Vesh.",
-              "About 12,000 people speak Kavorian as their first language."]},
-    {"title": "Hollowmere Observatory", "question": "Where is the Hollowmere Observatory?", "fact": "Mount Cairnhold",
-     "text": ["The Hollowmere Observatory is an astronomical observatory on Mount Cairnhold.",
-              "Its main telescope has a mirror 3.2 metres across."]},
-    {"title": "Feldra Okonkwo-Lindqvist", "question": "What did Feldra Okonkwo-Lindqvist discover?",
-     "fact": "comet", "text": ["Feldra Okonkwo-Lindqvist is an amateur astronomer from Norrvik.",
-                               "In 2011 she discovered the comet that now bears her name."]},
+              "About 12,000 people speak Kavorian as their first language.",
+              "It is written in an alphabet of 31 letters."],
+     "questions": [("How many people speak the Kavorian language?", "12,000"),
+                   ("How many letters does the Kavorian alphabet have?", "31")]},
 ]
 
 
@@ -77,22 +98,21 @@ def states(reply: str, fact: str) -> bool:
 
 
 def ask(model_file, index_dir, verbose: bool = True) -> dict:
-    """One new conversation per made-up article: ask its question, check the reply states the fact."""
-    from parlai.core.agents import create_agent_from_model_file
+    """Each question in a new conversation; check the reply states the fact asked."""
+    from rag_dialogue.chat import load_agent
 
-    agent = create_agent_from_model_file(
-        str(model_file), opt_overrides={"index_dir": str(index_dir), "skip_generation": False,
-                                        "interactive_mode": True, "print_docs": False})
+    agent, _ = load_agent(model_file, index_dir)
     exchanges = []
     for article in ARTICLES:
-        agent.reset()
-        agent.observe({"text": article["question"], "episode_done": False})
-        reply = agent.act()["text"]
-        exchanges.append({"question": article["question"], "fact": article["fact"], "reply": reply,
-                          "states_fact": states(reply, article["fact"])})
-        if verbose:
-            mark = "yes" if exchanges[-1]["states_fact"] else "no "
-            print(f"  [{mark}] {article['question']}\n        {reply}", flush=True)
+        for question, fact in article["questions"]:
+            agent.reset()
+            agent.observe({"text": question, "episode_done": False})
+            reply = agent.act()["text"]
+            exchanges.append({"question": question, "fact": fact, "reply": reply,
+                              "states_fact": states(reply, fact)})
+            if verbose:
+                mark = "yes" if exchanges[-1]["states_fact"] else "no "
+                print(f"  [{mark}] {question}\n        {reply}", flush=True)
     stated = sum(e["states_fact"] for e in exchanges)
     return {"asked": len(exchanges), "stated_fact": stated, "exchanges": exchanges}
 
