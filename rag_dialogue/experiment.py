@@ -2,8 +2,9 @@
 
 Trains a no-knowledge baseline, RAG-Token and RAG-Sequence on one recipe family
 (`opt_presets/<family>_*.yaml`), evaluates them and the gold-knowledge condition on
-the seen and unseen splits, then swaps in the counterfactual index without
-retraining (Shuster et al. 2021; Lewis et al. 2020, section 4.5).
+the seen and unseen splits (and, on the embedded default, on real Wizard of Wikipedia
+test-seen conversations with their knowledge as the index), then swaps in the
+counterfactual index without retraining (Shuster et al. 2021; Lewis et al. 2020, 4.5).
 """
 
 import contextlib
@@ -23,14 +24,15 @@ CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence")
 # RAG models spend their time learning to retrieve and marginalise.
 TRAIN_ORDER = ("gold_knowledge", "no_knowledge", "rag_token", "rag_sequence")
 RETRIEVAL = ("rag_token", "rag_sequence")
-SPLITS = ("test_seen", "test_unseen")
+SPLITS = ("test_seen", "test_unseen", "test_wow")
+WOW_SPLIT = "test_wow"  # real WoW test seen, shipped with the embedded dataset
 # our name -> ParlAI report key
 METRICS = {
     "ppl": "ppl", "f1": "f1", "kf1": "knowledge_f1", "rf1": "rare_word_f1",
     "grounding_precision": "grounding_precision", "hallucination_rate": "hallucination_rate",
     "faithful_rate": "faithful_rate", "no_claim_rate": "no_claim_rate",
     "degenerate_rate": "degenerate_rate", "hallucination_score": "hallucination_score",
-    "recall@5": "recall@5",
+    "recall@5": "recall@5", "decline_rate": "decline_rate", "read_out_rate": "read_out_rate",
 }
 SWAP_METRICS = ("follow_rate", "stale_rate")
 
@@ -39,9 +41,11 @@ SWAP_METRICS = ("follow_rate", "stale_rate")
 class Config:
     family: str = "embedded"
     out: str = "runs/embedded"
-    # wall-clock cap of the experiment; the recipes plan their training in steps
-    # (max_train_steps) that fit it on an idle 2-core machine, so their results repeat
-    budget_minutes: float = 27.0
+    # the recipes plan their training in steps (max_train_steps), so their results repeat
+    # across machines; each stage is also capped at `cap_slack` times its share of this
+    # budget, a guard against a machine far slower than planned (it warns when it stops one)
+    budget_minutes: float = 25.0
+    cap_slack: float = 2.5
     eval_examples: int = 64  # per split and condition (a multiple of the eval batch)
     swap_examples: int = 72  # turns up to the last that states a changed fact (>= 20 counted)
     eval_docs: int = 5  # passages retrieved at evaluation (recall@5)
@@ -72,6 +76,7 @@ class Progress:
 
     def stage(self, name: str):
         self.done += 1
+        self.current, self.stage_started = name, time.time()
         left = max(0.0, self.budget_s - self.elapsed())
         print(f"\n=== [{self.done}/{self.stages}] {name}  (elapsed {self.elapsed() / 60:.1f} min, "
               f"budget left {left / 60:.1f} min)", flush=True)
@@ -82,6 +87,9 @@ def split_options(kind: str, split: str) -> dict:
     fold = split.split("_")[0]
     if kind == "embedded":
         return {"va_split": split, "datatype": fold}
+    if split == WOW_SPLIT:
+        raise ValueError(f"{WOW_SPLIT} is the embedded dataset's real-WoW split; a WoW recipe "
+                         "evaluates real WoW as test_seen and test_unseen")
     suffix = {"seen": "random_split", "unseen": "topic_split"}[split.split("_")[1]]
     return {"task": f"rag_dialogue.tasks.wizard_of_wikipedia.agents:GeneratorTeacher:{suffix}",
             "datatype": fold}
@@ -143,7 +151,8 @@ def _run(config: Config, out: Path) -> dict:
     from rag_dialogue.train import train
 
     budget_s = config.budget_minutes * 60
-    splits = tuple(config.splits)
+    kind = presets.load(f"{config.family}_base").get("rag_dialogue_data", "embedded")
+    splits = tuple(s for s in config.splits if kind == "embedded" or s != WOW_SPLIT)
     n_evals = len(CONDITIONS) * len(splits) + 2
     base = presets.load(f"{config.family}_base")
     from rag_dialogue.retrieval.selection import selection_steps
@@ -152,7 +161,6 @@ def _run(config: Config, out: Path) -> dict:
     progress = Progress(2 + len(CONDITIONS) + selecting + n_evals, budget_s)
 
     progress.stage("dataset and indexes")
-    kind = base.get("rag_dialogue_data", "embedded")
     prepared = prepare(base)
     progress.stage("generator")
     if not base.get("generator"):
@@ -169,16 +177,21 @@ def _run(config: Config, out: Path) -> dict:
         config.eval_examples * len(RETRIEVAL) * len(splits) + 2 * config.swap_examples
     ) + cost["plain"] * config.eval_examples * (len(CONDITIONS) - len(RETRIEVAL)) * len(splits) \
         + cost["train_run"] * len(TRAIN_ORDER)
-    train_budget = max(config.min_train_seconds, budget_s - progress.elapsed() - eval_reserve)
-    models, query_encoder, selection = {}, None, None
+    # planned from the budget, not from what is left of it: a slow data preparation (a first
+    # run builds the indexes) must not cut the training that the figures depend on
+    train_budget = max(config.min_train_seconds, budget_s - eval_reserve)
+    models, query_encoder, selection, training = {}, None, None, {}
     for condition in TRAIN_ORDER:
         extra = {}
         if condition in RETRIEVAL and selecting:
             if query_encoder is None:
                 query_encoder, selection = _knowledge_selection(
-                    base, out, config, progress, train_budget * config.train_shares["query_encoder"])
+                    base, out, config, progress,
+                    train_budget * config.train_shares["query_encoder"] * config.cap_slack)
+                training["query_encoder"] = _stage_record(
+                    "query_encoder", selection_steps(base), selection.get("steps"), selection.get("seconds"))
             extra["query_encoder"] = str(query_encoder)
-        seconds = train_budget * config.train_shares[condition]
+        seconds = train_budget * config.train_shares[condition] * config.cap_slack
         recipe = f"{config.family}_{condition}"
         recipe_opts = presets.load(recipe)
         init_from, steps = recipe_opts.get("rag_dialogue_init_from"), recipe_opts.get("max_train_steps")
@@ -188,6 +201,8 @@ def _run(config: Config, out: Path) -> dict:
         models[condition] = model_file
         if config.reuse_models and Path(f"{model_file}.opt").exists():
             print(f"reusing {model_file}")
+            done = _train_stats(model_file)
+            training[condition] = _stage_record(condition, steps, done.get("train_steps"), done.get("train_time"))
             continue
         if init_from and init_from not in models:
             raise ValueError(f"{recipe}: rag_dialogue_init_from {init_from!r} is not trained before it "
@@ -197,15 +212,19 @@ def _run(config: Config, out: Path) -> dict:
         with (bars.bar(steps, "    training", unit="step") if steps else bars.bar(seconds, "    training", unit="s")):
             train(recipe, (), prepare_data=False, model_file=str(model_file), max_train_time=seconds,
                   generator=base.get("generator"), **extra)
+        done = _train_stats(model_file)
+        training[condition] = _stage_record(condition, steps, done.get("train_steps"), done.get("train_time"))
 
     results = {c: {} for c in CONDITIONS}
     for condition in CONDITIONS:
         extra = {"n_docs": config.eval_docs} if condition in RETRIEVAL else {}
         for split in splits:
             progress.stage(f"evaluate {condition} on {split}")
+            index = ({"index_dir": str(prepared.wow_test_index_dir)}
+                     if split == WOW_SPLIT and condition in RETRIEVAL else {})
             results[condition][split] = evaluate(
-                models[condition], base, {**split_options(kind, split), **extra}, config.eval_examples,
-                log_file=out / condition / f"{split}.jsonl")
+                models[condition], base, {**split_options(kind, split), **extra, **index},
+                config.eval_examples, log_file=out / condition / f"{split}.jsonl")
             _write_partial(out, results)
 
     swap = {}
@@ -228,6 +247,7 @@ def _run(config: Config, out: Path) -> dict:
         "conditions": results,
         "swap": swap,
         "knowledge_selection": selection,
+        "training": training,
         "config": {**asdict(config), "preset": base},
         "wall_seconds": round(progress.elapsed(), 1),
     }
@@ -249,6 +269,26 @@ def _knowledge_selection(base: dict, out: Path, config: Config, progress: Progre
         return folder, json.loads((folder / "selection.json").read_text())
     stats = fit_query_encoder(base, folder, max_seconds=seconds, eval_split="valid_unseen")
     return folder, stats
+
+
+def _train_stats(model_file: Path) -> dict:
+    """What ParlAI's train_model recorded of a finished run (steps, seconds)."""
+    try:
+        return json.loads(Path(f"{model_file}.trainstats").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _stage_record(stage: str, planned, steps, seconds) -> dict:
+    """{planned_steps, steps, seconds} of a training stage; warns when a time guard cut it."""
+    record = {"planned_steps": planned, "steps": steps,
+              "seconds": round(seconds, 1) if seconds is not None else None}
+    if planned and steps is not None and steps < planned:
+        print(f"    WARNING: the time guard stopped {stage} after {steps} of its {planned} planned "
+              "steps (this machine is far slower than planned); its figures are not comparable",
+              flush=True)
+        record["stopped_by_time_guard"] = True
+    return record
 
 
 def _write_partial(out: Path, results: dict):
@@ -281,15 +321,16 @@ def add_subparser(subparsers):
                        "rag_sequence}.yaml (embedded, wow_bart_large)")
         p.add_argument("--out", default=None, help="output directory (default: runs/<preset>)")
         p.add_argument("--budget-minutes", type=float, default=Config.budget_minutes,
-                       help="wall-clock cap: the recipes plan their training in steps "
-                       "(max_train_steps); a stage whose steps take longer stops at its share of "
-                       "what is left after data preparation and the evaluation reserve")
+                       help="the time the experiment is planned to take: the recipes plan their "
+                       "training in steps (max_train_steps); a stage whose steps take more than "
+                       f"{Config.cap_slack}x its share of this budget stops early, with a warning")
         p.add_argument("--eval-examples", type=int, default=Config.eval_examples,
                        help="examples evaluated per condition and split")
         p.add_argument("--reuse-models", action="store_true",
                        help="evaluate the models a previous run left in --out instead of training")
         p.add_argument("--splits", default=",".join(SPLITS),
-                       help="comma-separated evaluation splits (valid_seen, test_seen, valid_unseen, test_unseen)")
+                       help="comma-separated evaluation splits (valid_seen, test_seen, valid_unseen, "
+                       "test_unseen; test_wow: real WoW test seen, embedded only)")
         p.add_argument("--verbose", action="store_true",
                        help="show ParlAI's option dumps and INFO lines here too (always in OUT/experiment.log)")
         p.set_defaults(func=_main_demo if name == "demo" else _main)
@@ -317,11 +358,11 @@ def _main_demo(args):
 
         model_file = Path(config.out) / "rag_token" / "model"
         print("\n=== Made-up articles added to the index (facts no pretrained model knows); "
-              "one question each, in a new conversation")
+              "questions about facts beyond each article's first sentence, each in a new conversation")
         index = madeup.build_index(summary["config"]["preset"]["index_dir"],
                                    madeup.default_index_dir(model_file))
         found = madeup.ask(model_file, index)
-        print(f"stated the made-up fact in {found['stated_fact']} of {found['asked']} answers")
+        print(f"stated the made-up fact asked in {found['stated_fact']} of {found['asked']} answers")
         summary["madeup"] = found
         write_results(Path(config.out), summary, quiet=True)
     topic = _held_out_topic(summary["config"]["preset"])

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 class Prepared:
     index_dir: Path
     counterfactual_index_dir: Optional[Path] = None  # embedded recipe only
+    wow_test_index_dir: Optional[Path] = None  # embedded: real WoW test-seen knowledge
 
 
 def _index_is_current(index_dir: Path, passages: Path, encoder: Optional[str]) -> bool:
@@ -46,6 +47,18 @@ def ensure_index(passages: Path, index_dir: Path, encoder: Optional[str] = None,
                        index_type=index_type, show_progress=True, reuse=reuse)
 
 
+def ensure_corpus_index(datapath, index_dir) -> Path:
+    """The chat's index of the whole packaged corpus beside `index_dir` (an embedded
+    experiment index: its vectors are reused, so only the other sentences are encoded)."""
+    from rag_dialogue.tasks.vital_articles import build as va
+
+    index_dir = Path(index_dir)
+    meta = DenseIndex.read_meta(index_dir)
+    corpus = index_dir.with_name(index_dir.name + "_corpus")
+    return ensure_index(va.corpus_passages_file(datapath), corpus, meta.get("encoder"),
+                        meta.get("pooling", "mean"), reuse=index_dir)
+
+
 def prepare(preset: dict) -> Prepared:
     """Build (or reuse) the dataset and index(es) a preset's options point at."""
     kind = preset.get("rag_dialogue_data", "embedded")
@@ -63,7 +76,9 @@ def prepare(preset: dict) -> Prepared:
         # the counterfactual corpus differs in a few hundred passages: encode only those
         ensure_index(va.passages_file(datapath, counterfactual=True), counterfactual, encoder,
                      pooling, reuse=index_dir)
-        return Prepared(index_dir, counterfactual)
+        wow_test = index_dir.with_name(index_dir.name + "_wow_test")
+        ensure_index(va.wow_test_passages_file(datapath), wow_test, encoder, pooling)
+        return Prepared(index_dir, counterfactual, wow_test)
     if kind == "wow":
         from rag_dialogue.tasks.wizard_of_wikipedia.export import export_passages, wow_folder
 

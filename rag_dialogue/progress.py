@@ -61,7 +61,9 @@ def logs_to(path, verbose: bool = False):
     for logger in loggers:
         logger.addHandler(handler)
     loggers[1].setLevel(logging.INFO)
+    own_propagate = loggers[1].propagate
     if not verbose:  # (its warnings are mostly "Overriding opt[...]" notes)
+        loggers[1].propagate = False  # a root handler (Ray, basicConfig) would print it too
         parlai_logging.logger.streamHandler.setLevel(logging.ERROR)
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
@@ -71,5 +73,6 @@ def logs_to(path, verbose: bool = False):
         for logger in loggers:
             logger.removeHandler(handler)
         loggers[1].setLevel(own_level)
+        loggers[1].propagate = own_propagate
         parlai_logging.logger.streamHandler.setLevel(console_level)
         handler.close()

@@ -5,9 +5,12 @@ from pathlib import Path
 from rag_dialogue.utils import atomic_path
 
 COLUMNS = ("ppl", "f1", "kf1", "rf1", "grounding_precision", "faithful_rate", "hallucination_rate",
-           "no_claim_rate", "degenerate_rate", "recall@5")
+           "no_claim_rate", "degenerate_rate", "read_out_rate", "decline_rate", "recall@5")
 HEADERS = {"grounding_precision": "ground.", "faithful_rate": "faithful", "hallucination_rate": "halluc.",
-           "no_claim_rate": "no claim", "degenerate_rate": "degen.", "recall@5": "R@5"}
+           "no_claim_rate": "no claim", "degenerate_rate": "degen.", "read_out_rate": "read out",
+           "decline_rate": "declines", "recall@5": "R@5"}
+SPLIT_TITLES = {"test_wow": "test wow (real Wizard of Wikipedia conversations, test seen; "
+                            "its knowledge is the index)"}
 LABELS = {"no_knowledge": "No knowledge", "gold_knowledge": "Gold knowledge",
           "rag_token": "RAG-Token", "rag_sequence": "RAG-Sequence"}
 
@@ -24,7 +27,7 @@ def results_markdown(summary: dict) -> str:
     splits = list(next(iter(conditions.values())).keys()) if conditions else []
     lines = ["# Retrieval and hallucination", ""]
     for split in splits:
-        lines += [f"## {split.replace('_', ' ')}", "",
+        lines += [f"## {SPLIT_TITLES.get(split, split.replace('_', ' '))}", "",
                   "| condition | " + " | ".join(HEADERS.get(c, c.upper()) for c in COLUMNS) + " |",
                   "|---|" + "---:|" * len(COLUMNS)]
         for condition, by_split in conditions.items():
@@ -42,6 +45,16 @@ def results_markdown(summary: dict) -> str:
                 m = swap[name]
                 lines.append(f"| {name.replace('_', ' ')} | {_cell(m, 'follow_rate')} | "
                              f"{_cell(m, 'stale_rate')} | {m.get('responses_stating_a_changed_fact', '-')} |")
+        lines.append("")
+    training = summary.get("training") or {}
+    if training:
+        lines += ["## Training (steps planned and done)", "",
+                  "| stage | planned steps | steps | seconds |", "|---|---:|---:|---:|"]
+        for stage, t in training.items():
+            cut = " (stopped by the time guard)" if t.get("stopped_by_time_guard") else ""
+            lines.append(f"| {LABELS.get(stage, stage.replace('_', ' '))}{cut} | {t.get('planned_steps') or '-'} | "
+                         f"{t.get('steps') if t.get('steps') is not None else '-'} | "
+                         f"{t.get('seconds') if t.get('seconds') is not None else '-'} |")
         lines.append("")
     selection = (summary.get("knowledge_selection") or {}).get("eval")
     if selection:
@@ -64,9 +77,11 @@ def results_markdown(summary: dict) -> str:
         "F1, KF1 (against the gold knowledge sentence) and RF1 (rare words) as ParlAI computes "
         "them for Wizard of Wikipedia; ground. = grounding precision. Each response falls in one "
         "category: degen. (under 3 words, a word thrice in a row, a phrase twice in a row, or a "
-        "looping response), no claim (nothing beyond the history and generic words), halluc. "
-        "(hallucination score at least 0.5: says what neither the knowledge nor the history "
-        "supports) or faithful; the four shares sum to 1. "
+        "looping response), no claim (nothing beyond the history and generic words; a reply that "
+        "says it does not know), halluc. (hallucination score at least 0.5: says what neither "
+        "the knowledge nor the history supports) or faithful; the four shares sum to 1. "
+        "read out = 80% or more of the reply's words in one run of one knowledge sentence; "
+        "declines = says it does not know. "
         "R@5 = gold passage among the 5 retrieved (definitions in the README).",
         f"Wall time: {summary.get('wall_seconds', 0) / 60:.1f} min.", ""]
     return "\n".join(lines)
@@ -87,8 +102,8 @@ def plot_results(summary: dict, out: Path):
     conditions = summary["conditions"]
     names = list(conditions)
     splits = list(next(iter(conditions.values())).keys())
-    metrics = [c for c in COLUMNS if c != "ppl"]
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    metrics = [c for c in COLUMNS if c not in ("ppl", "decline_rate")]
+    fig, axes = plt.subplots(2, 5, figsize=(22, 8))
     width = 0.8 / len(names)
     for ax, metric in zip(axes.flat, metrics):
         for i, condition in enumerate(names):

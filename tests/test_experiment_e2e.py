@@ -25,6 +25,8 @@ va_unseen_articles: 8
 va_train_conversations: 1
 va_seen_episodes: 4
 va_max_wizard_turns: 2
+va_wow_train_episodes: 6
+va_wow_valid_episodes: 3
 n_docs: 5
 rag_dialogue_selection_steps: 3
 batchsize: 4
@@ -46,13 +48,17 @@ inference: greedy
 
 def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
     out = tmp_path / "run"
-    summary = run(Config(family=tiny_family, out=str(out), budget_minutes=0.1, eval_examples=4,
+    summary = run(Config(family=tiny_family, out=str(out), budget_minutes=5, eval_examples=4,
                          swap_examples=4, min_train_seconds=8))
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
     for condition in CONDITIONS:  # the recipes' planned steps, well inside the time caps
         assert json.loads((out / condition / "model.trainstats").read_text())["parleys"] == 3, condition
-    assert set(on_disk) == {"conditions", "swap", "knowledge_selection", "config", "wall_seconds"}
+    assert set(on_disk) == {"conditions", "swap", "knowledge_selection", "training", "config", "wall_seconds"}
+    # every stage records its planned and done steps (the selection's too)
+    assert on_disk["training"]["rag_token"]["planned_steps"] == on_disk["training"]["rag_token"]["steps"] == 3
+    assert on_disk["training"]["query_encoder"]["planned_steps"] == 3
+    assert not any(t.get("stopped_by_time_guard") for t in on_disk["training"].values())
     # both RAG conditions start from the query encoder trained on the gold knowledge
     selection = on_disk["knowledge_selection"]
     assert 1 <= selection["steps"] <= 3 and set(selection["eval"]["after"]) == {"recall@1", "recall@5"}
@@ -76,7 +82,7 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
     # a second run evaluates the same models without training them again
     stamp = (out / "rag_token" / "model").stat().st_mtime_ns
     encoder_stamp = (out / "query_encoder" / "model.safetensors").stat().st_mtime_ns
-    again = run(Config(family=tiny_family, out=str(out), budget_minutes=0.1, eval_examples=4,
+    again = run(Config(family=tiny_family, out=str(out), budget_minutes=5, eval_examples=4,
                        swap_examples=4, min_train_seconds=8, reuse_models=True))
     assert (out / "rag_token" / "model").stat().st_mtime_ns == stamp
     assert (out / "query_encoder" / "model.safetensors").stat().st_mtime_ns == encoder_stamp
