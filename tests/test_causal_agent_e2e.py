@@ -137,3 +137,42 @@ def test_a_fact_is_stated_as_whole_words():
     assert states("It is 87 metres tall.", "87 metres")
     assert not states("It is 187 metres tall.", "87 metres")
     assert states("Each team has Nine players!", "nine")
+
+
+def test_chat_declines_streams_and_keeps_parlai_quiet(trained_causal, tiny_index, capfd):
+    import io
+
+    from rag_dialogue import chat
+
+    agent, banner = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    assert "passages" in banner and str(tiny_index) in banner
+    out = io.StringIO()
+    turns = list(chat.converse(agent, iter([
+        "Who wrote the opera The Glass Ferry?", "[DONE]", "Tell me about it.", "And what else?", "[EXIT]", "never read",
+    ]), out=out))
+    assert [t[0] for t in turns] == ["Who wrote the opera The Glass Ferry?", "Tell me about it.", "And what else?"]
+    assert turns[0][1] == "I'm sorry, I don't know anything about The Glass Ferry."
+    shown = out.getvalue()
+    assert shown.count("[RagDialogue]: ") == 3 and "(new conversation)" in shown
+    for _, reply, *_ in turns:  # every reply is shown whole, streamed or not
+        assert f"[RagDialogue]: {reply}" in shown.replace("\n[RagDialogue]", "[RagDialogue]")
+    console = capfd.readouterr()
+    assert "INFO" not in console.out + console.err and "Overriding" not in console.out + console.err
+    assert (trained_causal.parent / "chat.log").stat().st_size > 0  # ParlAI's chatter went there
+
+
+def test_stream_printer_shows_whole_words_then_the_reply():
+    import io
+
+    from rag_dialogue.chat import StreamPrinter
+
+    out = io.StringIO()
+    printer = StreamPrinter(out)
+    for text in ("The", "The Eiff", "The Eiffel Tower is", "The Eiffel Tower is tall"):
+        printer.on_text(text)
+    assert out.getvalue() == "[RagDialogue]: The Eiffel Tower is"  # "tall" may still grow
+    printer.finish("The Eiffel Tower is tall.")
+    assert out.getvalue() == "[RagDialogue]: The Eiffel Tower is tall.\n"
+    printer.on_text("It was built in")
+    printer.finish("I'm sorry, I don't know that.")  # replaced: shown whole on its own line
+    assert out.getvalue().endswith("[RagDialogue]: It was built\n[RagDialogue]: I'm sorry, I don't know that.\n")
