@@ -22,6 +22,9 @@ PASSAGES = [
     "How tall is it?",  # a follow-up names nothing: the passages decide
     "I love the Eiffel Tower, it's lovely.",  # not a question
     "I really like Harry Potter.",  # not a question either: nothing to decline
+    "Did Marie Curie meet Albert Einstein?",  # a name the passages hold: they may say
+    "who wrote the opera the glass ferry",  # no names: answered (rare words miss paraphrases)
+    "Awesome. How fast can a truck be driven?",  # a sentence-initial everyday word is no name
 ])
 def test_answers_when_the_passages_hold_what_is_asked(message):
     assert abstain.unsupported_question(message, PASSAGES) is None
@@ -31,7 +34,6 @@ def test_answers_when_the_passages_hold_what_is_asked(message):
     ("Who wrote the opera The Glass Ferry?", "The Glass Ferry"),
     ("What is the capital of Zubrovia?", "Zubrovia"),
     ('What is "The Silent Orchard" about?', "The Silent Orchard"),
-    ("Did Marie Curie meet Albert Einstein?", "Albert Einstein"),  # one name missing is enough
     ("Tell me about Mount Everest.", "Mount Everest"),
 ])
 def test_declines_a_name_no_passage_holds(message, about):
@@ -45,16 +47,11 @@ def test_a_name_must_be_whole_in_one_passage():
     assert abstain.missing_names("Who was Eiffel Curie?", PASSAGES) == ["Eiffel Curie"]
 
 
-def test_without_names_declines_only_when_no_rare_word_is_anywhere():
-    assert abstain.unsupported_question("who invented the quantum flurbometer?", PASSAGES) \
-        == "I'm sorry, I don't know that."
-    assert abstain.unsupported_question("what is a flurbometer made of, and is it a lattice?", PASSAGES) is None
-
-
 def test_names_skip_question_words_and_greetings():
     assert abstain.named_terms("Hi! Who is Isaac Newton? Tell me about the Statue of Liberty.") == \
         ["Isaac Newton", "Statue of Liberty"]
     assert abstain.named_terms("How are you? What do you like?") == []
+    assert abstain.named_terms('My favorite was Mileena. Who were yours? What is "well executed"?') == ["Mileena"]
 
 
 def test_repeats():
