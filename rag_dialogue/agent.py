@@ -519,6 +519,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             self._used_passages.extend(sources)
             said = [s + "\n" + "\n".join(sources) for s in (batch.rag_input.said or [""] * len(output["text"]))]
             batch.rag_input.said = said
+            self._local_metrics.clear()  # the first try's are replaced by the second's
             again = super().eval_step(batch)
             if again is not None and again.get("text") and not repeats(again["text"][0], self._replies):
                 output = again

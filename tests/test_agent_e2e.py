@@ -103,14 +103,15 @@ def test_chat_survives_empty_long_and_non_ascii_input(trained, tiny_index, endin
     turns = ["", "accordion " * 2000, "¿Qué es Zürich? 東京タワー 😀 naïve café"]
     proc = subprocess.run(
         [str(rag_dialogue), "chat", "-mf", str(trained), "--index", str(tiny_index),
-         "--datapath", str(trained.parent)],
+         "--print-docs", "--attribution", "--datapath", str(trained.parent)],
         input="\n".join(turns) + "\n" + ending, capture_output=True, text=True,
         env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("[retrieved passages]") >= 2
-    assert proc.stdout.count("[attribution]") >= 2
-    assert "Traceback" not in proc.stderr
+    assert proc.stdout.count("[retrieved passages]") >= 2 and proc.stdout.count("[attribution]") >= 1
+    # "¿Qué es Zürich?" names what the tiny index does not hold
+    assert "[RagDialogue]: I'm sorry, I don't know anything about Qué or Zürich." in proc.stdout
+    assert "Traceback" not in proc.stderr and "INFO" not in proc.stdout + proc.stderr
 
 
 def test_chat_without_a_model_says_what_to_do(tmp_path):
@@ -145,7 +146,7 @@ def test_chat_survives_bytes_that_are_not_utf8_and_a_huge_line(trained, tiny_ind
             + "¿Qué es Zürich?".encode() + b"\n[EXIT]\n")
     proc = subprocess.run(
         [str(rag_dialogue), "chat", "-mf", str(trained), "--index", str(tiny_index),
-         "--datapath", str(trained.parent)],
+         "--print-docs", "--attribution", "--datapath", str(trained.parent)],
         input=data, capture_output=True, env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=300,
     )
     stderr = proc.stderr.decode("utf-8", "replace")
