@@ -116,6 +116,24 @@ def use_bf16(value) -> bool:
     setting = bf16_setting(value)
     return bf16_is_fast() if setting == "auto" else setting
 
+
+def quantize_decoder_layers(generator) -> int:
+    """Int8 weights for the linear layers of a causal LM's decoder layers (dynamic
+    quantization: activations stay float), for generation on a CPU only: it cannot train.
+
+    Decoding at a batch of a few passage rows is bound by reading the weights; int8 reads a
+    quarter of fp32's. The output layer stays float (`project` uses its weight). Returns
+    the number of layers quantized (0 for a model without `model.layers`)."""
+    import warnings
+
+    layers = getattr(getattr(generator, "model", None), "layers", None)
+    if layers is None:
+        return 0
+    with warnings.catch_warnings():  # torch.ao's notice that the API moves to torchao
+        warnings.simplefilter("ignore")
+        torch.ao.quantization.quantize_dynamic(layers, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    return len(layers)
+
 class _Backend:
     """What both kinds share: passage tokenisation with a cache, the output projection."""
 

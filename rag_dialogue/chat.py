@@ -136,12 +136,15 @@ class StreamPrinter:
 
 
 def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = False,
-               print_docs: bool = False, attribution: bool = False, log_file=None):
+               print_docs: bool = False, attribution: bool = False, log_file=None,
+               int8: bool = True):
     """The agent of `model_file` for chatting, its ParlAI chatter sent to `log_file`;
-    returns (agent, banner line)."""
+    returns (agent, banner line). `int8`: a causal LM generates with int8 decoder weights
+    (see `backends.quantize_decoder_layers`; bench/bench_chat.py measures both ways)."""
     from parlai.core.agents import create_agent_from_model_file
 
     from rag_dialogue import progress
+    from rag_dialogue.backends import quantize_decoder_layers
 
     model_file = _model_file(model_file)
     index = chat_index(model_file, index_dir)
@@ -152,11 +155,14 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
     log_file = Path(log_file or f"{model_file}.chat.log")
     with progress.logs_to(log_file, verbose=verbose), _quiet(verbose):
         agent = create_agent_from_model_file(model_file, opt_overrides=overrides)
+    quantized = quantize_decoder_layers(agent.model.generator) if int8 else 0
     size = ""
     retriever = getattr(agent.model, "retriever", None)
     if retriever is not None:
         size = f", index {index} ({len(retriever.store):,} passages)"
-    return agent, f"rag-dialogue chat: {model_file} ({agent.opt.get('rag_type')}){size}; log {log_file}"
+    weights = ", int8 decoder" if quantized else ""
+    return agent, (f"rag-dialogue chat: {model_file} ({agent.opt.get('rag_type')}{weights}){size}; "
+                   f"log {log_file}")
 
 
 def _parlai_overrides(model_file: str, parlai_args) -> dict:
@@ -216,8 +222,9 @@ def _stdin_lines():
 
 
 def chat(model_file=None, index_dir=None, parlai_args=(), verbose=False, print_docs=False,
-         attribution=False):
-    agent, banner = load_agent(model_file, index_dir, parlai_args, verbose, print_docs, attribution)
+         attribution=False, int8=True):
+    agent, banner = load_agent(model_file, index_dir, parlai_args, verbose, print_docs, attribution,
+                               int8=int8)
     print(banner + "\n[DONE] starts a new conversation; [EXIT] or Ctrl-D ends.", flush=True)
     with _bounded_stdin():
         for _ in converse(agent, _stdin_lines()):
@@ -258,5 +265,8 @@ def add_subparser(subparsers):
                    help="show which retrieved passage each part of a reply came from (RAG-Token)")
     p.add_argument("--verbose", action="store_true",
                    help="show ParlAI's option dump and notes here too (always in MODEL.chat.log)")
+    p.add_argument("--fp32", action="store_true",
+                   help="generate with float weights (default for a causal LM: int8 decoder "
+                   "weights, faster on a CPU; bench/bench_chat.py compares the replies)")
     p.set_defaults(parlai_args=[], func=lambda a: chat(a.model_file, a.index, a.parlai_args, a.verbose,
-                                                        a.print_docs, a.attribution))
+                                                        a.print_docs, a.attribution, int8=not a.fp32))

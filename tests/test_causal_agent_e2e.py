@@ -145,7 +145,7 @@ def test_chat_declines_streams_and_keeps_parlai_quiet(trained_causal, tiny_index
     from rag_dialogue import chat
 
     agent, banner = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
-    assert "passages" in banner and str(tiny_index) in banner
+    assert "passages" in banner and str(tiny_index) in banner and "int8 decoder" in banner
     out = io.StringIO()
     turns = list(chat.converse(agent, iter([
         "Who wrote the opera The Glass Ferry?", "[DONE]", "Tell me about it.", "And what else?", "[EXIT]", "never read",

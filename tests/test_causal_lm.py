@@ -54,3 +54,22 @@ def test_base_record_is_checked_on_resolve(tiny_llama_dir):
         causal_lm.resolve_base({**record, "sha256": "0" * 64})
     with pytest.raises(FileNotFoundError, match="not on this machine"):
         causal_lm.resolve_base({**record, "name": str(tiny_llama_dir / "gone")})
+
+
+def test_int8_decoder_layers_keep_the_next_token_distribution(tiny_llama_dir):
+    """The chat's int8 decoder weights: the same model, slightly perturbed, never trainable."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from rag_dialogue.backends import quantize_decoder_layers
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    ids = torch.randint(3, model.config.vocab_size, (2, 12))
+    with torch.no_grad():
+        before = model(ids).logits[:, -1].log_softmax(-1)
+        assert quantize_decoder_layers(model) == model.config.num_hidden_layers
+        after = model(ids).logits[:, -1].log_softmax(-1)
+    assert isinstance(model.lm_head, torch.nn.Linear)  # the output layer stays float
+    assert torch.nn.functional.kl_div(after, before, log_target=True, reduction="batchmean") < 0.05
+    assert quantize_decoder_layers(torch.nn.Linear(2, 2)) == 0  # nothing to quantize
