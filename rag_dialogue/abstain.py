@@ -84,13 +84,14 @@ def decline_reply(missing: list[str]) -> str:
     """What the agent says instead of an answer its passages cannot support."""
     if not missing:
         return "I'm sorry, I don't know that."
-    about = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " or " + missing[-1]
+    about = " or ".join(missing[:2])  # the first two: a list of five reads as babble
     return f"I'm sorry, I don't know anything about {about}."
 
 
 def unsupported_question(message: str, passages) -> str | None:
-    """The decline reply when `message` asks for a fact and names things none of the
-    passages holds (not one of its names), else None (answer from the passages).
+    """The decline reply when `message` asks for a fact and the sentences that ask name
+    things none of the passages holds (not one of their names), else None (answer from
+    the passages).
 
     Every name must be missing: people name things in passing ("I know zebras roam in
     Africa, but ...") that the answer need not hold. A question without names is answered:
@@ -99,8 +100,9 @@ def unsupported_question(message: str, passages) -> str | None:
     message = (message or "").strip()
     if not message or not asks_for_fact(message):
         return None
-    names = named_terms(message)
-    missing = missing_names(message, passages) if names else []
+    asking = " ".join(s for s in _SENTENCE.split(message) if asks_for_fact(s))
+    names = named_terms(asking)
+    missing = missing_names(asking, passages) if names else []
     return decline_reply(missing) if names and len(missing) == len(names) else None
 
 

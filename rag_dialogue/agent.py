@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import torch
 from parlai.core.metrics import AverageMetric
@@ -23,7 +23,7 @@ from rag_dialogue.args import add_rag_args
 from rag_dialogue.backends import select_rows, use_bf16
 from rag_dialogue.dictionary import GeneratorDictionary
 from rag_dialogue.generator import resolve_hf_dir
-from rag_dialogue.metrics import NO_PASSAGE
+from rag_dialogue.metrics import gold_passage
 from rag_dialogue.model import RETRIEVAL_TYPES, RagEncoderState, RagInput, RagModel
 from rag_dialogue.rag import (
     marginalise_sequences,
@@ -604,14 +604,6 @@ class _RankedHypotheses:
 
     def get_rescored_finished(self, n_best=None):
         return self._hypotheses[:n_best] if n_best else self._hypotheses
-
-
-def gold_passage(obs) -> Optional[tuple]:
-    """(title, sentence) of the teacher's gold knowledge, or None when there is none."""
-    sentence = obs.get("checked_sentence")
-    if not sentence or sentence == NO_PASSAGE:
-        return None
-    return (obs.get("title") or "", sentence)
 
 
 def format_docs(retrieval) -> str:

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rag_dialogue import presets
-from rag_dialogue.utils import atomic_path, write_json_atomic, write_text_atomic
+from rag_dialogue.presets import WOW_SPLIT, split_options
+from rag_dialogue.utils import write_json_atomic, write_text_atomic
 
 CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence")
 # The gold-knowledge model learns to speak from a given passage first; a recipe may
@@ -25,7 +26,6 @@ CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence")
 TRAIN_ORDER = ("gold_knowledge", "no_knowledge", "rag_token", "rag_sequence")
 RETRIEVAL = ("rag_token", "rag_sequence")
 SPLITS = ("test_seen", "test_unseen", "test_wow")
-WOW_SPLIT = "test_wow"  # real WoW test seen, shipped with the embedded dataset
 # our name -> ParlAI report key
 METRICS = {
     "ppl": "ppl", "f1": "f1", "kf1": "knowledge_f1", "rf1": "rare_word_f1",
@@ -80,19 +80,6 @@ class Progress:
         left = max(0.0, self.budget_s - self.elapsed())
         print(f"\n=== [{self.done}/{self.stages}] {name}  (elapsed {self.elapsed() / 60:.1f} min, "
               f"budget left {left / 60:.1f} min)", flush=True)
-
-
-def split_options(kind: str, split: str) -> dict:
-    """ParlAI options that select one split of a recipe's task."""
-    fold = split.split("_")[0]
-    if kind == "embedded":
-        return {"va_split": split, "datatype": fold}
-    if split == WOW_SPLIT:
-        raise ValueError(f"{WOW_SPLIT} is the embedded dataset's real-WoW split; a WoW recipe "
-                         "evaluates real WoW as test_seen and test_unseen")
-    suffix = {"seen": "random_split", "unseen": "topic_split"}[split.split("_")[1]]
-    return {"task": f"rag_dialogue.tasks.wizard_of_wikipedia.agents:GeneratorTeacher:{suffix}",
-            "datatype": fold}
 
 
 def _value(metric):

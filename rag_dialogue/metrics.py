@@ -142,7 +142,7 @@ def default_rare_words() -> RareWords:
     chit-chat conversations of `chitchat-dataset` (everyday English, task-independent, so
     rates compare across datasets). 'film' and 'american' are common; 'actress', 'france',
     'swedish', 'dynasty' are rare."""
-    from rag_dialogue.tasks.vital_articles.corpus import chitchat_file
+    from rag_dialogue.paths import chitchat_file
 
     data = json.loads(chitchat_file().read_text(encoding="utf-8"))
     texts = (m.get("text", "") for c in data.values() for turn in c.get("messages", []) for m in turn)
@@ -511,6 +511,14 @@ def _contains(haystack: str, needle: str) -> bool:
     """Whole-token containment of normalised `needle` in normalised `haystack`."""
     needle = normalize(needle)
     return bool(needle) and f" {needle} " in f" {normalize(haystack)} "
+
+
+def gold_passage(obs) -> tuple | None:
+    """(title, sentence) of the teacher's gold knowledge, or None when there is none."""
+    sentence = obs.get("checked_sentence")
+    if not sentence or sentence == NO_PASSAGE:
+        return None
+    return (obs.get("title") or "", sentence)
 
 
 def gold_passage_rank(passages, gold_title: str, gold_sentence: str) -> int | None:

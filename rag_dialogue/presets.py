@@ -150,3 +150,19 @@ def _main(args):
         print(write_opt_file(args.name, args.to_opt))
     else:
         print(json.dumps(load(args.name), indent=2))
+
+
+WOW_SPLIT = "test_wow"  # real WoW test seen, shipped with the embedded dataset
+
+
+def split_options(kind: str, split: str) -> dict:
+    """ParlAI options that select one split of a recipe's task."""
+    fold = split.split("_")[0]
+    if kind == "embedded":
+        return {"va_split": split, "datatype": fold}
+    if split == WOW_SPLIT:
+        raise ValueError(f"{WOW_SPLIT} is the embedded dataset's real-WoW split; a WoW recipe "
+                         "evaluates real WoW as test_seen and test_unseen")
+    suffix = {"seen": "random_split", "unseen": "topic_split"}[split.split("_")[1]]
+    return {"task": f"rag_dialogue.tasks.wizard_of_wikipedia.agents:GeneratorTeacher:{suffix}",
+            "datatype": fold}

@@ -25,6 +25,7 @@ PASSAGES = [
     "Did Marie Curie meet Albert Einstein?",  # a name the passages hold: they may say
     "who wrote the opera the glass ferry",  # no names: answered (rare words miss paraphrases)
     "Awesome. How fast can a truck be driven?",  # a sentence-initial everyday word is no name
+    "I heard Stephen Hawking on The Big Bang Theory. What do you think of him?",  # names only in passing
 ])
 def test_answers_when_the_passages_hold_what_is_asked(message):
     assert abstain.unsupported_question(message, PASSAGES) is None
@@ -40,6 +41,11 @@ def test_declines_a_name_no_passage_holds(message, about):
     reply = abstain.unsupported_question(message, PASSAGES)
     assert reply == f"I'm sorry, I don't know anything about {about}."
     assert metrics.declines(reply) and not metrics.makes_claim(metrics.claims_beyond_decline(reply), [message])
+
+
+def test_a_decline_names_at_most_two_things():
+    assert abstain.decline_reply(["Zubrovia", "Quellarin", "Drennavia"]) == \
+        "I'm sorry, I don't know anything about Zubrovia or Quellarin."
 
 
 def test_a_name_must_be_whole_in_one_passage():

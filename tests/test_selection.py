@@ -1,6 +1,5 @@
 """Knowledge selection: the query encoder learns to rank the wizard's gold sentence first."""
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest

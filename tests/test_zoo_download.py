@@ -7,9 +7,6 @@ generous upper bounds that show a limit was what stopped it.
 """
 
 import http.server
-import json
-import os
-import shutil
 import signal
 import subprocess
 import sys

@@ -61,7 +61,7 @@ def dialogue_examples(task_opts: dict, limit: int | None = None) -> list[Selecti
     from parlai.core.params import ParlaiParser
     from parlai.core.teachers import create_task_agent_from_taskname
 
-    from rag_dialogue.agent import gold_passage
+    from rag_dialogue.metrics import gold_passage
 
     opts = dict(task_opts)
     fold = opts.get("datatype", "train").split(":")[0]
@@ -218,7 +218,7 @@ def fit_query_encoder(preset: dict, out_dir, *, steps: int | None = None, batch_
     `lr` and `autocast_bf16` default to the recipe's `rag_dialogue_selection_steps` (else
     100), `rag_dialogue_selection_lr` (else 3e-5) and `bf16_autocast`.
     """
-    from rag_dialogue.experiment import split_options
+    from rag_dialogue.presets import split_options
     from rag_dialogue.retrieval.index import DenseIndex
     from rag_dialogue.retrieval.retriever import Retriever, query_encoder_for
 

