@@ -6,9 +6,9 @@ conversation, through `rag_dialogue.chat.converse` (what `rag-dialogue chat` run
 
   before     the recipe's `bf16_inference: true`, as the chat ran before: bfloat16 autocast
              (emulated, hence slow, on a CPU without AVX512-BF16 or AMX)
-  fp32       float weights (`rag-dialogue chat --fp32`; what `bf16_inference: auto` gives
-             on such a CPU)
-  int8       int8 decoder weights (`rag-dialogue chat`'s default for a causal LM)
+  fp32       float weights (`rag-dialogue chat`; what `bf16_inference: auto` gives on such
+             a CPU)
+  int8       int8 decoder weights, per output channel (`rag-dialogue chat --int8`)
 
 and prints per configuration the median seconds to the whole reply and to its first
 streamed words, their ratio to `before`'s, and how many replies equal fp32's.
@@ -79,9 +79,9 @@ def main():
         same = sum(replies[name][q] == replies["fp32"][q] for q in QUESTIONS)
         print(f"| {name} | {median:.2f} | {statistics.median(firsts[name]):.2f} | {median / base:.2f} | "
               f"{same} of {len(QUESTIONS)} |")
-    print("\nreplies (int8):")
+    print("\nreplies (fp32 | int8):")
     for question in QUESTIONS:
-        print(f"  {question}\n    {replies['int8'][question]}")
+        print(f"  {question}\n    {replies['fp32'][question]}\n    {replies['int8'][question]}")
 
 
 if __name__ == "__main__":

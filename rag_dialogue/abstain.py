@@ -107,6 +107,7 @@ def unsupported_question(message: str, passages) -> str | None:
 
 
 REPEAT_F1 = 0.6  # token F1 with an earlier reply at which a reply says nothing new
+NOTHING_MORE = "I'm sorry, I don't know more about that."  # when every try repeats
 
 
 def repeats(reply: str, earlier) -> bool:
@@ -123,3 +124,12 @@ def repeats(reply: str, earlier) -> bool:
         if common and 2 * common / (sum(words.values()) + sum(other.values())) >= REPEAT_F1:
             return True
     return False
+
+
+def says_back(reply: str, message: str) -> bool:
+    """True when the reply adds no content word (by stem) to the message it answers: it
+    says the message back ("I love coffee in the morning." to "I love coffee in the
+    morning."), or says nothing of substance. An answer may reuse the question's words
+    ("Gustave Eiffel's company built the Eiffel Tower" adds "Gustave")."""
+    said = {metrics.stem(w) for w in metrics.content_words(message)}
+    return all(metrics.stem(w) in said for w in metrics.content_words(reply))

@@ -99,6 +99,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         # chat: `on_text(reply so far)` at every generation step (rag_dialogue.chat streams
         # with it); the conversation's replies and the passages each came from
         self.on_text = None
+        self.pending_lines: List[str] = []  # passages and attributions of a streamed reply
         self._replies: List[str] = []
         self._used_passages: List[str] = []
 
@@ -461,16 +462,25 @@ class RagDialogueAgent(TorchGeneratorAgent):
             if self.opt.get("interactive_mode"):
                 attributions = (self._attributions(batch, output["text"])
                                 if self.opt.get("print_attribution") else [None] * len(retrievals))
+                shown = []
                 for retrieval, attribution in zip(retrievals, attributions):
                     if self.opt.get("print_docs"):
-                        print(format_docs(retrieval))
+                        shown.append(format_docs(retrieval))
                     if attribution:
-                        print(attribution)
+                        shown.append(attribution)
+                if self.on_text is None:
+                    for line in shown:
+                        print(line)
+                else:  # a streamed reply is still being printed: the chat shows them after it
+                    self.pending_lines = shown
         return output
 
     # ------------------------------------------------------------------ chat
     def _treesearch_factory(self, device, verbose=False):
         tree = super()._treesearch_factory(device, verbose=verbose)
+        # ParlAI builds greedy search with min_length 0, so the end token may come first: an
+        # empty reply. --beam-min-length holds for greedy decoding too.
+        tree.min_length = max(tree.min_length, self.beam_min_length)
         if self.on_text is not None and self.opt["rag_type"] != "sequence":
             step = tree.advance
 
@@ -506,23 +516,34 @@ class RagDialogueAgent(TorchGeneratorAgent):
         return Output(replies)
 
     def _unless_a_repeat(self, batch, output):
-        """In a chat, a reply that repeats an earlier one is generated again with the
-        passages it came from counted as said (so the next best take their place)."""
+        """In a chat, a reply that repeats an earlier reply or says back the user's message
+        is generated again with the passages it came from counted as said (so the next best
+        take their place); if that one repeats too, the reply says it knows no more."""
         if not self._chatting(batch) or output is None or not output.get("text"):
             return output
-        from rag_dialogue.abstain import repeats
+        from rag_dialogue.abstain import NOTHING_MORE, repeats, says_back
+
+        delimiter = self.opt.get("delimiter", "\n")
+        message = batch.observations[0].get("text", "").split(delimiter)[-1]
+
+        def stale(reply: str) -> bool:
+            return not reply.strip() or repeats(reply, self._replies) or says_back(reply, message)
 
         text = output["text"][0]
-        if repeats(text, self._replies):
-            # the reply's likeliest sources: the passages that share most of its words
-            sources = self._sources(text, self.model.last_retrieval[0])
+        if stale(text):
+            retrieval = self.model.last_retrieval[0]
+            # the reply's likeliest sources: the passages that share most of its words, else
+            # the passage the retriever ranked first
+            sources = self._sources(text, retrieval) or [retrieval.passages[0].text]
             self._used_passages.extend(sources)
-            said = [s + "\n" + "\n".join(sources) for s in (batch.rag_input.said or [""] * len(output["text"]))]
-            batch.rag_input.said = said
+            said = batch.rag_input.said or [""] * len(output["text"])
+            batch.rag_input.said = [s + "\n" + "\n".join(sources) for s in said]
             self._local_metrics.clear()  # the first try's are replaced by the second's
             again = super().eval_step(batch)
-            if again is not None and again.get("text") and not repeats(again["text"][0], self._replies):
+            if again is not None and again.get("text") and not stale(again["text"][0]):
                 output = again
+            else:
+                output["text"][0] = NOTHING_MORE
         self._replies.append(output["text"][0])
         self._used_passages.extend(self._sources(output["text"][0], self.model.last_retrieval[0]))
         return output

@@ -120,6 +120,7 @@ def use_bf16(value) -> bool:
 def quantize_decoder_layers(generator) -> int:
     """Int8 weights for the linear layers of a causal LM's decoder layers (dynamic
     quantization: activations stay float), for generation on a CPU only: it cannot train.
+    Faster, but not the same model: replies differ from float's (bench/bench_chat.py).
 
     Decoding at a batch of a few passage rows is bound by reading the weights; int8 reads a
     quarter of fp32's. The output layer stays float (`project` uses its weight). Returns
@@ -131,7 +132,11 @@ def quantize_decoder_layers(generator) -> int:
         return 0
     with warnings.catch_warnings():  # torch.ao's notice that the API moves to torchao
         warnings.simplefilter("ignore")
-        torch.ao.quantization.quantize_dynamic(layers, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        # per output channel: one scale per row keeps the numbers a passage states
+        # (per-tensor scales turned "64 squares" into "8 squares")
+        torch.ao.quantization.quantize_dynamic(
+            layers, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+            dtype=torch.qint8, inplace=True)
     return len(layers)
 
 class _Backend:

@@ -98,9 +98,11 @@ def chat_index(model_file: str, index_dir=None) -> str | None:
     own = Path(opt["index_dir"])
     if "vital_articles" not in opt.get("task", ""):
         return str(own)
+    from rag_dialogue.paths import default_datapath
     from rag_dialogue.prepare import ensure_corpus_index
 
-    return str(ensure_corpus_index(Path(opt["datapath"]), own))
+    # ParlAI leaves datapath out of a saved .opt: the dataset is where rag-dialogue builds it
+    return str(ensure_corpus_index(Path(opt.get("datapath") or default_datapath()), own))
 
 
 class StreamPrinter:
@@ -137,7 +139,7 @@ class StreamPrinter:
 
 def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = False,
                print_docs: bool = False, attribution: bool = False, log_file=None,
-               int8: bool = True):
+               int8: bool = False):
     """The agent of `model_file` for chatting, its ParlAI chatter sent to `log_file`;
     returns (agent, banner line). `int8`: a causal LM generates with int8 decoder weights
     (see `backends.quantize_decoder_layers`; bench/bench_chat.py measures both ways)."""
@@ -208,6 +210,9 @@ def converse(agent, lines, out=None, stream: bool = True):
         reply = agent.act().get("text", "")
         first = printer.first_at
         printer.finish(reply)
+        for line in getattr(agent, "pending_lines", None) or ():
+            out.write(line + "\n")
+        agent.pending_lines = []
         now = time.time()
         yield message, reply, now - started, (first or now) - started
 
@@ -222,7 +227,7 @@ def _stdin_lines():
 
 
 def chat(model_file=None, index_dir=None, parlai_args=(), verbose=False, print_docs=False,
-         attribution=False, int8=True):
+         attribution=False, int8=False):
     agent, banner = load_agent(model_file, index_dir, parlai_args, verbose, print_docs, attribution,
                                int8=int8)
     print(banner + "\n[DONE] starts a new conversation; [EXIT] or Ctrl-D ends.", flush=True)
@@ -265,8 +270,8 @@ def add_subparser(subparsers):
                    help="show which retrieved passage each part of a reply came from (RAG-Token)")
     p.add_argument("--verbose", action="store_true",
                    help="show ParlAI's option dump and notes here too (always in MODEL.chat.log)")
-    p.add_argument("--fp32", action="store_true",
-                   help="generate with float weights (default for a causal LM: int8 decoder "
-                   "weights, faster on a CPU; bench/bench_chat.py compares the replies)")
+    p.add_argument("--int8", action="store_true",
+                   help="generate with int8 decoder weights (a causal LM): faster on a CPU, but "
+                   "replies differ from float's and copy numbers worse (bench/bench_chat.py)")
     p.set_defaults(parlai_args=[], func=lambda a: chat(a.model_file, a.index, a.parlai_args, a.verbose,
-                                                        a.print_docs, a.attribution, int8=not a.fp32))
+                                                        a.print_docs, a.attribution, int8=a.int8))

@@ -66,3 +66,9 @@ def test_repeats():
     assert abstain.repeats("It is 330 metres tall.", earlier)
     assert not abstain.repeats("It was built for the 1889 World's Fair.", earlier)
     assert not abstain.repeats("anything", [])
+
+
+def test_says_back():
+    assert abstain.says_back("I love coffee in the morning.", "I love coffee in the morning!")
+    assert abstain.says_back("I know, I know.", "Where was coffee first grown?")  # nothing of substance
+    assert not abstain.says_back("Gustave Eiffel's company built it.", "Who built the Eiffel Tower?")

@@ -144,7 +144,8 @@ def test_chat_declines_streams_and_keeps_parlai_quiet(trained_causal, tiny_index
 
     from rag_dialogue import chat
 
-    agent, banner = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    agent, banner = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log",
+                                    print_docs=True, int8=True)
     assert "passages" in banner and str(tiny_index) in banner and "int8 decoder" in banner
     out = io.StringIO()
     turns = list(chat.converse(agent, iter([
@@ -153,7 +154,11 @@ def test_chat_declines_streams_and_keeps_parlai_quiet(trained_causal, tiny_index
     assert [t[0] for t in turns] == ["Who wrote the opera The Glass Ferry?", "Tell me about it.", "And what else?"]
     assert turns[0][1] == "I'm sorry, I don't know anything about The Glass Ferry."
     shown = out.getvalue()
-    assert shown.count("[RagDialogue]: ") == 3 and "(new conversation)" in shown
+    assert shown.count("[RagDialogue]: ") >= 3 and "(new conversation)" in shown  # (+1 per replaced reply)
+    # the passages come after each whole reply, never inside a streamed one
+    assert shown.count("[retrieved passages]") == 3
+    assert all(line.startswith(("[RagDialogue]: ", "[retrieved passages]", "  ", "(new conversation)"))
+               for line in shown.splitlines()), shown
     for _, reply, *_ in turns:  # every reply is shown whole, streamed or not
         assert f"[RagDialogue]: {reply}" in shown.replace("\n[RagDialogue]", "[RagDialogue]")
     console = capfd.readouterr()
