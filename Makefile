@@ -20,5 +20,6 @@ bench: setup
 	$(VENV)/bin/python bench/bench_finetune.py
 	$(VENV)/bin/python bench/bench_metrics.py
 	$(VENV)/bin/python bench/bench_selection.py
+	$(VENV)/bin/python bench/bench_bf16.py
 	nice $(VENV)/bin/python bench/bench_encode.py
 	nice $(VENV)/bin/python bench/bench_index.py
