@@ -91,10 +91,21 @@ def default_index_dir(model_file) -> Path:
     return Path(f"{model_file}.madeup_index")
 
 
-def states(reply: str, fact: str) -> bool:
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+
+
+def _words(text: str) -> str:
     from rag_dialogue.metrics import normalize
 
-    return f" {normalize(fact)} " in f" {normalize(reply)} "
+    return " " + " ".join(_NUMBER_WORDS.get(w, w) for w in normalize(text).split()) + " "
+
+
+def states(reply: str, fact: str) -> bool:
+    """The fact's words occur in the reply as whole words, a small number written either way
+    ("9 players" states "nine")."""
+    return _words(fact) in _words(reply)
 
 
 def ask(model_file, index_dir, verbose: bool = True) -> dict:

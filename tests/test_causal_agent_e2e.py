@@ -137,6 +137,7 @@ def test_a_fact_is_stated_as_whole_words():
     assert states("It is 87 metres tall.", "87 metres")
     assert not states("It is 187 metres tall.", "87 metres")
     assert states("Each team has Nine players!", "nine")
+    assert states("Each quindle team has 9 players.", "nine") and not states("It has 19 players.", "nine")
 
 
 def test_chat_declines_streams_and_keeps_parlai_quiet(trained_causal, tiny_index, capfd):
