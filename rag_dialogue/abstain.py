@@ -4,9 +4,8 @@ A retrieval model that is asked about something its index lacks still gets K pas
 about something else, and its generator answers from its own weights: the hallucination
 retrieval exists to remove. The evidence is lexical and cheap: a question names things
 ("Who wrote the opera The Glass Ferry?"), and when no retrieved passage (title and text)
-holds a name, the passages cannot support an answer about it. A question without names
-("how many squares does a chess board have") counts its rare words instead (see
-`metrics.RareWords`): when none of them is in any passage, the passages are off topic.
+holds any of the names its asking sentences give, the passages cannot support an answer
+about it. A question without names is answered (see `unsupported_question`).
 
 Pure functions of the message and the passages' texts; the agent applies them after
 retrieval (`--decline-unsupported`), in chat and evaluation alike. `repeats` tells the
@@ -115,15 +114,9 @@ def repeats(reply: str, earlier) -> bool:
     (normalised words, ParlAI's answer normalisation) of at least REPEAT_F1 with one."""
     from collections import Counter
 
-    words = Counter(metrics.normalize(reply).split())
-    if not words:
-        return False
-    for before in earlier:
-        other = Counter(metrics.normalize(before).split())
-        common = sum((words & other).values())
-        if common and 2 * common / (sum(words.values()) + sum(other.values())) >= REPEAT_F1:
-            return True
-    return False
+    words = metrics.normalize(reply).split()
+    return bool(words) and any(metrics._f1(words, Counter(metrics.normalize(before).split())) >= REPEAT_F1
+                               for before in earlier)
 
 
 def says_back(reply: str, message: str) -> bool:

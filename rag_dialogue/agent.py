@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import torch
 from parlai.core.metrics import AverageMetric
@@ -440,14 +440,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def eval_step(self, batch):
         output = self._decline_before_generating(batch)
-        if output is None:
+        generated = output is None
+        if generated:
             output = super().eval_step(batch)
             output = self._unless_a_repeat(batch, output)
         progress.advance(len(batch.valid_indices) if batch.valid_indices is not None else 0)
         if output is None or output.get("text") is None:
             return output
         retrievals = self.model.last_retrieval if self.opt["rag_type"] in RETRIEVAL_TYPES else []
-        if retrievals and self.opt.get("decline_unsupported", True):
+        if generated and retrievals and self.opt.get("decline_unsupported", True):
             self._decline_unsupported(batch.observations, output, retrievals)
         output["metrics"] = [
             self._example_metrics(obs, text, retrievals[i] if retrievals else None)
@@ -502,14 +503,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return None
         from parlai.core.torch_agent import Output
 
-        from rag_dialogue.abstain import unsupported_question
-
         with torch.no_grad():
             retrievals, _ = self.model.retrieve(batch.rag_input.query, batch.rag_input.said)
-        delimiter = self.opt.get("delimiter", "\n")
-        replies = [unsupported_question(obs.get("text", "").split(delimiter)[-1],
-                                        [(p.title, p.text) for p in r.passages])
-                   for obs, r in zip(batch.observations, retrievals)]
+        replies = self._declines(batch.observations, retrievals)
         if any(r is None for r in replies):
             return None
         self.model.last_retrieval = retrievals
@@ -559,15 +555,20 @@ class RagDialogueAgent(TorchGeneratorAgent):
         return [p.text for p in retrieval.passages
                 if len(words & set(content_words(p.text))) >= 0.5 * len(words)]
 
-    def _decline_unsupported(self, observations, output, retrievals):
-        """Replace each reply to a question whose passages do not hold what it asks about
-        with a reply that says so (see rag_dialogue/abstain.py)."""
+    def _declines(self, observations, retrievals) -> List[Optional[str]]:
+        """Per example, the decline for a message whose passages do not hold what it asks
+        about, else None (see rag_dialogue/abstain.py)."""
         from rag_dialogue.abstain import unsupported_question
 
         delimiter = self.opt.get("delimiter", "\n")
-        for i, (obs, retrieval) in enumerate(zip(observations, retrievals)):
-            message = obs.get("text", "").split(delimiter)[-1]
-            decline = unsupported_question(message, [(p.title, p.text) for p in retrieval.passages])
+        return [unsupported_question(obs.get("text", "").split(delimiter)[-1],
+                                     [(p.title, p.text) for p in r.passages])
+                for obs, r in zip(observations, retrievals)]
+
+    def _decline_unsupported(self, observations, output, retrievals):
+        """Replace each reply to a question whose passages do not hold what it asks about
+        with a reply that says so."""
+        for i, decline in enumerate(self._declines(observations, retrievals)):
             if decline is not None:
                 output["text"][i] = decline
 

@@ -88,12 +88,11 @@ def _call_with_cache(module, cache, **kwargs):
     return module(**{_cache_argument(type(module)): cache}, **kwargs)
 
 
-
 def bf16_setting(value):
     """An `--bf16-*` option: true, false or auto (as parsed from a command line or a recipe)."""
     text = str(value).strip().lower()
-    if text in ("auto",):
-        return "auto"
+    if text == "auto":
+        return text
     if text in ("true", "1", "yes", "on"):
         return True
     if text in ("false", "0", "no", "off", "none"):
@@ -138,6 +137,7 @@ def quantize_decoder_layers(generator) -> int:
             layers, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
             dtype=torch.qint8, inplace=True)
     return len(layers)
+
 
 class _Backend:
     """What both kinds share: passage tokenisation with a cache, the output projection."""

@@ -106,7 +106,7 @@ def chat_index(model_file: str, index_dir=None) -> str | None:
 
 
 class StreamPrinter:
-    """Prints a reply as the agent generates it: `on_tokens(text_so_far)` per step, then
+    """Prints a reply as the agent generates it: `on_text(text_so_far)` per step, then
     `finish(final_text)` (which prints the reply whole when nothing was streamed, or when
     the final reply is not what was streamed: a decline, or a repeat replaced)."""
 

@@ -76,7 +76,6 @@ class Progress:
 
     def stage(self, name: str):
         self.done += 1
-        self.current, self.stage_started = name, time.time()
         left = max(0.0, self.budget_s - self.elapsed())
         print(f"\n=== [{self.done}/{self.stages}] {name}  (elapsed {self.elapsed() / 60:.1f} min, "
               f"budget left {left / 60:.1f} min)", flush=True)
@@ -138,10 +137,10 @@ def _run(config: Config, out: Path) -> dict:
     from rag_dialogue.train import train
 
     budget_s = config.budget_minutes * 60
-    kind = presets.load(f"{config.family}_base").get("rag_dialogue_data", "embedded")
+    base = presets.load(f"{config.family}_base")
+    kind = base.get("rag_dialogue_data", "embedded")
     splits = tuple(s for s in config.splits if kind == "embedded" or s != WOW_SPLIT)
     n_evals = len(CONDITIONS) * len(splits) + 2
-    base = presets.load(f"{config.family}_base")
     from rag_dialogue.retrieval.selection import selection_steps
 
     selecting = selection_steps(base) > 0
@@ -188,17 +187,15 @@ def _run(config: Config, out: Path) -> dict:
         models[condition] = model_file
         if config.reuse_models and Path(f"{model_file}.opt").exists():
             print(f"reusing {model_file}")
-            done = _train_stats(model_file)
-            training[condition] = _stage_record(condition, steps, done.get("train_steps"), done.get("train_time"))
-            continue
-        if init_from and init_from not in models:
-            raise ValueError(f"{recipe}: rag_dialogue_init_from {init_from!r} is not trained before it "
-                             f"(order: {', '.join(TRAIN_ORDER)})")
-        if init_from:
-            extra["init_model"] = str(models[init_from])
-        with (bars.bar(steps, "    training", unit="step") if steps else bars.bar(seconds, "    training", unit="s")):
-            train(recipe, (), prepare_data=False, model_file=str(model_file), max_train_time=seconds,
-                  generator=base.get("generator"), **extra)
+        else:
+            if init_from and init_from not in models:
+                raise ValueError(f"{recipe}: rag_dialogue_init_from {init_from!r} is not trained before it "
+                                 f"(order: {', '.join(TRAIN_ORDER)})")
+            if init_from:
+                extra["init_model"] = str(models[init_from])
+            with (bars.bar(steps, "    training", unit="step") if steps else bars.bar(seconds, "    training", unit="s")):
+                train(recipe, (), prepare_data=False, model_file=str(model_file), max_train_time=seconds,
+                      generator=base.get("generator"), **extra)
         done = _train_stats(model_file)
         training[condition] = _stage_record(condition, steps, done.get("train_steps"), done.get("train_time"))
 

@@ -96,16 +96,18 @@ _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "fifteen sixteen seventeen eighteen nineteen twenty".split())}
 
 
-def _words(text: str) -> str:
+def _digits(text: str) -> str:
     from rag_dialogue.metrics import normalize
 
-    return " " + " ".join(_NUMBER_WORDS.get(w, w) for w in normalize(text).split()) + " "
+    return " ".join(_NUMBER_WORDS.get(w, w) for w in normalize(text).split())
 
 
 def states(reply: str, fact: str) -> bool:
     """The fact's words occur in the reply as whole words, a small number written either way
     ("9 players" states "nine")."""
-    return _words(fact) in _words(reply)
+    from rag_dialogue.metrics import _contains
+
+    return _contains(_digits(reply), _digits(fact))
 
 
 def ask(model_file, index_dir, verbose: bool = True) -> dict:
