@@ -1,17 +1,17 @@
 """A chat reply's time: the way the chat used to generate against the way it does now.
 
-Loads the same model and index three times and asks each the same questions in turn
-(question by question, so a noisy machine slows all alike), each question in a new
-conversation, through `rag_dialogue.chat.converse` (what `rag-dialogue chat` runs):
+Loads the same model and index once per configuration and asks each the same questions
+in turn (question by question, so a noisy machine slows all alike), each question in a
+new conversation, through `rag_dialogue.chat.converse` (what `rag-dialogue chat` runs):
 
-  before     the recipe's `bf16_inference: true`, as the chat ran before: bfloat16 autocast
-             (emulated, hence slow, on a CPU without AVX512-BF16 or AMX)
-  fp32       float weights (`rag-dialogue chat`; what `bf16_inference: auto` gives on such
-             a CPU)
-  int8       int8 decoder weights, per output channel (`rag-dialogue chat --int8`)
+  before       float weights, a reply as long as the model makes it (the chat until now)
+  2 sentences  float weights, the reply ends after its second sentence (`rag-dialogue chat`)
+  1 sentence   `--max-sentences 1`
+  int8         int8 decoder weights and 2 sentences (`--int8`)
 
 and prints per configuration the median seconds to the whole reply and to its first
-streamed words, their ratio to `before`'s, and how many replies equal fp32's.
+streamed words, their ratio to `before`'s, the median reply length in words, and how many
+replies are `before`'s own first sentences (what a limit should give: the same words, fewer).
 Questions that the decline rule answers without generating are left out of the timing.
 
     .venv/bin/python bench/bench_chat.py [-mf runs/embedded/rag_token/model] [--index DIR] [--repeats 1]
@@ -23,6 +23,7 @@ built at the first chat).
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
 import argparse
 import io
+import os
 import platform
 import statistics
 
@@ -46,16 +47,16 @@ def main():
     args = ap.parse_args()
     model_file = _model_file(args.model_file)
     index = chat_index(model_file, args.index)
+    configs = {"before": (0, False), "2 sentences": (2, False), "1 sentence": (1, False),
+               "int8": (2, True)}
     agents = {}
-    for name in ("before", "fp32", "int8"):
-        agent, banner = load_agent(model_file, index, int8=name == "int8",
+    for name, (sentences, int8) in configs.items():
+        agent, banner = load_agent(model_file, index, int8=int8, max_sentences=sentences,
                                    log_file=f"{model_file}.bench_chat.log")
-        if name == "before":
-            agent.model.backend.bf16_inference = True
         agents[name] = agent
     print(banner.replace(", int8 decoder", ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"native bf16: {torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()}")
+          f"{os.cpu_count()} cores")
     times = {name: [] for name in agents}
     firsts = {name: [] for name in agents}
     replies = {name: {} for name in agents}
@@ -70,19 +71,27 @@ def main():
                 times[name].append(seconds)
                 firsts[name].append(first)
     base = statistics.median(times["before"]) if times["before"] else float("nan")
-    print("\n| generation | median s per reply | first words s | ratio to before | replies equal to fp32's |")
-    print("|---|---:|---:|---:|---:|")
-    for name in agents:
+    print("\n| generation | median s per reply | first words s | ratio to before | median words | "
+          "replies that are before's first sentences |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, (sentences, _) in configs.items():
         if not times[name]:
             continue
         median = statistics.median(times[name])
-        same = sum(replies[name][q] == replies["fp32"][q] for q in QUESTIONS)
+        words = statistics.median(len(r.split()) for r in replies[name].values())
+        same = sum(_is_head(replies[name][q], replies["before"][q]) for q in QUESTIONS)
         print(f"| {name} | {median:.2f} | {statistics.median(firsts[name]):.2f} | {median / base:.2f} | "
-              f"{same} of {len(QUESTIONS)} |")
-    print("\nreplies (fp32 | int8):")
+              f"{words:g} | {same} of {len(QUESTIONS)} |")
+    print("\nreplies (before | 2 sentences | 1 sentence):")
     for question in QUESTIONS:
-        print(f"  {question}\n    {replies['fp32'][question]}\n    {replies['int8'][question]}")
+        print(f"  {question}")
+        for name in ("before", "2 sentences", "1 sentence"):
+            print(f"    {replies[name][question]}")
 
+
+def _is_head(reply: str, full: str) -> bool:
+    """`reply` is `full` itself or its first sentences."""
+    return full.startswith(reply.rstrip())
 
 if __name__ == "__main__":
     main()

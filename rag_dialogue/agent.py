@@ -482,6 +482,17 @@ class RagDialogueAgent(TorchGeneratorAgent):
         # ParlAI builds greedy search with min_length 0, so the end token may come first: an
         # empty reply. --beam-min-length holds for greedy decoding too.
         tree.min_length = max(tree.min_length, self.beam_min_length)
+        max_sentences = self.opt.get("max_reply_sentences") or 0
+        if max_sentences > 0:
+            from rag_dialogue.reply_length import block_new_sentences
+
+            limited = tree.advance
+
+            def advance(logprobs, step_index):
+                texts = [self._v2t(hyp) for hyp in tree.partial_hyps]
+                limited(block_new_sentences(logprobs, texts, max_sentences, self._space_led()), step_index)
+
+            tree.advance = advance
         if self.on_text is not None and self.opt["rag_type"] != "sequence":
             step = tree.advance
 
@@ -491,6 +502,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
             tree.advance = advance
         return tree
+
+    def _space_led(self) -> torch.BoolTensor:
+        if getattr(self, "_space_led_mask", None) is None:
+            from rag_dialogue.reply_length import space_led_tokens
+
+            backend = self.model.backend
+            self._space_led_mask = space_led_tokens(
+                backend.tokenizer, backend.generator.get_output_embeddings().weight.size(0))
+        return self._space_led_mask
 
     def _chatting(self, batch) -> bool:
         return bool(self.opt.get("interactive_mode")) and batch.label_vec is None \

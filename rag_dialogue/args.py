@@ -115,6 +115,12 @@ def add_rag_args(parser):
         "instead of answering from the generator's own weights (rag_dialogue/abstain.py)",
     )
     group.add_argument(
+        "--max-reply-sentences", type=int, default=0,
+        help="end a generated reply after this many sentences (0: no limit). The chat uses 2: "
+        "a reply stops where a person's would, and each sentence more is another chance to "
+        "state what the passages do not say (and another second of decoding)",
+    )
+    group.add_argument(
         "--query-truncate", type=int, default=128,
         help="query-encoder tokens kept (the most recent words of the query)",
     )

@@ -139,10 +139,11 @@ class StreamPrinter:
 
 def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = False,
                print_docs: bool = False, attribution: bool = False, log_file=None,
-               int8: bool = False):
+               int8: bool = False, max_sentences: int = 2):
     """The agent of `model_file` for chatting, its ParlAI chatter sent to `log_file`;
     returns (agent, banner line). `int8`: a causal LM generates with int8 decoder weights
-    (see `backends.quantize_decoder_layers`; bench/bench_chat.py measures both ways)."""
+    (see `backends.quantize_decoder_layers`; bench/bench_chat.py measures both ways).
+    `max_sentences`: a reply ends after that many sentences (0: when the model ends it)."""
     from parlai.core.agents import create_agent_from_model_file
 
     from rag_dialogue import progress
@@ -151,7 +152,8 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
     model_file = _model_file(model_file)
     index = chat_index(model_file, index_dir)
     overrides = {"interactive_mode": True, "skip_generation": False, "print_docs": print_docs,
-                 "print_attribution": attribution, **_parlai_overrides(model_file, parlai_args)}
+                 "print_attribution": attribution, "max_reply_sentences": max_sentences,
+                 **_parlai_overrides(model_file, parlai_args)}
     if index:
         overrides["index_dir"] = index
     log_file = Path(log_file or f"{model_file}.chat.log")
@@ -227,9 +229,9 @@ def _stdin_lines():
 
 
 def chat(model_file=None, index_dir=None, parlai_args=(), verbose=False, print_docs=False,
-         attribution=False, int8=False):
+         attribution=False, int8=False, max_sentences=2):
     agent, banner = load_agent(model_file, index_dir, parlai_args, verbose, print_docs, attribution,
-                               int8=int8)
+                               int8=int8, max_sentences=max_sentences)
     print(banner + "\n[DONE] starts a new conversation; [EXIT] or Ctrl-D ends.", flush=True)
     with _bounded_stdin():
         for _ in converse(agent, _stdin_lines()):
@@ -273,5 +275,10 @@ def add_subparser(subparsers):
     p.add_argument("--int8", action="store_true",
                    help="generate with int8 decoder weights (a causal LM): faster on a CPU, but "
                    "replies differ from float's and copy numbers worse (bench/bench_chat.py)")
+    p.add_argument("--max-sentences", type=int, default=2,
+                   help="end each reply after this many sentences (0: when the model ends it); "
+                   "short replies come sooner and leave less room to state what the passages "
+                   "do not say (bench/bench_chat.py)")
     p.set_defaults(parlai_args=[], func=lambda a: chat(a.model_file, a.index, a.parlai_args, a.verbose,
-                                                        a.print_docs, a.attribution, int8=a.int8))
+                                                        a.print_docs, a.attribution, int8=a.int8,
+                                                        max_sentences=a.max_sentences))

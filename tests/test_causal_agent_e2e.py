@@ -182,3 +182,29 @@ def test_stream_printer_shows_whole_words_then_the_reply():
     printer.on_text("It was built in")
     printer.finish("I'm sorry, I don't know that.")  # replaced: shown whole on its own line
     assert out.getvalue().endswith("[RagDialogue]: It was built\n[RagDialogue]: I'm sorry, I don't know that.\n")
+
+
+def test_a_reply_ends_after_its_last_allowed_sentence(trained_causal, tiny_index):
+    """ParlAI's own greedy search, through the agent's wrap: once the reply so far has its
+    sentence, the end token wins over a likelier new word; before that, the new word does."""
+    from rag_dialogue import chat
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log",
+                               max_sentences=1)
+    tok = agent.model.backend.tokenizer
+    word, = tok.encode(" It", add_special_tokens=False)
+    vocab = agent.model.backend.generator.get_output_embeddings().weight.size(0)
+
+    def next_token(reply_so_far: str) -> int:
+        tree = agent._treesearch_factory("cpu")
+        ids = tok.encode(reply_so_far, add_special_tokens=False)
+        tree.partial_hyps = torch.tensor([[tree.bos] + ids])
+        tree.all_scores.extend([torch.zeros(1)] * len(ids))  # past min_length
+        tree.outputs.extend([torch.tensor([i]) for i in ids])
+        logprobs = torch.full((1, vocab), -20.0)
+        logprobs[0, word], logprobs[0, tree.eos] = -0.1, -3.0
+        tree.advance(logprobs, len(ids))
+        return int(tree.outputs[-1][0])
+
+    assert next_token("The tower is tall") == word
+    assert next_token("The tower is tall.") == agent.END_IDX

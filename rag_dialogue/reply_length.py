@@ -1,0 +1,55 @@
+"""Ending a reply after its N-th sentence, decided during generation.
+
+Once the text so far has completed N sentences, the next token may not start a new
+word: the reply then either goes on inside its last token run (the "75" of "6.75", a
+closing quote) or ends. Nothing is generated and then cut, so a streamed reply never
+shows words it takes back, and no decoding time goes to sentences that are dropped.
+"""
+
+import re
+from typing import List
+
+import torch
+
+# an abbreviation's full stop ends no sentence ("Dr. Watson", "Mt. Everest", "e.g. tea")
+ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st mt jr sr prof vs etc eg ie no nos approx ca cf fig jan feb mar apr jun "
+    "jul aug sep sept oct nov dec inc ltd co corp dept est gen gov sen rep rev".split())
+_END = re.compile(r"([^\s.!?]*)([.!?]+)[\"')\]]*(?=\s|$)")
+
+
+def completed_sentences(text: str) -> int:
+    """How many sentences ``text`` has completed: terminators followed by a space or the
+    end, leaving out initials ("U.S.", "J. R. R.") and common abbreviations."""
+    count = 0
+    for match in _END.finditer(text):
+        word = match.group(1).rstrip(".").split(".")[-1]
+        if match.group(2) == "." and (len(word) == 1 and word.isalpha() or word.lower() in ABBREVIATIONS):
+            continue
+        count += 1
+    return count
+
+
+def space_led_tokens(tokenizer, vocab_size: int) -> torch.BoolTensor:
+    """``[V]``: the token ids whose text starts with whitespace (a new word), for BPE
+    (``Ġ``/``Ċ``) and SentencePiece (``▁``) vocabularies alike."""
+    mask = torch.zeros(vocab_size, dtype=torch.bool)
+    pieces: List[str] = tokenizer.convert_ids_to_tokens(list(range(min(vocab_size, len(tokenizer)))))
+    for i, piece in enumerate(pieces):
+        if piece and (piece[0] in "ĠĊ▁ĉ" or piece[0].isspace()):
+            mask[i] = True
+    return mask
+
+
+def block_new_sentences(logprobs: torch.Tensor, texts: List[str], max_sentences: int,
+                        space_led: torch.BoolTensor) -> torch.Tensor:
+    """``logprobs`` ``[B, V]`` with new-word tokens at ``-inf`` in the rows whose text
+    ``texts[b]`` has completed ``max_sentences`` sentences (the end token stays open)."""
+    done = [b for b, text in enumerate(texts) if completed_sentences(text) >= max_sentences]
+    if not done:
+        return logprobs
+    logprobs = logprobs.clone()
+    rows = torch.tensor(done, device=logprobs.device)
+    blocked = space_led.to(logprobs.device)[: logprobs.size(-1)]
+    logprobs[rows[:, None], blocked.nonzero().view(1, -1)] = float("-inf")
+    return logprobs
