@@ -300,6 +300,38 @@ class CausalIncremental:
     next_position: torch.Tensor  # [R]
 
 
+# what one more pass through the layers costs, in token positions of compute (its Python
+# and the smaller matrix products): a few long rows are not split off for less
+_GROUP_OVERHEAD = 64
+
+
+def length_groups(lengths: Sequence[int], overhead: Optional[int] = None) -> List[List[int]]:
+    """Rows grouped by length so that padding each group to its own longest row costs least.
+
+    A RAG batch lays out K passages per example, and passages differ in length: padded to
+    the batch's longest row, half the prompt positions of a RAG-Token training step were
+    padding (bench/bench_stages.py). Rows are sorted by length and cut where it pays
+    (dynamic programming over the cut points); a group costs ``rows x longest + overhead``.
+    Returns lists of row indices, shortest group first; one group when cutting does not pay.
+    """
+    overhead = _GROUP_OVERHEAD if overhead is None else overhead
+    order = sorted(range(len(lengths)), key=lambda r: lengths[r])
+    n = len(order)
+    best = [0.0] + [float("inf")] * n  # best[j]: least cost of the j shortest rows
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        longest = lengths[order[j - 1]]
+        for i in range(j):
+            cost = best[i] + (j - i) * longest + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], n
+    while j > 0:
+        groups.append(order[cut[j]:j])
+        j = cut[j]
+    return groups[::-1]
+
+
 def _positions(mask: torch.Tensor) -> torch.Tensor:
     """Position ids that skip left padding (what `generate` computes from the mask)."""
     return (mask.long().cumsum(-1) - 1).clamp(min=0)
@@ -367,12 +399,34 @@ class CausalLMBackend(_Backend):
     def prefill(self, state: CausalState) -> CausalState:
         if state.cache is not None:
             return state
+        groups = length_groups(state.mask.sum(1).tolist())
+        if len(groups) == 1:
+            layers, last_logits = self._prefill_rows(state.ids, state.mask)
+            return replace(state, cache=layers, last_logits=last_logits)
+        # each group of rows without the left padding it does not need; its cache goes to the
+        # right end of the batch's (the positions before stay zero, and masked)
+        width, cache, last_logits = state.ids.size(1), None, None
+        for group in groups:
+            index = torch.tensor(group, device=state.ids.device)
+            keep = int(state.mask[index].sum(1).max())
+            layers, logits = self._prefill_rows(state.ids[index, -keep:], state.mask[index, -keep:])
+            if cache is None:
+                cache = [tuple(t.new_zeros(state.ids.size(0), t.size(1), width, t.size(3)) for t in layer)
+                         for layer in layers]
+                last_logits = logits.new_empty(state.ids.size(0), logits.size(-1))
+            for full, part in zip(cache, layers):
+                for full_t, part_t in zip(full, part):
+                    full_t[index, :, width - keep:] = part_t
+            last_logits[index] = logits
+        return replace(state, cache=tuple(cache), last_logits=last_logits)
+
+    def _prefill_rows(self, ids: torch.LongTensor, mask: torch.Tensor):
+        """Per layer (keys, values) ``[R, H_kv, S, D]`` of a prompt and its last logits ``[R, V]``."""
         with self._autocast():
-            out = _call_with_cache(self._body, None, input_ids=state.ids, attention_mask=state.mask,
-                                   position_ids=_positions(state.mask), use_cache=True)
+            out = _call_with_cache(self._body, None, input_ids=ids, attention_mask=mask,
+                                   position_ids=_positions(mask), use_cache=True)
             last_logits = self.project(out.last_hidden_state[:, -1]).float()
-        layers = tuple((layer.keys, layer.values) for layer in _cache_of(out).layers)
-        return replace(state, cache=layers, last_logits=last_logits)
+        return tuple((layer.keys, layer.values) for layer in _cache_of(out).layers), last_logits
 
     def _dynamic_cache(self, layers):
         from transformers import DynamicCache
@@ -385,11 +439,32 @@ class CausalLMBackend(_Backend):
         if state.cache is not None:
             raise ValueError("forced_hidden runs prompt and response together; use forced_logits after a prefill")
         follow = ys[:, :-1]
-        ids = torch.cat([state.ids, follow], dim=1)
-        mask = torch.cat([state.mask, follow.new_ones(follow.shape, dtype=torch.bool)], dim=1)
+        prompt_lengths = state.mask.sum(1)
+        target_lengths = ys.ne(self.pad_id).sum(1).clamp(min=1)
+        groups = length_groups((prompt_lengths + target_lengths).tolist())
+        if len(groups) == 1:
+            return self._forced_hidden_rows(state.ids, state.mask, follow)
+        # each group without the padding it does not need: rows are independent, and the
+        # positions cut from the response's end are pad targets, never scored
+        out = None
+        for group in groups:
+            index = torch.tensor(group, device=ys.device)
+            keep = int(prompt_lengths[index].max())
+            targets = int(target_lengths[index].max())
+            hidden = self._forced_hidden_rows(state.ids[index, -keep:], state.mask[index, -keep:],
+                                              follow[index, : targets - 1])
+            if out is None:
+                out = hidden.new_zeros(ys.size(0), ys.size(1), hidden.size(-1))
+            out = out.index_copy(0, index, F.pad(hidden, (0, 0, 0, ys.size(1) - targets)))
+        return out
+
+    def _forced_hidden_rows(self, ids: torch.LongTensor, mask: torch.Tensor, follow: torch.LongTensor):
+        prompt = mask.size(1)
+        ids = torch.cat([ids, follow], dim=1)
+        mask = torch.cat([mask, follow.new_ones(follow.shape, dtype=torch.bool)], dim=1)
         with self._autocast():
             out = self._body(input_ids=ids, attention_mask=mask, position_ids=_positions(mask))
-        return out.last_hidden_state[:, state.ids.size(1) - 1 :]
+        return out.last_hidden_state[:, prompt - 1 :]
 
     def target_log_probs(self, state: CausalState, ys: torch.LongTensor) -> torch.Tensor:
         if state.cache is None:

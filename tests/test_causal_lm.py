@@ -73,3 +73,78 @@ def test_int8_decoder_layers_keep_the_next_token_distribution(tiny_llama_dir):
     assert isinstance(model.lm_head, torch.nn.Linear)  # the output layer stays float
     assert torch.nn.functional.kl_div(after, before, log_target=True, reduction="batchmean") < 0.05
     assert quantize_decoder_layers(torch.nn.Linear(2, 2)) == 0  # nothing to quantize
+
+
+def test_length_groups_cover_every_row_once_and_cut_only_where_it_pays():
+    from rag_dialogue.backends import length_groups
+
+    assert length_groups([40] * 6) == [list(range(6))]
+    groups = length_groups([20, 200, 22, 210, 21, 205, 19, 190] * 3)
+    assert sorted(r for g in groups for r in g) == list(range(24))
+    assert len(groups) == 2 and {r % 2 for r in groups[0]} == {0}  # the short passages together
+    assert length_groups([30, 31, 200], overhead=10_000) == [[0, 1, 2]]  # a costly pass: one group
+    assert length_groups([]) == []
+
+
+def test_rows_grouped_by_length_score_as_one_padded_pass(tiny_llama_dir, monkeypatch):
+    """Training's teacher-forced scores and their gradients do not depend on how rows are grouped."""
+    import torch
+
+    from rag_dialogue import backends
+
+    model, tok = load_generator(str(tiny_llama_dir))
+    backend = backends.make_backend(model, tok, generator_special_ids(model, tok), max_context_len=64,
+                                    passage_truncate=64)
+    model.train()
+    words = "the tower stands on a field in the old town by the river bank".split()
+    passages = [[("Tower", " ".join(words[:n])) for n in (1, 3)], [("Tower", " ".join(words * 3)), ("", "")]]
+    ids, mask = backend.contexts([[5, 6, 7], [8] * 30], passages, "cpu")
+    ys = torch.tensor([[11, 12, 13, 2], [14, 2, backend.pad_id, backend.pad_id]]).repeat_interleave(2, 0)
+
+    passes = []
+    monkeypatch.setattr(backend, "_forced_hidden_rows", lambda *a, inner=backend._forced_hidden_rows:
+                        passes.append(1) or inner(*a))
+
+    def scores(overhead):
+        monkeypatch.setattr(backends, "_GROUP_OVERHEAD", overhead)
+        model.zero_grad()
+        out = backend.target_log_probs(backends.CausalState(ids, mask), ys)
+        out.sum().backward()
+        return out.detach(), model.model.layers[-1].mlp.up_proj.weight.grad.clone()
+
+    assert len(backends.length_groups((mask.sum(1) + ys.ne(backend.pad_id).sum(1)).tolist(), 0)) > 1
+    one, one_grad = scores(10**9)
+    assert len(passes) == 1
+    grouped, grouped_grad = scores(0)
+    assert len(passes) > 2
+    assert torch.allclose(one, grouped, atol=1e-5) and torch.allclose(one_grad, grouped_grad, atol=1e-5)
+    assert (grouped[ys.eq(backend.pad_id)] == 0).all() and (grouped[ys.ne(backend.pad_id)] < 0).all()
+
+
+def test_a_prefill_grouped_by_length_decodes_as_one_padded_pass(tiny_llama_dir, monkeypatch):
+    """Evaluation and chat: the KV cache of rows prefilled in groups gives the same next-token
+    logits, for the first response token and after it."""
+    import torch
+
+    from rag_dialogue import backends
+
+    model, tok = load_generator(str(tiny_llama_dir))
+    model.eval()
+    backend = backends.make_backend(model, tok, generator_special_ids(model, tok), max_context_len=64,
+                                    passage_truncate=64)
+    words = "the tower stands on a field in the old town by the river bank".split()
+    ids, mask = backend.contexts([[5, 6, 7], [8] * 30], [[("Tower", "the"), ("Tower", " ".join(words * 3))],
+                                                         [("Town", "old"), ("", "")]], "cpu")
+    ys = torch.tensor([[11, 12, 13]] * 4)
+
+    def decoded(overhead):
+        monkeypatch.setattr(backends, "_GROUP_OVERHEAD", overhead)
+        with torch.no_grad():
+            state = backend.prefill(backends.CausalState(ids, mask))
+            first, incr = backend.step(state, ys[:, :1])
+            second, _ = backend.step(state, ys[:, :2], incr)
+            return torch.cat([first, second], 1), backend.forced_logits(state, ys)
+
+    one, one_forced = decoded(10**9)
+    grouped, grouped_forced = decoded(0)
+    assert torch.allclose(one, grouped, atol=1e-5) and torch.allclose(one_forced, grouped_forced, atol=1e-5)
