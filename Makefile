@@ -21,5 +21,6 @@ bench: setup
 	$(VENV)/bin/python bench/bench_metrics.py
 	$(VENV)/bin/python bench/bench_selection.py
 	$(VENV)/bin/python bench/bench_bf16.py
+	$(VENV)/bin/python bench/bench_stages.py --against-one-pass
 	nice $(VENV)/bin/python bench/bench_encode.py
 	nice $(VENV)/bin/python bench/bench_index.py

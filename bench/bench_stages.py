@@ -21,7 +21,8 @@ their shares are what to read, since the machine may be noisy (the run names its
 
 With --against-one-pass each batch also runs with every row padded to the batch's
 longest (one pass, as before `backends.length_groups`), alternating which goes first, and
-the table gains that median and the ratio of the two, measured in the same run.
+the table gains that median, the ratio of the two measured in the same run, and the ratio
+of the token positions the layers computed (what the clock should follow on a quiet machine).
 
     .venv/bin/python bench/bench_stages.py [--steps 3] [--stages gold_knowledge,rag_token] [--eval]
         [--against-one-pass]
@@ -118,6 +119,14 @@ def instrument(agent, timers: Timers):
         return ids, mask
 
     backend.contexts = counted
+    for name in ("_forced_hidden_rows", "_prefill_rows"):
+        inner = getattr(backend, name)
+
+        def passed(ids, mask, *rest, inner=inner):  # token positions through the layers
+            timers.tokens["through layers"] += ids.numel() + (rest[0].numel() if rest else 0)
+            return inner(ids, mask, *rest)
+
+        setattr(backend, name, passed)
 
 
 def run_stage(stage: str, family: str, steps: int, evaluate: bool, against_one_pass: bool):
@@ -138,17 +147,22 @@ def run_stage(stage: str, family: str, steps: int, evaluate: bool, against_one_p
             agent.batch_act(observations)
         return time.perf_counter() - started
 
+    positions = collections.Counter()
     for i in range(steps + 1):
         clones = [agent.clone() for _ in range(batch_size)]
         observations = [c.observe(teacher.act()) for c in clones]
         if against_one_pass and i % 2:
             one = act(observations, 10**9)
+            positions["one pass"] += timers.tokens.pop("through layers", 0)
         total = act(observations, grouped_overhead)
         seconds = dict(timers.seconds)
+        positions["grouped"] += timers.tokens.pop("through layers", 0)
         if against_one_pass and not i % 2:
             one = act(observations, 10**9)
+            positions["one pass"] += timers.tokens.pop("through layers", 0)
         if i == 0:
             timers.tokens.clear()
+            positions.clear()
             continue  # warm-up
         totals.append(total)
         if against_one_pass:
@@ -163,7 +177,8 @@ def run_stage(stage: str, family: str, steps: int, evaluate: bool, against_one_p
     what = "eval batch" if evaluate else "train step"
     extra = ""
     if against_one_pass:
-        extra = f" {statistics.median(one_pass):.2f} | {median / statistics.median(one_pass):.2f} |"
+        extra = (f" {statistics.median(one_pass):.2f} | {median / statistics.median(one_pass):.2f} | "
+                 f"{positions['grouped'] / max(1, positions['one pass']):.2f} |")
     print(f"| {stage} {what} ({batch_size} ex) | {median:.2f} | {cells} | {padding:.0%} |{extra}", flush=True)
 
 
@@ -178,9 +193,9 @@ def main():
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}; seconds (share of the step)")
-    extra = " one pass s | ratio |" if args.against_one_pass else ""
+    extra = " one pass s | ratio | positions ratio |" if args.against_one_pass else ""
     print("| stage | median s | " + " | ".join(PARTS) + " | prompt padding |" + extra)
-    print("|---|---:|" + "---:|" * (len(PARTS) + 1) + "---:|" * (2 if args.against_one_pass else 0))
+    print("|---|---:|" + "---:|" * (len(PARTS) + 1) + "---:|" * (3 if args.against_one_pass else 0))
     for stage in args.stages.split(","):
         run_stage(stage.strip(), args.family, args.steps, args.eval, args.against_one_pass)
 
