@@ -24,11 +24,9 @@ import numpy as np
 import torch
 
 from rag_dialogue.backends import use_bf16
-from rag_dialogue.retrieval.query import fresh_first, retrieval_query
+from rag_dialogue.retrieval.query import retrieval_query
 
 log = logging.getLogger(__name__)
-# passages searched beyond the candidates, to replace those the dialogue already says
-SAID_SLACK = 8
 DEFAULT_STEPS, DEFAULT_LR = 100, 3e-5
 
 
@@ -98,6 +96,17 @@ def gold_cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return torch.nn.functional.cross_entropy(scores.float(), targets, ignore_index=-100)
 
 
+def gold_targets(passages: list, golds: list) -> list[int]:
+    """Each example's gold position among its passages (`(title, text)` lists), -100 where
+    the gold sentence ``(title, sentence)`` is not among them or the example has none:
+    the targets of `gold_cross_entropy`, for knowledge selection and RAG training alike."""
+    from rag_dialogue.metrics import gold_passage_rank
+
+    ranks = [None if gold is None else gold_passage_rank(candidates, *gold)
+             for candidates, gold in zip(passages, golds)]
+    return [-100 if rank is None else rank for rank in ranks]
+
+
 def selection_loss(query_emb: torch.Tensor, passage_emb: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """`gold_cross_entropy` of the inner products of ``[B, D]`` queries with their
     ``[B, K, D]`` fixed candidate passages."""
@@ -120,22 +129,13 @@ class Selector:
     def candidates(self, query_emb: np.ndarray, examples, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``[B, k]`` the agent would retrieve (said passages passed over, as it does)
         and the gold's position among them ``[B]`` (-100 when it is not there)."""
-        from rag_dialogue.metrics import gold_passage_rank
+        from rag_dialogue.retrieval.retriever import search_fresh
 
         store = self.retriever.store
-        extra = SAID_SLACK if self.skip_said else 0
-        _, found = self.retriever.search_embeddings(query_emb, k + extra)
-        rows, targets = [], []
-        for example, row in zip(examples, found):
-            row = row[row >= 0]
-            if self.skip_said:
-                row = fresh_first(row, example.said, lambda r: store[int(r)].text, k)
-            row = np.resize(row[:k], k)  # an index smaller than k repeats its rows
-            rank = gold_passage_rank([(store[int(r)].title, store[int(r)].text) for r in row],
-                                     example.title, example.sentence)
-            rows.append(row)
-            targets.append(-100 if rank is None else rank)
-        return np.stack(rows), np.array(targets)
+        rows = search_fresh(self.retriever, query_emb, k, [e.said for e in examples] if self.skip_said else None)
+        targets = gold_targets([[(store[int(r)].title, store[int(r)].text) for r in row] for row in rows],
+                               [(e.title, e.sentence) for e in examples])
+        return rows, np.array(targets)
 
     @torch.inference_mode()
     def recall(self, examples, ks=(1, 5)) -> dict:
