@@ -74,7 +74,9 @@ def test_the_wow_bart_large_recipes_run_the_experiment(tmp_path, tiny_wow_family
                 assert name in metrics, (condition, split, name)
         opt = json.loads((out / condition / "model.opt").read_text())
         assert opt["rag_type"] == {"no_knowledge": "none", "gold_knowledge": "gold",
-                                   "rag_token": "token", "rag_sequence": "sequence"}[condition]
+                                   "rag_token": "token", "rag_sequence": "sequence", "fid": "fid"}[condition]
         assert summary["training"][condition]["steps"] == 2
+    # FiD trains its retriever by the gold-passage loss, as its recipe says
+    assert json.loads((out / "fid" / "model.opt").read_text())["retrieval_gold_loss"] > 0
     assert summary["swap"] == {}  # WoW has no counterfactual index
     assert (out / "results.md").exists()
