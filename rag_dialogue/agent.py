@@ -340,7 +340,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def _gold_retrieval_loss(self, batch, doc_scores: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of ``doc_scores`` [B, K] towards the retrieved passage that holds
         each example's gold sentence; examples without one among the K do not count."""
-        from rag_dialogue.retrieval.selection import gold_cross_entropy, gold_targets
+        from rag_dialogue.retrieval.gold import gold_cross_entropy, gold_targets
 
         targets = gold_targets([[(p.title, p.text) for p in r.passages] for r in self.model.last_retrieval],
                                [gold_passage(obs) for obs in batch.observations])

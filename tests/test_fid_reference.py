@@ -17,15 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BartForConditional
 
 from rag_dialogue.generator import generator_special_ids
 from rag_dialogue.model import RagInput, RagModel
-
-B, K = 2, 3
-PASSAGES = [
-    [("Eiffel Tower", "The tower is 330 metres tall."), ("Paris", "Paris is the capital of France."),
-     ("Louvre", "The Louvre is the most visited museum.")],
-    [("Mount Everest", "Everest is 8,849 metres high."), ("Nepal", "Nepal is in South Asia."),
-     ("K2", "K2 is the second-highest mountain.")],
-]
-HISTORIES = ["hi! how tall is the eiffel tower?", "what do you know about\nthe highest mountain?"]
+from test_causal_reference import B, HISTORIES, K, PASSAGES  # the same examples as RAG's reference
 
 
 def _history(tokenizer, pad):

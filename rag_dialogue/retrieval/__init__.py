@@ -2,8 +2,9 @@
 
 Modules: passages (Passage, read_passages: the file readers), store (PassageFile: an
 index's passages by row, write_passages), encoder (TextEncoder), query (retrieval_query,
-fresh_first), index (DenseIndex), build (build_index), retriever (Retriever, search_fresh),
-remote (RayRetriever), selection (knowledge selection: gold_cross_entropy, the query
-encoder's training), cli. Import them directly; this package imports nothing so the
-command line starts fast.
+fresh_first), index (DenseIndex), build (build_index), retriever (Retriever,
+search_fresh), remote (RayRetriever), gold (the gold-passage loss), dialogues (wizard
+turns with their gold knowledge), selection (knowledge selection: the query encoder's
+training), cli. Import them directly; this package imports nothing so the command line
+starts fast.
 """
