@@ -23,6 +23,7 @@ from rag_dialogue import progress
 from rag_dialogue.args import add_rag_args
 from rag_dialogue.backends import use_bf16
 from rag_dialogue.dictionary import GeneratorDictionary
+from rag_dialogue.display import format_docs, render_attribution
 from rag_dialogue.generator import resolve_hf_dir
 from rag_dialogue.metrics import gold_passage
 from rag_dialogue.model import RagInput, RagModel
@@ -513,7 +514,6 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def _attributions(self, batch, texts) -> List[Optional[str]]:
         """Each reply split into runs of words by the passage they most likely came from
         (None per reply where the generation type has no passage to attribute to)."""
-        tokenizer = self.dict.hf_tokenizer
         ys, _ = self._pad_tensor([self.dict.txt2vec(t) for t in texts], is_label=True)
         with torch.no_grad():
             state = self.model.encoder(*self._encoder_input(batch))  # reuses eval's state
@@ -522,26 +522,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             )  # [B, T, K]
         if posteriors is None:
             return [None] * len(texts)
-        lines = []
-        for tokens, post in zip(ys.tolist(), posteriors):
-            tokens = [t for t in tokens if t != self.NULL_IDX]
-            if not tokens:
-                lines.append(None)
-                continue
-            best = post[: len(tokens)].argmax(-1).tolist()
-            runs, start = [], 0
-            for i in range(1, len(tokens) + 1):
-                if i == len(tokens) or best[i] != best[start]:
-                    words = tokenizer.decode(tokens[start:i], skip_special_tokens=True).strip()
-                    if words:
-                        runs.append(f"[{best[start] + 1}] {words}")
-                    start = i
-            shares = post[: len(tokens)].mean(0).tolist()
-            lines.append(
-                "[attribution] " + "  ".join(runs) + "\n  passage shares: "
-                + "  ".join(f"{k + 1}: {100 * p:.0f}%" for k, p in enumerate(shares))
-            )
-        return lines
+        return [render_attribution([t for t in tokens if t != self.NULL_IDX], post, self.dict.hf_tokenizer)
+                for tokens, post in zip(ys.tolist(), posteriors)]
 
     def _example_metrics(self, obs, response: str, retrieval) -> dict:
         from rag_dialogue import metrics
@@ -555,10 +537,3 @@ class RagDialogueAgent(TorchGeneratorAgent):
             if hit is not None:
                 found[f"recall@{len(retrieval.passages)}"] = AverageMetric(int(hit))
         return found
-
-
-def format_docs(retrieval) -> str:
-    lines = ["[retrieved passages]"]
-    for rank, (p, score) in enumerate(zip(retrieval.passages, retrieval.scores), 1):
-        lines.append(f"  {rank}. ({score:.2f}) {p.title}: {p.text}")
-    return "\n".join(lines)
