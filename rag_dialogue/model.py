@@ -51,8 +51,9 @@ class RagInput:
 class RagEncoderState(NamedTuple):
     gen: object  # the backend's per-row state ([B*R, ...] tensors)
     doc_scores: torch.Tensor  # [B, R] prior over each example's R rows, unnormalised
-    # [B, K] differentiable scores of the retrieved passages (the gold-passage loss reads
-    # them); equal to doc_scores where each passage is a row, None without retrieval
+    # [B, K] differentiable scores of the passages this pass retrieved (the gold-passage
+    # loss reads them); the same tensor as doc_scores where each passage is a row; None
+    # when nothing was retrieved (no-knowledge, gold, passages or rows given)
     retrieval_scores: Optional[torch.Tensor] = None
 
     @property
@@ -151,16 +152,21 @@ class RagModel(TorchGeneratorModel):
                                  "give RagInput.passages, not contexts")
             contexts, doc_scores = inp.contexts, inp.doc_scores
             mask = inp.context_mask if inp.context_mask is not None else contexts.ne(self.NULL_IDX)
-            return RagEncoderState(self.backend.encode(contexts, mask), doc_scores, doc_scores)
+            return RagEncoderState(self.backend.encode(contexts, mask), doc_scores)
+
+        retrieved = []
 
         def retrieve():
             self.last_retrieval, scores = self.retrieve(inp.query, inp.said)
+            retrieved.append(scores)
             return [[(p.title, p.text) for p in r.passages] for r in self.last_retrieval], scores
 
         passages, scores = self.strategy.passages(inp, retrieve)
         histories = [[t for t in h if t != self.NULL_IDX] for h in inp.history.tolist()]
         gen, doc_scores = self.strategy.encode(self.backend, histories, passages, scores, inp.history.device)
-        return RagEncoderState(gen, doc_scores, scores)
+        # the retrieval scores only when this pass retrieved (the gold-passage loss reads
+        # them beside `last_retrieval`)
+        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None)
 
     def _rows(self, indices: torch.LongTensor, n_docs: int) -> torch.LongTensor:
         """Example indices -> generator row indices (each example owns ``n_docs`` rows)."""

@@ -192,3 +192,34 @@ def test_fid_causal_greedy_equals_the_reference_loop(llama, peaked_llama_dir):
             for _ in range(6):
                 out.append(int(generator(torch.tensor([seq + out])).logits[0, -1].argmax()))
         assert _agrees(ours[b], out, special["end"]), (ours[b], out)
+
+
+# ---------------------------------------------------------------------- the retriever
+
+
+@pytest.mark.parametrize("gold_loss", [0.0, 1.0])
+def test_fid_trains_its_query_encoder_by_the_gold_passage_loss_alone(tiny_index, tiny_bart_dir, gold_loss):
+    """FiD's likelihood does not read the passage scores, so only the gold-passage loss
+    moves the query encoder (the choice its docstring and recipes make)."""
+    from parlai.core.message import Message
+
+    from conftest import vital_articles
+    from rag_dialogue.retrieval.index import DenseIndex
+
+    count = DenseIndex.read_meta(tiny_index)["count"]  # every passage retrieved: the gold is among them
+    opt = ParlaiParser(True, True).parse_args([
+        "-m", "rag_dialogue.agent:RagDialogueAgent", "--generator", str(tiny_bart_dir),
+        "--rag-type", "fid", "--index-dir", str(tiny_index), "--n-docs", str(count),
+        "--retrieval-gold-loss", str(gold_loss), "--label-truncate", "12"])
+    agent = create_agent(opt)
+    title, text = vital_articles(1)[0]
+    sentence = text.split(". ")[0] + "."
+    obs = agent.observe(Message({"text": f"hi! can you tell me about {title}?", "labels": [sentence],
+                                 "checked_sentence": sentence, "title": title, "episode_done": True}))
+    batch = agent.batchify([obs])
+    agent.model.train()
+    agent.compute_loss(batch).backward()
+    grads = [p.grad for p in agent.model.query_encoder.parameters() if p.requires_grad]
+    moved = any(g is not None and g.abs().sum() > 0 for g in grads)
+    assert moved == (gold_loss > 0)
+    assert any(p.grad is not None for p in agent.model.generator.parameters())
