@@ -2,9 +2,9 @@
 
 `RagModel` implements ParlAI's `TorchGeneratorModel` interface so ParlAI's own tree
 search (greedy, beam, nucleus, n-gram blocking) runs on the marginal distribution.
-Every passage of an example is a separate generator row; beam search reorders whole
-examples, and `reorder_*` below turn example indices into row indices so each
-passage's incremental decoder state follows its beam. What differs between seq2seq
+Each example owns R generator rows (one per passage; one for all its passages under
+Fusion-in-Decoder); beam search reorders whole examples, and `reorder_*` below turn
+example indices into row indices so each row's incremental decoder state follows its beam. What differs between seq2seq
 and decoder-only generators lives behind `rag_dialogue.backends`; what differs between
 generation types (rows, loss, decoding, attribution) in `rag_dialogue.strategies`.
 """
