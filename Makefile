@@ -17,6 +17,7 @@ test: setup
 bench: setup
 	$(VENV)/bin/python bench/bench_rag_token.py
 	$(VENV)/bin/python bench/bench_causal_rag.py
+	$(VENV)/bin/python bench/bench_fid.py
 	$(VENV)/bin/python bench/bench_finetune.py
 	$(VENV)/bin/python bench/bench_metrics.py
 	$(VENV)/bin/python bench/bench_selection.py

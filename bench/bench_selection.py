@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from rag_dialogue.retrieval.encoder import TextEncoder
-from rag_dialogue.retrieval.selection import selection_loss
+from rag_dialogue.retrieval.gold import selection_loss
 
 CANDIDATES = 20
 

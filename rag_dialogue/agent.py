@@ -2,8 +2,9 @@
 
 Thin glue between ParlAI's `TorchGeneratorAgent` (training loop, tree search,
 metrics) and `RagModel`: it builds the model from its options, turns observations
-into a `RagInput`, computes the RAG losses, and adds the retrieval metrics (recall@K);
-the teacher scores grounding and hallucination (rag_dialogue.metrics).
+into a `RagInput`, records the loss its generation type computes, and adds the
+retrieval metrics (recall@K); the teacher scores grounding and hallucination
+(rag_dialogue.metrics). What a generation type decides is in rag_dialogue.strategies.
 """
 
 import functools
@@ -21,17 +22,14 @@ from parlai.core.torch_generator_agent import PPLMetric, TorchGeneratorAgent
 import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
 from rag_dialogue import progress
 from rag_dialogue.args import add_rag_args
-from rag_dialogue.backends import select_rows, use_bf16
+from rag_dialogue.backends import use_bf16
 from rag_dialogue.dictionary import GeneratorDictionary
+from rag_dialogue.display import format_docs, render_attribution
 from rag_dialogue.generator import resolve_hf_dir
 from rag_dialogue.metrics import gold_passage
-from rag_dialogue.model import RETRIEVAL_TYPES, RagEncoderState, RagInput, RagModel
-from rag_dialogue.rag import (
-    marginalise_sequences,
-    marginalise_tokens,
-    per_passage_target_log_probs,
-    rag_token_next_log_probs,
-)
+from rag_dialogue.model import RagInput, RagModel
+from rag_dialogue.rag import per_passage_target_log_probs, rag_token_next_log_probs
+from rag_dialogue.strategies import strategy_for
 from rag_dialogue.utils import atomic_path
 
 
@@ -98,6 +96,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         return GeneratorDictionary
 
     def __init__(self, opt, shared=None):
+        self.strategy = strategy_for(opt["rag_type"])  # the one place the type is chosen
         super().__init__(opt, shared)
         # In distributed training ParlAI wraps the model in DistributedDataParallel, which
         # synchronises only the gradients of passes through its forward; the RAG losses
@@ -162,7 +161,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         logging.info(f"generator {type(generator).__name__}: {trainable:,} of "
                      f"{sum(p.numel() for p in generator.parameters()):,} parameters trained")
         query_encoder = retriever = None
-        if opt["rag_type"] in RETRIEVAL_TYPES:
+        if self.strategy.retrieves:
             query_encoder, retriever = self._build_retrieval()
         # context = passage (<= --passage-truncate) + history (<= --text-truncate, the
         # newest tokens), within the generator's positions
@@ -281,7 +280,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return batch
         valid = [obs_batch[i] for i in batch.valid_indices]
         rag_input = RagInput(history=batch.text_vec)
-        if self.opt["rag_type"] in RETRIEVAL_TYPES:
+        if self.strategy.retrieves:
             from rag_dialogue.retrieval.query import retrieval_query
 
             delimiter = self.opt.get("delimiter", "\n")
@@ -297,8 +296,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 if self.opt.get("interactive_mode") and self._used_passages:
                     # passages a reply of this chat was made from count as said
                     rag_input.said = [s + "\n" + "\n".join(self._used_passages) for s in rag_input.said]
-        elif self.opt["rag_type"] == "gold":
-            rag_input.gold = [gold_passage(obs) or ("", "") for obs in valid]
+        rag_input.gold = [gold_passage(obs) or ("", "") for obs in valid]  # read by the gold type
         batch.rag_input = rag_input
         batch.observations = valid
         return batch
@@ -331,13 +329,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
         notnull = ys.ne(self.NULL_IDX)
         token_log_probs = token_log_probs.masked_fill(~notnull[:, None, :], 0.0)
         target_tokens = notnull.long().sum(-1)
-        if self.opt["rag_type"] == "sequence":
-            nll = -marginalise_sequences(token_log_probs, state.doc_scores)
+        nll, nll_per_token = self.strategy.loss(token_log_probs, state.doc_scores, notnull)
+        if nll_per_token is None:
             self.record_local_metric("loss", AverageMetric.many(nll, target_tokens))
             self.record_local_metric("ppl", PPLMetric.many(nll, target_tokens))
         else:
-            nll_per_token = -marginalise_tokens(token_log_probs, state.doc_scores) * notnull
-            nll = nll_per_token.sum(-1)
             self.record_local_metric("loss", AverageMetric.from_mask(nll_per_token, notnull))
             self.record_local_metric("ppl", PPLMetric.from_mask(nll_per_token, notnull))
         preds = None
@@ -349,22 +345,17 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 "token_em", AverageMetric.many(correct.sum(-1) == target_tokens)
             )
         loss = nll.sum() / target_tokens.sum()
-        if model.training and self.opt.get("retrieval_gold_loss") and self.opt["rag_type"] in RETRIEVAL_TYPES:
-            loss = loss + self.opt["retrieval_gold_loss"] * self._gold_retrieval_loss(batch, state.doc_scores)
+        if model.training and self.opt.get("retrieval_gold_loss") and state.retrieval_scores is not None:
+            loss = loss + self.opt["retrieval_gold_loss"] * self._gold_retrieval_loss(batch, state.retrieval_scores)
         return (loss, (None, preds, state)) if return_output else loss
 
     def _gold_retrieval_loss(self, batch, doc_scores: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of ``doc_scores`` [B, K] towards the retrieved passage that holds
         each example's gold sentence; examples without one among the K do not count."""
-        from rag_dialogue import metrics
-        from rag_dialogue.retrieval.selection import gold_cross_entropy
+        from rag_dialogue.retrieval.gold import gold_cross_entropy, gold_targets
 
-        targets = []
-        for obs, retrieval in zip(batch.observations, self.model.last_retrieval):
-            gold = gold_passage(obs)
-            rank = None if gold is None else metrics.gold_passage_rank(
-                [(p.title, p.text) for p in retrieval.passages], *gold)
-            targets.append(-100 if rank is None else rank)  # -100: ignored by cross_entropy
+        targets = gold_targets([[(p.title, p.text) for p in r.passages] for r in self.model.last_retrieval],
+                               [gold_passage(obs) for obs in batch.observations])
         targets = torch.tensor(targets, device=doc_scores.device)
         found = targets.ne(-100)
         self.record_local_metric("gold_in_retrieved", AverageMetric.many(found.long()))
@@ -377,71 +368,19 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return score.float()
         return super()._generation_activation(score)
 
-    # ------------------------------------------------------------------ RAG-Sequence
+    # ------------------------------------------------------------------ decoding
     def _encoder_input(self, batch):
         precomputed = getattr(batch, "precomputed_state", None)
         return (precomputed,) if precomputed is not None else self._model_input(batch)
 
     def _generate(self, batch, beam_size, max_ts, prefix_tokens=None):
-        if self.opt["rag_type"] != "sequence":
-            return super()._generate(batch, beam_size, max_ts, prefix_tokens)
-        return self._generate_rag_sequence(batch, beam_size, max_ts, prefix_tokens)
-
-    def _generate_rag_sequence(self, batch, beam_size, max_ts, prefix_tokens):
-        """Beam search under each passage, then rank the union by p(y|x) (Lewis et al. 3.2)."""
-        model = self.model
-        state = model.encoder(*self._encoder_input(batch))
-        bsz, n_docs = state.doc_scores.shape
-        per_pair = RagEncoderState(state.gen, state.doc_scores.new_zeros(bsz * n_docs, 1))
-        expanded = type(batch)(
-            batchsize=bsz * n_docs,
-            text_vec=batch.text_vec.repeat_interleave(n_docs, 0),
-            full_text_vec=None if batch.get("full_text_vec") is None
-            else batch.full_text_vec.repeat_interleave(n_docs, 0),
-            precomputed_state=per_pair,
-        )
-        if prefix_tokens is not None:
-            prefix_tokens = prefix_tokens.repeat_interleave(n_docs, 0)
-        _, beams = super()._generate(expanded, beam_size, max_ts, prefix_tokens)
-
-        ranked = []
-        doc_log_probs = torch.log_softmax(state.doc_scores.float(), dim=1)
-        for b in range(bsz):
-            produced_by = {}  # hypothesis tokens -> passages whose beam produced it
-            for k in range(n_docs):
-                for tokens, _, _ in beams[b * n_docs + k].get_rescored_finished(n_best=beam_size):
-                    produced_by.setdefault(self._strip_start(tokens), set()).add(k)
-            candidates = list(produced_by)
-            thorough = self.opt["rag_sequence_decoding"] == "thorough"
-            pairs = [
-                (c, k) for c, hyp in enumerate(candidates)
-                for k in (range(n_docs) if thorough else sorted(produced_by[hyp]))
-            ]
-            ll = self._pair_log_likelihoods(per_pair, b, n_docs, candidates, pairs)
-            scores = torch.full((len(candidates), n_docs), float("-inf"))
-            for (c, k), value in zip(pairs, ll.tolist()):
-                scores[c, k] = value + doc_log_probs[b, k].item()
-            totals = torch.logsumexp(scores, dim=1)
-            order = totals.argsort(descending=True).tolist()
-            ranked.append(_RankedHypotheses(
-                [(torch.tensor(candidates[i]), totals[i], None) for i in order]
-            ))
-        return [r.get_rescored_finished()[0] for r in ranked], ranked
+        # the type decides how it decodes (RAG-Sequence searches per passage, then re-ranks)
+        search = super()._generate
+        return self.strategy.generate(self, batch, beam_size, max_ts, prefix_tokens, search)
 
     def _strip_start(self, tokens) -> tuple:
         tokens = tokens.tolist()
-        if tokens and tokens[0] == self.START_IDX:
-            tokens = tokens[1:]
-        return tuple(tokens)
-
-    def _pair_log_likelihoods(self, per_pair, b, n_docs, candidates, pairs):
-        """log p(y_c | x, z_k) for each (candidate c, passage k) pair, in one forced pass."""
-        rows = torch.tensor([b * n_docs + k for _, k in pairs], device=per_pair.device)
-        state = RagEncoderState(select_rows(per_pair.gen, rows), per_pair.doc_scores.index_select(0, rows))
-        target, _ = self._pad_tensor([list(candidates[c]) for c, _ in pairs], is_label=True)
-        target = target.to(rows.device)
-        with torch.no_grad():
-            return self.model.target_log_probs(state, target).sum(-1)[:, 0]
+        return tuple(tokens[1:] if tokens and tokens[0] == self.START_IDX else tokens)
 
     # ------------------------------------------------------------------ evaluation
     def train_step(self, batch):
@@ -458,7 +397,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         progress.advance(len(batch.valid_indices) if batch.valid_indices is not None else 0)
         if output is None or output.get("text") is None:
             return output
-        retrievals = self.model.last_retrieval if self.opt["rag_type"] in RETRIEVAL_TYPES else []
+        retrievals = self.model.last_retrieval if self.strategy.retrieves else []
         if generated and retrievals and self.opt.get("decline_unsupported", True):
             self._decline_unsupported(batch.observations, output, retrievals)
         output["metrics"] = [
@@ -504,7 +443,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 limited(block_new_sentences(logprobs, texts, max_sentences, self._space_led()), step_index)
 
             tree.advance = advance
-        if self.on_text is not None and self.opt["rag_type"] != "sequence":
+        if self.on_text is not None and self.strategy.streams:
             step = tree.advance
 
             def advance(logprobs, step_index):  # greedy/beam: hypothesis 0 so far
@@ -525,7 +464,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def _chatting(self, batch) -> bool:
         return bool(self.opt.get("interactive_mode")) and batch.label_vec is None \
-            and self.opt["rag_type"] in RETRIEVAL_TYPES and batch.text_vec is not None
+            and self.strategy.retrieves and batch.text_vec is not None
 
     def _decline_before_generating(self, batch):
         """In a chat, a question whose passages do not hold what it asks about is declined
@@ -603,37 +542,19 @@ class RagDialogueAgent(TorchGeneratorAgent):
             if decline is not None:
                 output["text"][i] = decline
 
-    def _attributions(self, batch, texts) -> List[str]:
-        """Each reply split into runs of words by the passage they most likely came from."""
-        from rag_dialogue.rag import passage_posteriors
-
-        tokenizer = self.dict.hf_tokenizer
+    def _attributions(self, batch, texts) -> List[Optional[str]]:
+        """Each reply split into runs of words by the passage they most likely came from
+        (None per reply where the generation type has no passage to attribute to)."""
         ys, _ = self._pad_tensor([self.dict.txt2vec(t) for t in texts], is_label=True)
         with torch.no_grad():
             state = self.model.encoder(*self._encoder_input(batch))  # reuses eval's state
-            posteriors = passage_posteriors(
+            posteriors = self.strategy.attribution(
                 self.model.target_log_probs(state, ys.to(state.device)), state.doc_scores
             )  # [B, T, K]
-        lines = []
-        for tokens, post in zip(ys.tolist(), posteriors):
-            tokens = [t for t in tokens if t != self.NULL_IDX]
-            if not tokens:
-                lines.append(None)
-                continue
-            best = post[: len(tokens)].argmax(-1).tolist()
-            runs, start = [], 0
-            for i in range(1, len(tokens) + 1):
-                if i == len(tokens) or best[i] != best[start]:
-                    words = tokenizer.decode(tokens[start:i], skip_special_tokens=True).strip()
-                    if words:
-                        runs.append(f"[{best[start] + 1}] {words}")
-                    start = i
-            shares = post[: len(tokens)].mean(0).tolist()
-            lines.append(
-                "[attribution] " + "  ".join(runs) + "\n  passage shares: "
-                + "  ".join(f"{k + 1}: {100 * p:.0f}%" for k, p in enumerate(shares))
-            )
-        return lines
+        if posteriors is None:
+            return [None] * len(texts)
+        return [render_attribution([t for t in tokens if t != self.NULL_IDX], post, self.dict.hf_tokenizer)
+                for tokens, post in zip(ys.tolist(), posteriors)]
 
     def _example_metrics(self, obs, response: str, retrieval) -> dict:
         from rag_dialogue import metrics
@@ -647,20 +568,3 @@ class RagDialogueAgent(TorchGeneratorAgent):
             if hit is not None:
                 found[f"recall@{len(retrieval.passages)}"] = AverageMetric(int(hit))
         return found
-
-
-class _RankedHypotheses:
-    """Stands in for a ParlAI TreeSearch after RAG-Sequence re-ranking."""
-
-    def __init__(self, hypotheses):
-        self._hypotheses = hypotheses
-
-    def get_rescored_finished(self, n_best=None):
-        return self._hypotheses[:n_best] if n_best else self._hypotheses
-
-
-def format_docs(retrieval) -> str:
-    lines = ["[retrieved passages]"]
-    for rank, (p, score) in enumerate(zip(retrieval.passages, retrieval.scores), 1):
-        lines.append(f"  {rank}. ({score:.2f}) {p.title}: {p.text}")
-    return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Every command-line option of the RAG dialogue agent, with its help text."""
 
 from rag_dialogue.backends import bf16_setting
-from rag_dialogue.model import RAG_TYPES
+from rag_dialogue.strategies import RAG_TYPES
 
 
 def add_rag_args(parser):
@@ -9,8 +9,10 @@ def add_rag_args(parser):
     group.add_argument(
         "--rag-type", choices=RAG_TYPES, default="token",
         help="token: marginalise over passages per token (RAG-Token); sequence: per "
-        "response (RAG-Sequence); none: generator alone, no knowledge; gold: the "
-        "teacher's gold passage instead of retrieval",
+        "response (RAG-Sequence); fid: the decoder reads all passages at once "
+        "(Fusion-in-Decoder; train its retriever with --retrieval-gold-loss); none: generator "
+        "alone, no knowledge; gold: the teacher's gold passage instead of retrieval "
+        "(rag_dialogue/strategies.py)",
     )
     group.add_argument(
         "--generator", type=str, default=None,

@@ -140,9 +140,11 @@ def quantize_decoder_layers(generator) -> int:
 
 
 class _Backend:
-    """What both kinds share: passage tokenisation with a cache, the output projection."""
+    """What both kinds share: passage tokenisation with a cache, the output projection.
 
-    kind = ""
+    A kind defines `contexts`, `encode`, `encode_fused`, `forced_hidden`, `step` and
+    `reorder_incremental` on its own state."""
+
     _separator: List[int] = []  # tokens after each passage (a seq2seq input's " //")
 
     def __init__(self, generator, tokenizer, special_ids: dict, max_context_len: int,
@@ -183,6 +185,10 @@ class _Backend:
         bias = getattr(self.generator, "final_logits_bias", None)
         return F.linear(hidden, head.weight, head.bias if bias is None else bias.view(-1))
 
+    def forced_hidden(self, state, ys: torch.LongTensor) -> torch.Tensor:
+        """Teacher-forced decoder states ``[R, T, H]`` whose projection scores ``ys``."""
+        raise NotImplementedError
+
     def target_log_probs(self, state, ys: torch.LongTensor) -> torch.Tensor:
         """Teacher-forced ``log p_gen(y_t | row context, y_<t)``: ``[R, T]`` (0 at pad targets).
 
@@ -214,8 +220,6 @@ class Seq2SeqState:
 class Seq2SeqBackend(_Backend):
     """BART, T5 and friends: the encoder reads ``title / passage // history``."""
 
-    kind = "seq2seq"
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._separator = self.tokenizer.encode(" //", add_special_tokens=False)
@@ -234,6 +238,19 @@ class Seq2SeqBackend(_Backend):
         with self._autocast():
             hidden = self.generator.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state
         return Seq2SeqState(hidden, mask)
+
+    def encode_fused(self, histories: List[List[int]], passages: List[List[Tuple[str, str]]], device) -> Seq2SeqState:
+        """Fusion-in-Decoder: each ``passage // history`` encoded on its own row, then an
+        example's K encodings laid end to end, so the decoder attends to all at once.
+        Returns one row per example: hidden ``[B, K*S, H]``, mask ``[B, K*S]`` (each
+        passage's padding stays masked where it falls)."""
+        n_docs = len(passages[0])
+        if any(len(p) != n_docs for p in passages):
+            raise ValueError("Fusion-in-Decoder needs the same number of passages for every example")
+        state = self.encode(*self.contexts(histories, passages, device))
+        rows, width, size = state.hidden.shape
+        return Seq2SeqState(state.hidden.reshape(rows // n_docs, n_docs * width, size),
+                            state.mask.reshape(rows // n_docs, n_docs * width))
 
     def decoder_hidden(self, state: Seq2SeqState, decoder_input, past=None):
         with self._autocast():
@@ -340,8 +357,6 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 class CausalLMBackend(_Backend):
     """Decoder-only LMs: one chat-template prompt per passage, the response after it."""
 
-    kind = "causal"
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._with_passage = self._template_pieces(with_passage=True)
@@ -386,6 +401,26 @@ class CausalLMBackend(_Backend):
                     before, after = self._without_passage
                     rows.append(before + list(hist[-self.max_context_len:]) + after)
         return _pad(rows, self.pad_id, left=True, device=device)
+
+    def encode_fused(self, histories: List[List[int]], passages: List[List[Tuple[str, str]]], device) -> CausalState:
+        """Fusion-in-Decoder for a decoder-only LM: an example's K passages in one prompt (the
+        system message, one passage a line), then the history: one row per example, one
+        KV cache. The history keeps as many tokens as beside its longest passage in a
+        per-passage prompt, so FiD and RAG-Token read the same history."""
+        newline = self.tokenizer.encode("\n", add_special_tokens=False)
+        rows = []
+        for hist, example in zip(histories, passages):
+            blocks = [b for b in (self._passage_tokens(t, x) for t, x in example) if b]
+            if not blocks:
+                before, after = self._without_passage
+                rows.append(before + list(hist[-self.max_context_len:]) + after)
+                continue
+            longest = max(len(b) for b in blocks)
+            keep = max(self.max_context_len - longest, self.max_context_len // 2)
+            knowledge = [t for i, b in enumerate(blocks) for t in (newline if i else []) + b]
+            before, middle, after = self._with_passage
+            rows.append(before + knowledge + middle + list(hist[-keep:] if keep > 0 else []) + after)
+        return self.encode(*_pad(rows, self.pad_id, left=True, device=device))
 
     @property
     def _body(self):

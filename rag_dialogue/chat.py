@@ -92,8 +92,10 @@ def chat_index(model_file: str, index_dir=None) -> str | None:
     model's own. None for a model that does not retrieve."""
     if index_dir:
         return _check_index(index_dir)
+    from rag_dialogue.strategies import strategy_for
+
     opt = _model_opt(model_file)
-    if opt.get("rag_type") not in ("token", "sequence") or not opt.get("index_dir"):
+    if not strategy_for(opt.get("rag_type", "token")).retrieves or not opt.get("index_dir"):
         return None
     own = Path(opt["index_dir"])
     if "vital_articles" not in opt.get("task", ""):

@@ -7,7 +7,6 @@ exists, and is applied once when `rag_dialogue` is imported, so ParlAI's own scr
 
 import base64
 import contextlib
-import glob
 import json
 import os
 import random
@@ -40,20 +39,10 @@ def _quiet_pkg_resources():
 
 
 def _write_json_atomic(path: str, obj):
-    # Temporary file, flush and fsync, rename: a reader sees the old file or the new one.
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=4)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    # ParlAI's own files (MODEL.opt, MODEL.trainstats) in its indentation
+    from rag_dialogue.utils import write_json_atomic
+
+    write_json_atomic(path, obj, indent=4)
 
 
 def _atomic_opt_save():
@@ -116,8 +105,6 @@ def settle_save(model_file: str):
     # killed while writing the model's folders (MODEL.hf) or the pending file
     remove_stale_temporaries(model_file)
     pending = f"{model_file}.trainstats.pending"
-    for stale in glob.glob(glob.escape(pending) + ".tmp-*"):
-        os.remove(stale)
     if not os.path.exists(pending):
         return
     try:

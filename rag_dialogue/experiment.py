@@ -1,6 +1,6 @@
 """`rag-dialogue experiment`: how much hallucination does retrieval remove?
 
-Trains a no-knowledge baseline, RAG-Token and RAG-Sequence on one recipe family
+Trains a no-knowledge baseline, RAG-Token, RAG-Sequence and FiD-RAG on one recipe family
 (`opt_presets/<family>_*.yaml`), evaluates them and the gold-knowledge condition on
 the seen and unseen splits (and, on the embedded default, on real Wizard of Wikipedia
 test-seen conversations with their knowledge as the index), then swaps in the
@@ -19,12 +19,12 @@ from rag_dialogue import presets
 from rag_dialogue.presets import WOW_SPLIT, split_options
 from rag_dialogue.utils import write_json_atomic, write_text_atomic
 
-CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence")
+CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence", "fid")
 # The gold-knowledge model learns to speak from a given passage first; a recipe may
 # start other conditions from it (`rag_dialogue_init_from: gold_knowledge`), so the
 # RAG models spend their time learning to retrieve and marginalise.
-TRAIN_ORDER = ("gold_knowledge", "no_knowledge", "rag_token", "rag_sequence")
-RETRIEVAL = ("rag_token", "rag_sequence")
+TRAIN_ORDER = ("gold_knowledge", "no_knowledge", "rag_token", "rag_sequence", "fid")
+RETRIEVAL = ("rag_token", "rag_sequence", "fid")
 SPLITS = ("test_seen", "test_unseen", "test_wow")
 # our name -> ParlAI report key
 METRICS = {
@@ -52,9 +52,11 @@ class Config:
     splits: tuple = SPLITS
     # each stage's cap, as a share of the training time (what is left after data
     # preparation and the evaluation reserve); in proportion to the recipes' planned steps
+    # (fid: RAG-Token's 45 steps at about 0.7x its step cost, bench/bench_fid.py). Caps,
+    # not slices: together they exceed the budget, as each stage rarely needs its whole cap
     train_shares: dict = field(default_factory=lambda: {
         "gold_knowledge": 0.27, "no_knowledge": 0.11, "query_encoder": 0.165, "rag_token": 0.29,
-        "rag_sequence": 0.165})
+        "rag_sequence": 0.165, "fid": 0.2})
     # evaluation cost measured on 2 cores, greedy, SmolLM2-135M with bf16 inference:
     # seconds per example without and with retrieval (5 passages), and per evaluation
     # run (model and task loading); training overhead per condition (loading, saving)
@@ -241,7 +243,8 @@ def _run(config: Config, out: Path) -> dict:
 
 def _knowledge_selection(base: dict, out: Path, config: Config, progress: Progress, seconds: float):
     """Fine-tune the query encoder on the gold knowledge of the training dialogues once;
-    both RAG conditions start from it (`--query-encoder`) and refine it by their likelihood."""
+    the retrieval conditions start from it (`--query-encoder`) and refine it (RAG by its
+    likelihood, FiD by the gold-passage loss)."""
     from rag_dialogue.retrieval.selection import fit_query_encoder, selection_steps
 
     steps = selection_steps(base)
@@ -295,14 +298,14 @@ def write_results(out: Path, summary: dict, quiet: bool = False):
 
 def add_subparser(subparsers):
     for name, help_text in (
-        ("experiment", "train and evaluate the no-knowledge, gold, RAG-Token and RAG-Sequence "
-                       "conditions, then swap the index; writes results.json/.md and plots"),
+        ("experiment", "train and evaluate the no-knowledge, gold, RAG-Token, RAG-Sequence and "
+                       "FiD-RAG conditions, then swap the index; writes results.json/.md and plots"),
         ("demo", "the experiment on the embedded default, then a short chat with its RAG-Token model"),
     ):
         p = subparsers.add_parser(name, help=help_text)
         p.add_argument("--preset", default="embedded",
-                       help="recipe family: opt_presets/<NAME>_{base,no_knowledge,rag_token,"
-                       "rag_sequence}.yaml (embedded, wow_bart_large)")
+                       help="recipe family: opt_presets/<NAME>_{base,no_knowledge,gold_knowledge,"
+                       "rag_token,rag_sequence,fid}.yaml (embedded, wow_bart_large)")
         p.add_argument("--out", default=None, help="output directory (default: runs/<preset>)")
         p.add_argument("--budget-minutes", type=float, default=Config.budget_minutes,
                        help="the time the experiment is planned to take: the recipes plan their "

@@ -2,26 +2,23 @@
 
 `RagModel` implements ParlAI's `TorchGeneratorModel` interface so ParlAI's own tree
 search (greedy, beam, nucleus, n-gram blocking) runs on the marginal distribution.
-Every passage of an example is a separate generator row; beam search reorders whole
-examples, and `reorder_*` below turn example indices into row indices so each
-passage's incremental decoder state follows its beam. What differs between seq2seq
-and decoder-only generators lives behind `rag_dialogue.backends`.
+Each example owns R generator rows (one per passage; one for all its passages under
+Fusion-in-Decoder); beam search reorders whole examples, and `reorder_*` below turn
+example indices into row indices so each row's incremental decoder state follows its beam. What differs between seq2seq
+and decoder-only generators lives behind `rag_dialogue.backends`; what differs between
+generation types (rows, loss, decoding, attribution) in `rag_dialogue.strategies`.
 """
 
 from dataclasses import dataclass
 from typing import List, NamedTuple, Optional, Tuple
 
-import numpy as np
 import torch
 from parlai.core.torch_generator_agent import TorchGeneratorModel
 
 from rag_dialogue.backends import make_backend, select_rows
 from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
-from rag_dialogue.retrieval.query import fresh_first
-
-RAG_TYPES = ("token", "sequence", "none", "gold")
-RETRIEVAL_TYPES = ("token", "sequence")  # the types that retrieve
-SEEN_PASSAGE_SLACK = 4  # extra passages searched, to replace ones the dialogue already holds
+from rag_dialogue.retrieval.retriever import search_fresh
+from rag_dialogue.strategies import strategy_for
 
 
 @dataclass
@@ -32,8 +29,11 @@ class RagInput:
         without special tokens, already truncated to keep the most recent words.
     query: query-encoder tensors (``input_ids``, ``attention_mask``) ``[B, Lq]``.
     gold: ``(title, text)`` of each example's gold passage (gold-knowledge mode).
-    contexts / context_mask / doc_scores: precomputed generator inputs ``[B*K, S]``
-        and passage scores ``[B, K]``; when given, retrieval is skipped.
+    passages: ``(title, text)`` passages per example, K each; when given, retrieval is
+        skipped (with ``doc_scores`` ``[B, K]``, else a flat prior).
+    contexts / context_mask / doc_scores: precomputed generator rows ``[B*K, S]``
+        and passage scores ``[B, K]``; when given, retrieval and the strategy's row
+        building are skipped (types with one row per passage only).
     said: the dialogue so far as text, per example; retrieved passages it already
         contains are passed over (see `RagModel.retrieve`).
     """
@@ -42,14 +42,19 @@ class RagInput:
     said: Optional[List[str]] = None
     query: Optional[dict] = None
     gold: Optional[List[Tuple[str, str]]] = None
+    passages: Optional[List[List[Tuple[str, str]]]] = None
     contexts: Optional[torch.LongTensor] = None
     context_mask: Optional[torch.Tensor] = None
     doc_scores: Optional[torch.Tensor] = None
 
 
 class RagEncoderState(NamedTuple):
-    gen: object  # the backend's per-row state ([B*K, ...] tensors)
-    doc_scores: torch.Tensor  # [B, K] unnormalised (log p(z|x) up to a constant)
+    gen: object  # the backend's per-row state ([B*R, ...] tensors)
+    doc_scores: torch.Tensor  # [B, R] prior over each example's R rows, unnormalised
+    # [B, K] differentiable scores of the passages this pass retrieved (the gold-passage
+    # loss reads them); the same tensor as doc_scores where each passage is a row; None
+    # when nothing was retrieved (no-knowledge, gold, passages or rows given)
+    retrieval_scores: Optional[torch.Tensor] = None
 
     @property
     def device(self):
@@ -69,8 +74,8 @@ class RagModel(TorchGeneratorModel):
 
     :param generator: a transformers seq2seq model (BART, T5, ...) or causal LM (Llama, ...).
     :param tokenizer: its tokenizer (turns passages into generator ids).
-    :param rag_type: ``token`` | ``sequence`` | ``none`` (generator alone) |
-        ``gold`` (the gold passage instead of retrieval).
+    :param rag_type: a generation type of `rag_dialogue.strategies` (``token``,
+        ``sequence``, ``fid``, ``none``: generator alone, ``gold``: the gold passage).
     :param query_encoder: `TextEncoder` trained jointly (retrieval modes only).
     :param retriever: `Retriever` with the fixed passage index (retrieval modes only).
     :param autocast_bf16: run training steps of the generator under bf16 autocast.
@@ -96,14 +101,12 @@ class RagModel(TorchGeneratorModel):
             start_idx=special_ids["start"],
             end_idx=special_ids["end"],
         )
-        if rag_type not in RAG_TYPES:
-            raise ValueError(f"--rag-type must be one of {RAG_TYPES}, not {rag_type!r}")
+        self.strategy = strategy_for(rag_type)
         self.generator = generator
         self.query_encoder = query_encoder
         self.tokenizer = tokenizer
         self.retriever = retriever
-        self.rag_type = rag_type
-        self.n_docs = n_docs if rag_type in RETRIEVAL_TYPES else 1
+        self.n_docs = n_docs if self.strategy.retrieves else 1
         self.last_retrieval: List[Retrieval] = []
         self._decode_n_docs = 1  # rows per beam row in the incremental state
         self.backend = make_backend(generator, tokenizer, special_ids, max_context_len=max_context_len,
@@ -121,17 +124,10 @@ class RagModel(TorchGeneratorModel):
         :return: retrievals per example, and differentiable ``doc_scores`` ``[B, K]``.
         """
         if self.retriever is None or self.query_encoder is None:
-            raise ValueError(f"--rag-type {self.rag_type} needs --index-dir (a passage index)")
+            raise ValueError(f"--rag-type {self.strategy.name} needs --index-dir (a passage index)")
         query_emb = self.query_encoder(**query)  # [B, D]
-        extra = SEEN_PASSAGE_SLACK if said is not None else 0
-        _, rows = self.retriever.search_embeddings(
-            query_emb.detach().float().cpu().numpy(), self.n_docs + extra
-        )
-        rows = np.where(rows < 0, rows[:, :1], rows)  # approximate indexes may return -1
+        rows = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), self.n_docs, said)
         store = self.retriever.store
-        if said is not None:
-            rows = np.stack([fresh_first(row, text, lambda r: store[int(r)].text, self.n_docs)
-                             for row, text in zip(rows, said)])
         passage_emb = torch.from_numpy(self.retriever.index.reconstruct(rows)).to(query_emb)
         doc_scores = torch.einsum("bd,bkd->bk", query_emb, passage_emb)
         retrievals = [
@@ -151,25 +147,26 @@ class RagModel(TorchGeneratorModel):
         if isinstance(inp, RagEncoderState):  # already encoded (RAG-Sequence's per-passage search)
             return inp
         if inp.contexts is not None:
+            if not self.strategy.row_per_passage:
+                raise ValueError(f"--rag-type {self.strategy.name} builds its rows from passages: "
+                                 "give RagInput.passages, not contexts")
             contexts, doc_scores = inp.contexts, inp.doc_scores
             mask = inp.context_mask if inp.context_mask is not None else contexts.ne(self.NULL_IDX)
-        else:
-            batch = inp.history.size(0)
-            if self.rag_type in RETRIEVAL_TYPES:
-                self.last_retrieval, doc_scores = self.retrieve(inp.query, inp.said)
-                passages = [[(p.title, p.text) for p in r.passages] for r in self.last_retrieval]
-            elif self.rag_type == "gold":
-                if inp.gold is None:
-                    raise ValueError("--rag-type gold needs the teacher's gold passage (checked_sentence)")
-                passages = [[g] for g in inp.gold]
-                doc_scores = None
-            else:
-                passages = [[("", "")] for _ in range(batch)]
-                doc_scores = None
-            if doc_scores is None:
-                doc_scores = torch.zeros(batch, 1, device=inp.history.device)
-            contexts, mask = self._contexts(inp.history, passages)
-        return RagEncoderState(self.backend.encode(contexts, mask), doc_scores)
+            return RagEncoderState(self.backend.encode(contexts, mask), doc_scores)
+
+        retrieved = []
+
+        def retrieve():
+            self.last_retrieval, scores = self.retrieve(inp.query, inp.said)
+            retrieved.append(scores)
+            return [[(p.title, p.text) for p in r.passages] for r in self.last_retrieval], scores
+
+        passages, scores = self.strategy.passages(inp, retrieve)
+        histories = [[t for t in h if t != self.NULL_IDX] for h in inp.history.tolist()]
+        gen, doc_scores = self.strategy.encode(self.backend, histories, passages, scores, inp.history.device)
+        # the retrieval scores only when this pass retrieved (the gold-passage loss reads
+        # them beside `last_retrieval`)
+        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None)
 
     def _rows(self, indices: torch.LongTensor, n_docs: int) -> torch.LongTensor:
         """Example indices -> generator row indices (each example owns ``n_docs`` rows)."""
@@ -178,7 +175,9 @@ class RagModel(TorchGeneratorModel):
     def reorder_encoder_states(self, state: RagEncoderState, indices) -> RagEncoderState:
         indices = torch.as_tensor(indices, dtype=torch.long, device=state.device)
         rows = self._rows(indices, state.doc_scores.size(1))
-        return RagEncoderState(select_rows(state.gen, rows), state.doc_scores.index_select(0, indices))
+        scores = state.retrieval_scores
+        return RagEncoderState(select_rows(state.gen, rows), state.doc_scores.index_select(0, indices),
+                               None if scores is None else scores.index_select(0, indices))
 
     def reorder_decoder_incremental_state(self, incr_state, inds):
         # inds are beam rows (examples x beams); the cache has n_docs rows per beam row

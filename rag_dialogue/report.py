@@ -12,7 +12,7 @@ HEADERS = {"grounding_precision": "ground.", "faithful_rate": "faithful", "hallu
 SPLIT_TITLES = {"test_wow": "test wow (real Wizard of Wikipedia conversations, test seen; "
                             "its knowledge is the index)"}
 LABELS = {"no_knowledge": "No knowledge", "gold_knowledge": "Gold knowledge",
-          "rag_token": "RAG-Token", "rag_sequence": "RAG-Sequence"}
+          "rag_token": "RAG-Token", "rag_sequence": "RAG-Sequence", "fid": "FiD-RAG"}
 
 
 def _cell(metrics: dict, name: str) -> str:

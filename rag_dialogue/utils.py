@@ -44,12 +44,18 @@ def remove_stale_temporaries(path):
 
 
 def write_text_atomic(path, text: str):
+    """Write `text` so that a reader sees the old file or the whole new one, even after a
+    crash of the machine: written beside it, flushed to disk (fsync), then renamed."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
 
 
-def write_json_atomic(path, obj):
-    write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+def write_json_atomic(path, obj, indent: int = 2):
+    """`write_text_atomic` of `obj` as JSON: the one atomic JSON writer."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
 def sha256_file(path, chunk=1 << 20) -> str:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rag_dialogue.experiment import CONDITIONS, SPLITS, Config, run
+from rag_dialogue.experiment import CONDITIONS, RETRIEVAL, SPLITS, Config, run
 
 pytestmark = pytest.mark.slow
 
@@ -40,9 +40,10 @@ validation_every_n_secs: 100000
 inference: greedy
 """)
     for condition, rag_type in (("no_knowledge", "none"), ("gold_knowledge", "gold"),
-                                ("rag_token", "token"), ("rag_sequence", "sequence")):
+                                ("rag_token", "token"), ("rag_sequence", "sequence"), ("fid", "fid")):
         (tmp_path / f"tiny_{condition}.yaml").write_text(
-            f"base: {tmp_path}/tiny_base\nrag_type: {rag_type}\nn_docs: 3\nmax_train_steps: 3\n")
+            f"base: {tmp_path}/tiny_base\nrag_type: {rag_type}\nn_docs: 3\nmax_train_steps: 3\n"
+            + ("retrieval_gold_loss: 1.0\n" if rag_type == "fid" else ""))
     return str(tmp_path / "tiny")
 
 
@@ -59,11 +60,11 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
     assert on_disk["training"]["rag_token"]["planned_steps"] == on_disk["training"]["rag_token"]["steps"] == 3
     assert on_disk["training"]["query_encoder"]["planned_steps"] == 3
     assert not any(t.get("stopped_by_time_guard") for t in on_disk["training"].values())
-    # both RAG conditions start from the query encoder trained on the gold knowledge
+    # the retrieval conditions start from the query encoder trained on the gold knowledge
     selection = on_disk["knowledge_selection"]
     assert 1 <= selection["steps"] <= 3 and set(selection["eval"]["after"]) == {"recall@1", "recall@5"}
     assert (out / "query_encoder" / "config.json").exists()
-    for condition in ("rag_token", "rag_sequence"):
+    for condition in RETRIEVAL:
         opt = json.loads((out / condition / "model.opt").read_text())
         assert opt["query_encoder"] == str(out / "query_encoder")
     assert set(on_disk["conditions"]) == set(CONDITIONS)
@@ -73,7 +74,7 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
             metrics = on_disk["conditions"][condition][split]
             for name in ("ppl", "f1", "kf1", "rf1", "hallucination_rate"):
                 assert name in metrics, (condition, split, name)
-            assert ("recall@5" in metrics) == condition.startswith("rag"), (condition, split)
+            assert ("recall@5" in metrics) == (condition in RETRIEVAL), (condition, split)
     assert {"follow_rate", "stale_rate"} <= set(on_disk["swap"])
     assert (out / "results.md").read_text().startswith("# Retrieval and hallucination")
     assert (out / "metrics.png").stat().st_size > 1000

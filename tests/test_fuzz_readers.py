@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag_dialogue.retrieval.passages import (
-    PassageFileError, PassageStore, SkippedLines, _read_jsonl)
+    PassageFileError, SkippedLines, _read_jsonl, read_passages)
 
 FUZZ_COUNTS = {}  # reader -> inputs given; reported by conftest.pytest_terminal_summary
 
@@ -126,20 +126,20 @@ def check_against_expectation(path, expected, bad, max_line_bytes=SMALL_LIMIT):
     """Strict reading fails at the first bad line; skipping keeps exactly the good ones."""
     if bad:
         with pytest.raises(PassageFileError) as err:
-            PassageStore.from_file(path, max_words=None, max_line_bytes=max_line_bytes)
+            read_passages(path, max_words=None, max_line_bytes=max_line_bytes)
         assert err.value.line == bad[0], (str(err.value), bad)
         assert str(err.value).startswith(f"{path}:{bad[0]}: ")
     elif expected:
-        store = PassageStore.from_file(path, max_words=None, max_line_bytes=max_line_bytes)
+        store = read_passages(path, max_words=None, max_line_bytes=max_line_bytes)
         assert [(p.id, p.title, p.text) for p in store] == expected
 
     skipped = SkippedLines(keep=3)
     if not expected:
         with pytest.raises(PassageFileError, match="no passages"):
-            PassageStore.from_file(path, max_words=None, skip_bad_lines=True, skipped=skipped,
+            read_passages(path, max_words=None, skip_bad_lines=True, skipped=skipped,
                                    max_line_bytes=max_line_bytes)
     else:
-        store = PassageStore.from_file(path, max_words=None, skip_bad_lines=True,
+        store = read_passages(path, max_words=None, skip_bad_lines=True,
                                        skipped=skipped, max_line_bytes=max_line_bytes)
         assert [(p.id, p.title, p.text) for p in store] == expected
     assert skipped.count == len(bad)
@@ -223,7 +223,7 @@ def loads_or_names_line(path: Path, data: bytes):
     lines = data.count(b"\n") + 1
     for skip in (False, True):
         try:
-            store = PassageStore.from_file(path, skip_bad_lines=skip, skipped=SkippedLines())
+            store = read_passages(path, skip_bad_lines=skip, skipped=SkippedLines())
         except PassageFileError as e:
             assert str(e).startswith(str(path))
             assert e.line is None or 1 <= e.line <= lines
@@ -267,9 +267,9 @@ def test_one_huge_line_is_refused_in_bounded_memory(tmp_path):
     tracemalloc.start()
     try:
         with pytest.raises(PassageFileError, match=r"huge.jsonl:2: line is longer than 8,388,608"):
-            PassageStore.from_file(path)
+            read_passages(path)
         skipped = SkippedLines()
-        store = PassageStore.from_file(path, skip_bad_lines=True, skipped=skipped)
+        store = read_passages(path, skip_bad_lines=True, skipped=skipped)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -287,7 +287,7 @@ def test_unclosed_quote_in_a_huge_tsv_is_refused_in_bounded_memory(tmp_path):
     tracemalloc.start()
     try:
         with pytest.raises(PassageFileError, match=r"psgs.tsv:3: malformed TSV record"):
-            PassageStore.from_file(path)
+            read_passages(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -8,6 +8,7 @@ from parlai.core.torch_agent import Batch
 from transformers import BartForConditionalGeneration, RagTokenForGeneration
 
 from rag_dialogue.model import RagInput
+from rag_dialogue.strategies import strategy_for
 from test_rag_reference import reference_rag
 
 B, K = 2, 3
@@ -75,7 +76,7 @@ def test_rag_sequence_thorough_decoding_ranks_by_transformers_loss(peaked_bart_d
     agent = make_agent(peaked_bart_dir, "--inference", "beam", "--beam-size", str(beam),
                        "--beam-length-penalty", "0", "--beam-min-length", "2",
                        "--rag-sequence-decoding", "thorough")
-    agent.opt["rag_type"] = "sequence"
+    agent.strategy = strategy_for("sequence")  # the model was built without an index
     agent.model.eval()
     batch = precomputed_batch(seed=5)
     with torch.no_grad():
@@ -106,7 +107,7 @@ def test_rag_sequence_fast_decoding_sums_only_the_passages_that_produced_a_hypot
         agent = make_agent(peaked_bart_dir, "--inference", "beam", "--beam-size", "2",
                            "--beam-length-penalty", "0", "--beam-min-length", "2",
                            "--rag-sequence-decoding", mode)
-        agent.opt["rag_type"] = "sequence"
+        agent.strategy = strategy_for("sequence")  # the model was built without an index
         agent.model.eval()
         with torch.no_grad():
             _, ranked = agent._generate(precomputed_batch(seed=5), 2, 30)

@@ -14,7 +14,7 @@ from rag_dialogue.retrieval import build as build_module
 from rag_dialogue.retrieval.build import BuildLock, BuildLockedError, build_index, work_dir
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import DenseIndex, IndexMismatchError, VectorRows
-from rag_dialogue.retrieval.passages import PassageFileError, PassageStore
+from rag_dialogue.retrieval.passages import PassageFileError, read_passages
 from rag_dialogue.retrieval.retriever import PASSAGES_FILE, Retriever
 from rag_dialogue.retrieval.store import PassageFile, offsets_path, write_passages
 
@@ -38,7 +38,7 @@ def _same_index(a, b):
 # ---------------------------------------------------------------- passage store
 
 def test_passage_file_reads_rows_like_the_store(tmp_path, passages_file):
-    store = PassageStore.from_file(passages_file)
+    store = read_passages(passages_file)
     path = tmp_path / "p.jsonl"
     assert write_passages(iter(store), path) == len(store)
     offsets = np.load(offsets_path(path))
@@ -58,7 +58,7 @@ def test_passage_file_reads_rows_like_the_store(tmp_path, passages_file):
 
 def test_passage_file_refuses_a_changed_file(tmp_path, passages_file):
     path = tmp_path / "p.jsonl"
-    write_passages(iter(PassageStore.from_file(passages_file)), path)
+    write_passages(iter(read_passages(passages_file)), path)
     with open(path, "a") as f:
         f.write(json.dumps({"id": "x", "title": "X", "text": "appended"}) + "\n")
     with pytest.raises(PassageFileError, match="offsets table does not match p.jsonl"):

@@ -1,6 +1,5 @@
 """Tests for rag_dialogue.retrieval: passage files, encoders, FAISS indexes, retriever, CLI."""
 
-import hashlib
 import json
 
 import numpy as np
@@ -11,7 +10,7 @@ from rag_dialogue.retrieval import cli as retrieval_cli
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import INDEX_TYPES, DenseIndex, IndexMismatchError
 from rag_dialogue.retrieval.passages import (
-    Passage, PassageFileError, PassageStore, document_text, split_into_passages)
+    Passage, PassageFileError, document_text, read_passages, split_into_passages)
 from rag_dialogue.retrieval.query import retrieval_query
 from rag_dialogue.retrieval.retriever import PASSAGES_FILE, Retriever, build_index
 
@@ -38,13 +37,12 @@ def test_jsonl_splits_long_documents_keeping_title(tmp_path):
     path.write_text(
         json.dumps({"id": "a", "title": "Long", "text": long_text}) + "\n\n"
         + json.dumps({"id": 7, "title": "Short", "text": "Just a few words."}) + "\n")
-    store = PassageStore.from_file(path)
+    store = read_passages(path)
     assert [p.id for p in store] == ["a", "a_1", "a_2", "7"]
     assert [p.title for p in store] == ["Long"] * 3 + ["Short"]
     assert all(len(p.text.split()) <= 100 for p in store)
     assert " ".join(store[i].text for i in range(3)).split() == long_text.split()
     assert store[3] == Passage("7", "Short", "Just a few words.")
-    assert store.checksum == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_dpr_tsv_layout(tmp_path):
@@ -54,16 +52,18 @@ def test_dpr_tsv_layout(tmp_path):
         "id\ttext\ttitle\n"
         '1\t"Aaron ( or ; ""Ahärôn"") is a prophet"\tAaron\n'
         f"2\t{long_text}\tWords\n", encoding="utf-8")
-    store = PassageStore.from_file(path)
+    store = read_passages(path)
     assert store[0] == Passage("1", "Aaron", 'Aaron ( or ; "Ahärôn") is a prophet')
     assert [(p.id, p.title, len(p.text.split())) for p in store][1:] == [
         ("2", "Words", 100), ("2_1", "Words", 50)]
 
 
-def test_save_jsonl_round_trip(tmp_path, passages_file):
-    store = PassageStore.from_file(passages_file)
-    store.save_jsonl(tmp_path / "out.jsonl")
-    again = PassageStore.from_file(tmp_path / "out.jsonl", max_words=None)
+def test_write_passages_round_trip(tmp_path, passages_file):
+    from rag_dialogue.retrieval.store import write_passages
+
+    store = read_passages(passages_file)
+    write_passages(store, tmp_path / "out.jsonl")
+    again = read_passages(tmp_path / "out.jsonl", max_words=None)
     assert list(again) == list(store) and len(store) > 40  # some of the 40 were split
 
 
@@ -83,7 +83,7 @@ def test_bad_passage_files_name_file_and_line(tmp_path, name, content, line, wor
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(PassageFileError) as e:
-        PassageStore.from_file(path)
+        read_passages(path)
     message = str(e.value)
     assert str(path) in message and words in message
     if line is not None:
@@ -92,7 +92,7 @@ def test_bad_passage_files_name_file_and_line(tmp_path, name, content, line, wor
 
 def test_missing_passage_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.jsonl"):
-        PassageStore.from_file(tmp_path / "nope.jsonl")
+        read_passages(tmp_path / "nope.jsonl")
 
 
 # ---------------------------------------------------------------- query
@@ -294,7 +294,7 @@ def test_retriever_checks_encoder_and_passages(minilm_index, tiny, tiny_encoder_
     with pytest.raises(IndexMismatchError, match="dim=384.*32"):
         Retriever(minilm_index, query_encoder=tiny)
     meta = json.loads((minilm_index / "meta.json").read_text())
-    assert meta["count"] == len(PassageStore.from_file(minilm_index / PASSAGES_FILE, None))
+    assert meta["count"] == len(read_passages(minilm_index / PASSAGES_FILE, None))
     assert meta["pooling"] == "mean" and meta["dim"] == 384
 
     tiny_index = build_index(minilm_index / PASSAGES_FILE, tmp_path / "tiny",
@@ -321,7 +321,7 @@ def test_cli_build_and_search_json(tmp_path, passages_file, tiny, tiny_encoder_d
     assert main(["index", "search", str(out), query, "-k", "3", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
 
-    store = PassageStore.from_file(out / PASSAGES_FILE, None)
+    store = read_passages(out / PASSAGES_FILE, None)
     emb = tiny.encode([document_text(p) for p in store])
     brute = emb @ tiny.encode([query], truncate_left=True)[0]
     best = np.argsort(-brute)[:3]

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from rag_dialogue.retrieval.query import fresh_first
-from rag_dialogue.retrieval.selection import (
-    SelectionExample, Selector, dialogue_examples, selection_loss, train_query_encoder)
+from rag_dialogue.retrieval.dialogues import SelectionExample, dialogue_examples
+from rag_dialogue.retrieval.gold import selection_loss
+from rag_dialogue.retrieval.selection import Selector, train_query_encoder
 from tests.conftest import write_article_dialogues
 
 

@@ -172,16 +172,14 @@ def test_opt_files_are_written_atomically(tmp_path, monkeypatch):
 
     path = tmp_path / "model.opt"
     Opt({"a": 1}).save(str(path))
-    real_dump = json.dump
 
-    def dump_then_die(obj, f, **kw):
-        f.write('{"a": ')
+    def die(fd):  # the new file is written, but never reaches the disk
         raise OSError("disk full")
 
-    monkeypatch.setattr(json, "dump", dump_then_die)
+    monkeypatch.setattr(os, "fsync", die)
     with pytest.raises(OSError):
         Opt({"a": 2}).save(str(path))
-    monkeypatch.setattr(json, "dump", real_dump)
+    monkeypatch.undo()
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["model.opt"]  # no temporary file left
 

@@ -1,4 +1,4 @@
-"""Passage store: reads JSONL or DPR `psgs_w100.tsv` files and splits long documents."""
+"""Passage files: reads JSONL or DPR `psgs_w100.tsv` files and splits long documents."""
 
 import csv
 import functools
@@ -8,9 +8,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
-from rag_dialogue.utils import atomic_path, sha256_file
 
 JSONL_SUFFIXES = (".jsonl", ".json")
 TSV_SUFFIXES = (".tsv",)
@@ -116,70 +114,38 @@ def reader_for(path: Path):
                            f"use one of {', '.join(JSONL_SUFFIXES + TSV_SUFFIXES)}")
 
 
-class PassageStore:
-    """Passages in a fixed order: row i of the index is `store[i]`.
+def read_passages(path, max_words: int | None = 100, *, skip_bad_lines: bool = False,
+                  skipped: SkippedLines | None = None, max_line_bytes: int = MAX_LINE_BYTES) -> list[Passage]:
+    """Every passage of a `.jsonl`/`.json` (one {"id","title","text"} object per line) or DPR
+    `.tsv` file, in order (row i of an index built from it is item i). The index itself
+    reads its passages by row from disk (`store.PassageFile`); this list is for small files.
 
-    Kept as three parallel lists rather than one object per passage, which matters
-    for the 21M passages of DPR's Wikipedia.
+    Texts longer than `max_words` words are split; the first piece keeps the id,
+    later pieces get `<id>_1`, `<id>_2`, ... and all keep the title. Records with
+    empty text are skipped. `max_words=None` keeps texts whole.
+
+    A bad line (malformed, missing a field, a duplicate id, not UTF-8, longer than
+    `max_line_bytes`) raises PassageFileError naming the file and line. With
+    `skip_bad_lines`, bad lines are passed over and recorded in `skipped` (or,
+    without one, reported on stderr once the file is read); nothing is dropped
+    silently.
     """
-
-    def __init__(self, passages: Iterable[Passage] = (), checksum: str = ""):
-        self._ids, self._titles, self._texts = [], [], []
-        for p in passages:
-            self._ids.append(p.id)
-            self._titles.append(p.title)
-            self._texts.append(p.text)
-        self.checksum = checksum  # sha256 of the source file's bytes ("" if built in memory)
-
-    @classmethod
-    def from_file(cls, path, max_words: int | None = 100, *, skip_bad_lines: bool = False,
-                  skipped: SkippedLines | None = None,
-                  max_line_bytes: int = MAX_LINE_BYTES) -> "PassageStore":
-        """Read a `.jsonl`/`.json` (one {"id","title","text"} object per line) or DPR `.tsv` file.
-
-        Texts longer than `max_words` words are split; the first piece keeps the id,
-        later pieces get `<id>_1`, `<id>_2`, ... and all keep the title. Records with
-        empty text are skipped. `max_words=None` keeps texts whole.
-
-        A bad line (malformed, missing a field, a duplicate id, not UTF-8, longer than
-        `max_line_bytes`) raises PassageFileError naming the file and line. With
-        `skip_bad_lines`, bad lines are passed over and recorded in `skipped` (or,
-        without one, reported on stderr once the file is read); nothing is dropped
-        silently.
-        """
-        path = Path(path)
-        reader = reader_for(path)
-        report = skipped is None
-        if skip_bad_lines:
-            skipped = SkippedLines() if skipped is None else skipped
-            skipped.path = str(path)
-        else:
-            skipped = None
-        records = reader(path, skipped=skipped, max_line_bytes=max_line_bytes)
-        store = cls(_split_records(path, records, max_words, skipped),
-                    checksum=sha256_file(path))
-        if skipped and report:
-            print(skipped.summary(), file=sys.stderr)
-        if not len(store):
-            raise PassageFileError(path, None, "no passages in file" + (
-                f" ({skipped.count} bad line{'s' * (skipped.count > 1)} skipped)" if skipped else ""))
-        return store
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __getitem__(self, row: int) -> Passage:
-        return Passage(self._ids[row], self._titles[row], self._texts[row])
-
-    def __iter__(self) -> Iterator[Passage]:
-        return map(Passage, self._ids, self._titles, self._texts)
-
-    def save_jsonl(self, path):
-        """Write the passages as JSONL (`id`, `title`, `text`), atomically."""
-        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            for p in self:
-                f.write(json.dumps({"id": p.id, "title": p.title, "text": p.text},
-                                   ensure_ascii=False) + "\n")
+    path = Path(path)
+    reader = reader_for(path)
+    report = skipped is None
+    if skip_bad_lines:
+        skipped = SkippedLines() if skipped is None else skipped
+        skipped.path = str(path)
+    else:
+        skipped = None
+    passages = list(_split_records(path, reader(path, skipped=skipped, max_line_bytes=max_line_bytes),
+                                   max_words, skipped))
+    if skipped and report:
+        print(skipped.summary(), file=sys.stderr)
+    if not passages:
+        raise PassageFileError(path, None, "no passages in file" + (
+            f" ({skipped.count} bad line{'s' * (skipped.count > 1)} skipped)" if skipped else ""))
+    return passages
 
 
 def _lines(path: Path, max_line_bytes: int):

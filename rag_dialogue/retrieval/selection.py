@@ -17,91 +17,23 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rag_dialogue.backends import use_bf16
-from rag_dialogue.retrieval.query import fresh_first, retrieval_query
+from rag_dialogue.retrieval.dialogues import dialogue_examples
+from rag_dialogue.retrieval.gold import gold_targets, selection_loss
+from rag_dialogue.retrieval.query import retrieval_query
 
 log = logging.getLogger(__name__)
-# passages searched beyond the candidates, to replace those the dialogue already says
-SAID_SLACK = 8
 DEFAULT_STEPS, DEFAULT_LR = 100, 3e-5
 
 
 def selection_steps(preset: dict, default: int = 0) -> int:
     """The recipe's `rag_dialogue_selection_steps` (0: the experiment skips the selection)."""
     return int(preset.get("rag_dialogue_selection_steps") or default)
-
-
-@dataclass(frozen=True)
-class SelectionExample:
-    """One wizard turn: the dialogue before it (turns, as the agent's history splits) and its gold knowledge."""
-
-    turns: tuple
-    title: str
-    sentence: str
-
-    @property
-    def said(self) -> str:
-        return "\n".join(self.turns)
-
-
-def dialogue_examples(task_opts: dict, limit: int | None = None) -> list[SelectionExample]:
-    """The wizard turns with gold knowledge of a ParlAI task, in order.
-
-    `task_opts` are ParlAI options (task, datatype, datapath and the teacher's own, e.g.
-    va_split). The history is rebuilt as ParlAI's `History` joins it (each message's text,
-    then its label), so the queries equal those the agent will see.
-    """
-    import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
-    from parlai.core.params import ParlaiParser
-    from parlai.core.teachers import create_task_agent_from_taskname
-
-    from rag_dialogue.metrics import gold_passage
-
-    opts = dict(task_opts)
-    fold = opts.get("datatype", "train").split(":")[0]
-    opts["datatype"] = "train:ordered" if fold == "train" else fold  # one pass, in order
-    opt = ParlaiParser(True, False).parse_kwargs(**opts)
-    teacher = create_task_agent_from_taskname(opt)[0]
-    delimiter = opt.get("delimiter", "\n")
-    examples, history = [], []
-    while not teacher.epoch_done() and (limit is None or len(examples) < limit):
-        obs = teacher.act()
-        if not obs or obs.get("text") is None:
-            break
-        history.append(obs["text"])
-        gold = gold_passage(obs)
-        if gold is not None:
-            examples.append(SelectionExample(tuple(delimiter.join(history).split(delimiter)), *gold))
-        labels = obs.get("labels") or obs.get("eval_labels")
-        if labels:
-            history.append(labels[0])
-        if obs.get("episode_done"):
-            history = []
-    return examples
-
-
-def gold_cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of passage scores towards each example's gold passage.
-
-    :param scores: ``[B, K]`` unnormalised passage scores (differentiable).
-    :param targets: ``[B]`` position of the gold passage among the K, or -100 (ignored).
-    :return: scalar loss; 0 (still differentiable) when no example has its gold.
-    """
-    if not targets.ne(-100).any():
-        return scores.sum() * 0.0
-    return torch.nn.functional.cross_entropy(scores.float(), targets, ignore_index=-100)
-
-
-def selection_loss(query_emb: torch.Tensor, passage_emb: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """`gold_cross_entropy` of the inner products of ``[B, D]`` queries with their
-    ``[B, K, D]`` fixed candidate passages."""
-    return gold_cross_entropy(torch.einsum("bd,bkd->bk", query_emb, passage_emb), targets)
 
 
 class Selector:
@@ -120,22 +52,13 @@ class Selector:
     def candidates(self, query_emb: np.ndarray, examples, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``[B, k]`` the agent would retrieve (said passages passed over, as it does)
         and the gold's position among them ``[B]`` (-100 when it is not there)."""
-        from rag_dialogue.metrics import gold_passage_rank
+        from rag_dialogue.retrieval.retriever import search_fresh
 
         store = self.retriever.store
-        extra = SAID_SLACK if self.skip_said else 0
-        _, found = self.retriever.search_embeddings(query_emb, k + extra)
-        rows, targets = [], []
-        for example, row in zip(examples, found):
-            row = row[row >= 0]
-            if self.skip_said:
-                row = fresh_first(row, example.said, lambda r: store[int(r)].text, k)
-            row = np.resize(row[:k], k)  # an index smaller than k repeats its rows
-            rank = gold_passage_rank([(store[int(r)].title, store[int(r)].text) for r in row],
-                                     example.title, example.sentence)
-            rows.append(row)
-            targets.append(-100 if rank is None else rank)
-        return np.stack(rows), np.array(targets)
+        rows = search_fresh(self.retriever, query_emb, k, [e.said for e in examples] if self.skip_said else None)
+        targets = gold_targets([[(store[int(r)].title, store[int(r)].text) for r in row] for row in rows],
+                               [(e.title, e.sentence) for e in examples])
+        return rows, np.array(targets)
 
     @torch.inference_mode()
     def recall(self, examples, ks=(1, 5)) -> dict:

@@ -35,7 +35,7 @@ def offsets_path(path) -> Path:
 
 def iter_passages(path, max_words: int | None = 100, *, skipped=None) -> Iterator[Passage]:
     """Stream the passages of a `.jsonl`/`.json` or DPR `.tsv` file, read and split exactly as
-    `PassageStore.from_file` reads them (its parsers), without holding them in memory.
+    `passages.read_passages` reads them (its parsers), without holding them in memory.
 
     With `skipped` (a `SkippedLines`), bad lines are recorded there and passed over;
     without, the first raises PassageFileError naming the file and line.
