@@ -83,11 +83,20 @@ def _stemmer():
     return PorterStemmer()
 
 
+_CARDINALS = "one two three four five six seven eight nine ten eleven twelve".split()
+_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+# a small number written in words stems as its digits: "fourth" and "4th" state the same rank
+_NUMBER_STEMS = {**{w: str(i) for i, w in enumerate(_CARDINALS, 1)},
+                 **{w: f"{i}{'st' if i == 1 else 'nd' if i == 2 else 'rd' if i == 3 else 'th'}"
+                    for i, w in enumerate(_ORDINALS, 1)}}
+
+
 @functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """Porter stem (NLTK): an inflection of a knowledge word ("grossing" for "grossed",
-    "honor" for "honored") restates the knowledge rather than inventing a fact."""
-    return _stemmer().stem(word)
+    "honor" for "honored") restates the knowledge rather than inventing a fact. A number up
+    to twelve written in words stems as its digits ("fourth" as "4th", "nine" as "9")."""
+    return _NUMBER_STEMS.get(word) or _stemmer().stem(word)
 
 
 @functools.lru_cache(maxsize=256)
@@ -170,28 +179,29 @@ SCORE_FEATURES = (
     "unsupported", "unsupported_by_knowledge", "uncopied", "unmatched", "log_words",
     "unsupported_claims", "uncopied_claims", "unmatched_claims", "worst_sentence",
     "substituted", "unsupported_impersonal", "question_share", "personal_share", "recombined",
-    "unsupported_quantity", "unsupported_worldly", "claims_worldly",
+    "unsupported_quantity", "unsupported_worldly", "claims_worldly", "self_repeated",
 )
 SCORE_WEIGHTS = {
-    "unsupported": -0.8234,
-    "unsupported_by_knowledge": 1.8714,
-    "uncopied": 1.9992,
-    "unmatched": 1.9164,
-    "log_words": 0.7926,
-    "unsupported_claims": 0.9465,
-    "uncopied_claims": -0.6409,
-    "unmatched_claims": -0.9432,
-    "worst_sentence": 0.9345,
-    "substituted": 0.0845,
-    "unsupported_impersonal": -0.0197,
-    "question_share": -0.2956,
-    "personal_share": 0.3751,
-    "recombined": 1.0405,
-    "unsupported_quantity": 0.1322,
-    "unsupported_worldly": 0.6548,
-    "claims_worldly": -0.2887,
+    "unsupported": -1.0098,
+    "unsupported_by_knowledge": 2.0711,
+    "uncopied": 1.9822,
+    "unmatched": 1.9192,
+    "log_words": 0.6842,
+    "unsupported_claims": 1.0730,
+    "uncopied_claims": -0.7703,
+    "unmatched_claims": -0.9595,
+    "worst_sentence": 1.0160,
+    "substituted": 0.0428,
+    "unsupported_impersonal": 0.0027,
+    "question_share": -0.1800,
+    "personal_share": 0.4198,
+    "recombined": 0.9296,
+    "unsupported_quantity": 0.5129,
+    "unsupported_worldly": 0.5258,
+    "claims_worldly": -0.2040,
+    "self_repeated": 1.1106,
 }
-SCORE_BIAS = -4.7005
+SCORE_BIAS = -4.5340
 HALLUCINATED_ABOVE = 0.5  # the decision threshold on hallucination_score
 
 # The inconsistency score (`inconsistency_score`) is a logistic model fitted by the same script
@@ -202,19 +212,18 @@ HALLUCINATED_ABOVE = 0.5  # the decision threshold on hallucination_score
 # beneath "I do know that", and "unsupported_number" with "unsupported_quantity" a changed
 # quantity written in words more than one in digits.
 CONSISTENCY_FEATURES = (
-    "uncopied", "unsupported_rare", "recombined", "unsupported_worldly",
-    "unsupported_impersonal", "unsupported_number", "unsupported_quantity",
+    "uncopied", "unsupported_rare", "recombined", "self_repeated", "unsupported_worldly",
+    "unsupported_impersonal",
 )
 CONSISTENCY_WEIGHTS = {
-    "uncopied": 1.3146,
-    "unsupported_rare": 5.1090,
-    "recombined": 1.8367,
-    "unsupported_worldly": 3.1813,
-    "unsupported_impersonal": -2.5158,
-    "unsupported_number": -3.0084,
-    "unsupported_quantity": 2.2615,
+    "uncopied": 1.3200,
+    "unsupported_rare": 4.8213,
+    "recombined": 1.7362,
+    "self_repeated": 1.1071,
+    "unsupported_worldly": 3.0075,
+    "unsupported_impersonal": -2.3524,
 }
-CONSISTENCY_BIAS = -1.8992
+CONSISTENCY_BIAS = -2.0370
 INCONSISTENT_ABOVE = 0.5  # the decision threshold on inconsistency_score
 
 CATEGORIES = ("faithful", "hallucinated", "no_claim", "degenerate")
@@ -348,7 +357,7 @@ def _sentence_evidence(response: str, k_stems, h_stems, per_sentence) -> dict:
     question_words = personal_words = 0
     worst = 0.0
     flips = substituted = i_content = i_unsupported = 0
-    r_pairs = r_recombined = dropped = quantities = w_content = w_unsupported = 0
+    r_pairs = r_recombined = dropped = quantities = w_content = w_unsupported = repeated = 0
     for sentence in _SENTENCE_END.split(response.strip()):
         words = normalize(sentence).split()
         if not words:
@@ -383,6 +392,10 @@ def _sentence_evidence(response: str, k_stems, h_stems, per_sentence) -> dict:
             r_pairs += pairs
             r_recombined += recombined
             dropped += _dropped_quantity(words, per_sentence[best])
+            # a content word said again within the claim more often than its knowledge sentence
+            # says it: a garbled sentence ("the most densely populated borough of Manhattan")
+            counts, known = Counter(stems), Counter(per_sentence[best][3])
+            repeated += any(n > 1 and n > known[s] for s, n in counts.items())
         quantities += any(_is_quantity(w) and stem(w) not in k_stems and stem(w) not in h_stems for w in words)
         for clause in _BUT.split(_FRAME.sub("", claim)):  # "I don't know any, but I do know that tea is ..."
             clause_words = normalize(clause).split()
@@ -420,6 +433,7 @@ def _sentence_evidence(response: str, k_stems, h_stems, per_sentence) -> dict:
         "unsupported_quantity": float(quantities > 0),
         "unsupported_worldly": w_unsupported / w_content if w_content else 0.0,
         "claims_worldly": float(w_content > 0),
+        "self_repeated": float(repeated > 0),
     }
 
 
@@ -439,7 +453,8 @@ def hallucination_features(response: str, knowledge, history,
       unsupported               share of content words (stems, with repeats) in neither the
                                 knowledge nor the history
       unsupported_by_knowledge  the same, against the knowledge alone
-      unsupported_rare          share of content words that are rare (`RareWords`) and unsupported
+      unsupported_rare          share of content words that are rare (`RareWords`) or a number
+                                written in words ("second") and unsupported
       unsupported_number        1.0 when a number is in neither the knowledge nor the history
       unsupported_name          1.0 when a capitalised word inside a sentence (a name: "Korean",
                                 "Mekong") is in neither
@@ -478,6 +493,9 @@ def hallucination_features(response: str, knowledge, history,
                                 clauses without "I", "my", "we" ..., once a frame such as "I do
                                 know that" or "I think" is taken off what it frames
       claims_worldly            1.0 when some claim clause says something about the world
+      self_repeated             1.0 when a claim says a content word more often (twice or more)
+                                than its knowledge sentence does: a garbled sentence ("Manhattan
+                                is the most densely populated borough of Manhattan")
     `SCORE_FEATURES` and `CONSISTENCY_FEATURES` name the ones each score uses; the others
     were measured and left out (negation_flip, dropped_quantity: ROC AUC about 0.5 alone on
     every labelled set, firing on under a tenth of the replies).
@@ -493,7 +511,7 @@ def hallucination_features(response: str, knowledge, history,
     return {
         "unsupported": sum(s not in k_stems and s not in h_stems for s in stems) / n,
         "unsupported_by_knowledge": sum(s not in k_stems for s in stems) / n,
-        "unsupported_rare": sum(rare_words(w) and s not in k_stems and s not in h_stems
+        "unsupported_rare": sum((rare_words(w) or is_number(s)) and s not in k_stems and s not in h_stems
                                 for w, s in zip(words, stems)) / n,
         "unsupported_number": float(any(is_number(w) and s not in k_stems and s not in h_stems
                                         for w, s in zip(words, stems))),
@@ -538,9 +556,11 @@ def score_from_features(features: dict) -> float:
 
 def inconsistency_from_features(features: dict) -> float:
     """The inconsistency score of `hallucination_features` output: the logistic model of
-    CONSISTENCY_FEATURES, lifted above INCONSISTENT_ABOVE for babble."""
+    CONSISTENCY_FEATURES, lifted above INCONSISTENT_ABOVE when a claim states a number,
+    quantity or rank the knowledge and history do not ("ranked second" for "ranked fifth")
+    and for babble."""
     score = _logistic(features, CONSISTENCY_WEIGHTS, CONSISTENCY_BIAS)
-    return _lifted(score) if features["degenerate"] else score
+    return _lifted(score) if features["unsupported_quantity"] or features["degenerate"] else score
 
 
 def inconsistency_score(response: str, knowledge, history,

@@ -39,7 +39,7 @@ from rag_dialogue import metrics, validate
 # per model: its features, constants' prefix, and the features that lift its score past 0.5
 MODELS = {
     "hallucination": (metrics.SCORE_FEATURES, "SCORE", ("unsupported_number", "unsupported_name", "degenerate")),
-    "consistency": (metrics.CONSISTENCY_FEATURES, "CONSISTENCY", ("degenerate",)),
+    "consistency": (metrics.CONSISTENCY_FEATURES, "CONSISTENCY", ("degenerate", "unsupported_quantity")),
 }
 LIFTS = MODELS["hallucination"][2]
 

@@ -141,6 +141,15 @@ def test_entailment_like_checks_against_the_best_matching_sentence():
         "dropped_quantity"] == 1.0
     assert m.hallucination_features("Honda is the eighth largest automobile manufacturer.", honda, [])[
         "dropped_quantity"] == 0.0
+    assert m.stem("fourth") == m.stem("4th") and m.stem("nine") == "9"  # a small number either way
+    assert m.hallucination_features("The Film Institute ranked Garbo 5th.", KNOWLEDGE, HISTORY)[
+        "unsupported_quantity"] == 0.0
+    # a garbled claim says a word again that its knowledge sentence says once
+    manhattan = "Manhattan is the most densely populated borough of New York City."
+    assert m.hallucination_features("Manhattan is the most densely populated borough of Manhattan.", manhattan,
+                                    [])["self_repeated"] == 1.0
+    assert m.hallucination_features("Manhattan is the most densely populated borough.", manhattan, [])[
+        "self_repeated"] == 0.0
     # what is said beneath "I do know that" is a claim about the world; the speaker's own story is not
     f = m.hallucination_features("I don't know her films, but I do know that Garbo was a Norwegian singer.",
                                  KNOWLEDGE, HISTORY)

@@ -54,7 +54,7 @@ def test_other_kinds_of_labels_score_above_the_token_f1_baseline(path, measure, 
 def test_each_score_agrees_best_with_the_kind_of_label_it_was_fitted_for(path):
     """On development data (the held-out figures are in the README)."""
     results = validate.validate(validate.read_labelled(path)[0])
-    assert results[INCONSISTENCY]["auc"] > results[HALLUCINATION]["auc"] + 0.03
+    assert results[INCONSISTENCY]["auc"] > results[HALLUCINATION]["auc"] + 0.02
     mixed = validate.validate(validate.read_labelled(MIXED)[0])
     assert mixed[HALLUCINATION]["auc"] > mixed[INCONSISTENCY]["auc"] + 0.03
 
