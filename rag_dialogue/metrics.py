@@ -301,8 +301,8 @@ FIRST_PERSON = frozenset({"i", "im", "ive", "id", "ill", "me", "my", "mine", "my
 def _stated(claim: str) -> list:
     """The normalised words of the clauses of `claim` that do not speak of the speaker, less
     a leading answer particle: "No, but the film has 92%" states "the film has 92%"."""
-    words = [w for clause in _BUT.split(claim) for w in normalize(clause).split()
-             if not FIRST_PERSON.intersection(normalize(clause).split())]
+    clauses = (normalize(clause).split() for clause in _BUT.split(claim))
+    words = [w for clause in clauses if not FIRST_PERSON.intersection(clause) for w in clause]
     return words[1:] if words[:1] in (["no"], ["yes"], ["nope"]) else words
 
 
