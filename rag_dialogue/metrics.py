@@ -4,9 +4,8 @@ All functions are pure. The project's teachers record them for every agent under
 ParlAI metric names (see `score_response`): `faithful_rate`, `hallucination_rate`,
 `no_claim_rate`, `degenerate_rate` (the four response categories), `hallucination_score`,
 `inconsistency_score`, `grounding_precision`, `follow_rate`, `stale_rate`, `decline_rate`,
-`read_out_rate`; the
-RAG agent adds `recall@K`. F1, PPL, knowledge F1 and rare-word F1 come from ParlAI and its
-WoW teacher.
+`read_out_rate`; the RAG agent adds `recall@K`. F1, PPL, knowledge F1 and rare-word F1 come
+from ParlAI and its WoW teacher.
 """
 
 import functools
@@ -173,8 +172,8 @@ def unsupported_rare_words(response: str, knowledge, history,
 # public human labels, each kind weighing the same: attribution (BEGIN's WoW, CMU-DoG and
 # Topical-Chat dev sets, with this project's 43 hand labels), factual consistency (the dev
 # halves of Q²'s labels and of its cross-annotated responses), gold and model responses
-# mixed (a dev half of FaithDial's audit); see the
-# README's "Metrics: how hallucination is measured". Weights act on the raw feature values.
+# mixed (a dev half of FaithDial's audit); see the README's "Metrics: how hallucination is
+# measured". Weights act on the raw feature values.
 SCORE_FEATURES = (
     "unsupported", "unsupported_by_knowledge", "uncopied", "unmatched", "log_words",
     "unsupported_claims", "uncopied_claims", "unmatched_claims", "worst_sentence",
@@ -208,9 +207,8 @@ HALLUCINATED_ABOVE = 0.5  # the decision threshold on hallucination_score
 # (`--model consistency`) on the development portions of factual-consistency labels alone (Q²'s
 # dev half and the dev half of its cross-annotated responses); its features were chosen one at a
 # time by their cross-validated ROC AUC there. They are correlated, so a weight alone says
-# little: "unsupported_impersonal" and "unsupported_worldly" together weigh what a clause says
-# beneath "I do know that", and "unsupported_number" with "unsupported_quantity" a changed
-# quantity written in words more than one in digits.
+# little: "unsupported_worldly" (positive) against "unsupported_impersonal" (negative) weighs
+# most what a clause says beneath "I do know that".
 CONSISTENCY_FEATURES = (
     "uncopied", "unsupported_rare", "recombined", "self_repeated", "unsupported_worldly",
     "unsupported_impersonal",
