@@ -3,9 +3,10 @@
 Scores --n responses of the embedded dataset's train split (the wizard's gold responses
 and, for every other one, a made-up variant with a swapped number and name), each against
 its topic knowledge (all passages shown to the wizard, 5-15 sentences) and its dialogue
-history, exactly as the teachers do (`metrics.score_response`: category, score, grounding
-precision). The reference, timed in the same run on the same triples, is ParlAI's token
-F1 of the response against the knowledge (`F1Metric.compute`, the baseline measure).
+history, exactly as the teachers do (`metrics.score_response`: category, hallucination
+score, grounding precision, and the inconsistency score from the same features). The
+reference, timed in the same run on the same triples, is ParlAI's token F1 of the response
+against the knowledge (`F1Metric.compute`, the baseline measure).
 Reports the median seconds of --repeats passes for each and their ratio, and whether the
 default measure keeps within its budget (5,000 replies in under a minute on 2 cores).
 --lm N also times the model-based option (`rag_dialogue.consistency.lm_ratio`, the packaged
@@ -72,7 +73,7 @@ def main():
     rates = [metrics.response_category(*t) for t in data]
     print(f"{args.n} responses, median of {args.repeats} passes")
     print("| measure | seconds | responses/s | ratio to token F1 |\n|---|---:|---:|---:|")
-    print(f"| score_response (category, score, grounding) | {o:.1f} | {args.n / o:.0f} | {o / b:.2f} |")
+    print(f"| score_response (category, both scores, grounding) | {o:.1f} | {args.n / o:.0f} | {o / b:.2f} |")
     print(f"| token F1 vs knowledge (ParlAI, reference) | {b:.1f} | {args.n / b:.0f} | 1.00 |")
     if args.lm:
         from rag_dialogue import consistency

@@ -3,9 +3,9 @@
 All functions are pure. The project's teachers record them for every agent under these
 ParlAI metric names (see `score_response`): `faithful_rate`, `hallucination_rate`,
 `no_claim_rate`, `degenerate_rate` (the four response categories), `hallucination_score`,
-`grounding_precision`, `follow_rate`, `stale_rate`, `decline_rate`, `read_out_rate`; the
-RAG agent adds `recall@K`. F1, PPL, knowledge F1 and rare-word F1 come from ParlAI and its
-WoW teacher.
+`inconsistency_score`, `grounding_precision`, `follow_rate`, `stale_rate`, `decline_rate`,
+`read_out_rate`; the RAG agent adds `recall@K`. F1, PPL, knowledge F1 and rare-word F1 come
+from ParlAI and its WoW teacher.
 """
 
 import functools
@@ -82,11 +82,20 @@ def _stemmer():
     return PorterStemmer()
 
 
+_CARDINALS = "one two three four five six seven eight nine ten eleven twelve".split()
+_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+# a small number written in words stems as its digits: "fourth" and "4th" state the same rank
+_NUMBER_STEMS = {**{w: str(i) for i, w in enumerate(_CARDINALS, 1)},
+                 **{w: f"{i}{'st' if i == 1 else 'nd' if i == 2 else 'rd' if i == 3 else 'th'}"
+                    for i, w in enumerate(_ORDINALS, 1)}}
+
+
 @functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """Porter stem (NLTK): an inflection of a knowledge word ("grossing" for "grossed",
-    "honor" for "honored") restates the knowledge rather than inventing a fact."""
-    return _stemmer().stem(word)
+    "honor" for "honored") restates the knowledge rather than inventing a fact. A number up
+    to twelve written in words stems as its digits ("fourth" as "4th", "nine" as "9")."""
+    return _NUMBER_STEMS.get(word) or _stemmer().stem(word)
 
 
 @functools.lru_cache(maxsize=256)
@@ -161,31 +170,59 @@ def unsupported_rare_words(response: str, knowledge, history,
 # The hallucination score is a logistic model of the lexical features below, fitted by
 # `scripts/fit_hallucination_score.py` on the development portions of three kinds of
 # public human labels, each kind weighing the same: attribution (BEGIN's WoW, CMU-DoG and
-# Topical-Chat dev sets, with this project's 43 hand labels), factual consistency (a dev
-# half of Q²'s), gold and model responses mixed (a dev half of FaithDial's audit); see the
-# README's "Metrics: how hallucination is measured". Weights act on the raw feature values.
+# Topical-Chat dev sets, with this project's 43 hand labels), factual consistency (the dev
+# halves of Q²'s labels and of its cross-annotated responses), gold and model responses
+# mixed (a dev half of FaithDial's audit); see the README's "Metrics: how hallucination is
+# measured". Weights act on the raw feature values.
 SCORE_FEATURES = (
     "unsupported", "unsupported_by_knowledge", "uncopied", "unmatched", "log_words",
-    "unsupported_claims", "uncopied_claims", "unmatched_claims", "worst_sentence", "substituted",
-    "unsupported_impersonal", "question_share", "personal_share",
+    "unsupported_claims", "uncopied_claims", "unmatched_claims", "worst_sentence",
+    "substituted", "unsupported_impersonal", "question_share", "personal_share", "recombined",
+    "unsupported_quantity", "unsupported_worldly", "claims_worldly", "self_repeated",
 )
 SCORE_WEIGHTS = {
-    "unsupported": -1.0844,
-    "unsupported_by_knowledge": 1.8316,
-    "uncopied": 3.2668,
-    "unmatched": 1.7500,
-    "log_words": 0.9593,
-    "unsupported_claims": 1.8373,
-    "uncopied_claims": -1.1168,
-    "unmatched_claims": -0.7907,
-    "worst_sentence": 0.7631,
-    "substituted": 0.0766,
-    "unsupported_impersonal": 0.5101,
-    "question_share": -0.2235,
-    "personal_share": 0.6427,
+    "unsupported": -1.0098,
+    "unsupported_by_knowledge": 2.0711,
+    "uncopied": 1.9822,
+    "unmatched": 1.9192,
+    "log_words": 0.6842,
+    "unsupported_claims": 1.0730,
+    "uncopied_claims": -0.7703,
+    "unmatched_claims": -0.9595,
+    "worst_sentence": 1.0160,
+    "substituted": 0.0428,
+    "unsupported_impersonal": 0.0027,
+    "question_share": -0.1800,
+    "personal_share": 0.4198,
+    "recombined": 0.9296,
+    "unsupported_quantity": 0.5129,
+    "unsupported_worldly": 0.5258,
+    "claims_worldly": -0.2040,
+    "self_repeated": 1.1106,
 }
-SCORE_BIAS = -5.8885
+SCORE_BIAS = -4.5340
 HALLUCINATED_ABOVE = 0.5  # the decision threshold on hallucination_score
+
+# The inconsistency score (`inconsistency_score`) is a logistic model fitted by the same script
+# (`--model consistency`) on the development portions of factual-consistency labels alone (Q²'s
+# dev half and the dev half of its cross-annotated responses); its features were chosen one at a
+# time by their cross-validated ROC AUC there. They are correlated, so a weight alone says
+# little: "unsupported_worldly" (positive) against "unsupported_impersonal" (negative) weighs
+# most what a clause says beneath "I do know that".
+CONSISTENCY_FEATURES = (
+    "uncopied", "unsupported_rare", "recombined", "self_repeated", "unsupported_worldly",
+    "unsupported_impersonal",
+)
+CONSISTENCY_WEIGHTS = {
+    "uncopied": 1.3200,
+    "unsupported_rare": 4.8213,
+    "recombined": 1.7362,
+    "self_repeated": 1.1071,
+    "unsupported_worldly": 3.0075,
+    "unsupported_impersonal": -2.3524,
+}
+CONSISTENCY_BIAS = -2.0370
+INCONSISTENT_ABOVE = 0.5  # the decision threshold on inconsistency_score
 
 CATEGORIES = ("faithful", "hallucinated", "no_claim", "degenerate")
 
@@ -216,12 +253,15 @@ def _sentences(text: str) -> tuple:
 
 @functools.lru_cache(maxsize=256)
 def _knowledge_index(text: str):
-    """(content stems, [(bigram set, token Counter, negated)] per sentence) of a knowledge text."""
+    """(content stems, [(bigram set, token Counter, negated, content stems in order, tokens)] per
+    sentence, token Counter of the whole text) of a knowledge text."""
+    skip = _not_content()
     per_sentence = []
     for sentence in _sentences(text):
         tokens = normalize(sentence).split()
-        per_sentence.append((frozenset(zip(tokens, tokens[1:])), Counter(tokens), _negated(tokens)))
-    return _content_stems(text), per_sentence
+        per_sentence.append((frozenset(zip(tokens, tokens[1:])), Counter(tokens), _negated(tokens),
+                             tuple(stem(t) for t in tokens if t not in skip), tuple(tokens)))
+    return _content_stems(text), per_sentence, Counter(normalize(text).split())
 
 
 # Negations, as normalize() leaves them ("don't" -> "dont", "don ' t" -> "don t").
@@ -237,15 +277,61 @@ def _negated(tokens) -> bool:
     return sum(t in NEGATIONS for t in tokens) % 2 == 1
 
 
+# Words that state a quantity or a rank without digits ("a quarter step", "the second most
+# popular"); "one" is left out ("one of the most ...").
+QUANTITY_WORDS = frozenset({
+    "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "hundreds",
+    "thousand", "thousands", "million", "millions", "billion", "billions", "dozen", "dozens",
+    "half", "quarter", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
+    "ninth", "tenth", "last", "twice", "once", "double", "triple", "single", "both",
+})
+
+
+def _is_quantity(word: str) -> bool:
+    return word in QUANTITY_WORDS or is_number(word)
+
+
 FIRST_PERSON = frozenset({"i", "im", "ive", "id", "ill", "me", "my", "mine", "myself", "we", "our", "us"})
 
 
 def _stated(claim: str) -> list:
     """The normalised words of the clauses of `claim` that do not speak of the speaker, less
     a leading answer particle: "No, but the film has 92%" states "the film has 92%"."""
-    words = [w for clause in _BUT.split(claim) for w in normalize(clause).split()
-             if not FIRST_PERSON.intersection(normalize(clause).split())]
+    clauses = (normalize(clause).split() for clause in _BUT.split(claim))
+    words = [w for clause in clauses if not FIRST_PERSON.intersection(clause) for w in clause]
     return words[1:] if words[:1] in (["no"], ["yes"], ["nope"]) else words
+
+
+# "I do know that X", "I think X", "I heard that X": a frame about the speaker around a claim
+# about the world, which is judged as if said alone.
+_FRAME = re.compile(r"\b(?:i|we)\s+(?:do\s+|also\s+|really\s+)?(?:know|knew|think|believe|heard|hear|read|"
+                    r"learned|learnt|remember|guess)\s+(?:that\s+)?", re.IGNORECASE)
+
+
+def _recombined(words: list, sentence) -> tuple:
+    """(pairs, recombined pairs): consecutive content words of a claim that are both in its
+    best-matching knowledge sentence, and of those the pairs the sentence has in the other order
+    or more than three content words apart ("Italian cuisine was influenced by French cuisine"
+    from "French cuisine was influenced by Italian cuisine")."""
+    skip = _not_content()
+    positions = {}
+    for i, s in enumerate(sentence[3]):
+        positions.setdefault(s, []).append(i)
+    stems = [stem(w) for w in words if w not in skip]
+    pairs = [(positions[a], positions[b]) for a, b in zip(stems, stems[1:])
+             if a in positions and b in positions and a != b]
+    return len(pairs), sum(not any(0 < j - i <= 3 for i in first for j in second) for first, second in pairs)
+
+
+def _dropped_quantity(words: list, sentence) -> bool:
+    """True when the knowledge sentence qualifies a word the claim repeats by a quantity the
+    claim leaves out: "the largest manufacturer" from "the eighth largest manufacturer"."""
+    said = set(words)
+    tokens = sentence[4]
+    return any(_is_quantity(t) and t not in said and tokens[i + 1] in said and tokens[i + 1] not in _not_content()
+               for i, t in enumerate(tokens[:-1]))
 
 
 def _best_match(words: list, per_sentence) -> tuple:
@@ -269,6 +355,7 @@ def _sentence_evidence(response: str, k_stems, h_stems, per_sentence) -> dict:
     question_words = personal_words = 0
     worst = 0.0
     flips = substituted = i_content = i_unsupported = 0
+    r_pairs = r_recombined = dropped = quantities = w_content = w_unsupported = repeated = 0
     for sentence in _SENTENCE_END.split(response.strip()):
         words = normalize(sentence).split()
         if not words:
@@ -298,6 +385,22 @@ def _sentence_evidence(response: str, k_stems, h_stems, per_sentence) -> dict:
                 clause_stems = [stem(w) for w in clause_words if w not in skip]
                 i_content += len(clause_stems)
                 i_unsupported += sum(s not in k_stems and s not in h_stems for s in clause_stems)
+        if best is not None:
+            pairs, recombined = _recombined(words, per_sentence[best])
+            r_pairs += pairs
+            r_recombined += recombined
+            dropped += _dropped_quantity(words, per_sentence[best])
+            # a content word said again within the claim more often than its knowledge sentence
+            # says it: a garbled sentence ("the most densely populated borough of Manhattan")
+            counts, known = Counter(stems), Counter(per_sentence[best][3])
+            repeated += any(n > 1 and n > known[s] for s, n in counts.items())
+        quantities += any(_is_quantity(w) and stem(w) not in k_stems and stem(w) not in h_stems for w in words)
+        for clause in _BUT.split(_FRAME.sub("", claim)):  # "I don't know any, but I do know that tea is ..."
+            clause_words = normalize(clause).split()
+            if not FIRST_PERSON.intersection(clause_words):
+                clause_stems = [stem(w) for w in clause_words if w not in skip]
+                w_content += len(clause_stems)
+                w_unsupported += sum(s not in k_stems and s not in h_stems for s in clause_stems)
         c_copied += best_copied
         c_bigrams += len(bigrams)
         c_matched += len(words) * best_f1
@@ -323,6 +426,12 @@ def _sentence_evidence(response: str, k_stems, h_stems, per_sentence) -> dict:
         "question_share": question_words / max(word_count, 1),
         "personal_share": personal_words / max(word_count, 1),
         "log_claim_words": math.log1p(c_words),
+        "recombined": r_recombined / r_pairs if r_pairs else 0.0,
+        "dropped_quantity": float(dropped > 0),
+        "unsupported_quantity": float(quantities > 0),
+        "unsupported_worldly": w_unsupported / w_content if w_content else 0.0,
+        "claims_worldly": float(w_content > 0),
+        "self_repeated": float(repeated > 0),
     }
 
 
@@ -342,7 +451,8 @@ def hallucination_features(response: str, knowledge, history,
       unsupported               share of content words (stems, with repeats) in neither the
                                 knowledge nor the history
       unsupported_by_knowledge  the same, against the knowledge alone
-      unsupported_rare          share of content words that are rare (`RareWords`) and unsupported
+      unsupported_rare          share of content words that are rare (`RareWords`) or a number
+                                written in words ("second") and unsupported
       unsupported_number        1.0 when a number is in neither the knowledge nor the history
       unsupported_name          1.0 when a capitalised word inside a sentence (a name: "Korean",
                                 "Mekong") is in neither
@@ -351,6 +461,8 @@ def hallucination_features(response: str, knowledge, history,
       unmatched                 1 - the token F1 with the knowledge sentence that matches best
                                 (per response sentence, weighted by its words)
       log_words                 log(1 + number of words of the response)
+      unmatched_knowledge       1 - the token F1 with the whole knowledge (the baseline measure)
+      degenerate                1.0 when the response is babble (`is_degenerate`)
 
     Per-sentence evidence over the *claim sentences* only (not questions, not the declining
     clause of "I'm not sure, but ...", not sentences of attitude alone; see `_sentence_evidence`),
@@ -367,12 +479,28 @@ def hallucination_features(response: str, knowledge, history,
       question_share            share of the response's words in questions
       personal_share            share in claim sentences that speak of "I", "my", "we" ...
       log_claim_words           log(1 + words of the claim sentences)
-    The score (`SCORE_FEATURES`) uses the first five above and all of these but negation_flip
-    and log_claim_words (measured: ROC AUC about 0.5 alone on every labelled set).
+      recombined                share of consecutive content words of a claim, both in its
+                                knowledge sentence, that stand there in the other order or more
+                                than three content words apart: knowledge words recombined into
+                                another relation ("Italian cuisine was influenced by French")
+      dropped_quantity          1.0 when a claim repeats a word its knowledge sentence qualifies
+                                by a quantity or rank it leaves out ("largest" for "eighth largest")
+      unsupported_quantity      1.0 when a claim has a number, quantity or rank word ("second",
+                                "quarter", "dozens") in neither the knowledge nor the history
+      unsupported_worldly       unsupported share of what the claims say about the world: their
+                                clauses without "I", "my", "we" ..., once a frame such as "I do
+                                know that" or "I think" is taken off what it frames
+      claims_worldly            1.0 when some claim clause says something about the world
+      self_repeated             1.0 when a claim says a content word more often (twice or more)
+                                than its knowledge sentence does: a garbled sentence ("Manhattan
+                                is the most densely populated borough of Manhattan")
+    `SCORE_FEATURES` and `CONSISTENCY_FEATURES` name the ones each score uses; the others
+    were measured and left out (negation_flip, dropped_quantity: ROC AUC about 0.5 alone on
+    every labelled set, firing on under a tenth of the replies).
     """
     rare_words = rare_words or default_rare_words()
     response = response or ""
-    k_stems, per_sentence = _knowledge_index(_as_text(knowledge))
+    k_stems, per_sentence, k_tokens = _knowledge_index(_as_text(knowledge))
     h_stems = _content_stems(_as_text(history))
     words = content_words(response)
     stems = [stem(w) for w in words]
@@ -381,13 +509,15 @@ def hallucination_features(response: str, knowledge, history,
     return {
         "unsupported": sum(s not in k_stems and s not in h_stems for s in stems) / n,
         "unsupported_by_knowledge": sum(s not in k_stems for s in stems) / n,
-        "unsupported_rare": sum(rare_words(w) and s not in k_stems and s not in h_stems
+        "unsupported_rare": sum((rare_words(w) or is_number(s)) and s not in k_stems and s not in h_stems
                                 for w, s in zip(words, stems)) / n,
         "unsupported_number": float(any(is_number(w) and s not in k_stems and s not in h_stems
                                         for w, s in zip(words, stems))),
         "unsupported_name": float(any(stem(w) not in k_stems and stem(w) not in h_stems
                                       for w in _name_words(response))),
         "log_words": math.log1p(len(tokens)),
+        "unmatched_knowledge": 1.0 - _f1(tokens, k_tokens) if tokens else 1.0,
+        "degenerate": float(is_degenerate(response)),
         **_sentence_evidence(response, k_stems, h_stems, per_sentence),
     }
 
@@ -401,15 +531,56 @@ def _name_words(response: str) -> list[str]:
     return [w for token in _INNER_CAPITALISED.findall(response) for w in content_words(token)]
 
 
+def _logistic(features: dict, weights: dict, bias: float) -> float:
+    z = bias + sum(weight * features[name] for name, weight in weights.items())
+    return 1.0 / (1.0 + math.exp(-min(max(z, -700.0), 700.0)))
+
+
+def _lifted(score: float) -> float:
+    """`score` moved into [0.5, 1): past every decision threshold of 0.5."""
+    return 0.5 + 0.5 * score
+
+
 def score_from_features(features: dict) -> float:
     """The hallucination score of `hallucination_features` output: the logistic model, lifted
     above HALLUCINATED_ABOVE when the response holds an unsupported number or name (a made-up
-    date or place is a made-up fact however much of the sentence is copied)."""
-    z = SCORE_BIAS + sum(SCORE_WEIGHTS[name] * features[name] for name in SCORE_FEATURES)
-    score = 1.0 / (1.0 + math.exp(-z))
-    if features["unsupported_number"] or features["unsupported_name"]:
-        score = HALLUCINATED_ABOVE + (1.0 - HALLUCINATED_ABOVE) * score
+    date or place is a made-up fact however much of the sentence is copied) and when it is
+    babble (never scored faithful, whatever words it repeats)."""
+    score = _logistic(features, SCORE_WEIGHTS, SCORE_BIAS)
+    if features["unsupported_number"] or features["unsupported_name"] or features["degenerate"]:
+        score = _lifted(score)
     return score
+
+
+def inconsistency_from_features(features: dict) -> float:
+    """The inconsistency score of `hallucination_features` output: the logistic model of
+    CONSISTENCY_FEATURES, lifted above INCONSISTENT_ABOVE when a claim states a number,
+    quantity or rank the knowledge and history do not ("ranked second" for "ranked fifth")
+    and for babble."""
+    score = _logistic(features, CONSISTENCY_WEIGHTS, CONSISTENCY_BIAS)
+    return _lifted(score) if features["unsupported_quantity"] or features["degenerate"] else score
+
+
+def inconsistency_score(response: str, knowledge, history,
+                        rare_words: Callable[[str], bool] | None = None) -> float:
+    """How likely the response states something about the world that its knowledge does not
+    bear out, in (0, 1): a factual-consistency measure beside `hallucination_score`.
+
+    Fitted on factual-consistency labels (Q²'s), which judge only what a response says
+    about the world: "I have been a fan since 1963, when they moved to Baltimore" is
+    consistent with "In 1963, they relocated to Baltimore", where attribution labels (and
+    `hallucination_score`) count the speaker's own story as unsupported. It weighs knowledge
+    words recombined into another relation, unsupported quantities and rare words, and what
+    is said beneath "I do know that". The decision is `is_inconsistent`."""
+    return inconsistency_from_features(hallucination_features(response, knowledge, history, rare_words))
+
+
+def is_inconsistent(response: str, knowledge, history,
+                    rare_words: Callable[[str], bool] | None = None) -> bool:
+    """True for a fluent response that makes a claim (not `degenerate`, not `no_claim`) whose
+    inconsistency_score is at least INCONSISTENT_ABOVE."""
+    score = inconsistency_score(response, knowledge, history, rare_words)
+    return _category(response, history, score, INCONSISTENT_ABOVE) == "hallucinated"
 
 
 def hallucination_score(response: str, knowledge, history,
@@ -435,12 +606,12 @@ def response_category(response: str, knowledge, history,
     return _category(response, history, hallucination_score(response, knowledge, history, rare_words))
 
 
-def _category(response: str, history, score: float) -> str:
+def _category(response: str, history, score: float, threshold: float = HALLUCINATED_ABOVE) -> str:
     if is_degenerate(response):
         return "degenerate"
     if not makes_claim(claims_beyond_decline(response), history):
         return "no_claim"
-    return "hallucinated" if score >= HALLUCINATED_ABOVE else "faithful"
+    return "hallucinated" if score >= threshold else "faithful"
 
 
 # "I don't know", "I'm not sure", "I have no information about ...": the reply declines.
@@ -595,13 +766,16 @@ def score_response(response: str, knowledge, history, changed_facts=None,
     The four category rates (`faithful_rate`, `hallucination_rate` for the `hallucinated`
     category, `no_claim_rate`, `degenerate_rate`) are 0/1 here and sum to 1. A reply that
     declines is `no_claim` unless its other sentences claim something; `decline_rate` and
-    `read_out_rate` (see `reads_out`) are 0/1 too.
+    `read_out_rate` (see `reads_out`) are 0/1 too. `inconsistency_score` is the
+    factual-consistency measure (see `inconsistency_score`).
     """
-    score = hallucination_score(response, knowledge, history, rare_words)
+    features = hallucination_features(response, knowledge, history, rare_words)
+    score = score_from_features(features)
     category = _category(response, history, score)
     scores = {f"{name}_rate": float(category == name) for name in ("faithful", "no_claim", "degenerate")}
     scores["hallucination_rate"] = float(category == "hallucinated")
     scores["hallucination_score"] = score
+    scores["inconsistency_score"] = inconsistency_from_features(features)
     scores["decline_rate"] = float(declines(response))
     scores["read_out_rate"] = float(reads_out(response, knowledge))
     precision = grounding_precision(response, knowledge, history)

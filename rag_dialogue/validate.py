@@ -188,13 +188,14 @@ def token_f1_score(example: Labelled) -> float:
     return 1.0 - F1Metric.compute(example.response, [example.knowledge]).value()
 
 
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # of is_hallucinated, for the sensitivity line
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # of each decision, for the sensitivity lines
 
 
 def measures(models=()) -> dict:
     """name -> (score function or None, decision function or None) over a Labelled.
 
-    The default measure first, then the evidence it combines and the baselines; `models`
+    The default measure first, then the factual-consistency measure beside it, the evidence
+    they combine and the baselines; `models`
     adds the model-based options by name ("lm"), which need the packaged language model
     and are far slower (see `rag_dialogue.consistency`)."""
     m = metrics
@@ -202,6 +203,9 @@ def measures(models=()) -> dict:
         "hallucination_score / is_hallucinated": (
             lambda e: m.hallucination_score(e.response, e.knowledge, e.history),
             lambda e: m.is_hallucinated(e.response, e.knowledge, e.history)),
+        "inconsistency_score / is_inconsistent": (
+            lambda e: m.inconsistency_score(e.response, e.knowledge, e.history),
+            lambda e: m.is_inconsistent(e.response, e.knowledge, e.history)),
         "worst claim sentence (per-sentence)": (
             lambda e: m.hallucination_features(e.response, e.knowledge, e.history)["worst_sentence"], None),
         "1 - grounding_precision": (
@@ -218,12 +222,19 @@ def measures(models=()) -> dict:
     return table
 
 
-def threshold_sensitivity(examples: list[Labelled], thresholds=THRESHOLDS) -> dict:
-    """Balanced accuracy of `is_hallucinated` were its threshold each of `thresholds`
-    (degenerate and no-claim replies are never hallucinated, whatever the threshold)."""
+# decision -> (its score, its default threshold)
+DECISIONS = {"is_hallucinated": (metrics.hallucination_score, metrics.HALLUCINATED_ABOVE),
+             "is_inconsistent": (metrics.inconsistency_score, metrics.INCONSISTENT_ABOVE)}
+
+
+def threshold_sensitivity(examples: list[Labelled], thresholds=THRESHOLDS, decision="is_hallucinated") -> dict:
+    """Balanced accuracy of `decision` (is_hallucinated or is_inconsistent) were its threshold
+    each of `thresholds` (degenerate and no-claim replies are never hallucinated, whatever
+    the threshold)."""
     labels = [e.hallucinated for e in examples]
+    score = DECISIONS[decision][0]
     scored = [(metrics._category(e.response, e.history, 0.0) == "faithful",
-               metrics.hallucination_score(e.response, e.knowledge, e.history)) for e in examples]
+               score(e.response, e.knowledge, e.history)) for e in examples]
     return {t: balanced_accuracy(labels, [claims and score >= t for claims, score in scored]) for t in thresholds}
 
 
@@ -244,6 +255,7 @@ def validate(examples: list[Labelled], models=()) -> dict:
 
 
 def format_report(path, results: dict, n: int, positives: int, skipped: int, sensitivity=None) -> str:
+    """The markdown table of `validate`'s results; `sensitivity`: {decision: threshold_sensitivity}."""
     def fmt(value):
         return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
@@ -256,9 +268,11 @@ def format_report(path, results: dict, n: int, positives: int, skipped: int, sen
         lines.append(f"| {name:40s} | {fmt(row.get('auc')):>7s} | {fmt(row.get('balanced_accuracy')):>9s} "
                      f"| {c.get('tp', '-')} | {c.get('fp', '-')} | {c.get('tn', '-')} | {c.get('fn', '-')} |")
     if sensitivity:
-        lines += ["", "is_hallucinated at other thresholds (bal. acc.): "
-                  + ", ".join(f"{t:.1f}: {fmt(b)}" for t, b in sensitivity.items())
-                  + f" (default {metrics.HALLUCINATED_ABOVE})"]
+        lines.append("")
+        for decision, by_threshold in sensitivity.items():
+            lines.append(f"{decision} at other thresholds (bal. acc.): "
+                         + ", ".join(f"{t:.1f}: {fmt(b)}" for t, b in by_threshold.items())
+                         + f" (default {DECISIONS[decision][1]})")
     return "\n".join(lines)
 
 
@@ -329,12 +343,13 @@ def _cmd_validate(args) -> int:
         examples, skipped = read_labelled(path)
         models = [name for name in args.models.split(",") if name]
         results = validate(examples, models)
-        sensitivity = threshold_sensitivity(examples)
+        sensitivity = {d: threshold_sensitivity(examples, decision=d) for d in DECISIONS}
         positives = sum(e.hallucinated for e in examples)
         print(format_report(path, results, len(examples), positives, skipped, sensitivity), end="\n\n")
         everything[str(path)] = {"n": len(examples), "hallucinated": positives,
                                  "generic_skipped": skipped, "measures": results,
-                                 "threshold_sensitivity": {str(t): b for t, b in sensitivity.items()}}
+                                 "threshold_sensitivity": {d: {str(t): b for t, b in by.items()}
+                                                           for d, by in sensitivity.items()}}
     if args.json_out:
         with atomic_path(args.json_out) as tmp:
             Path(tmp).write_text(json.dumps(everything, indent=2) + "\n", encoding="utf-8")

@@ -1,6 +1,8 @@
-"""Fit the weights of `rag_dialogue.metrics.hallucination_score` on labelled responses.
+"""Fit the weights of `rag_dialogue.metrics.hallucination_score` (or, with `--model
+consistency`, of `inconsistency_score`) on labelled responses.
 
     python scripts/fit_hallucination_score.py FILE[+FILE...] ... [--folds 10] [--report TEST ...]
+                                              [--model hallucination|consistency]
 
 FILEs are labelled responses as `rag-dialogue metrics validate` reads them; files joined
 with "+" count as one set, one kind of label. Each set weighs the same in the fit and,
@@ -11,8 +13,14 @@ of hallucinations sets the 0.5 threshold. The shipped weights come from the file
     python scripts/fit_hallucination_score.py \
         L/begin_wow_dev.jsonl+L/begin_cmu_dev.jsonl+L/begin_tc_dev.jsonl+tests/data/labelled_responses.jsonl \
         L/q2_dev.jsonl L/faithdial_wow_dev.jsonl+L/faithdial_cmu_dev.jsonl+L/faithdial_tc_dev.jsonl \
-        --report L/begin_wow_test.jsonl L/q2_test.jsonl L/dialfact_test.jsonl \
-                 L/faithdial_wow_test.jsonl L/faithdial_cmu_test.jsonl L/faithdial_tc_test.jsonl
+        --report L/begin_wow_test.jsonl L/q2_test.jsonl L/q2x_test.jsonl L/dialfact_test.jsonl \
+                 L/faithdial_wow_test.jsonl+L/faithdial_cmu_test.jsonl+L/faithdial_tc_test.jsonl
+
+and those of the inconsistency score from the factual-consistency dev files alone:
+
+    python scripts/fit_hallucination_score.py L/q2_dev.jsonl+L/q2x_dev.jsonl --model consistency \
+        --report L/q2_test.jsonl L/q2x_test.jsonl L/dialfact_test.jsonl L/begin_wow_test.jsonl \
+                 L/faithdial_wow_test.jsonl+L/faithdial_cmu_test.jsonl+L/faithdial_tc_test.jsonl
 
 Prints, per set, the ROC AUC and balanced accuracy of `is_hallucinated` with the model
 cross-validated (folds within each set), next to the token-F1 baseline, then the weights
@@ -28,11 +36,18 @@ from sklearn.linear_model import LogisticRegression
 from rag_dialogue import metrics, validate
 
 
+# per model: its features, constants' prefix, and the features that lift its score past 0.5
+MODELS = {
+    "hallucination": (metrics.SCORE_FEATURES, "SCORE", ("unsupported_number", "unsupported_name", "degenerate")),
+    "consistency": (metrics.CONSISTENCY_FEATURES, "CONSISTENCY", ("degenerate", "unsupported_quantity")),
+}
+LIFTS = MODELS["hallucination"][2]
+
+
 def lifted(features: dict, p: float) -> float:
-    """The score as `metrics.score_from_features` makes it from the model's probability."""
-    if features["unsupported_number"] or features["unsupported_name"]:
-        return metrics.HALLUCINATED_ABOVE + (1.0 - metrics.HALLUCINATED_ABOVE) * p
-    return p
+    """The score as `metrics.score_from_features` (or `inconsistency_from_features`) makes it
+    from the model's probability."""
+    return metrics._lifted(p) if any(features[name] for name in LIFTS) else p
 
 
 class Labelled:
@@ -64,7 +79,7 @@ class Labelled:
     def _line(self, path, rows, p) -> str:
         features, p, y = self.features[rows], p[rows], self.y[rows]
         scores = [lifted(f, q) for f, q in zip(features, p)]
-        decisions = self.claims[rows] & (np.array(scores) >= metrics.HALLUCINATED_ABOVE)
+        decisions = self.claims[rows] & (np.array(scores) >= 0.5)  # HALLUCINATED_ABOVE, INCONSISTENT_ABOVE
         return (f"{path}: n {len(y)}, {y.sum()} hallucinated | AUC {validate.roc_auc(y, scores):.3f}"
                 f" | bal. acc. {validate.balanced_accuracy(y, decisions):.3f}"
                 f" | token-F1 baseline AUC {validate.roc_auc(y, self.baseline[rows]):.3f}")
@@ -92,11 +107,16 @@ def main():
     parser.add_argument("--report", nargs="*", default=[], help="held-out files, scored with the final weights")
     parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the logistic model")
-    parser.add_argument("--features", default=",".join(metrics.SCORE_FEATURES),
-                        help="comma-separated names of metrics.hallucination_features to fit on")
+    parser.add_argument("--model", choices=sorted(MODELS), default="hallucination",
+                        help="hallucination_score (default) or inconsistency_score")
+    parser.add_argument("--features", default=None,
+                        help="comma-separated names of metrics.hallucination_features to fit on "
+                        "(default: the model's current ones)")
     args = parser.parse_args()
 
-    names = args.features.split(",")
+    global LIFTS
+    default_names, prefix, LIFTS = MODELS[args.model]
+    names = args.features.split(",") if args.features else list(default_names)
     sets = [Labelled(path, names) for path in args.files]
     for s in sets:
         print(f"{s.path}: {len(s.y)} responses, {s.y.sum()} hallucinated; AUC alone: "
@@ -124,12 +144,12 @@ def main():
         for path in args.report:
             s = Labelled(path, names)
             print("  " + s.report(predict(weights, bias, s.x)))
-    print("\nSCORE_FEATURES = (" + ", ".join(f'"{n}"' for n in names) + ")")
-    print("SCORE_WEIGHTS = {")
+    print(f"\n{prefix}_FEATURES = (" + ", ".join(f'"{n}"' for n in names) + ")")
+    print(f"{prefix}_WEIGHTS = {{")
     for name, w in zip(names, weights):
         print(f'    "{name}": {w:.4f},')
     print("}")
-    print(f"SCORE_BIAS = {bias:.4f}")
+    print(f"{prefix}_BIAS = {bias:.4f}")
 
 
 if __name__ == "__main__":

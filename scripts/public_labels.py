@@ -11,7 +11,10 @@ McGill-NLP/FaithDial, salesforce/DialFact). Writes, one JSONL file per set (`kno
   attribution   begin_{wow,cmu,tc}_dev (BEGIN's dev sets; 1 = not fully attributable;
                 generic rows left out), begin_wow_test (held out: reporting only)
   consistency   q2_dev, q2_test: Q²'s 600 WoW responses (1 = inconsistent), halved by
-                conversation (md5 of "q2" + episode_idx even: dev); dialfact_test: DialFact's
+                conversation (md5 of "q2" + episode_idx even: dev); q2x_dev, q2x_test: the
+                responses of Q²'s cross-annotation file (both systems' replies to 544 of
+                those turns) that are not among the 600, halved the same way, so a
+                conversation's replies all fall in one half; dialfact_test: DialFact's
                 test sample of factual claims (1 = REFUTES or NOT ENOUGH INFO; reporting only)
   mixed         faithdial_{wow,cmu,tc}_{dev,test}: FaithDial's audit of gold and model
                 responses (1 = hallucination or partial hallucination; generic and
@@ -52,12 +55,21 @@ def begin(root: Path, out):
 
 
 def q2(root: Path, out):
+    seen = set()
     for system in ("dodeca", "memnet"):
         for kind in ("consistent", "inconsistent"):
             for r in read_csv(root / "third_party" / "data" / f"{system}_{kind}.csv"):
                 out["q2_" + half("q2" + r["episode_idx"])].append({
                     "knowledge": r["knowledge"], "history": r["message"], "response": r["response"],
                     "label": int(kind == "inconsistent"), "system": system})
+                seen.add((system, r["episode_idx"], r["response"].strip()))
+    for r in read_csv(root / "third_party" / "data" / "cross_annotation.csv"):
+        for system in ("dodeca", "memnet"):
+            if (system, r["episode_idx"], r[f"{system}_response"].strip()) in seen:  # labelled alike in both files
+                continue
+            out["q2x_" + half("q2" + r["episode_idx"])].append({
+                "knowledge": r["knowledge"], "history": r["message"], "response": r[f"{system}_response"],
+                "label": int(r[f"{system}_label"]), "system": system})
 
 
 def dialfact(root: Path, out):

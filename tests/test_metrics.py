@@ -69,7 +69,7 @@ def test_follow_the_index_definition():
     assert scores["follow_rate"] == 1.0 and scores["stale_rate"] == 0.0 and scores["hallucination_rate"] == 1.0
     assert set(m.score_response("Yes.", KNOWLEDGE, HISTORY)) == {
         "faithful_rate", "hallucination_rate", "no_claim_rate", "degenerate_rate", "hallucination_score",
-        "decline_rate", "read_out_rate"}
+        "inconsistency_score", "decline_rate", "read_out_rate"}
 
 
 @pytest.mark.parametrize("response, category", [
@@ -121,6 +121,72 @@ def test_per_sentence_evidence_judges_claims_not_questions_or_declines():
     assert f["unsupported_impersonal"] == 0.0 and f["unsupported_claims"] > 0.0 and f["personal_share"] == 1.0
     assert m.claims_beyond_decline("I'm not sure, but it was built in 1889.") == "it was built in 1889."
     assert m.claims_beyond_decline("I don't know who wrote it. Garbo was Swedish.") == "Garbo was Swedish."
+
+
+CUISINE = "French cuisine / During that time, French cuisine was heavily influenced by Italian cuisine."
+
+
+def test_entailment_like_checks_against_the_best_matching_sentence():
+    f = m.hallucination_features("During that time, Italian cuisine was influenced by French cuisine.", CUISINE, [])
+    assert f["recombined"] > 0.3 and f["unsupported"] == 0.0  # the knowledge's own words, the relation reversed
+    assert m.hallucination_features("French cuisine was heavily influenced by Italian cuisine.", CUISINE, [])[
+        "recombined"] == 0.0
+    # a rank or quantity written in words, changed or left out
+    assert m.hallucination_features("The Film Institute ranked Garbo second.", KNOWLEDGE, HISTORY)[
+        "unsupported_quantity"] == 1.0
+    assert m.hallucination_features("The Film Institute ranked Garbo fifth.", KNOWLEDGE, HISTORY)[
+        "unsupported_quantity"] == 0.0
+    honda = "Honda was the eighth largest automobile manufacturer in the world."
+    assert m.hallucination_features("Honda is the largest automobile manufacturer.", honda, [])[
+        "dropped_quantity"] == 1.0
+    assert m.hallucination_features("Honda is the eighth largest automobile manufacturer.", honda, [])[
+        "dropped_quantity"] == 0.0
+    assert m.stem("fourth") == m.stem("4th") and m.stem("nine") == "9"  # a small number either way
+    assert m.hallucination_features("The Film Institute ranked Garbo 5th.", KNOWLEDGE, HISTORY)[
+        "unsupported_quantity"] == 0.0
+    # a garbled claim says a word again that its knowledge sentence says once
+    manhattan = "Manhattan is the most densely populated borough of New York City."
+    assert m.hallucination_features("Manhattan is the most densely populated borough of Manhattan.", manhattan,
+                                    [])["self_repeated"] == 1.0
+    assert m.hallucination_features("Manhattan is the most densely populated borough.", manhattan, [])[
+        "self_repeated"] == 0.0
+    # what is said beneath "I do know that" is a claim about the world; the speaker's own story is not
+    f = m.hallucination_features("I don't know her films, but I do know that Garbo was a Norwegian singer.",
+                                 KNOWLEDGE, HISTORY)
+    assert f["unsupported_worldly"] > 0.3 and f["unsupported_impersonal"] == 0.0
+    assert m.hallucination_features("I have loved her films since I was nine.", KNOWLEDGE, HISTORY)[
+        "claims_worldly"] == 0.0
+
+
+def test_inconsistency_score_judges_what_is_said_about_the_world():
+    faithful = "Garbo was a Swedish film actress."
+    assert not m.is_inconsistent(faithful, KNOWLEDGE, HISTORY)
+    assert m.is_inconsistent("The American Film Institute ranked Garbo second.", KNOWLEDGE, HISTORY)
+    assert m.is_inconsistent("Garbo was born in 1905 in Oslo.", KNOWLEDGE, HISTORY)
+    reversed_relation = "During that time, Italian cuisine was heavily influenced by French cuisine."
+    assert m.inconsistency_score(reversed_relation, CUISINE, []) > m.inconsistency_score(
+        "During that time, French cuisine was heavily influenced by Italian cuisine.", CUISINE, []) + 0.1
+    assert not m.is_inconsistent("Who was she?", KNOWLEDGE, HISTORY)  # no claim
+    assert 0.0 < m.score_response(faithful, KNOWLEDGE, HISTORY)["inconsistency_score"] < m.INCONSISTENT_ABOVE
+
+
+@pytest.mark.parametrize("babble", [
+    "actress actress actress actress",  # knowledge words repeated
+    "the the the the the",  # no content word at all
+    "Garbo was Garbo was Garbo was Swedish.",
+    "In 1999, the American Film Institute ranked Garbo fifth. In 1999, the American Film Institute ranked Garbo "
+    "fifth.",  # a knowledge sentence said twice
+])
+def test_no_score_calls_babble_faithful(babble):
+    assert m.hallucination_score(babble, KNOWLEDGE, HISTORY) >= m.HALLUCINATED_ABOVE
+    assert m.inconsistency_score(babble, KNOWLEDGE, HISTORY) >= m.INCONSISTENT_ABOVE
+    assert m.response_category(babble, KNOWLEDGE, HISTORY) == "degenerate"
+    assert not m.is_inconsistent(babble, KNOWLEDGE, HISTORY) and not m.is_hallucinated(babble, KNOWLEDGE, HISTORY)
+
+
+def test_an_unrelated_copied_passage_is_neither_faithful_nor_consistent():
+    copied = "Bermuda is a British Overseas Territory in the North Atlantic Ocean."
+    assert m.is_hallucinated(copied, KNOWLEDGE, HISTORY) and m.is_inconsistent(copied, KNOWLEDGE, HISTORY)
 
 
 def test_declines():

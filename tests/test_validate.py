@@ -31,18 +31,32 @@ def test_shipped_labels_score_above_the_token_f1_baseline():
 
 # public development labels of other kinds (see tests/data/README.md); the weights were fitted on them
 CONSISTENCY = "tests/data/q2_consistency_dev.jsonl"  # factual consistency of model responses (Q²)
+CROSS = "tests/data/q2_cross_annotation_dev.jsonl"  # the same kind: Q²'s cross-annotated responses
 MIXED = "tests/data/faithdial_audit_wow_dev.jsonl"  # attribution of gold and model responses mixed
+HALLUCINATION, INCONSISTENCY = "hallucination_score / is_hallucinated", "inconsistency_score / is_inconsistent"
 
 
-@pytest.mark.parametrize("path, auc, balanced", [(CONSISTENCY, 0.76, 0.68), (MIXED, 0.86, 0.75)])
-def test_other_kinds_of_labels_score_above_the_token_f1_baseline(path, auc, balanced):
+@pytest.mark.parametrize("path, measure, auc, balanced", [
+    (CONSISTENCY, HALLUCINATION, 0.78, 0.69), (MIXED, HALLUCINATION, 0.86, 0.75),
+    (CONSISTENCY, INCONSISTENCY, 0.82, 0.74), (CROSS, INCONSISTENCY, 0.68, 0.63)])
+def test_other_kinds_of_labels_score_above_the_token_f1_baseline(path, measure, auc, balanced):
     examples, _ = validate.read_labelled(path)
     results = validate.validate(examples)
-    ours = results["hallucination_score / is_hallucinated"]
+    ours = results[measure]
     assert ours["auc"] > results["1 - token F1 (baseline)"]["auc"]
     assert ours["auc"] >= auc and ours["balanced_accuracy"] >= balanced
-    sensitivity = validate.threshold_sensitivity(examples)
+    decision = measure.split(" / ")[1]
+    sensitivity = validate.threshold_sensitivity(examples, decision=decision)
     assert sensitivity[0.5] == ours["balanced_accuracy"] and set(sensitivity) == set(validate.THRESHOLDS)
+
+
+@pytest.mark.parametrize("path", [CONSISTENCY, CROSS])
+def test_each_score_agrees_best_with_the_kind_of_label_it_was_fitted_for(path):
+    """On development data (the held-out figures are in the README)."""
+    results = validate.validate(validate.read_labelled(path)[0])
+    assert results[INCONSISTENCY]["auc"] > results[HALLUCINATION]["auc"] + 0.02
+    mixed = validate.validate(validate.read_labelled(MIXED)[0])
+    assert mixed[HALLUCINATION]["auc"] > mixed[INCONSISTENCY]["auc"] + 0.03
 
 
 @pytest.mark.parametrize("suffix", [".tsv", ".csv", ".jsonl"])
@@ -90,13 +104,15 @@ def test_command_prints_each_measure_and_writes_json(tmp_path, capsys):
     out = tmp_path / "agreement.json"
     assert cli.main(["metrics", "validate", SHIPPED, "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    for name in ("hallucination_score / is_hallucinated", "worst claim sentence", "1 - token F1 (baseline)",
-                 "ROC AUC", "bal. acc.", "is_hallucinated at other thresholds"):
+    for name in (HALLUCINATION, INCONSISTENCY, "worst claim sentence", "1 - token F1 (baseline)",
+                 "ROC AUC", "bal. acc.", "is_hallucinated at other thresholds",
+                 "is_inconsistent at other thresholds"):
         assert name in printed
     saved = json.loads(out.read_text())[SHIPPED]
     assert saved["n"] >= 40 and set(saved["measures"]["hallucination_score / is_hallucinated"]) == {
         "auc", "balanced_accuracy", "confusion"}
-    assert set(saved["threshold_sensitivity"]) == {str(t) for t in validate.THRESHOLDS}
+    assert set(saved["threshold_sensitivity"]) == {"is_hallucinated", "is_inconsistent"}
+    assert set(saved["threshold_sensitivity"]["is_inconsistent"]) == {str(t) for t in validate.THRESHOLDS}
     bad = tmp_path / "bad.tsv"
     bad.write_text("knowledge\tresponse\tlabel\nk\tr\tmaybe\n")
     assert cli.main(["metrics", "validate", str(bad)]) == 2
