@@ -49,7 +49,7 @@ inference: greedy
 
 def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
     out = tmp_path / "run"
-    summary = run(Config(family=tiny_family, out=str(out), budget_minutes=5, eval_examples=4,
+    summary = run(Config(family=tiny_family, out=str(out), budget_minutes=60, eval_examples=4,
                          swap_examples=4, min_train_seconds=8))
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
@@ -83,7 +83,7 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
     # a second run evaluates the same models without training them again
     stamp = (out / "rag_token" / "model").stat().st_mtime_ns
     encoder_stamp = (out / "query_encoder" / "model.safetensors").stat().st_mtime_ns
-    again = run(Config(family=tiny_family, out=str(out), budget_minutes=5, eval_examples=4,
+    again = run(Config(family=tiny_family, out=str(out), budget_minutes=60, eval_examples=4,
                        swap_examples=4, min_train_seconds=8, reuse_models=True))
     assert (out / "rag_token" / "model").stat().st_mtime_ns == stamp
     assert (out / "query_encoder" / "model.safetensors").stat().st_mtime_ns == encoder_stamp

@@ -66,7 +66,7 @@ def test_the_wow_bart_large_recipes_run_the_experiment(tmp_path, tiny_wow_family
     out = tmp_path / "run"
     # WoW has no index swap: no evaluation time reserved for one (else the planner leaves
     # the stages only their minimum, and a busy machine's time guard cuts them)
-    summary = run(Config(family=tiny_wow_family, out=str(out), budget_minutes=5, eval_examples=4,
+    summary = run(Config(family=tiny_wow_family, out=str(out), budget_minutes=60, eval_examples=4,
                          swap_examples=0, min_train_seconds=8))
     assert set(summary["conditions"]) == set(CONDITIONS)
     for condition in CONDITIONS:
