@@ -110,6 +110,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         # with it); the conversation's replies and the passages each came from
         self.on_text = None
         self.pending_lines: List[str] = []  # passages and attributions of a streamed reply
+        self._space_led_mask = None  # tokens that start a new word (--max-reply-sentences), on first use
         self._replies: List[str] = []
         self._used_passages: List[str] = []
 
@@ -454,7 +455,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         return tree
 
     def _space_led(self) -> torch.BoolTensor:
-        if getattr(self, "_space_led_mask", None) is None:
+        if self._space_led_mask is None:
             from rag_dialogue.reply_length import space_led_tokens
 
             backend = self.model.backend

@@ -490,7 +490,7 @@ class CausalLMBackend(_Backend):
                                               follow[index, : targets - 1])
             if out is None:
                 out = hidden.new_zeros(ys.size(0), ys.size(1), hidden.size(-1))
-            out = out.index_copy(0, index, F.pad(hidden, (0, 0, 0, ys.size(1) - targets)))
+            out.index_copy_(0, index, F.pad(hidden, (0, 0, 0, ys.size(1) - targets)))
         return out
 
     def _forced_hidden_rows(self, ids: torch.LongTensor, mask: torch.Tensor, follow: torch.LongTensor):
