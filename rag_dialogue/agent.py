@@ -84,8 +84,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
     @classmethod
     def optim_opts(cls):
         opts = super().optim_opts()
-        # torch's fused Adam/AdamW update every parameter in one kernel: on a CPU about 4x
-        # faster than the default per-tensor loops, a tenth of a training step (bench/bench_stages.py)
+        # torch's fused Adam/AdamW update every parameter in one kernel; the default per-tensor
+        # loops took a tenth of a training step on a CPU, the fused one 1-4% (bench/bench_stages.py)
         for name in ("adam", "adamw"):
             if name in opts:
                 opts[name] = functools.partial(opts[name], fused=True)
