@@ -8,8 +8,8 @@ holds any of the names its asking sentences give, the passages cannot support an
 about it. A question without names is answered (see `unsupported_question`).
 
 Pure functions of the message and the passages' texts; the agent applies them after
-retrieval (`--decline-unsupported`), in chat and evaluation alike. `repeats` tells the
-chat when a reply says again what an earlier reply said.
+retrieval (`--decline-unsupported`), in chat and evaluation alike. `says_nothing_new` tells
+the chat when a reply is to be generated again.
 """
 
 import re
@@ -126,3 +126,11 @@ def says_back(reply: str, message: str) -> bool:
     ("Gustave Eiffel's company built the Eiffel Tower" adds "Gustave")."""
     said = {metrics.stem(w) for w in metrics.content_words(message)}
     return all(metrics.stem(w) in said for w in metrics.content_words(reply))
+
+
+def says_nothing_new(reply: str, message: str, earlier) -> bool:
+    """True for a chat reply to generate again: empty, a repeat of an `earlier` reply
+    (`repeats`), the message said back (`says_back`), or babble (`metrics.is_degenerate`:
+    a loop, a sentence that restates its subject; short answers such as "Paris." pass)."""
+    return (not (reply or "").strip() or repeats(reply, earlier) or says_back(reply, message)
+            or metrics.is_degenerate(reply, min_words=1))

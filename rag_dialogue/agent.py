@@ -483,18 +483,18 @@ class RagDialogueAgent(TorchGeneratorAgent):
         return Output(replies)
 
     def _unless_a_repeat(self, batch, output):
-        """In a chat, a reply that repeats an earlier reply or says back the user's message
-        is generated again with the passages it came from counted as said (so the next best
-        take their place); if that one repeats too, the reply says it knows no more."""
+        """In a chat, a reply that says nothing new (`abstain.says_nothing_new`) is generated
+        again with the passages it came from counted as said (so the next best take their
+        place); if that one says nothing new either, the reply says it knows no more."""
         if not self._chatting(batch) or output is None or not output.get("text"):
             return output
-        from rag_dialogue.abstain import NOTHING_MORE, repeats, says_back
+        from rag_dialogue.abstain import NOTHING_MORE, says_nothing_new
 
         delimiter = self.opt.get("delimiter", "\n")
         message = batch.observations[0].get("text", "").split(delimiter)[-1]
 
         def stale(reply: str) -> bool:
-            return not reply.strip() or repeats(reply, self._replies) or says_back(reply, message)
+            return says_nothing_new(reply, message, self._replies)
 
         text = output["text"][0]
         if stale(text):

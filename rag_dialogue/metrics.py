@@ -730,11 +730,31 @@ def follow_the_index(response: str, changed_facts) -> tuple[bool | None, bool | 
 
 REPEATED_TRIGRAM_SHARE = 0.25  # looping output; fluent prose repeats a phrase ("GDP per capita") once
 
+_COPULA = re.compile(r"\b(?:is|are|was|were)\b", re.IGNORECASE)
+# Participles that only link a subject to a place or a name ("located in", "known as").
+_LINKING_WORDS = frozenset({"located", "situated", "found", "called", "named", "known", "considered"})
+_SUBJECT_WORDS = 6
+
+
+def restates_subject(sentence: str) -> bool:
+    """True for a sentence that says what its subject is in terms of itself: every content
+    word after its first "is/are/was/were" (linking participles aside) is already in the
+    subject before it ("The Himalayas are located in the Himalayas.", "Mount Everest is
+    Mount Everest."). It claims nothing, whatever the passages say."""
+    match = _COPULA.search(sentence or "")
+    if not match or len(sentence[:match.start()].split()) > _SUBJECT_WORDS:
+        return False  # a long lead-in is a clause of its own, not the subject
+    subject = {stem(w) for w in content_words(sentence[:match.start()])}
+    predicate = {stem(w) for w in content_words(sentence[match.end():]) if w not in _LINKING_WORDS}
+    return bool(subject) and bool(predicate) and predicate <= subject
+
+
 
 def is_degenerate(response: str, min_words: int = 3) -> bool:
     """Babble rather than a sentence (normalised words): fewer than ``min_words`` words, a word
-    three times in a row, a phrase said twice in a row ("history of history of"), or a
-    response where at least REPEATED_TRIGRAM_SHARE of the word 3-grams repeat an earlier one.
+    three times in a row, a phrase said twice in a row ("history of history of"), a
+    response where at least REPEATED_TRIGRAM_SHARE of the word 3-grams repeat an earlier one,
+    or one whose every sentence restates its subject (`restates_subject`).
 
     Words are lowercased without punctuation, articles kept: "Shaka Zulu, Shaka the Zulu" is
     a list of names, not a loop."""
@@ -755,7 +775,10 @@ def is_degenerate(response: str, min_words: int = 3) -> bool:
                for i in range(len(words) - 2 * n + 1)):
             return True
     trigrams = list(zip(words, words[1:], words[2:]))
-    return len(trigrams) - len(set(trigrams)) >= REPEATED_TRIGRAM_SHARE * len(trigrams)
+    if trigrams and len(trigrams) - len(set(trigrams)) >= REPEATED_TRIGRAM_SHARE * len(trigrams):
+        return True
+    sentences = [s for s in _SENTENCE_END.split((response or "").strip()) if s.strip()]
+    return all(restates_subject(s) for s in sentences)
 
 
 def score_response(response: str, knowledge, history, changed_facts=None,

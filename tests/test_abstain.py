@@ -72,3 +72,13 @@ def test_says_back():
     assert abstain.says_back("I love coffee in the morning.", "I love coffee in the morning!")
     assert abstain.says_back("I know, I know.", "Where was coffee first grown?")  # nothing of substance
     assert not abstain.says_back("Gustave Eiffel's company built it.", "Who built the Eiffel Tower?")
+
+
+def test_a_reply_that_says_nothing_new_is_generated_again():
+    earlier = ["Mount Everest is the highest mountain on Earth."]
+    assert abstain.says_nothing_new("The Himalayas are located in the Himalayas.", "Where is it?", earlier)
+    assert abstain.says_nothing_new("Mount Everest is the highest mountain on Earth.", "How tall is it?", earlier)
+    assert abstain.says_nothing_new("I love coffee.", "I love coffee!", earlier)
+    assert abstain.says_nothing_new("  ", "Where is it?", earlier)
+    assert not abstain.says_nothing_new("It is in the Himalayas, on the border of Nepal and China.", "Where is it?", earlier)
+    assert not abstain.says_nothing_new("Paris.", "What is the capital of France?", earlier)  # short answers pass

@@ -224,6 +224,19 @@ def test_degenerate_responses():
     assert m.score_response("Sure!", KNOWLEDGE, HISTORY)["degenerate_rate"] == 1.0
 
 
+def test_a_reply_that_restates_its_subject_says_nothing():
+    # a chat reply of an undertrained model, asked "Where is it?" about Mount Everest
+    himalayas = "The Himalayas are located in the Himalayas."
+    assert m.restates_subject(himalayas) and m.restates_subject("Mount Everest is Mount Everest.")
+    knowledge = ["Mount Everest is Earth's highest mountain, in the Mahalangur Himal sub-range of the Himalayas."]
+    assert m.response_category(himalayas, knowledge, ["Where is it?"]) == "degenerate"
+    for claim in ("Paris is the capital of Paris.",  # a claim, if a false one
+                  "New York is in New York State.", "The Nile is a river.", "It is located in the Himalayas.",
+                  "I have seen a few shows, I love musicals, and most of them are musicals"):  # a long lead-in
+        assert not m.restates_subject(claim), claim
+    assert not m.is_degenerate(himalayas + " It is the highest mountain on Earth.")  # one sentence claims
+
+
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
     path = tmp_path_factory.mktemp("va_metrics")
