@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from rag_dialogue.retrieval.query import fresh_first
+from rag_dialogue.retrieval.query import distinct_first, fresh_first
 from rag_dialogue.retrieval.dialogues import SelectionExample, dialogue_examples
 from rag_dialogue.retrieval.gold import selection_loss
 from rag_dialogue.retrieval.selection import Selector, train_query_encoder
@@ -22,6 +22,30 @@ def test_retrieval_passes_over_passages_the_dialogue_already_holds():
     assert fresh_first(np.array([0, 1, 2, 3]), said, texts.__getitem__, 2).tolist() == [1, 2]
     # nothing new among the candidates: the best ones are kept rather than nothing
     assert fresh_first(np.array([0, 0]), said, texts.__getitem__, 2).tolist() == [0, 0]
+
+
+def test_retrieval_passes_over_a_text_it_already_has():
+    from types import SimpleNamespace
+
+    from rag_dialogue.retrieval.retriever import search_fresh
+
+    # the same sentence under three titles, as Wizard of Wikipedia's knowledge holds it
+    texts = ["The sky appears blue because of Rayleigh scattering.", "Blue is a primary colour.",
+             "the sky appears blue because of rayleigh scattering", "Royal blue is a deep blue.",
+             "The sky appears blue because of Rayleigh scattering!", "Navy blue is a dark blue."]
+    assert distinct_first(np.array([0, 2, 1, 4, 3]), texts.__getitem__).tolist() == [0, 1, 3, 2, 4]
+
+    class Index:
+        def search_embeddings(self, query_emb, k):
+            rows = np.array([[0, 2, 4, 1, 3, 5, -1, -1][:k]] * len(query_emb))
+            return np.zeros(rows.shape, dtype=np.float32), rows
+
+    retriever = Index()
+    retriever.store = [SimpleNamespace(text=t) for t in texts]
+    queries = np.zeros((2, 4), dtype=np.float32)
+    assert search_fresh(retriever, queries, 3).tolist() == [[0, 1, 3]] * 2
+    said = ["What colour is the sky?", "Tell me about colours.\nBlue is a primary colour."]
+    assert search_fresh(retriever, queries, 3, said).tolist() == [[0, 1, 3], [0, 3, 5]]
 
 
 def test_selection_loss_is_cross_entropy_towards_the_gold_and_skips_missing_gold():

@@ -41,3 +41,20 @@ def fresh_first(rows, said: str, text_of, n: int, coverage: float = SAID_COVERAG
         covered = max((sum(w in turn for w in words) / len(words) for turn in turns), default=0) if words else 0
         (stale if covered >= coverage else fresh).append(r)
     return np.array((fresh + stale)[:n], dtype=np.asarray(rows).dtype)
+
+
+def distinct_first(rows, text_of):
+    """`rows` (best first) with each passage whose text (normalised) an earlier row already
+    has moved behind the others. Indexes of dialogue knowledge hold the same sentence
+    under several titles (Wizard of Wikipedia's test-seen knowledge: 3,138 passages, 2,801
+    texts), and three of five retrieved passages could be one sentence."""
+    import numpy as np
+
+    from rag_dialogue.metrics import normalize
+
+    seen, first, again = set(), [], []
+    for r in rows:
+        text = normalize(text_of(r))
+        (again if text in seen else first).append(r)
+        seen.add(text)
+    return np.array(first + again, dtype=np.asarray(rows).dtype)

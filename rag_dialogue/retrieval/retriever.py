@@ -7,7 +7,7 @@ import numpy as np
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.retrieval.query import fresh_first
+from rag_dialogue.retrieval.query import distinct_first, fresh_first
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
 
@@ -57,27 +57,31 @@ class Retriever:
         return search_text(self, text, k)
 
 
-# passages searched beyond k, to take the place of those the dialogue already says
-SAID_SLACK = 8
+# passages searched beyond k, to take the place of repeated texts and of those the dialogue already says
+SEARCH_SLACK = 8
 
 
 def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | None = None) -> np.ndarray:
     """Rows ``[B, k]`` of the best passages for query embeddings ``[B, D]``, best first.
 
-    With ``said`` (the dialogue so far, per example), passages the dialogue already says
-    are passed over for the next best (`fresh_first`): what was said is in the context
-    anyway, and retrieving it again makes the reply repeat it. An index that finds fewer
-    than k (approximate, or small) repeats its rows, so every example has k.
+    A passage whose text an earlier one already has is passed over for the next best
+    (`distinct_first`). With ``said`` (the dialogue so far, per example), so are passages
+    the dialogue already says (`fresh_first`): what was said is in the context anyway,
+    and retrieving it again makes the reply repeat it. An index that finds fewer than k
+    (approximate, or small) repeats its rows, so every example has k.
     The one search both the model and knowledge selection use.
     """
-    extra = SAID_SLACK if said is not None else 0
-    _, found = retriever.search_embeddings(query_emb, k + extra)
+    _, found = retriever.search_embeddings(query_emb, k + SEARCH_SLACK)
     store = retriever.store
+
+    def text_of(r):
+        return store[int(r)].text
+
     rows = []
     for i, row in enumerate(found):
-        row = row[row >= 0]  # approximate indexes may return -1
+        row = distinct_first(row[row >= 0], text_of)  # approximate indexes may return -1
         if said is not None:
-            row = fresh_first(row, said[i], lambda r: store[int(r)].text, k)
+            row = fresh_first(row, said[i], text_of, len(row))
         rows.append(np.resize(row[:k], k))
     return np.stack(rows)
 
