@@ -112,9 +112,9 @@ def add_rag_args(parser):
     )
     group.add_argument(
         "--decline-unsupported", type="bool", default=True,
-        help="when a message asks about a name that no retrieved passage holds (or, without "
-        "names, none of its rare words is in any passage), reply that it does not know "
-        "instead of answering from the generator's own weights (rag_dialogue/abstain.py)",
+        help="when a question names things that no retrieved passage holds, reply that it "
+        "does not know instead of answering from the generator's own weights "
+        "(rag_dialogue/abstain.py)",
     )
     group.add_argument(
         "--max-reply-sentences", type=int, default=0,
