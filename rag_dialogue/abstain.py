@@ -132,5 +132,5 @@ def says_nothing_new(reply: str, message: str, earlier) -> bool:
     """True for a chat reply to generate again: empty, a repeat of an `earlier` reply
     (`repeats`), the message said back (`says_back`), or babble (`metrics.is_degenerate`:
     a loop, a sentence that restates its subject; short answers such as "Paris." pass)."""
-    return (not (reply or "").strip() or repeats(reply, earlier) or says_back(reply, message)
-            or metrics.is_degenerate(reply, min_words=1))
+    # is_degenerate with min_words=1 is also what catches an empty reply
+    return metrics.is_degenerate(reply, min_words=1) or repeats(reply, earlier) or says_back(reply, message)

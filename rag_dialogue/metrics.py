@@ -749,7 +749,6 @@ def restates_subject(sentence: str) -> bool:
     return bool(subject) and bool(predicate) and predicate <= subject
 
 
-
 def is_degenerate(response: str, min_words: int = 3) -> bool:
     """Babble rather than a sentence (normalised words): fewer than ``min_words`` words, a word
     three times in a row, a phrase said twice in a row ("history of history of"), a

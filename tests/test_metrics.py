@@ -237,6 +237,15 @@ def test_a_reply_that_restates_its_subject_says_nothing():
     assert not m.is_degenerate(himalayas + " It is the highest mountain on Earth.")  # one sentence claims
 
 
+def test_no_human_wizard_of_wikipedia_turn_restates_its_subject():
+    from rag_dialogue.tasks.wizard_of_wikipedia.seen import load
+
+    turns = [t for dialogue in load("valid") for pair in dialogue["dialogue"] for t in pair if isinstance(t, str)]
+    assert len(turns) > 7000  # every apprentice and wizard turn of valid seen
+    sentences = [s for t in turns for s in m._SENTENCE_END.split(t) if s.strip()]
+    assert [s for s in sentences if m.restates_subject(s)] == []
+
+
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
     path = tmp_path_factory.mktemp("va_metrics")
