@@ -67,16 +67,22 @@ def _passage_stems(passages) -> list[frozenset]:
             for title, text in passages]
 
 
+def _name_stems(name: str) -> frozenset:
+    return frozenset(metrics.stem(w) for w in metrics.content_words(name))
+
+
 def missing_names(message: str, passages) -> list[str]:
     """The names of `message` that no single passage holds (all of a name's content words,
     by Porter stem, in one passage's title or text); `passages` are (title, text) pairs."""
     stems = _passage_stems(passages)
-    missing = []
-    for name in named_terms(message):
-        wanted = {metrics.stem(w) for w in metrics.content_words(name)}
-        if not any(wanted <= held for held in stems):
-            missing.append(name)
-    return missing
+    return [name for name in named_terms(message) if not any(_name_stems(name) <= held for held in stems)]
+
+
+def names_held(names: list[str], title: str, text: str) -> int:
+    """How many of `names` one passage holds (all of a name's content words, by stem, in
+    its title or text): "Albert Einstein" is held by every passage of his article."""
+    held, = _passage_stems([(title, text)])
+    return sum(_name_stems(name) <= held for name in names)
 
 
 def decline_reply(missing: list[str]) -> str:

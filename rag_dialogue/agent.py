@@ -28,6 +28,7 @@ from rag_dialogue.display import format_docs, render_attribution
 from rag_dialogue.generator import resolve_hf_dir
 from rag_dialogue.metrics import gold_passage
 from rag_dialogue.model import RagInput, RagModel
+from rag_dialogue.grounded_numbers import spare_numbers_from_ngram_blocking
 from rag_dialogue.rag import per_passage_target_log_probs, rag_token_next_log_probs
 from rag_dialogue.strategies import strategy_for
 from rag_dialogue.utils import atomic_path
@@ -181,6 +182,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             retriever=retriever,
             autocast_bf16=use_bf16(opt.get("bf16_autocast", False)),
             bf16_inference=use_bf16(opt.get("bf16_inference", False)),
+            numbers_from_passages=bool(opt.get("numbers_from_passages", True)),
         )
 
     def _build_retrieval(self):
@@ -292,6 +294,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
             ]
             tokens = self.model.query_encoder.tokenize(queries, truncate_left=True)
             rag_input.query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
+            if self.opt.get("retrieval_names", True):
+                from rag_dialogue.abstain import named_terms
+
+                rag_input.names = [named_terms(obs.get("text", "")) for obs in valid]
             if self.opt.get("retrieval_skip_said", True):
                 rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
                 if self.opt.get("interactive_mode") and self._used_passages:
@@ -433,6 +439,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         # ParlAI builds greedy search with min_length 0, so the end token may come first: an
         # empty reply. --beam-min-length holds for greedy decoding too.
         tree.min_length = max(tree.min_length, self.beam_min_length)
+        spare_numbers_from_ngram_blocking(tree, self.model.number_tokens())
         max_sentences = self.opt.get("max_reply_sentences") or 0
         if max_sentences > 0:
             from rag_dialogue.reply_length import block_new_sentences
@@ -475,7 +482,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         from parlai.core.torch_agent import Output
 
         with torch.no_grad():
-            retrievals, _ = self.model.retrieve(batch.rag_input.query, batch.rag_input.said)
+            retrievals, _ = self.model.retrieve(batch.rag_input.query, batch.rag_input.said, batch.rag_input.names)
         replies = self._declines(batch.observations, retrievals)
         if any(r is None for r in replies):
             return None

@@ -117,6 +117,18 @@ def add_rag_args(parser):
         "(rag_dialogue/abstain.py)",
     )
     group.add_argument(
+        "--retrieval-names", type="bool", default=True,
+        help="outside training, passages that hold the names the message mentions (capitalised "
+        "or quoted) rank higher, and weigh more in the mixture: a question about Mars finds "
+        "Mars's article before Earth's atmosphere (rag_dialogue/retrieval/retriever.py)",
+    )
+    group.add_argument(
+        "--numbers-from-passages", type="bool", default=True,
+        help="when generating with passages, each passage's row states only numbers that "
+        "the passage or the dialogue holds: a digit that would begin or continue any other "
+        "number is closed (rag_dialogue/grounded_numbers.py)",
+    )
+    group.add_argument(
         "--max-reply-sentences", type=int, default=0,
         help="end a generated reply after this many sentences (0: no limit). The chat uses 2: "
         "a reply stops where a person's would, and each sentence more is another chance to "

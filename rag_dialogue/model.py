@@ -16,6 +16,7 @@ import torch
 from parlai.core.torch_generator_agent import TorchGeneratorModel
 
 from rag_dialogue.backends import make_backend, select_rows
+from rag_dialogue.grounded_numbers import NumberTokens, close_unstated_numbers, numbers_per_row
 from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
 from rag_dialogue.retrieval.retriever import search_fresh
 from rag_dialogue.strategies import strategy_for
@@ -36,10 +37,13 @@ class RagInput:
         building are skipped (types with one row per passage only).
     said: the dialogue so far as text, per example; retrieved passages it already
         contains are passed over (see `RagModel.retrieve`).
+    names: the names each example's message mentions; outside training, passages that
+        hold them rank higher (see `RagModel.retrieve`).
     """
 
     history: Optional[torch.LongTensor] = None
     said: Optional[List[str]] = None
+    names: Optional[List[List[str]]] = None
     query: Optional[dict] = None
     gold: Optional[List[Tuple[str, str]]] = None
     passages: Optional[List[List[Tuple[str, str]]]] = None
@@ -55,6 +59,9 @@ class RagEncoderState(NamedTuple):
     # loss reads them); the same tensor as doc_scores where each passage is a row; None
     # when nothing was retrieved (no-knowledge, gold, passages or rows given)
     retrieval_scores: Optional[torch.Tensor] = None
+    # per generator row, the numbers it may state (`rag_dialogue.grounded_numbers`); None:
+    # numbers are free (training, the no-knowledge type, or --numbers-from-passages off)
+    numbers: Optional[tuple] = None
 
     @property
     def device(self):
@@ -80,6 +87,8 @@ class RagModel(TorchGeneratorModel):
     :param retriever: `Retriever` with the fixed passage index (retrieval modes only).
     :param autocast_bf16: run training steps of the generator under bf16 autocast.
     :param bf16_inference: run evaluation and generation under bf16 autocast.
+    :param numbers_from_passages: outside training, a row states only numbers that its
+        passages or the dialogue hold (`rag_dialogue.grounded_numbers`).
     """
 
     def __init__(
@@ -95,6 +104,7 @@ class RagModel(TorchGeneratorModel):
         retriever=None,
         autocast_bf16: bool = False,
         bf16_inference: bool = False,
+        numbers_from_passages: bool = False,
     ):
         super().__init__(
             padding_idx=special_ids["pad"],
@@ -109,27 +119,34 @@ class RagModel(TorchGeneratorModel):
         self.n_docs = n_docs if self.strategy.retrieves else 1
         self.last_retrieval: List[Retrieval] = []
         self._decode_n_docs = 1  # rows per beam row in the incremental state
+        self.numbers_from_passages = numbers_from_passages
+        self._number_tokens = None  # the vocabulary's digit pieces, on first use
+        self._specials = {special_ids["pad"], special_ids["start"], special_ids["end"]}
         self.backend = make_backend(generator, tokenizer, special_ids, max_context_len=max_context_len,
                                     passage_truncate=passage_truncate, autocast_bf16=autocast_bf16,
                                     bf16_inference=bf16_inference)
 
     # ------------------------------------------------------------------ retrieval
-    def retrieve(self, query: dict, said: Optional[List[str]] = None) -> Tuple[List[Retrieval], torch.Tensor]:
+    def retrieve(self, query: dict, said: Optional[List[str]] = None,
+                 names: Optional[List[List[str]]] = None) -> Tuple[List[Retrieval], torch.Tensor]:
         """Search the fixed index, then recompute scores in torch so the query encoder trains.
 
         With ``said`` (the dialogue so far, per example), passages whose text the dialogue
         already contains are passed over for the next best: what was said is in the
-        context anyway, and retrieving it again makes the reply repeat it.
+        context anyway, and retrieving it again makes the reply repeat it. With ``names``
+        (per example, the names its message mentions) and outside training, a passage
+        that holds them gains a bonus in its rank and in its score (`search_fresh`).
 
         :return: retrievals per example, and differentiable ``doc_scores`` ``[B, K]``.
         """
         if self.retriever is None or self.query_encoder is None:
             raise ValueError(f"--rag-type {self.strategy.name} needs --index-dir (a passage index)")
         query_emb = self.query_encoder(**query)  # [B, D]
-        rows = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), self.n_docs, said)
+        rows, bonus = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), self.n_docs, said,
+                                   None if self.training else names)
         store = self.retriever.store
         passage_emb = torch.from_numpy(self.retriever.index.reconstruct(rows)).to(query_emb)
-        doc_scores = torch.einsum("bd,bkd->bk", query_emb, passage_emb)
+        doc_scores = torch.einsum("bd,bkd->bk", query_emb, passage_emb) + torch.from_numpy(bonus).to(query_emb)
         retrievals = [
             Retrieval([store[int(r)] for r in row], scores.tolist())
             for row, scores in zip(rows, doc_scores.detach().cpu())
@@ -157,16 +174,20 @@ class RagModel(TorchGeneratorModel):
         retrieved = []
 
         def retrieve():
-            self.last_retrieval, scores = self.retrieve(inp.query, inp.said)
+            self.last_retrieval, scores = self.retrieve(inp.query, inp.said, inp.names)
             retrieved.append(scores)
             return [[(p.title, p.text) for p in r.passages] for r in self.last_retrieval], scores
 
         passages, scores = self.strategy.passages(inp, retrieve)
         histories = [[t for t in h if t != self.NULL_IDX] for h in inp.history.tolist()]
         gen, doc_scores = self.strategy.encode(self.backend, histories, passages, scores, inp.history.device)
+        numbers = None
+        if self.numbers_from_passages and self.strategy.grounded and not self.training:
+            said = inp.said or [self.tokenizer.decode(h) for h in histories]
+            numbers = tuple(numbers_per_row(said, passages, self.strategy.row_per_passage))
         # the retrieval scores only when this pass retrieved (the gold-passage loss reads
         # them beside `last_retrieval`)
-        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None)
+        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None, numbers)
 
     def _rows(self, indices: torch.LongTensor, n_docs: int) -> torch.LongTensor:
         """Example indices -> generator row indices (each example owns ``n_docs`` rows)."""
@@ -176,8 +197,9 @@ class RagModel(TorchGeneratorModel):
         indices = torch.as_tensor(indices, dtype=torch.long, device=state.device)
         rows = self._rows(indices, state.doc_scores.size(1))
         scores = state.retrieval_scores
+        numbers = None if state.numbers is None else tuple(state.numbers[r] for r in rows.tolist())
         return RagEncoderState(select_rows(state.gen, rows), state.doc_scores.index_select(0, indices),
-                               None if scores is None else scores.index_select(0, indices))
+                               None if scores is None else scores.index_select(0, indices), numbers)
 
     def reorder_decoder_incremental_state(self, incr_state, inds):
         # inds are beam rows (examples x beams); the cache has n_docs rows per beam row
@@ -205,7 +227,24 @@ class RagModel(TorchGeneratorModel):
         """
         self._decode_n_docs = state.doc_scores.size(1)
         logits, incr = self.backend.step(state.gen, self._per_row(state, decoder_input), incr_state)
+        if state.numbers is not None:
+            logits = self._close_unstated_numbers(logits, decoder_input, state)
         return rag_token_next_log_probs(logits, state.doc_scores), incr
+
+    def number_tokens(self) -> NumberTokens:
+        """The generator vocabulary's digit and separator pieces (found once)."""
+        if self._number_tokens is None:
+            vocab = self.generator.get_output_embeddings().weight.size(0)
+            self._number_tokens = NumberTokens(self.tokenizer, vocab)
+        return self._number_tokens
+
+    def _close_unstated_numbers(self, logits, decoder_input, state):
+        """Each row's next-token logits ``[B*R, 1, V]`` with numbers its passage lacks closed."""
+        texts = [self.tokenizer.decode([t for t in ys if t not in self._specials]) for ys in decoder_input.tolist()]
+        per_row = [t for t in texts for _ in range(state.doc_scores.size(1))]
+        last = logits[:, -1]
+        closed = close_unstated_numbers(last, per_row, state.numbers, self.number_tokens())
+        return logits if closed is last else closed.unsqueeze(1)
 
     def output(self, latent):
         return latent

@@ -31,6 +31,7 @@ class Strategy(abc.ABC):
     retrieves: bool  # searches the index (needs --index-dir; the query encoder trains)
     streams: bool  # the tree search's best partial hypothesis becomes the reply (chat streams it)
     row_per_passage: bool = True  # each passage its own generator row (precomputed rows then fit)
+    grounded: bool = True  # reads passages, so its numbers may be held to them (--numbers-from-passages)
 
     @abc.abstractmethod
     def passages(self, inp, retrieve: Callable) -> Tuple[Passages, Optional[torch.Tensor]]:
@@ -97,6 +98,7 @@ class NoKnowledge(Strategy):
     """The generator alone: one row per example, an empty passage."""
 
     name, retrieves, streams = "none", False, True
+    grounded = False  # the baseline without knowledge: its numbers stay its own
 
     def passages(self, inp, retrieve):
         return _blank(inp), None

@@ -3,7 +3,7 @@
 The rule (`rag_dialogue/abstain.py`) looks only at the message and the passages retrieved
 for it, so it is measured here without a generator: each question is retrieved for as the
 agent retrieves (the packaged query encoder, 5 passages, the question alone as the
-conversation), and the rule decides. Two kinds of questions:
+conversation, passages of the names it mentions first), and the rule decides. Two kinds of questions:
 
   answerable    the index holds the answer; a decline is wrong
                 - "What can you tell me about TITLE?" / "When was TITLE ...": 200 articles
@@ -30,7 +30,7 @@ from pathlib import Path
 import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
 from rag_dialogue import abstain, madeup
 from rag_dialogue.paths import home
-from rag_dialogue.retrieval.retriever import Retriever
+from rag_dialogue.retrieval.retriever import Retriever, search_fresh
 
 INVENTED = [
     "Who wrote the opera The Glass Ferry?", "What is the capital of Zubrovia?",
@@ -50,7 +50,8 @@ TEMPLATES = ("What can you tell me about {t}?", "When was {t} first known, and w
 def decisions(retriever, questions, k=5):
     """The rule's decision (True = declines) for each question."""
     emb = retriever.query_encoder.encode(questions, truncate_left=True)
-    _, rows = retriever.search_embeddings(emb, k)
+    # as the agent searches: passages of what a question names rank higher (--retrieval-names)
+    rows, _ = search_fresh(retriever, emb, k, names=[abstain.named_terms(q) for q in questions])
     out = []
     for question, row in zip(questions, rows):
         passages = [(retriever.store[int(r)].title, retriever.store[int(r)].text) for r in row if r >= 0]

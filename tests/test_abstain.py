@@ -82,3 +82,11 @@ def test_a_reply_that_says_nothing_new_is_generated_again():
     assert abstain.says_nothing_new("  ", "Where is it?", earlier)
     assert not abstain.says_nothing_new("It is in the Himalayas, on the border of Nepal and China.", "Where is it?", earlier)
     assert not abstain.says_nothing_new("Paris.", "What is the capital of France?", earlier)  # short answers pass
+
+
+def test_a_passage_holds_a_name_in_its_title_or_its_text():
+    assert abstain.names_held(["Albert Einstein", "Nobel Prize"], "Albert Einstein",
+                              "He received the 1921 Nobel Prize in Physics.") == 2
+    assert abstain.names_held(["Albert Einstein", "Nobel Prize"], "Albert A. Michelson",
+                              "In 1907, he received the Nobel Prize in Physics.") == 1
+    assert abstain.names_held(["Mars"], "Atmosphere of Earth", "The atmosphere of Earth is a layer of gas.") == 0

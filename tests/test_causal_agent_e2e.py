@@ -208,3 +208,34 @@ def test_a_reply_ends_after_its_last_allowed_sentence(trained_causal, tiny_index
 
     assert next_token("The tower is tall") == word
     assert next_token("The tower is tall.") == agent.END_IDX
+
+
+def test_generation_holds_each_rows_numbers_to_its_passage(trained_causal, tiny_index):
+    """The model's decoding step, with ParlAI's agent loaded from its model file: after
+    "from 1707 to 1" the Fuji row may only go on to 1708 and the Pelée row to 1932, so the
+    RAG-Token mixture is open to "7" and "9" alone; in training, numbers are free."""
+    from rag_dialogue import chat
+    from rag_dialogue.model import RagInput
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    model, tok = agent.model, agent.model.backend.tokenizer
+    assert agent.opt["numbers_from_passages"] and model.numbers_from_passages
+    inp = RagInput(history=torch.tensor([tok.encode("When did it last erupt?", add_special_tokens=False)]),
+                   passages=[[("Mount Fuji", "It last erupted from 1707 to 1708."),
+                              ("Mount Pelee", "It last erupted in 1932.")]],
+                   doc_scores=torch.tensor([[2.0, 0.0]]))
+    model.eval()
+    with torch.no_grad():
+        state = model.encoder(inp)
+        assert [sorted(n.whole) for n in state.numbers] == [["1707", "1708"], ["1932"]]
+        ys = torch.tensor([[agent.START_IDX] + tok.encode("It last erupted from 1707 to 1", add_special_tokens=False)])
+        log_probs, _ = model.decoder(ys, state)
+    open_tokens = (log_probs[0, -1] > float("-inf")).nonzero().view(-1).tolist()
+    assert sorted(tok.decode([t]) for t in open_tokens) == ["7", "9"]
+    model.numbers_from_passages = False
+    with torch.no_grad():
+        assert model.encoder(inp).numbers is None
+    model.numbers_from_passages = True
+    model.train()
+    assert model.encoder(inp).numbers is None
+    model.eval()

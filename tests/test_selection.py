@@ -24,6 +24,37 @@ def test_retrieval_passes_over_passages_the_dialogue_already_holds():
     assert fresh_first(np.array([0, 0]), said, texts.__getitem__, 2).tolist() == [0, 0]
 
 
+def test_retrieval_ranks_first_the_passages_of_what_the_message_names():
+    """"What is the atmosphere of Mars made of?": the dense scores put Earth's atmosphere
+    first; a passage of the article the question names gains NAME_BONUS, in rank and score."""
+    from types import SimpleNamespace
+
+    from rag_dialogue.retrieval.query import NAME_BONUS
+    from rag_dialogue.retrieval.retriever import NAMED_SLACK, SEARCH_SLACK, search_fresh
+
+    passages = [("Atmosphere of Earth", "The atmosphere of Earth is a layer of gas."),
+                ("Nitrogen", "N2 forms about 78% of Earth's atmosphere."),
+                ("Mars", "Mars has a tenuous atmosphere that is primarily carbon dioxide."),
+                ("Venus", "Venus has a thick atmosphere.")]
+    asked = []
+
+    class Index:
+        def search_embeddings(self, query_emb, k):
+            asked.append(k)
+            return np.array([[12.4, 11.1, 9.1, 8.0]] * len(query_emb), dtype=np.float32), \
+                np.array([[0, 1, 2, 3]] * len(query_emb))
+
+    retriever = Index()
+    retriever.store = [SimpleNamespace(title=t, text=x) for t, x in passages]
+    queries = np.zeros((2, 4), dtype=np.float32)
+    rows, bonus = search_fresh(retriever, queries, 2, names=[["Mars"], []])
+    assert rows.tolist() == [[2, 0], [0, 1]]  # the second example names nothing: dense order
+    assert bonus.tolist() == [[NAME_BONUS, 0.0], [0.0, 0.0]]
+    assert asked == [2 + NAMED_SLACK]
+    rows, bonus = search_fresh(retriever, queries, 2, names=None)
+    assert rows.tolist() == [[0, 1]] * 2 and not bonus.any() and asked[-1] == 2 + SEARCH_SLACK
+
+
 def test_retrieval_passes_over_a_text_it_already_has():
     from types import SimpleNamespace
 
@@ -43,9 +74,9 @@ def test_retrieval_passes_over_a_text_it_already_has():
     retriever = Index()
     retriever.store = [SimpleNamespace(text=t) for t in texts]
     queries = np.zeros((2, 4), dtype=np.float32)
-    assert search_fresh(retriever, queries, 3).tolist() == [[0, 1, 3]] * 2
+    assert search_fresh(retriever, queries, 3)[0].tolist() == [[0, 1, 3]] * 2
     said = ["What colour is the sky?", "Tell me about colours.\nBlue is a primary colour."]
-    assert search_fresh(retriever, queries, 3, said).tolist() == [[0, 1, 3], [0, 3, 5]]
+    assert search_fresh(retriever, queries, 3, said)[0].tolist() == [[0, 1, 3], [0, 3, 5]]
 
 
 def test_selection_loss_is_cross_entropy_towards_the_gold_and_skips_missing_gold():

@@ -85,6 +85,12 @@ def test_only_the_per_passage_types_attribute_to_passages():
         assert (posterior is not None) == (name in ("token", "sequence")), name
 
 
+def test_every_type_but_the_baseline_holds_its_numbers_to_its_passages():
+    # the no-knowledge baseline reads no passage: its numbers stay its own, the measure of what
+    # retrieval changes
+    assert sorted(name for name, cls in STRATEGIES.items() if cls.grounded) == ["fid", "gold", "sequence", "token"]
+
+
 def test_no_module_but_the_registry_names_a_type():
     """The model and the agent ask the strategy, never compare a type's name."""
     import rag_dialogue.agent

@@ -7,7 +7,8 @@ import numpy as np
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.retrieval.query import distinct_first, fresh_first
+from rag_dialogue.abstain import names_held
+from rag_dialogue.retrieval.query import NAME_BONUS, distinct_first, fresh_first
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
 
@@ -59,31 +60,51 @@ class Retriever:
 
 # passages searched beyond k, to take the place of repeated texts and of those the dialogue already says
 SEARCH_SLACK = 8
+# with names asked about, more: the passages of a named article may rank below others on a
+# shared word ("the atmosphere of Mars" finds Earth's atmosphere first)
+NAMED_SLACK = 32
 
 
-def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | None = None) -> np.ndarray:
-    """Rows ``[B, k]`` of the best passages for query embeddings ``[B, D]``, best first.
+def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | None = None,
+                 names: list[list[str]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``[B, k]`` of the best passages for query embeddings ``[B, D]``, best first,
+    and the bonus ``[B, k]`` each row's score gets from the names it holds.
 
     A passage whose text an earlier one already has is passed over for the next best
     (`distinct_first`). With ``said`` (the dialogue so far, per example), so are passages
     the dialogue already says (`fresh_first`): what was said is in the context anyway,
-    and retrieving it again makes the reply repeat it. An index that finds fewer than k
-    (approximate, or small) repeats its rows, so every example has k.
+    and retrieving it again makes the reply repeat it. With ``names`` (per example, the
+    names its message mentions: `abstain.named_terms`), passages are ranked by their score
+    plus `query.NAME_BONUS` for each name they hold (`abstain.names_held`), a lexical check
+    beside the dense one. An index that finds fewer than k (approximate, or small)
+    repeats its rows, so every example has k.
     The one search both the model and knowledge selection use.
     """
-    _, found = retriever.search_embeddings(query_emb, k + SEARCH_SLACK)
+    named = names is not None and any(names)
+    scores, found = retriever.search_embeddings(query_emb, k + (NAMED_SLACK if named else SEARCH_SLACK))
     store = retriever.store
 
     def text_of(r):
         return store[int(r)].text
 
-    rows = []
-    for i, row in enumerate(found):
-        row = distinct_first(row[row >= 0], text_of)  # approximate indexes may return -1
+    rows, bonuses = [], []
+    for i, (row, score) in enumerate(zip(found, scores)):
+        kept = row >= 0  # approximate indexes may return -1
+        row, score = row[kept], score[kept]
+        bonus = np.zeros(len(row), dtype=np.float32)
+        if named and names[i]:
+            bonus = np.array([names_held(names[i], store[int(r)].title, store[int(r)].text) * NAME_BONUS
+                              for r in row], dtype=np.float32)
+            order = np.argsort(-(score + bonus), kind="stable")
+            row, bonus = row[order], bonus[order]
+        bonus_of = dict(zip(row.tolist(), bonus.tolist()))
+        row = distinct_first(row, text_of)
         if said is not None:
             row = fresh_first(row, said[i], text_of, len(row))
-        rows.append(np.resize(row[:k], k))
-    return np.stack(rows)
+        row = np.resize(row[:k], k)
+        rows.append(row)
+        bonuses.append([bonus_of[int(r)] for r in row])
+    return np.stack(rows), np.array(bonuses, dtype=np.float32)
 
 
 def search_text(retriever, text: str, k: int) -> list[dict]:

@@ -55,7 +55,7 @@ class Selector:
         from rag_dialogue.retrieval.retriever import search_fresh
 
         store = self.retriever.store
-        rows = search_fresh(self.retriever, query_emb, k, [e.said for e in examples] if self.skip_said else None)
+        rows, _ = search_fresh(self.retriever, query_emb, k, [e.said for e in examples] if self.skip_said else None)
         targets = gold_targets([[(store[int(r)].title, store[int(r)].text) for r in row] for row in rows],
                                [(e.title, e.sentence) for e in examples])
         return rows, np.array(targets)

@@ -1,0 +1,94 @@
+"""Replies held to their passages: numbers and names, against the decoding before them.
+
+Evaluates one trained model four ways on the same examples of each split, through the
+experiment's own `evaluate` (ParlAI's eval_model, the teacher's measures):
+
+  before    n-gram blocking over every token, numbers free, dense retrieval alone
+  spared    n-gram blocking lets a number go on as it must
+            (`grounded_numbers.spare_numbers_from_ngram_blocking`)
+  numbers   spared, and each passage's row states only numbers that its passage or the
+            dialogue holds (`--numbers-from-passages`)
+  names     numbers, and passages that hold the names the message mentions rank higher
+            and weigh more (`--retrieval-names`): the defaults now
+
+and prints per split and way the measures, the share of replies that state a number, of
+those that state one no passage or dialogue turn holds, and the seconds, with each way's
+ratio to `before`. Replies are saved beside the model (`MODEL.bench_grounding.WAY.SPLIT.jsonl`)
+to be read. Develop on valid splits: test splits are for reporting.
+
+    .venv/bin/python bench/bench_grounding.py -mf runs/full/rag_token/model \\
+        [--splits valid_unseen,valid_wow] [--examples 32]
+"""
+
+import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from rag_dialogue import agent as agent_module
+from rag_dialogue import grounded_numbers, progress
+from rag_dialogue.experiment import evaluate
+
+SHOWN = ("f1", "kf1", "faithful_rate", "hallucination_rate", "degenerate_rate", "read_out_rate")
+
+
+def _numbers_in_replies(log_file: Path) -> tuple:
+    """(replies stating a number, replies stating one that neither their passages nor the
+    dialogue hold), from a world log."""
+    stating = unheld = 0
+    for line in log_file.read_text().splitlines():
+        for asked, reply in json.loads(line)["dialog"]:
+            stated = grounded_numbers.numbers_in([reply.get("text", "")])
+            if not stated:
+                continue
+            stating += 1
+            passages = [f"{d.get('title', '')} {d.get('text', '')}" for d in reply.get("retrieved_docs") or []]
+            held = grounded_numbers.numbers_in([asked.get("text", ""), *passages])
+            unheld += bool(stated - held)
+    return stating, unheld
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-mf", "--model-file", required=True)
+    parser.add_argument("--splits", default="valid_unseen,valid_wow")
+    parser.add_argument("--examples", type=int, default=32)
+    parser.add_argument("--n-docs", type=int, default=5, help="passages per reply (the experiment's)")
+    args = parser.parse_args()
+
+    opt = json.loads(Path(args.model_file + ".opt").read_text())
+    base = {k: opt[k] for k in ("task", "datapath", "index_dir", "eval_batchsize", "batchsize", "inference",
+                                "beam_block_ngram", "beam_min_length", "beam_size") if opt.get(k) is not None}
+    spare = grounded_numbers.spare_numbers_from_ngram_blocking
+    ways = {"before": (False, False, False), "spared": (True, False, False), "numbers": (True, True, False),
+            "names": (True, True, True)}
+    print(f"{platform.machine()} {platform.processor() or ''}, model {args.model_file}, "
+          f"{args.examples} examples a split, {args.n_docs} passages; ParlAI's log in "
+          f"{args.model_file}.bench_grounding.log", flush=True)
+    for split in args.splits.split(","):
+        rows = {}
+        for way, (spared, grounded, named) in ways.items():
+            agent_module.spare_numbers_from_ngram_blocking = spare if spared else (lambda tree, digits: None)
+            log = Path(f"{args.model_file}.bench_grounding.{way}.{split}.jsonl")
+            start = time.perf_counter()
+            with progress.logs_to(f"{args.model_file}.bench_grounding.log"):
+                got = evaluate(Path(args.model_file), base,
+                               {"va_split": split, "datatype": split.split("_")[0], "n_docs": args.n_docs,
+                                "numbers_from_passages": grounded, "retrieval_names": named},
+                               args.examples, log_file=log)
+            got["seconds"] = time.perf_counter() - start
+            got["with_number"], got["unheld_number"] = _numbers_in_replies(log)
+            rows[way] = got
+        agent_module.spare_numbers_from_ngram_blocking = spare
+        print(f"\n{split}")
+        print(f"{'way':10}" + "".join(f"{k:>20}" for k in SHOWN) + f"{'numbers/unheld':>16}{'s':>8}{'ratio':>7}")
+        for way, got in rows.items():
+            print(f"{way:10}" + "".join(f"{got.get(k, float('nan')):20.3f}" for k in SHOWN)
+                  + f"{got['with_number']:>10}/{got['unheld_number']:<5}{got['seconds']:8.1f}"
+                  + f"{got['seconds'] / rows['before']['seconds']:7.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Numbers in a reply come from its passage or the dialogue, never from the generator's memory.
+
+What a grounded model gets wrong most often is a number: the passage says "Mount Fuji
+last erupted from 1707 to 1708" and the reply says "from 1707 to 1987". While decoding,
+each generator row (one passage under RAG-Token and RAG-Sequence; all of an example's
+passages under FiD) may begin or continue a number only on the way to one that its own
+passage or the dialogue states, and may end one only where such a number ends. The
+closed tokens get -inf before the row's softmax, so each row's distribution is renormalised
+over what its passage allows: a passage without the number asked for says it in words or
+leaves it out, and under RAG-Token the rows whose passages hold a number carry it by their
+prior alone.
+
+A number may be written as its text writes it, without thousands separators, or with
+them in their places ("8,848" or "8848"; never "8,8,48", nor "1,5" for 15); a comma or
+full stop after a whole number is the sentence's. Numbers written as words ("three") are
+not held to this.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, List, Sequence, Tuple
+
+import torch
+
+DIGITS = frozenset("0123456789")
+_NUMBER = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?")
+_WRITTEN = re.compile(r"[0-9][0-9,]*(?:\.[0-9]*)?")  # as generation writes it: "." may be a decimal point
+_TRAILING = re.compile(r"[0-9][0-9,]*\.?[0-9]*$")  # the number a text ends in, perhaps unfinished
+
+
+def _written_ways(number: str) -> set:
+    """A number as its text has it, without separators, and with thousands separators
+    ("8,848.86" and "8848.86"; "1953" but not "1,953", which no one writes for a year)."""
+    number = number.rstrip(",")
+    plain = number.replace(",", "")
+    ways = {number, plain}
+    whole, dot, fraction = plain.partition(".")
+    if len(whole) > 4 or "," in number:
+        ways.add(f"{int(whole):,}{dot}{fraction}")
+    return ways
+
+
+def numbers_in(texts: Iterable[str]) -> frozenset:
+    """The numbers the texts state, each as written and without or with thousands
+    separators ("May 3, 1903" -> {"3", "1903"}; "8,848.86 m" -> {"8,848.86", "8848.86"})."""
+    return frozenset(way for text in texts for m in _NUMBER.finditer(text or "")
+                     for way in _written_ways(m.group(0)))
+
+
+@dataclass(frozen=True)
+class AllowedNumbers:
+    """The numbers a row may state (as they may be written), and every beginning of one."""
+
+    whole: frozenset
+    beginnings: frozenset
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> "AllowedNumbers":
+        whole = numbers_in(texts)
+        return cls(whole, frozenset(n[:i] for n in whole for i in range(1, len(n) + 1)))
+
+    def _punctuated(self, run: str) -> bool:
+        # "In 1953, he ..." and "... in 1953.": the comma or full stop is the sentence's
+        return len(run) > 1 and run[-1] in ",." and run[:-1] in self.whole
+
+    def may_continue(self, run: str) -> bool:
+        """`run` (as written) can still become, or already is, an allowed number."""
+        return run in self.beginnings or self._punctuated(run)
+
+    def finished(self, run: str) -> bool:
+        return not run or run in self.whole or self._punctuated(run)
+
+
+def trailing_number(text: str) -> str:
+    """The number ``text`` ends in, as written ("... is 8,84" -> "8,84"), or ""."""
+    match = _TRAILING.search(text)
+    return match.group(0) if match else ""
+
+
+def _fits(text: str, piece: str, allowed: AllowedNumbers) -> bool:
+    """Whether ``text + piece`` states only allowed numbers where ``piece`` touches them:
+    a number it closes is a whole one, the one it ends in can still become one."""
+    run = _TRAILING.search(text)
+    joined = (text[run.start():] if run else "") + piece
+    for match in _WRITTEN.finditer(joined):
+        number = match.group(0)
+        if match.end() == len(joined):
+            if not allowed.may_continue(number):
+                return False
+        elif not allowed.finished(number):
+            return False
+    return True
+
+
+def _as_written(tokenizer, anchor: List[int], token: int) -> str:
+    """A piece as it reads after a word: with the space a new word has ("Ġ7", or WordPiece's
+    "7"), without it where the piece joins the one before ("7", or WordPiece's "##7")."""
+    before = tokenizer.decode(anchor)
+    return tokenizer.decode(anchor + [token])[len(before):]
+
+
+class NumberTokens:
+    """The pieces of a vocabulary that write a digit, and the separators ("," ".") that may
+    go on with an unfinished number. Byte-level, SentencePiece and WordPiece vocabularies
+    keep digits and separators as they are in the raw piece, so only those few pieces are
+    decoded."""
+
+    def __init__(self, tokenizer, vocab_size: int):
+        ids = list(range(min(vocab_size, len(tokenizer))))
+        raw = tokenizer.convert_ids_to_tokens(ids)
+        anchor = tokenizer.encode("a", add_special_tokens=False)
+        pieces = {i: _as_written(tokenizer, anchor, i) for i, piece in zip(ids, raw)
+                  if piece and any(c in DIGITS or c in ",." for c in piece)}
+        self.digits = {i: p for i, p in pieces.items() if any(c in DIGITS for c in p)}
+        self.separators = {i: p for i, p in pieces.items() if p in (",", ".")}
+
+
+def closed_tokens(text: str, allowed: AllowedNumbers, tokens: NumberTokens) -> Tuple[List[int], bool]:
+    """The token ids a row that has written ``text`` may not write next, and whether every
+    other token is closed too (an unfinished number that can only go on as it must)."""
+    run = trailing_number(text)
+    if run and not allowed.finished(run):
+        ways_on = [i for i, p in {**tokens.digits, **tokens.separators}.items() if _fits(text, p, allowed)]
+        if ways_on:  # only these; else the generator has left the passage's number already
+            return ways_on, True
+    return [i for i, p in tokens.digits.items() if not _fits(text, p, allowed)], False
+
+
+def close_unstated_numbers(logits: torch.Tensor, texts: Sequence[str], allowed: Sequence[AllowedNumbers],
+                           tokens: NumberTokens) -> torch.Tensor:
+    """``logits`` ``[R, V]`` of R generator rows, with -inf where a token would state a
+    number that the row's ``allowed`` does not hold, given the row's reply so far
+    ``texts[r]``. Returns ``logits`` itself when nothing is closed."""
+    out = None
+    for r, (text, row_allowed) in enumerate(zip(texts, allowed)):
+        ids, only = closed_tokens(text, row_allowed, tokens)
+        if not ids:
+            continue
+        out = logits.clone() if out is None else out
+        index = torch.tensor(ids, device=logits.device)
+        if only:  # keep these, close the rest
+            kept = out[r, index].clone()
+            out[r] = float("-inf")
+            out[r, index] = kept
+        else:
+            out[r, index] = float("-inf")
+    return logits if out is None else out
+
+
+def numbers_per_row(histories: Sequence[str], passages: Sequence[Sequence[Tuple[str, str]]],
+                    row_per_passage: bool) -> List[AllowedNumbers]:
+    """Per generator row, in the model's row order, the numbers it may state: those of
+    its passage (or, with one row per example, of all the example's passages) and of its
+    example's dialogue."""
+    rows = []
+    for history, example in zip(histories, passages):
+        texts = [f"{title} {text}" for title, text in example]
+        groups = [[t] for t in texts] if row_per_passage else [texts]
+        rows.extend(AllowedNumbers.of([history, *group]) for group in groups)
+    return rows
+
+
+def spare_numbers_from_ngram_blocking(tree, tokens: NumberTokens) -> None:
+    """Make ParlAI's n-gram blocking (`--beam-block-ngram`) let a number go on as it must.
+    With one token per digit, as SmolLM2 has, blocking trigrams forbids "1707 to 1708"
+    ("1 7 0" twice) and "38,000,000" ("0 0 0" twice): the search then writes another
+    number ("1987", "38,000,010"). A token that continues the number a hypothesis ends in
+    (a digit or separator written without a space, after a digit or separator) is never
+    blocked; everything else, word loops included, is blocked as ParlAI does."""
+    from parlai.utils.torch import neginf
+
+    if getattr(tree, "gpu_beam_blocking", False):
+        return  # the fused kernel blocks by its own rules
+    in_number = frozenset(tokens.digits) | frozenset(tokens.separators)
+    continuing = frozenset(i for i, p in {**tokens.digits, **tokens.separators}.items() if p[:1] in DIGITS | {",", "."})
+
+    def block(ngram_size, logprobs, step=0, if_context_blocking=False):
+        for beam_id, hyp in enumerate(tree.partial_hyps.tolist()):
+            if len(hyp) < ngram_size - 1:
+                continue
+            source = tree.context if if_context_blocking else hyp
+            prefix = hyp[len(hyp) - ngram_size + 1:]
+            spared = continuing if hyp and hyp[-1] in in_number else frozenset()
+            for i in range(len(source) - ngram_size + 1):
+                ngram = source[i:i + ngram_size]
+                if (ngram_size == 1 or ngram[:-1] == prefix) and ngram[-1] not in spared:
+                    logprobs[beam_id][ngram[-1]] = neginf(logprobs.dtype)
+        return logprobs
+
+    tree._block_ngrams = block

@@ -1,0 +1,107 @@
+"""Numbers in a reply come from its passage or the dialogue (rag_dialogue/grounded_numbers.py)."""
+
+import pytest
+import torch
+
+from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, close_unstated_numbers, closed_tokens,
+                                           numbers_in, numbers_per_row, spare_numbers_from_ngram_blocking,
+                                           trailing_number)
+from rag_dialogue.rag import rag_token_next_log_probs
+
+FUJI = "Mount Fuji / Mount Fuji last erupted from 1707 to 1708."
+PELEE = "Mount Pelée / Its most recent eruption was in 1932."
+
+
+def test_a_number_may_be_written_with_or_without_its_separators():
+    assert numbers_in(["It is 8,848.86 m (29,031.7 ft) high.", "first climbed on 29 May 1953"]) == \
+        {"8,848.86", "8848.86", "29,031.7", "29031.7", "29", "1953"}
+    assert numbers_in(["On May 3, 1903.", "12500 people"]) == {"3", "1903", "12500", "12,500"}
+    assert trailing_number("It is 8,84") == "8,84" and trailing_number("It is 8848.") == "8848."
+    assert trailing_number("It is tall.") == ""
+
+
+@pytest.fixture(scope="module")
+def tokens(smollm2_tokenizer):
+    return NumberTokens(smollm2_tokenizer, len(smollm2_tokenizer))
+
+
+def _open_digits(tokenizer, tokens, text, allowed):
+    closed, only = closed_tokens(text, allowed, tokens)
+    pieces = {**tokens.digits, **tokens.separators}
+    if only:
+        return {pieces[i] for i in closed}
+    return {p for i, p in tokens.digits.items() if i not in closed}
+
+
+def test_smollm2_writes_a_number_a_digit_at_a_time(smollm2_tokenizer, tokens):
+    assert sorted(tokens.digits.values()) == list("0123456789")
+    assert sorted(tokens.separators.values()) == [",", "."]
+
+
+def test_a_number_may_only_go_the_way_of_one_the_row_holds(smollm2_tokenizer, tokens):
+    allowed = AllowedNumbers.of(["When did Mount Fuji last erupt?", FUJI])
+
+    def open_after(text):
+        return _open_digits(smollm2_tokenizer, tokens, text, allowed)
+
+    assert open_after("It last erupted from ") == {"1"}  # 1707 and 1708 begin so
+    assert open_after("It last erupted from 1") == {"7"}  # unfinished: only its way on
+    assert open_after("It last erupted from 170") == {"7", "8"}
+    assert open_after("It last erupted from 1707") == set()  # whole: no digit more
+    everest = AllowedNumbers.of(["It is 8,848.86 m high."])
+    assert _open_digits(smollm2_tokenizer, tokens, "It is 8,848", everest) == {"."}  # 8,848 is not theirs
+    # a separator goes only where the number has one: "1,5" is not how 15 is written
+    fifteen = AllowedNumbers.of(["It is 15 times longer.", "It is 1,500 km long."])
+    assert _open_digits(smollm2_tokenizer, tokens, "about 1", fifteen) == {"5", ","}
+    assert _open_digits(smollm2_tokenizer, tokens, "about 1,5", fifteen) == {"0"}
+
+
+def test_each_row_keeps_to_its_own_passage_and_the_mixture_follows_the_prior(smollm2_tokenizer, tokens):
+    """RAG-Token's two rows after "from 1707 to 1": the generator likes "9" (a year of the
+    1900s) under both; closed per row, the Fuji row can only say "7" (1708), the Pelée row
+    only "9" (1932), and the prior, which favours Fuji, decides."""
+    vocab = len(smollm2_tokenizer)
+    seven, nine = (smollm2_tokenizer.convert_tokens_to_ids(d) for d in ("7", "9"))
+    logits = torch.zeros(2, vocab)
+    logits[:, nine], logits[:, seven] = 8.0, 2.0
+    rows = numbers_per_row(["When did it last erupt?"], [[tuple(FUJI.split(" / ")), tuple(PELEE.split(" / "))]],
+                           row_per_passage=True)
+    texts = ["It last erupted from 1707 to 1"] * 2
+    closed = close_unstated_numbers(logits, texts, rows, tokens)
+    prior = torch.tensor([[3.0, 0.0]])
+    assert rag_token_next_log_probs(logits[:, None], prior).argmax(-1).item() == nine  # free: "1987"-style
+    assert rag_token_next_log_probs(closed[:, None], prior).argmax(-1).item() == seven
+    assert closed[0].isfinite().sum() == 1 and closed[1].isfinite().sum() == 1
+    # a row whose passage states no number may not begin one, and keeps its words
+    words = close_unstated_numbers(torch.zeros(1, vocab), ["It is "], [AllowedNumbers.of(["It is tall."])], tokens)
+    assert words[0, seven].item() == float("-inf") and words[0].isfinite().sum() == vocab - 10
+    free = torch.zeros(1, vocab)  # every digit may begin a number: nothing closed, nothing copied
+    assert close_unstated_numbers(free, ["It is "], [AllowedNumbers.of(["0 1 2 3 4 5 6 7 8 9"])], tokens) is free
+
+
+def test_rows_follow_the_models_layout():
+    passages = [[("A", "It is 12 m."), ("B", "It is 7 m.")], [("C", "In 1999."), ("D", "")]]
+    per_passage = numbers_per_row(["Is it 3 m?", "Hi"], passages, row_per_passage=True)
+    assert [sorted(r.whole) for r in per_passage] == [["12", "3"], ["3", "7"], ["1999"], []]
+    fused = numbers_per_row(["Is it 3 m?", "Hi"], passages, row_per_passage=False)  # FiD: one row an example
+    assert [sorted(r.whole) for r in fused] == [["12", "3", "7"], ["1999"]]
+
+
+def test_ngram_blocking_passes_over_numbers_but_not_words(smollm2_tokenizer, tokens):
+    """ParlAI's greedy search with --beam-block-ngram 3: "1707 to 1708" repeats the trigram
+    "1 7 0" and "38,000,000" the trigram "0 0 0"; word loops stay blocked."""
+    from parlai.core.torch_generator_agent import GreedySearch
+
+    def blocked_after(text, spared):
+        tree = GreedySearch(1, block_ngram=3, padding_token=0, bos_token=1, eos_token=2, device="cpu")
+        if spared:
+            spare_numbers_from_ngram_blocking(tree, tokens)
+        tree.partial_hyps = torch.tensor([[1] + smollm2_tokenizer.encode(text, add_special_tokens=False)])
+        logprobs = tree._block_ngrams(3, torch.zeros(1, len(smollm2_tokenizer)))
+        return {smollm2_tokenizer.decode([i]) for i in (logprobs[0] < -1e10).nonzero().view(-1).tolist()}
+
+    assert blocked_after("from 1707 to 17", spared=False) == {"0"}  # ParlAI alone: "1708" cannot be written
+    assert blocked_after("from 1707 to 17", spared=True) == set()
+    assert blocked_after("38,000,00", spared=True) == set()
+    assert blocked_after("I saw the tower and the tower", spared=True) == {" and"}
+    assert blocked_after("It is 1 1 1", spared=True) == {" "}  # a number said again is a new word: blocked
