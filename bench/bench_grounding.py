@@ -17,7 +17,7 @@ ratio to `before`. Replies are saved beside the model (`MODEL.bench_grounding.WA
 to be read. Develop on valid splits: test splits are for reporting.
 
     .venv/bin/python bench/bench_grounding.py -mf runs/full/rag_token/model \\
-        [--splits valid_unseen,valid_wow] [--examples 32]
+        [--splits valid_unseen,valid_wow] [--examples 32] [--recount]
 """
 
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
@@ -36,17 +36,19 @@ SHOWN = ("f1", "kf1", "faithful_rate", "hallucination_rate", "degenerate_rate", 
 
 def _numbers_in_replies(log_file: Path) -> tuple:
     """(replies stating a number, replies stating one that neither their passages nor the
-    dialogue hold), from a world log."""
+    dialogue so far hold), from a world log. The dialogue is what the model read: each
+    turn's message and the gold replies before it (ParlAI's history)."""
     stating = unheld = 0
     for line in log_file.read_text().splitlines():
+        dialogue = []
         for asked, reply in json.loads(line)["dialog"]:
+            dialogue.append(asked.get("text", ""))
             stated = grounded_numbers.numbers_in([reply.get("text", "")])
-            if not stated:
-                continue
-            stating += 1
-            passages = [f"{d.get('title', '')} {d.get('text', '')}" for d in reply.get("retrieved_docs") or []]
-            held = grounded_numbers.numbers_in([asked.get("text", ""), *passages])
-            unheld += bool(stated - held)
+            if stated:
+                stating += 1
+                passages = [f"{d.get('title', '')} {d.get('text', '')}" for d in reply.get("retrieved_docs") or []]
+                unheld += bool(stated - grounded_numbers.numbers_in(dialogue + passages))
+            dialogue.extend(asked.get("eval_labels") or [])
     return stating, unheld
 
 
@@ -56,7 +58,14 @@ def main():
     parser.add_argument("--splits", default="valid_unseen,valid_wow")
     parser.add_argument("--examples", type=int, default=32)
     parser.add_argument("--n-docs", type=int, default=5, help="passages per reply (the experiment's)")
+    parser.add_argument("--recount", action="store_true",
+                        help="only count the numbers of the replies a run saved (no evaluation; "
+                        "`rag-dialogue metrics score` re-scores the same files)")
     args = parser.parse_args()
+    if args.recount:
+        for log in sorted(Path(args.model_file).parent.glob(Path(args.model_file).name + ".bench_grounding.*.jsonl")):
+            print(f"{log.name}: replies stating a number / one unheld: %d / %d" % _numbers_in_replies(log))
+        return
 
     opt = json.loads(Path(args.model_file + ".opt").read_text())
     base = {k: opt[k] for k in ("task", "datapath", "index_dir", "eval_batchsize", "batchsize", "inference",
