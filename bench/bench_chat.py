@@ -8,6 +8,8 @@ new conversation, through `rag_dialogue.chat.converse` (what `rag-dialogue chat`
   2 sentences  float weights, the reply ends after its second sentence (`rag-dialogue chat`)
   1 sentence   `--max-sentences 1`
   int8         int8 decoder weights and 2 sentences (`--int8`)
+  no rules     2 sentences, without numbers held to the passages (`--numbers-from-passages
+               false`) and names ranking retrieval (`--retrieval-names false`): their cost
 
 and prints per configuration the median seconds to the whole reply and to its first
 streamed words, their ratio to `before`'s, the median reply length in words, and how many
@@ -47,12 +49,13 @@ def main():
     args = ap.parse_args()
     model_file = _model_file(args.model_file)
     index = chat_index(model_file, args.index)
-    configs = {"before": (0, False), "2 sentences": (2, False), "1 sentence": (1, False),
-               "int8": (2, True)}
+    configs = {"before": (0, False, True), "2 sentences": (2, False, True), "1 sentence": (1, False, True),
+               "int8": (2, True, True), "no rules": (2, False, False)}
     agents = {}
-    for name, (sentences, int8) in configs.items():
+    for name, (sentences, int8, rules) in configs.items():
         agent, banner = load_agent(model_file, index, int8=int8, max_sentences=sentences,
                                    log_file=f"{model_file}.bench_chat.log")
+        agent.opt["retrieval_names"] = agent.model.numbers_from_passages = rules
         agents[name] = agent
     print(banner.replace(", int8 decoder", ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
@@ -74,7 +77,7 @@ def main():
     print("\n| generation | median s per reply | first words s | ratio to before | median words | "
           "replies that are before's first sentences |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, (sentences, _) in configs.items():
+    for name in configs:
         if not times[name]:
             continue
         median = statistics.median(times[name])
@@ -82,10 +85,10 @@ def main():
         same = sum(_is_head(replies[name][q], replies["before"][q]) for q in QUESTIONS)
         print(f"| {name} | {median:.2f} | {statistics.median(firsts[name]):.2f} | {median / base:.2f} | "
               f"{words:g} | {same} of {len(QUESTIONS)} |")
-    print("\nreplies (before | 2 sentences | 1 sentence):")
+    print("\nreplies (before | 2 sentences | 1 sentence | no rules):")
     for question in QUESTIONS:
         print(f"  {question}")
-        for name in ("before", "2 sentences", "1 sentence"):
+        for name in ("before", "2 sentences", "1 sentence", "no rules"):
             print(f"    {replies[name][question]}")
 
 
