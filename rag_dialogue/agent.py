@@ -26,9 +26,9 @@ from rag_dialogue.backends import use_bf16
 from rag_dialogue.dictionary import GeneratorDictionary
 from rag_dialogue.display import format_docs, render_attribution
 from rag_dialogue.generator import resolve_hf_dir
+from rag_dialogue.grounded_numbers import spare_numbers_from_ngram_blocking
 from rag_dialogue.metrics import gold_passage
 from rag_dialogue.model import RagInput, RagModel
-from rag_dialogue.grounded_numbers import spare_numbers_from_ngram_blocking
 from rag_dialogue.rag import per_passage_target_log_probs, rag_token_next_log_probs
 from rag_dialogue.strategies import strategy_for
 from rag_dialogue.utils import atomic_path

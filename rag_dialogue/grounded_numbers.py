@@ -1,7 +1,7 @@
 """Numbers in a reply come from its passage or the dialogue, never from the generator's memory.
 
-What a grounded model gets wrong most often is a number: the passage says "Mount Fuji
-last erupted from 1707 to 1708" and the reply says "from 1707 to 1987". While decoding,
+A grounded model's wrong answers are often numbers: the passage says "Mount Fuji last
+erupted from 1707 to 1708" and the reply says "from 1707 to 1987". While decoding,
 each generator row (one passage under RAG-Token and RAG-Sequence; all of an example's
 passages under FiD) may begin or continue a number only on the way to one that its own
 passage or the dialogue states, and may end one only where such a number ends. The
