@@ -113,6 +113,7 @@ class NumberTokens:
                   if piece and any(c in DIGITS or c in ",." for c in piece)}
         self.digits = {i: p for i, p in pieces.items() if any(c in DIGITS for c in p)}
         self.separators = {i: p for i, p in pieces.items() if p in (",", ".")}
+        self.number_pieces = {**self.digits, **self.separators}  # what an unfinished number may go on with
 
 
 def closed_tokens(text: str, allowed: AllowedNumbers, tokens: NumberTokens) -> Tuple[List[int], bool]:
@@ -120,7 +121,7 @@ def closed_tokens(text: str, allowed: AllowedNumbers, tokens: NumberTokens) -> T
     other token is closed too (an unfinished number that can only go on as it must)."""
     run = trailing_number(text)
     if run and not allowed.finished(run):
-        ways_on = [i for i, p in {**tokens.digits, **tokens.separators}.items() if _fits(text, p, allowed)]
+        ways_on = [i for i, p in tokens.number_pieces.items() if _fits(text, p, allowed)]
         if ways_on:  # only these; else the generator has left the passage's number already
             return ways_on, True
     return [i for i, p in tokens.digits.items() if not _fits(text, p, allowed)], False
@@ -164,27 +165,22 @@ def spare_numbers_from_ngram_blocking(tree, tokens: NumberTokens) -> None:
     """Make ParlAI's n-gram blocking (`--beam-block-ngram`) let a number go on as it must.
     With one token per digit, as SmolLM2 has, blocking trigrams forbids "1707 to 1708"
     ("1 7 0" twice) and "38,000,000" ("0 0 0" twice): the search then writes another
-    number ("1987", "38,000,010"). A token that continues the number a hypothesis ends in
-    (a digit or separator written without a space, after a digit or separator) is never
-    blocked; everything else, word loops included, is blocked as ParlAI does."""
-    from parlai.utils.torch import neginf
-
+    number ("1987", "38,000,010"). ParlAI's own blocking runs as before, then a hypothesis
+    that ends in a digit or separator gets back the tokens that would continue its number
+    (a digit or separator written without a space); word loops stay blocked."""
     if getattr(tree, "gpu_beam_blocking", False):
         return  # the fused kernel blocks by its own rules
-    in_number = frozenset(tokens.digits) | frozenset(tokens.separators)
-    continuing = frozenset(i for i, p in {**tokens.digits, **tokens.separators}.items() if p[:1] in DIGITS | {",", "."})
+    in_number = sorted(tokens.number_pieces)
+    continuing = sorted(i for i, p in tokens.number_pieces.items() if p[:1] in DIGITS or p[:1] in ",.")
+    block = tree._block_ngrams
 
-    def block(ngram_size, logprobs, step=0, if_context_blocking=False):
-        for beam_id, hyp in enumerate(tree.partial_hyps.tolist()):
-            if len(hyp) < ngram_size - 1:
-                continue
-            source = tree.context if if_context_blocking else hyp
-            prefix = hyp[len(hyp) - ngram_size + 1:]
-            spared = continuing if hyp and hyp[-1] in in_number else frozenset()
-            for i in range(len(source) - ngram_size + 1):
-                ngram = source[i:i + ngram_size]
-                if (ngram_size == 1 or ngram[:-1] == prefix) and ngram[-1] not in spared:
-                    logprobs[beam_id][ngram[-1]] = neginf(logprobs.dtype)
+    def block_but_numbers(ngram_size, logprobs, step=0, if_context_blocking=False):
+        ends = torch.as_tensor(tree.partial_hyps)[:, -1].to(logprobs.device)
+        rows = torch.isin(ends, torch.tensor(in_number, dtype=torch.long, device=logprobs.device)).nonzero().view(-1, 1)
+        columns = torch.tensor(continuing, dtype=torch.long, device=logprobs.device)
+        kept = logprobs[rows, columns]
+        logprobs = block(ngram_size, logprobs, step, if_context_blocking)
+        logprobs[rows, columns] = kept
         return logprobs
 
-    tree._block_ngrams = block
+    tree._block_ngrams = block_but_numbers

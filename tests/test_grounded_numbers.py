@@ -27,7 +27,7 @@ def tokens(smollm2_tokenizer):
 
 def _open_digits(tokenizer, tokens, text, allowed):
     closed, only = closed_tokens(text, allowed, tokens)
-    pieces = {**tokens.digits, **tokens.separators}
+    pieces = tokens.number_pieces
     if only:
         return {pieces[i] for i in closed}
     return {p for i, p in tokens.digits.items() if i not in closed}

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rag_dialogue.abstain import names_held
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.abstain import names_held
 from rag_dialogue.retrieval.query import NAME_BONUS, distinct_first, fresh_first
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
