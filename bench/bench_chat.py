@@ -4,16 +4,17 @@ Loads the same model and index once per configuration and asks each the same que
 in turn (question by question, so a noisy machine slows all alike), each question in a
 new conversation, through `rag_dialogue.chat.converse` (what `rag-dialogue chat` runs):
 
-  before       float weights, a reply as long as the model makes it (the chat until now)
-  2 sentences  float weights, the reply ends after its second sentence (`rag-dialogue chat`)
-  1 sentence   `--max-sentences 1`
-  int8         int8 decoder weights and 2 sentences (`--int8`)
-  no rules     2 sentences, without numbers held to the passages (`--numbers-from-passages
-               false`) and names ranking retrieval (`--retrieval-names false`): their cost
+  before       float weights, the reply ends after its second sentence (the chat until now;
+               `rag-dialogue chat --no-int8`)
+  int8         int8 decoding (`--int8-inference`: the decoder layers' and the output
+               layer's weights, one new token per row; prompts stay float): `rag-dialogue chat`
+  1 sentence   int8, `--max-sentences 1`
+  no rules     int8, without numbers held to the passages (`--numbers-from-passages false`)
+               and names ranking retrieval (`--retrieval-names false`): their cost
 
 and prints per configuration the median seconds to the whole reply and to its first
 streamed words, their ratio to `before`'s, the median reply length in words, and how many
-replies are `before`'s own first sentences (what a limit should give: the same words, fewer).
+replies are `before`'s own, or its first sentences.
 Questions that the decline rule answers without generating are left out of the timing.
 
     .venv/bin/python bench/bench_chat.py [-mf runs/embedded/rag_token/model] [--index DIR] [--repeats 1]
@@ -49,8 +50,8 @@ def main():
     args = ap.parse_args()
     model_file = _model_file(args.model_file)
     index = chat_index(model_file, args.index)
-    configs = {"before": (0, False, True), "2 sentences": (2, False, True), "1 sentence": (1, False, True),
-               "int8": (2, True, True), "no rules": (2, False, False)}
+    configs = {"before": (2, False, True), "int8": (2, True, True), "1 sentence": (1, True, True),
+               "no rules": (2, True, False)}
     agents = {}
     for name, (sentences, int8, rules) in configs.items():
         agent, banner = load_agent(model_file, index, int8=int8, max_sentences=sentences,
@@ -75,7 +76,7 @@ def main():
                 firsts[name].append(first)
     base = statistics.median(times["before"]) if times["before"] else float("nan")
     print("\n| generation | median s per reply | first words s | ratio to before | median words | "
-          "replies that are before's first sentences |")
+          "replies that are before's or its first sentences |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in configs:
         if not times[name]:
@@ -85,10 +86,10 @@ def main():
         same = sum(_is_head(replies[name][q], replies["before"][q]) for q in QUESTIONS)
         print(f"| {name} | {median:.2f} | {statistics.median(firsts[name]):.2f} | {median / base:.2f} | "
               f"{words:g} | {same} of {len(QUESTIONS)} |")
-    print("\nreplies (before | 2 sentences | 1 sentence | no rules):")
+    print(f"\nreplies ({' | '.join(configs)}):")
     for question in QUESTIONS:
         print(f"  {question}")
-        for name in ("before", "2 sentences", "1 sentence", "no rules"):
+        for name in configs:
             print(f"    {replies[name][question]}")
 
 

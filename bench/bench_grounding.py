@@ -10,6 +10,8 @@ experiment's own `evaluate` (ParlAI's eval_model, the teacher's measures):
             dialogue holds (`--numbers-from-passages`)
   names     numbers, and passages that hold the names the message mentions rank higher
             and weigh more (`--retrieval-names`): the defaults now
+  int8      names, generating with int8 weights (`--int8-inference`, the chat's default):
+            what the faster decoding costs in the measures
 
 and prints per split and way the measures, the share of replies that state a number, of
 those that state one no passage or dialogue turn holds, and the seconds, with each way's
@@ -17,7 +19,7 @@ ratio to `before`. Replies are saved beside the model (`MODEL.bench_grounding.WA
 to be read. Develop on valid splits: test splits are for reporting.
 
     .venv/bin/python bench/bench_grounding.py -mf runs/full/rag_token/model \\
-        [--splits valid_unseen,valid_wow] [--examples 32] [--recount]
+        [--splits valid_unseen,valid_wow] [--examples 32] [--ways names,int8] [--recount]
 """
 
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
@@ -58,6 +60,8 @@ def main():
     parser.add_argument("--splits", default="valid_unseen,valid_wow")
     parser.add_argument("--examples", type=int, default=32)
     parser.add_argument("--n-docs", type=int, default=5, help="passages per reply (the experiment's)")
+    parser.add_argument("--ways", default="before,spared,numbers,names,int8",
+                        help="which ways, comma-separated (ratios are to the first)")
     parser.add_argument("--recount", action="store_true",
                         help="only count the numbers of the replies a run saved (no evaluation; "
                         "`rag-dialogue metrics score` re-scores the same files)")
@@ -71,21 +75,26 @@ def main():
     base = {k: opt[k] for k in ("task", "datapath", "index_dir", "eval_batchsize", "batchsize", "inference",
                                 "beam_block_ngram", "beam_min_length", "beam_size") if opt.get(k) is not None}
     spare = grounded_numbers.spare_numbers_from_ngram_blocking
-    ways = {"before": (False, False, False), "spared": (True, False, False), "numbers": (True, True, False),
-            "names": (True, True, True)}
+    ways = {"before": (False, False, False, False), "spared": (True, False, False, False),
+            "numbers": (True, True, False, False), "names": (True, True, True, False), "int8": (True, True, True, True)}
+    unknown = set(args.ways.split(",")) - set(ways)
+    if unknown:
+        parser.error(f"--ways: no way named {', '.join(sorted(unknown))} (the ways: {', '.join(ways)})")
+    ways = {way: ways[way] for way in args.ways.split(",")}
     print(f"{platform.machine()} {platform.processor() or ''}, model {args.model_file}, "
           f"{args.examples} examples a split, {args.n_docs} passages; ParlAI's log in "
           f"{args.model_file}.bench_grounding.log", flush=True)
     for split in args.splits.split(","):
         rows = {}
-        for way, (spared, grounded, named) in ways.items():
+        for way, (spared, grounded, named, int8) in ways.items():
             agent_module.spare_numbers_from_ngram_blocking = spare if spared else (lambda tree, digits: None)
             log = Path(f"{args.model_file}.bench_grounding.{way}.{split}.jsonl")
             start = time.perf_counter()
             with progress.logs_to(f"{args.model_file}.bench_grounding.log"):
                 got = evaluate(Path(args.model_file), base,
                                {"va_split": split, "datatype": split.split("_")[0], "n_docs": args.n_docs,
-                                "numbers_from_passages": grounded, "retrieval_names": named},
+                                "numbers_from_passages": grounded, "retrieval_names": named,
+                                "int8_inference": int8},
                                args.examples, log_file=log)
             got["seconds"] = time.perf_counter() - start
             got["with_number"], got["unheld_number"] = _numbers_in_replies(log)
@@ -93,10 +102,11 @@ def main():
         agent_module.spare_numbers_from_ngram_blocking = spare
         print(f"\n{split}")
         print(f"{'way':10}" + "".join(f"{k:>20}" for k in SHOWN) + f"{'numbers/unheld':>16}{'s':>8}{'ratio':>7}")
+        first = next(iter(rows.values()))
         for way, got in rows.items():
             print(f"{way:10}" + "".join(f"{got.get(k, float('nan')):20.3f}" for k in SHOWN)
                   + f"{got['with_number']:>10}/{got['unheld_number']:<5}{got['seconds']:8.1f}"
-                  + f"{got['seconds'] / rows['before']['seconds']:7.2f}", flush=True)
+                  + f"{got['seconds'] / first['seconds']:7.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,16 @@ class RagDialogueAgent(TorchGeneratorAgent):
         self._space_led_mask = None  # tokens that start a new word (--max-reply-sentences), on first use
         self._replies: List[str] = []
         self._used_passages: List[str] = []
+        # after the weights are loaded (ParlAI loads them after build_model); copies share the model
+        self.int8_layers = 0
+        if opt.get("int8_inference") and shared is None and self._generates_only():
+            self.int8_layers = self.model.quantize_int8()
+
+    def _generates_only(self) -> bool:
+        """Loaded to evaluate or chat: never trained or saved by this process."""
+        from parlai.utils.data import DatatypeHelper
+
+        return bool(self.opt.get("interactive_mode")) or not DatatypeHelper.is_training(self.opt.get("datatype", "train"))
 
     def reset(self):
         super().reset()
@@ -255,6 +265,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         super().load_state_dict(state_dict)
 
     def save(self, path=None):
+        if getattr(self, "int8_layers", 0):
+            raise RuntimeError("this agent generates with int8 weights (--int8-inference) and cannot "
+                               "save them: load the model file again without it to train or save")
         super().save(path)
         path = self.opt.get("model_file", None) if path is None else path
         if not path or not hasattr(self, "model"):

@@ -129,6 +129,14 @@ def add_rag_args(parser):
         "number is closed (rag_dialogue/grounded_numbers.py)",
     )
     group.add_argument(
+        "--int8-inference", type="bool", default=False,
+        help="outside training, generate with int8 weights in a causal LM's decoder layers "
+        "and output layer (dynamic quantization, per output channel): decoding a few passage "
+        "rows on a CPU is bound by reading the weights, and this reads a quarter of them. "
+        "The model cannot be trained or saved afterwards; bench/bench_chat.py and "
+        "bench/bench_grounding.py measure its time and its replies against fp32's",
+    )
+    group.add_argument(
         "--max-reply-sentences", type=int, default=0,
         help="end a generated reply after this many sentences (0: no limit). The chat uses 2: "
         "a reply stops where a person's would, and each sentence more is another chance to "

@@ -116,26 +116,57 @@ def use_bf16(value) -> bool:
     return bf16_is_fast() if setting == "auto" else setting
 
 
-def quantize_decoder_layers(generator) -> int:
-    """Int8 weights for the linear layers of a causal LM's decoder layers (dynamic
-    quantization: activations stay float), for generation on a CPU only: it cannot train.
-    Faster, but not the same model: replies differ from float's (bench/bench_chat.py).
-
-    Decoding at a batch of a few passage rows is bound by reading the weights; int8 reads a
-    quarter of fp32's. The output layer stays float (`project` uses its weight). Returns
-    the number of layers quantized (0 for a model without `model.layers`)."""
+def _int8_copy(linear: torch.nn.Linear) -> torch.nn.Module:
+    """An int8 copy of `linear` (dynamic quantization: activations are quantized per product,
+    per tensor). One scale per output channel keeps the numbers a passage states (per-tensor
+    scales turned "64 squares" into "8 squares")."""
+    import copy
     import warnings
 
+    with warnings.catch_warnings():  # torch.ao's notice that the API moves to torchao
+        warnings.simplefilter("ignore")
+        holder = torch.ao.quantization.quantize_dynamic(
+            torch.nn.Sequential(copy.deepcopy(linear)),
+            {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    return holder[0]
+
+
+def _one_new_token(x: torch.Tensor) -> bool:
+    """`x` ``[R, 1, H]``: a decoding step, one new token per row."""
+    return x.dim() == 3 and x.size(1) == 1 and not torch.is_grad_enabled()
+
+
+class DecodeInt8Linear(torch.nn.Module):
+    """A linear layer that decodes (one new token per row) with int8 weights and runs
+    everything else (prefill, teacher forcing, training) with its float ones.
+
+    Decoding a few rows is bound by reading the weights, and int8 reads a quarter of fp32's.
+    A prompt is another matter: its activations are quantized per tensor, so the massive
+    activations of a few tokens set the scale for all of them. Prefill in int8 raised the
+    RAG-Token model's perplexity on valid unseen from 2.2 to 6.5 (bench/bench_grounding.py)."""
+
+    def __init__(self, linear: torch.nn.Linear):
+        super().__init__()
+        self.linear = linear
+        self.int8 = _int8_copy(linear)
+
+    def forward(self, x):
+        return self.int8(x) if _one_new_token(x) else self.linear(x)
+
+
+def quantize_decoder_layers(generator) -> int:
+    """Int8 decoding for the linear layers of a causal LM's decoder layers (see
+    `DecodeInt8Linear`): generation on a CPU only. Returns the number of layers changed
+    (0 for a model without `model.layers`, such as BART). The output layer is the
+    backend's (`_Backend.quantize_output_layer`)."""
     layers = getattr(getattr(generator, "model", None), "layers", None)
     if layers is None:
         return 0
-    with warnings.catch_warnings():  # torch.ao's notice that the API moves to torchao
-        warnings.simplefilter("ignore")
-        # per output channel: one scale per row keeps the numbers a passage states
-        # (per-tensor scales turned "64 squares" into "8 squares")
-        torch.ao.quantization.quantize_dynamic(
-            layers, {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
-            dtype=torch.qint8, inplace=True)
+    for layer in layers:
+        for parent in list(layer.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, torch.nn.Linear):
+                    setattr(parent, name, DecodeInt8Linear(child))
     return len(layers)
 
 
@@ -157,6 +188,7 @@ class _Backend:
         self.autocast_bf16 = autocast_bf16
         self.bf16_inference = bf16_inference
         self._passage_token_cache = {}
+        self._int8_head = None  # the output layer with int8 weights (generation only), once asked
 
     def _autocast(self):
         """bf16 autocast on the CPU, for training steps and (separately) for inference."""
@@ -181,9 +213,25 @@ class _Backend:
         config = self.generator.config
         if getattr(config, "scale_decoder_outputs", False):
             hidden = hidden * config.d_model**-0.5
+        if self._int8_head is not None and _one_new_token(hidden):
+            return self._int8_head(hidden.float())
         head = self.generator.get_output_embeddings()
         bias = getattr(self.generator, "final_logits_bias", None)
         return F.linear(hidden, head.weight, head.bias if bias is None else bias.view(-1))
+
+    def quantize_output_layer(self) -> None:
+        """Decode through an int8 copy of the output layer (see `DecodeInt8Linear`; the input
+        embeddings it may share stay float). A causal LM's 49k-row output layer took a
+        fifth of a decoding step in fp32 and a tenth of that in int8."""
+        head = self.generator.get_output_embeddings()
+        bias = getattr(self.generator, "final_logits_bias", None)
+        bias = head.bias if bias is None else bias.view(-1)
+        linear = torch.nn.Linear(head.weight.size(1), head.weight.size(0), bias=bias is not None)
+        with torch.no_grad():
+            linear.weight.copy_(head.weight)
+            if bias is not None:
+                linear.bias.copy_(bias)
+        self._int8_head = _int8_copy(linear)
 
     def forced_hidden(self, state, ys: torch.LongTensor) -> torch.Tensor:
         """Teacher-forced decoder states ``[R, T, H]`` whose projection scores ``ys``."""

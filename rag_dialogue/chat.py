@@ -8,6 +8,7 @@ whole packaged corpus (every sentence of the 10,033 vital articles), built once 
 first chat and cached; `--index` swaps in any other.
 """
 
+import argparse
 import contextlib
 import io
 import sys
@@ -141,7 +142,7 @@ class StreamPrinter:
 
 def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = False,
                print_docs: bool = False, attribution: bool = False, log_file=None,
-               int8: bool = False, max_sentences: int = 2):
+               int8: bool = True, max_sentences: int = 2):
     """The agent of `model_file` for chatting, its ParlAI chatter sent to `log_file`;
     returns (agent, banner line). `int8`: a causal LM generates with int8 decoder weights
     (see `backends.quantize_decoder_layers`; bench/bench_chat.py measures both ways).
@@ -149,19 +150,19 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
     from parlai.core.agents import create_agent_from_model_file
 
     from rag_dialogue import progress
-    from rag_dialogue.backends import quantize_decoder_layers
 
     model_file = _model_file(model_file)
     index = chat_index(model_file, index_dir)
     overrides = {"interactive_mode": True, "skip_generation": False, "print_docs": print_docs,
                  "print_attribution": attribution, "max_reply_sentences": max_sentences,
+                 "int8_inference": int8,
                  **_parlai_overrides(model_file, parlai_args)}
     if index:
         overrides["index_dir"] = index
     log_file = Path(log_file or f"{model_file}.chat.log")
     with progress.logs_to(log_file, verbose=verbose), _quiet(verbose):
         agent = create_agent_from_model_file(model_file, opt_overrides=overrides)
-    quantized = quantize_decoder_layers(agent.model.generator) if int8 else 0
+    quantized = agent.int8_layers
     size = ""
     retriever = getattr(agent.model, "retriever", None)
     if retriever is not None:
@@ -231,7 +232,7 @@ def _stdin_lines():
 
 
 def chat(model_file=None, index_dir=None, parlai_args=(), verbose=False, print_docs=False,
-         attribution=False, int8=False, max_sentences=2):
+         attribution=False, int8=True, max_sentences=2):
     agent, banner = load_agent(model_file, index_dir, parlai_args, verbose, print_docs, attribution,
                                int8=int8, max_sentences=max_sentences)
     print(banner + "\n[DONE] starts a new conversation; [EXIT] or Ctrl-D ends.", flush=True)
@@ -274,9 +275,12 @@ def add_subparser(subparsers):
                    help="show which retrieved passage each part of a reply came from (RAG-Token)")
     p.add_argument("--verbose", action="store_true",
                    help="show ParlAI's option dump and notes here too (always in MODEL.chat.log)")
-    p.add_argument("--int8", action="store_true",
-                   help="generate with int8 decoder weights (a causal LM): faster on a CPU, but "
-                   "replies differ from float's and copy numbers worse (bench/bench_chat.py)")
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True,
+                   help="generate with int8 weights in a causal LM's decoder layers and output "
+                   "layer (--int8-inference): about half the reply time on a CPU, with the "
+                   "measures of fp32 within their noise (bench/bench_chat.py, "
+                   "bench/bench_grounding.py); --no-int8 generates in the model's own precision "
+                   "(default: %(default)s)")
     p.add_argument("--max-sentences", type=int, default=2,
                    help="end each reply after this many sentences (0: when the model ends it); "
                    "short replies come sooner and leave less room to state what the passages "

@@ -231,6 +231,18 @@ class RagModel(TorchGeneratorModel):
             logits = self._close_unstated_numbers(logits, decoder_input, state)
         return rag_token_next_log_probs(logits, state.doc_scores), incr
 
+    def quantize_int8(self) -> int:
+        """Generate with int8 weights in the decoder layers and the output layer of a causal
+        LM (`rag_dialogue.backends`): for a CPU, outside training only, since the model
+        cannot train or be saved afterwards. Returns the decoder layers quantized (0: the
+        generator is left as it is, such as BART)."""
+        from rag_dialogue.backends import quantize_decoder_layers
+
+        layers = quantize_decoder_layers(self.generator)
+        if layers:
+            self.backend.quantize_output_layer()
+        return layers
+
     def number_tokens(self) -> NumberTokens:
         """The generator vocabulary's digit and separator pieces (found once)."""
         if self._number_tokens is None:

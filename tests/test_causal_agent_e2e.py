@@ -53,6 +53,29 @@ def test_model_file_leaves_the_frozen_base_out(trained_causal, tiny_llama_dir):
                            original["model.layers.1.mlp.up_proj.weight"])  # it did train
 
 
+def test_int8_inference_quantizes_after_loading_and_only_to_generate(trained_causal, tmp_path):
+    """`--int8-inference`: the trained weights are loaded first and then quantized (the
+    decoder layers and the output layer); an agent that may train or save is left float,
+    and a quantized one refuses to save."""
+    from parlai.core.agents import create_agent_from_model_file
+
+    float_agent = create_agent_from_model_file(str(trained_causal), {"datatype": "valid"})
+    int8_agent = create_agent_from_model_file(str(trained_causal), {"datatype": "valid", "int8_inference": True})
+    assert float_agent.int8_layers == 0 and int8_agent.int8_layers == 2
+    assert int8_agent.model.backend._int8_head is not None
+    hidden = torch.randn(3, 1, float_agent.model.generator.config.hidden_size)
+    with torch.no_grad():
+        exact = float_agent.model.backend.project(hidden).log_softmax(-1)
+        quantized = int8_agent.model.backend.project(hidden).log_softmax(-1)
+    assert torch.nn.functional.kl_div(quantized, exact, log_target=True, reduction="batchmean") < 0.01
+    assert torch.equal(quantized.argmax(-1), exact.argmax(-1))
+    with pytest.raises(RuntimeError, match="cannot save"):
+        int8_agent.save(str(tmp_path / "model"))
+    assert not (tmp_path / "model").exists()
+    training = create_agent_from_model_file(str(trained_causal), {"datatype": "train", "int8_inference": True})
+    assert training.int8_layers == 0 and training.model.backend._int8_head is None
+
+
 def test_eval_reports_recall(trained_causal, tiny_task):  # noqa: F811
     from parlai.scripts.eval_model import EvalModel
 

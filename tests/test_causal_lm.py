@@ -56,22 +56,31 @@ def test_base_record_is_checked_on_resolve(tiny_llama_dir):
         causal_lm.resolve_base({**record, "name": str(tiny_llama_dir / "gone")})
 
 
-def test_int8_decoder_layers_keep_the_next_token_distribution(tiny_llama_dir):
-    """The chat's int8 decoder weights: the same model, slightly perturbed, never trainable."""
+def test_int8_decoder_layers_decode_close_to_float_and_prefill_exactly(tiny_llama_dir):
+    """The chat's int8 decoding: a step of one new token per row is slightly perturbed; a
+    prompt (prefill, teacher forcing) runs on the float weights, untouched."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    from rag_dialogue.backends import quantize_decoder_layers
+    from rag_dialogue.backends import DecodeInt8Linear, quantize_decoder_layers
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
     ids = torch.randint(3, model.config.vocab_size, (2, 12))
+
+    def prompt_and_step():
+        prompt = model(ids[:, :-1], use_cache=True)
+        step = model(ids[:, -1:], past_key_values=prompt.past_key_values)
+        return prompt.logits.log_softmax(-1), step.logits[:, -1].log_softmax(-1)
+
     with torch.no_grad():
-        before = model(ids).logits[:, -1].log_softmax(-1)
+        prompt_before, step_before = prompt_and_step()
         assert quantize_decoder_layers(model) == model.config.num_hidden_layers
-        after = model(ids).logits[:, -1].log_softmax(-1)
-    assert isinstance(model.lm_head, torch.nn.Linear)  # the output layer stays float
-    assert torch.nn.functional.kl_div(after, before, log_target=True, reduction="batchmean") < 0.05
+        prompt_after, step_after = prompt_and_step()
+    assert isinstance(model.model.layers[0].mlp.down_proj, DecodeInt8Linear)
+    assert torch.equal(prompt_after, prompt_before)
+    assert not torch.equal(step_after, step_before)
+    assert torch.nn.functional.kl_div(step_after, step_before, log_target=True, reduction="batchmean") < 0.05
     assert quantize_decoder_layers(torch.nn.Linear(2, 2)) == 0  # nothing to quantize
 
 
