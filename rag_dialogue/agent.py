@@ -409,6 +409,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         return output
 
     def eval_step(self, batch):
+        # ParlAI's eval_step sets eval mode, but the decline check retrieves before it: the
+        # query encoder's dropout made a chat's first reply (and every decline) a draw
+        self.model.eval()
         output = self._decline_before_generating(batch)
         generated = output is None
         if generated:

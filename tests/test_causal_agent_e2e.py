@@ -190,6 +190,27 @@ def test_chat_declines_streams_and_keeps_parlai_quiet(trained_causal, tiny_index
     assert (trained_causal.parent / "chat.log").stat().st_size > 0  # ParlAI's chatter went there
 
 
+def test_the_chat_retrieves_in_eval_mode_from_its_first_message(trained_causal, tiny_index):
+    """The decline check retrieves before ParlAI's eval_step sets eval mode; with the query
+    encoder's dropout on, one message got other passages each time it was sent."""
+    import io
+
+    from rag_dialogue import chat
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    retrieve, modes = agent.model.retrieve, []
+
+    def retrieve_and_note(*args, **kwargs):
+        modes.append(agent.model.query_encoder.training)
+        return retrieve(*args, **kwargs)
+
+    agent.model.retrieve = retrieve_and_note
+    message = "Who wrote the opera The Glass Ferry?"
+    turns = list(chat.converse(agent, iter([message, "[DONE]", message, "[DONE]", message]), out=io.StringIO()))
+    assert modes and not any(modes)
+    assert len({reply for _, reply, *_ in turns}) == 1
+
+
 def test_stream_printer_shows_whole_words_then_the_reply():
     import io
 
