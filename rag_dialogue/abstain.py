@@ -62,27 +62,35 @@ def named_terms(message: str) -> list[str]:
     return kept
 
 
-def _passage_stems(passages) -> list[frozenset]:
-    return [frozenset(metrics.stem(w) for w in metrics.content_words(f"{title} {text}"))
-            for title, text in passages]
+def _stems(text: str) -> list:
+    return [metrics.stem(w) for w in metrics.content_words(text)]
 
 
-def _name_stems(name: str) -> frozenset:
-    return frozenset(metrics.stem(w) for w in metrics.content_words(name))
+def _holds(name: str, runs) -> bool:
+    """One of `runs` (stem lists: a title, a text) holds the name's content words side by
+    side, in any order ("University of Oxford" holds "Oxford University"). Words of a name
+    far apart are something else: "the end of winter ... to the Lantern Festival" does
+    not hold "Winter Lanterns"."""
+    wanted = _stems(name)
+    if not wanted:
+        return False
+    width, need = len(wanted), set(wanted)
+    return any(need <= set(run[i:i + width]) for run in runs for i in range(max(1, len(run) - width + 1)))
 
 
 def missing_names(message: str, passages) -> list[str]:
-    """The names of `message` that no single passage holds (all of a name's content words,
-    by Porter stem, in one passage's title or text); `passages` are (title, text) pairs."""
-    stems = _passage_stems(passages)
-    return [name for name in named_terms(message) if not any(_name_stems(name) <= held for held in stems)]
+    """The names of `message` that no single passage holds (its content words, by Porter
+    stem, side by side in the passage's title or text: `_holds`); `passages` are
+    (title, text) pairs."""
+    runs = [(_stems(title), _stems(text)) for title, text in passages]
+    return [name for name in named_terms(message) if not any(_holds(name, held) for held in runs)]
 
 
 def names_held(names: list[str], title: str, text: str) -> int:
-    """How many of `names` one passage holds (all of a name's content words, by stem, in
-    its title or text): "Albert Einstein" is held by every passage of his article."""
-    held, = _passage_stems([(title, text)])
-    return sum(_name_stems(name) <= held for name in names)
+    """How many of `names` one passage holds (`_holds`): "Albert Einstein" is held by every
+    passage of his article, by its title."""
+    runs = (_stems(title), _stems(text))
+    return sum(_holds(name, runs) for name in names)
 
 
 def decline_reply(missing: list[str]) -> str:

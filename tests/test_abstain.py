@@ -53,6 +53,15 @@ def test_a_name_must_be_whole_in_one_passage():
     assert abstain.missing_names("Who was Eiffel Curie?", PASSAGES) == ["Eiffel Curie"]
 
 
+def test_a_names_words_stand_side_by_side():
+    festival = [("Chinese New Year", "Marking the end of winter and the beginning of spring, this festival "
+                 "takes place from Chinese New Year's Eve to the Lantern Festival.")]
+    assert abstain.missing_names("Who composed the symphony Winter Lanterns?", festival) == ["Winter Lanterns"]
+    assert abstain.missing_names("When was Oxford University founded?",
+                                 [("University of Oxford", "It is the oldest university in the English-speaking world.")]) == []
+    assert abstain.missing_names("Where is the Lantern Festival held?", festival) == []
+
+
 def test_names_skip_question_words_and_greetings():
     assert abstain.named_terms("Hi! Who is Isaac Newton? Tell me about the Statue of Liberty.") == \
         ["Isaac Newton", "Statue of Liberty"]
