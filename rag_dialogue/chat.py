@@ -134,10 +134,25 @@ class StreamPrinter:
     def finish(self, text: str):
         if self.shown and text.startswith(self.shown):
             self.out.write(text[len(self.shown):] + "\n")
+        elif self.shown:  # taken back (a repeat generated again, or a decline)
+            self.out.write(self._erase() + f"{SPEAKER}: {text}\n")
         else:
-            self.out.write(("\n" if self.shown else "") + f"{SPEAKER}: {text}\n")
+            self.out.write(f"{SPEAKER}: {text}\n")
         self.out.flush()
         self.shown, self.first_at = "", None
+
+    def _erase(self) -> str:
+        """What takes a streamed reply back: in a terminal, the cursor returns to the
+        reply's first row and clears to the end of the screen; in a transcript (a pipe, a
+        file) the words stay, marked, so a reader sees which reply stands."""
+        isatty = getattr(self.out, "isatty", None)
+        if not (isatty and isatty()):
+            return " [taken back]\n"
+        import shutil
+
+        columns = max(1, shutil.get_terminal_size().columns)
+        rows_up = (len(SPEAKER) + 2 + len(self.shown)) // columns
+        return "\r" + (f"\033[{rows_up}F" if rows_up else "") + "\033[J"
 
 
 def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = False,

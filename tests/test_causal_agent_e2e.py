@@ -225,7 +225,17 @@ def test_stream_printer_shows_whole_words_then_the_reply():
     assert out.getvalue() == "[RagDialogue]: The Eiffel Tower is tall.\n"
     printer.on_text("It was built in")
     printer.finish("I'm sorry, I don't know that.")  # replaced: shown whole on its own line
-    assert out.getvalue().endswith("[RagDialogue]: It was built\n[RagDialogue]: I'm sorry, I don't know that.\n")
+    assert out.getvalue().endswith("[RagDialogue]: It was built [taken back]\n[RagDialogue]: I'm sorry, I don't know that.\n")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    printer = StreamPrinter(screen)
+    printer.on_text("It was built in")
+    printer.finish("I'm sorry, I don't know that.")  # in a terminal the streamed words are erased
+    assert screen.getvalue() == "[RagDialogue]: It was built\r\033[J[RagDialogue]: I'm sorry, I don't know that.\n"
 
 
 def test_a_reply_ends_after_its_last_allowed_sentence(trained_causal, tiny_index):
