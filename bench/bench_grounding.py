@@ -12,6 +12,10 @@ experiment's own `evaluate` (ParlAI's eval_model, the teacher's measures):
             and weigh more (`--retrieval-names`): the defaults now
   int8      names, generating with int8 weights (`--int8-inference`, the chat's default):
             what the faster decoding costs in the measures
+  topics    int8, and retrieval ranks by the message's rarer lowercase words too
+            ("octopus"), as it does by names (`abstain.retrieval_names`): the defaults now
+
+Ways before `topics` rank by the names alone (`abstain.named_terms`).
 
 and prints per split and way the measures, the share of replies that state a number, of
 those that state one no passage or dialogue turn holds, and the seconds, with each way's
@@ -19,7 +23,7 @@ ratio to `before`. Replies are saved beside the model (`MODEL.bench_grounding.WA
 to be read. Develop on valid splits: test splits are for reporting.
 
     .venv/bin/python bench/bench_grounding.py -mf runs/full/rag_token/model \\
-        [--splits valid_unseen,valid_wow] [--examples 32] [--ways names,int8] [--recount]
+        [--splits valid_unseen,valid_wow] [--examples 32] [--ways int8,topics] [--recount]
 """
 
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
@@ -29,8 +33,8 @@ import platform
 import time
 from pathlib import Path
 
+from rag_dialogue import abstain, grounded_numbers, progress
 from rag_dialogue import agent as agent_module
-from rag_dialogue import grounded_numbers, progress
 from rag_dialogue.experiment import evaluate
 
 SHOWN = ("f1", "kf1", "faithful_rate", "hallucination_rate", "degenerate_rate", "read_out_rate")
@@ -60,7 +64,7 @@ def main():
     parser.add_argument("--splits", default="valid_unseen,valid_wow")
     parser.add_argument("--examples", type=int, default=32)
     parser.add_argument("--n-docs", type=int, default=5, help="passages per reply (the experiment's)")
-    parser.add_argument("--ways", default="before,spared,numbers,names,int8",
+    parser.add_argument("--ways", default="before,spared,numbers,names,int8,topics",
                         help="which ways, comma-separated (ratios are to the first)")
     parser.add_argument("--recount", action="store_true",
                         help="only count the numbers of the replies a run saved (no evaluation; "
@@ -75,8 +79,11 @@ def main():
     base = {k: opt[k] for k in ("task", "datapath", "index_dir", "eval_batchsize", "batchsize", "inference",
                                 "beam_block_ngram", "beam_min_length", "beam_size") if opt.get(k) is not None}
     spare = grounded_numbers.spare_numbers_from_ngram_blocking
-    ways = {"before": (False, False, False, False), "spared": (True, False, False, False),
-            "numbers": (True, True, False, False), "names": (True, True, True, False), "int8": (True, True, True, True)}
+    with_topics = abstain.retrieval_names
+    # (numbers spared from n-gram blocking, numbers from passages, names rank, int8, topic words rank)
+    ways = {"before": (False, False, False, False, False), "spared": (True, False, False, False, False),
+            "numbers": (True, True, False, False, False), "names": (True, True, True, False, False),
+            "int8": (True, True, True, True, False), "topics": (True, True, True, True, True)}
     unknown = set(args.ways.split(",")) - set(ways)
     if unknown:
         parser.error(f"--ways: no way named {', '.join(sorted(unknown))} (the ways: {', '.join(ways)})")
@@ -86,8 +93,9 @@ def main():
           f"{args.model_file}.bench_grounding.log", flush=True)
     for split in args.splits.split(","):
         rows = {}
-        for way, (spared, grounded, named, int8) in ways.items():
+        for way, (spared, grounded, named, int8, topics) in ways.items():
             agent_module.spare_numbers_from_ngram_blocking = spare if spared else (lambda tree, digits: None)
+            abstain.retrieval_names = with_topics if topics else abstain.named_terms
             log = Path(f"{args.model_file}.bench_grounding.{way}.{split}.jsonl")
             start = time.perf_counter()
             with progress.logs_to(f"{args.model_file}.bench_grounding.log"):
@@ -100,6 +108,7 @@ def main():
             got["with_number"], got["unheld_number"] = _numbers_in_replies(log)
             rows[way] = got
         agent_module.spare_numbers_from_ngram_blocking = spare
+        abstain.retrieval_names = with_topics
         print(f"\n{split}")
         print(f"{'way':10}" + "".join(f"{k:>20}" for k in SHOWN) + f"{'numbers/unheld':>16}{'s':>8}{'ratio':>7}")
         first = next(iter(rows.values()))

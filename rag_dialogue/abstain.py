@@ -62,6 +62,21 @@ def named_terms(message: str) -> list[str]:
     return kept
 
 
+def retrieval_names(message: str) -> list[str]:
+    """What retrieval ranks passages by beside the dense score (`--retrieval-names`): the
+    names a message mentions (`named_terms`), then its rarer lowercase content words
+    ("octopus", "canal"; not the 2,000 commonest words), which name a thing as well."""
+    names = named_terms(message)
+    common = metrics.default_rare_words().common
+    covered = {stem for name in names for stem in _stems(name)}
+    for word in metrics.content_words(message):
+        stem = metrics.stem(word)
+        if word not in common and stem not in covered:
+            names.append(word)
+            covered.add(stem)
+    return names
+
+
 def _stems(text: str) -> list:
     return [metrics.stem(w) for w in metrics.content_words(text)]
 

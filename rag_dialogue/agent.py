@@ -308,9 +308,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
             tokens = self.model.query_encoder.tokenize(queries, truncate_left=True)
             rag_input.query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
             if self.opt.get("retrieval_names", True):
-                from rag_dialogue.abstain import named_terms
+                from rag_dialogue.abstain import retrieval_names
 
-                rag_input.names = [named_terms(obs.get("text", "")) for obs in valid]
+                rag_input.names = [retrieval_names(obs.get("text", "")) for obs in valid]
             if self.opt.get("retrieval_skip_said", True):
                 rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
                 if self.opt.get("interactive_mode") and self._used_passages:

@@ -50,8 +50,8 @@ TEMPLATES = ("What can you tell me about {t}?", "When was {t} first known, and w
 def decisions(retriever, questions, k=5):
     """The rule's decision (True = declines) for each question."""
     emb = retriever.query_encoder.encode(questions, truncate_left=True)
-    # as the agent searches: passages of what a question names rank higher (--retrieval-names)
-    rows, _ = search_fresh(retriever, emb, k, names=[abstain.named_terms(q) for q in questions])
+    # as the agent searches: passages of what a question names (or its rarer words) rank higher
+    rows, _ = search_fresh(retriever, emb, k, names=[abstain.retrieval_names(q) for q in questions])
     out = []
     for question, row in zip(questions, rows):
         passages = [(retriever.store[int(r)].title, retriever.store[int(r)].text) for r in row if r >= 0]

@@ -62,6 +62,12 @@ def test_a_names_words_stand_side_by_side():
     assert abstain.missing_names("Where is the Lantern Festival held?", festival) == []
 
 
+def test_retrieval_ranks_by_names_then_rarer_lowercase_words():
+    assert abstain.retrieval_names("How many species of octopus are there?") == ["species", "octopus"]
+    assert abstain.retrieval_names("How long is the Panama Canal?") == ["Panama Canal"]  # no word twice
+    assert abstain.retrieval_names("What do you think about that?") == []  # everyday words rank nothing
+
+
 def test_names_skip_question_words_and_greetings():
     assert abstain.named_terms("Hi! Who is Isaac Newton? Tell me about the Statue of Liberty.") == \
         ["Isaac Newton", "Statue of Liberty"]
