@@ -130,9 +130,10 @@ def add_rag_args(parser):
     )
     group.add_argument(
         "--int8-inference", type="bool", default=False,
-        help="outside training, generate with int8 weights in a causal LM's decoder layers "
-        "and output layer (dynamic quantization, per output channel): decoding a few passage "
-        "rows on a CPU is bound by reading the weights, and this reads a quarter of them. "
+        help="outside training, decode (one new token per row) with int8 copies of a causal LM's "
+        "decoder layers and output layer (dynamic quantization, per output channel); prompts "
+        "and teacher forcing stay float. Decoding a few passage rows on a CPU is bound by "
+        "reading the weights, and this reads a quarter of them. "
         "The model cannot be trained or saved afterwards; bench/bench_chat.py and "
         "bench/bench_grounding.py measure its time and its replies against fp32's",
     )

@@ -291,8 +291,8 @@ def add_subparser(subparsers):
     p.add_argument("--verbose", action="store_true",
                    help="show ParlAI's option dump and notes here too (always in MODEL.chat.log)")
     p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True,
-                   help="generate with int8 weights in a causal LM's decoder layers and output "
-                   "layer (--int8-inference): about half the reply time on a CPU, with the "
+                   help="decode with int8 copies of a causal LM's decoder layers and output layer, "
+                   "prompts staying float (--int8-inference): about half the reply time on a CPU, with the "
                    "measures of fp32 within their noise (bench/bench_chat.py, "
                    "bench/bench_grounding.py); --no-int8 generates in the model's own precision "
                    "(default: %(default)s)")
