@@ -237,13 +237,38 @@ def test_a_reply_that_restates_its_subject_says_nothing():
     assert not m.is_degenerate(himalayas + " It is the highest mountain on Earth.")  # one sentence claims
 
 
-def test_no_human_wizard_of_wikipedia_turn_restates_its_subject():
+def test_no_human_wizard_of_wikipedia_turn_restates_its_subject_or_repeats_one_word():
     from rag_dialogue.tasks.wizard_of_wikipedia.seen import load
 
     turns = [t for dialogue in load("valid") for pair in dialogue["dialogue"] for t in pair if isinstance(t, str)]
     assert len(turns) > 7000  # every apprentice and wizard turn of valid seen
     sentences = [s for t in turns for s in m._SENTENCE_END.split(t) if s.strip()]
     assert [s for s in sentences if m.restates_subject(s)] == []
+    assert [t for t in turns if m._one_word_dominates(t)] == []
+
+
+def test_the_first_stem_leaves_the_random_state_alone():
+    """NLTK's import draws from Python's random state; a resumed training run restores that
+    state and must then draw the examples the uninterrupted run drew."""
+    import subprocess
+    import sys
+
+    code = ("import random; random.seed(0); a = random.random(); random.seed(0); "
+            "from rag_dialogue import metrics; metrics.stem('running'); print(a == random.random())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("True")
+
+
+def test_one_word_said_over_and_over_is_babble():
+    # a chat reply of the fully trained model to "Tell me about the Pacific Ocean."
+    pacific = ("The Pacific Ocean is the largest and most deepest part of the world's oceans. It separates the "
+               "Pacific Ocean, which is the part of Earth's ocean system that includes the Pacific, Pacific Ocean "
+               "(including the Indian Ocean, Pacific Atlantic Ocean, and Pacific Arctic Ocean), and the Atlantic Ocean.")
+    assert m.is_degenerate(pacific)
+    assert not m.is_degenerate("The Standard Poodle, Miniature Poodle and Toy Poodle are breeds of poodle.")  # 4 times
+    assert not m.is_degenerate("Common uses of graphic design include corporate design (logos and branding), "
+                               "editorial design (magazines, newspapers and books), wayfinding or environmental "
+                               "design, also web design and more.")  # a human wizard's list: 5 of 19
 
 
 @pytest.fixture(scope="module")
