@@ -119,14 +119,14 @@ def use_bf16(value) -> bool:
 def _int8_copy(linear: torch.nn.Linear) -> torch.nn.Module:
     """An int8 copy of `linear` (dynamic quantization: activations are quantized per product,
     per tensor). One scale per output channel keeps the numbers a passage states (per-tensor
-    scales turned "64 squares" into "8 squares")."""
-    import copy
+    scales turned "64 squares" into "8 squares"). `linear` itself is left as it was:
+    quantize_dynamic works on a copy of what it is given."""
     import warnings
 
     with warnings.catch_warnings():  # torch.ao's notice that the API moves to torchao
         warnings.simplefilter("ignore")
         holder = torch.ao.quantization.quantize_dynamic(
-            torch.nn.Sequential(copy.deepcopy(linear)),
+            torch.nn.Sequential(linear),
             {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8)
     return holder[0]
 

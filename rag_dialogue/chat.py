@@ -159,8 +159,9 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
                print_docs: bool = False, attribution: bool = False, log_file=None,
                int8: bool = True, max_sentences: int = 2):
     """The agent of `model_file` for chatting, its ParlAI chatter sent to `log_file`;
-    returns (agent, banner line). `int8`: a causal LM generates with int8 decoder weights
-    (see `backends.quantize_decoder_layers`; bench/bench_chat.py measures both ways).
+    returns (agent, banner line). `int8`: a causal LM decodes with int8 copies of its decoder
+    layers and output layer, prompts staying float (`--int8-inference`, see
+    `backends.DecodeInt8Linear`; bench/bench_chat.py measures both ways).
     `max_sentences`: a reply ends after that many sentences (0: when the model ends it)."""
     from parlai.core.agents import create_agent_from_model_file
 
