@@ -498,11 +498,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
         from parlai.core.torch_agent import Output
 
         with torch.no_grad():
-            retrievals, _ = self.model.retrieve(batch.rag_input.query, batch.rag_input.said, batch.rag_input.names)
+            retrievals, scores = self.model.retrieve(batch.rag_input.query, batch.rag_input.said,
+                                                     batch.rag_input.names)
+        self.model.last_retrieval = retrievals
         replies = self._declines(batch.observations, retrievals)
         if any(r is None for r in replies):
+            # generation reads these passages rather than retrieving them a second time
+            batch.rag_input.passages = [[(p.title, p.text) for p in r.passages] for r in retrievals]
+            batch.rag_input.doc_scores = scores
             return None
-        self.model.last_retrieval = retrievals
         return Output(replies)
 
     def _unless_a_repeat(self, batch, output):
@@ -528,6 +532,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             self._used_passages.extend(sources)
             said = batch.rag_input.said or [""] * len(output["text"])
             batch.rag_input.said = [s + "\n" + "\n".join(sources) for s in said]
+            batch.rag_input.passages = batch.rag_input.doc_scores = None  # retrieved anew
             self._local_metrics.clear()  # the first try's are replaced by the second's
             again = super().eval_step(batch)
             if again is not None and again.get("text") and not stale(again["text"][0]):

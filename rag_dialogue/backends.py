@@ -143,27 +143,70 @@ class DecodeInt8Linear(torch.nn.Module):
     Decoding a few rows is bound by reading the weights, and int8 reads a quarter of fp32's.
     A prompt is another matter: its activations are quantized per tensor, so the massive
     activations of a few tokens set the scale for all of them. Prefill in int8 raised the
-    RAG-Token model's perplexity on valid unseen from 2.2 to 6.5 (bench/bench_grounding.py)."""
+    RAG-Token model's perplexity on valid unseen from 2.2 to 6.5 (bench/bench_grounding.py).
 
-    def __init__(self, linear: torch.nn.Linear):
+    `shared` (with `part`): the int8 product of several layers that read the same input
+    (`SharedInt8Product`); this layer's output is its `part`-th slice."""
+
+    def __init__(self, linear: torch.nn.Linear, shared: "SharedInt8Product | None" = None, part: int = 0):
         super().__init__()
         self.linear = linear
-        self.int8 = _int8_copy(linear)
+        self.int8 = _int8_copy(linear) if shared is None else None
+        self.shared, self.part = shared, part
 
     def forward(self, x):
-        return self.int8(x) if _one_new_token(x) else self.linear(x)
+        if not _one_new_token(x):
+            return self.linear(x)
+        return self.int8(x) if self.shared is None else self.shared.output(x, self.part)
+
+
+class SharedInt8Product:
+    """One int8 product for linear layers that read the same input (an attention's q, k and
+    v; a gated MLP's gate and up): their weights stacked, the product sliced. A decoding
+    step's int8 product costs about 0.1 ms however narrow it is (the activations are
+    quantized for each), so three products in one save two of those. Each slice equals its
+    layer's own int8 product: the weights are scaled per output channel and the input is
+    quantized the same way. The last input is kept by identity: a new tensor, a new product."""
+
+    def __init__(self, linears):
+        stacked = torch.nn.Linear(linears[0].in_features, sum(l.out_features for l in linears),
+                                  bias=linears[0].bias is not None)
+        with torch.no_grad():
+            stacked.weight.copy_(torch.cat([l.weight for l in linears]))
+            if stacked.bias is not None:
+                stacked.bias.copy_(torch.cat([l.bias for l in linears]))
+        self.int8 = _int8_copy(stacked)
+        self.widths = [l.out_features for l in linears]
+        self._input, self._parts = None, None
+
+    def output(self, x, part: int):
+        if x is not self._input:
+            self._input, self._parts = x, self.int8(x).split(self.widths, dim=-1)
+        return self._parts[part]
+
+
+# Linear layers of one module that read the same input (Llama, Mistral, Qwen2 and their kin).
+_SAME_INPUT = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
 
 
 def quantize_decoder_layers(generator) -> int:
     """Int8 decoding for the linear layers of a causal LM's decoder layers (see
-    `DecodeInt8Linear`): generation on a CPU only. Returns the number of layers changed
-    (0 for a model without `model.layers`, such as BART). The output layer is the
-    backend's (`_Backend.quantize_output_layer`)."""
+    `DecodeInt8Linear`; layers that read the same input share one product): generation on
+    a CPU only. Returns the number of layers changed (0 for a model without `model.layers`,
+    such as BART). The output layer is the backend's (`_Backend.quantize_output_layer`)."""
     layers = getattr(getattr(generator, "model", None), "layers", None)
     if layers is None:
         return 0
     for layer in layers:
         for parent in list(layer.modules()):
+            children = dict(parent.named_children())
+            for names in _SAME_INPUT:
+                linears = [children.get(n) for n in names]
+                if all(isinstance(l, torch.nn.Linear) for l in linears) and \
+                        len({(l.in_features, l.bias is not None) for l in linears}) == 1:
+                    shared = SharedInt8Product(linears)
+                    for part, (name, linear) in enumerate(zip(names, linears)):
+                        setattr(parent, name, DecodeInt8Linear(linear, shared, part))
             for name, child in list(parent.named_children()):
                 if isinstance(child, torch.nn.Linear):
                     setattr(parent, name, DecodeInt8Linear(child))

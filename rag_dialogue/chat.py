@@ -178,6 +178,7 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
     log_file = Path(log_file or f"{model_file}.chat.log")
     with progress.logs_to(log_file, verbose=verbose), _quiet(verbose):
         agent = create_agent_from_model_file(model_file, opt_overrides=overrides)
+    _warm_up(agent)
     quantized = agent.int8_layers
     size = ""
     retriever = getattr(agent.model, "retriever", None)
@@ -186,6 +187,26 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
     weights = ", int8 decoder" if quantized else ""
     return agent, (f"rag-dialogue chat: {model_file} ({agent.opt.get('rag_type')}{weights}){size}; "
                    f"log {log_file}")
+
+
+def _warm_up(agent):
+    """Do while loading what the first reply would wait for (2 to 10 s on 2 cores): the
+    stemmer's import, the common-word list, the vocabulary's number pieces and a first
+    query encoding and search."""
+    import torch
+
+    from rag_dialogue import metrics
+
+    metrics.stem("warming")
+    metrics.default_rare_words()
+    model = agent.model
+    if getattr(model, "numbers_from_passages", False):
+        model.number_tokens()
+    if getattr(model, "retriever", None) is not None:
+        batch = agent.batchify([agent.observe({"text": "Hello, what is new?", "episode_done": True})])
+        with torch.no_grad():
+            model.retrieve(batch.rag_input.query, batch.rag_input.said, batch.rag_input.names)
+    agent.reset()
 
 
 def _parlai_overrides(model_file: str, parlai_args) -> dict:

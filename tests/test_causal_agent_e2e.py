@@ -211,6 +211,35 @@ def test_the_chat_retrieves_in_eval_mode_from_its_first_message(trained_causal, 
     assert len({reply for _, reply, *_ in turns}) == 1
 
 
+def test_a_chat_reply_retrieves_once(trained_causal, tiny_index):
+    """The decline check's passages are the ones generation reads: retrieving them again
+    cost each reply a second query encoding and search."""
+    import io
+
+    from rag_dialogue import chat
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, print_docs=True, log_file=trained_causal.parent / "chat.log")
+    retrieve, calls = agent.model.retrieve, []
+
+    def retrieve_and_count(*args, **kwargs):
+        calls.append(args)
+        return retrieve(*args, **kwargs)
+
+    encoder, during_generation = agent.model.encoder, []
+
+    def encode_and_count(inp):
+        before = len(calls)
+        state = encoder(inp)
+        during_generation.append(len(calls) - before)
+        return state
+
+    agent.model.retrieve, agent.model.encoder = retrieve_and_count, encode_and_count
+    (_, reply, *_), = chat.converse(agent, iter(["What do you like about it?"]), out=io.StringIO())
+    assert reply and during_generation[0] == 0
+    # a reply generated again (it repeated what was said) retrieves anew, the said passages passed over
+    assert during_generation[1:] in ([], [1])
+
+
 def test_stream_printer_shows_whole_words_then_the_reply():
     import io
 

@@ -62,7 +62,7 @@ def test_int8_decoder_layers_decode_close_to_float_and_prefill_exactly(tiny_llam
     import torch
     from transformers import AutoModelForCausalLM
 
-    from rag_dialogue.backends import DecodeInt8Linear, quantize_decoder_layers
+    from rag_dialogue.backends import DecodeInt8Linear, _int8_copy, quantize_decoder_layers
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
@@ -78,6 +78,14 @@ def test_int8_decoder_layers_decode_close_to_float_and_prefill_exactly(tiny_llam
         assert quantize_decoder_layers(model) == model.config.num_hidden_layers
         prompt_after, step_after = prompt_and_step()
     assert isinstance(model.model.layers[0].mlp.down_proj, DecodeInt8Linear)
+    # q, k and v share one int8 product; each slice is what the layer's own int8 copy gives
+    attention = model.model.layers[0].self_attn
+    assert attention.q_proj.shared is attention.v_proj.shared is not None
+    x = torch.randn(2, 1, model.config.hidden_size)
+    with torch.no_grad():
+        for name in ("q_proj", "k_proj", "v_proj"):
+            alone = _int8_copy(getattr(attention, name).linear)(x)
+            assert torch.allclose(getattr(attention, name)(x), alone, atol=1e-6)
     assert torch.equal(prompt_after, prompt_before)
     assert not torch.equal(step_after, step_before)
     assert torch.nn.functional.kl_div(step_after, step_before, log_target=True, reduction="batchmean") < 0.05

@@ -47,6 +47,28 @@ def test_invented_facts_and_numbers_are_hallucinations():
     assert custom("actress") and not custom("film") and custom("7")
 
 
+def test_the_common_word_list_is_kept_and_recounted_when_its_source_changes(tmp_path, monkeypatch):
+    source = tmp_path / "dataset.json"
+    source.write_text(json.dumps({"c1": {"messages": [[{"text": "The film, the actress!"}], [{"text": "a film"}]]}}))
+    monkeypatch.setenv("RAG_DIALOGUE_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("rag_dialogue.paths.chitchat_file", lambda: source)
+    m.default_rare_words.cache_clear()
+    try:
+        counted = m.default_rare_words()
+        assert counted.common == {"film", "actress"}  # as RareWords.from_texts counts them
+        kept = json.loads((tmp_path / "home" / "common_words.json").read_text())
+        assert sorted(kept["words"]) == ["actress", "film"]
+        m.default_rare_words.cache_clear()
+        kept["words"] = ["kept"]  # read back, not counted again, while the source is unchanged
+        (tmp_path / "home" / "common_words.json").write_text(json.dumps(kept))
+        assert m.default_rare_words().common == {"kept"}
+        m.default_rare_words.cache_clear()
+        source.write_text(json.dumps({"c1": {"messages": [[{"text": "dog dog cat"}]]}}))
+        assert m.default_rare_words().common == {"dog", "cat"}  # a changed source is counted again
+    finally:
+        m.default_rare_words.cache_clear()
+
+
 def test_gold_passage_retrieved_definition():
     retrieved = [("Sky", "The sky is blue."), ("Greta Garbo", "Greta Garbo was a Swedish and American film actress.")]
     assert m.gold_passage_retrieved(retrieved, "Greta Garbo", "Greta Garbo was a Swedish and American film actress.")
