@@ -6,6 +6,8 @@ new conversation, through `rag_dialogue.chat.converse` (what `rag-dialogue chat`
 
   before       float weights, the reply ends after its second sentence (the chat until now;
                `rag-dialogue chat --no-int8`)
+  int8 apart   int8 decoding with one product per linear layer (this version's int8
+               until q, k and v, and gate and up, shared one)
   int8         int8 decoding (`--int8-inference`: the decoder layers' and the output
                layer's weights, one new token per row; prompts stay float): `rag-dialogue chat`
   1 sentence   int8, `--max-sentences 1`
@@ -41,6 +43,7 @@ QUESTIONS = [
 
 
 def main():
+    from rag_dialogue.backends import quantize_decoder_layers
     from rag_dialogue.chat import chat_index, converse, load_agent, _model_file
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,12 +53,15 @@ def main():
     args = ap.parse_args()
     model_file = _model_file(args.model_file)
     index = chat_index(model_file, args.index)
-    configs = {"before": (2, False, True), "int8": (2, True, True), "1 sentence": (1, True, True),
-               "no rules": (2, True, False)}
+    configs = {"before": (2, False, True), "int8 apart": (2, "apart", True), "int8": (2, True, True),
+               "1 sentence": (1, True, True), "no rules": (2, True, False)}
     agents = {}
     for name, (sentences, int8, rules) in configs.items():
-        agent, banner = load_agent(model_file, index, int8=int8, max_sentences=sentences,
+        agent, banner = load_agent(model_file, index, int8=int8 is True, max_sentences=sentences,
                                    log_file=f"{model_file}.bench_chat.log")
+        if int8 == "apart":
+            quantize_decoder_layers(agent.model.generator, share=False)
+            agent.model.backend.quantize_output_layer()
         agent.opt["retrieval_names"] = agent.model.numbers_from_passages = rules
         agents[name] = agent
     print(banner.replace(", int8 decoder", ""))

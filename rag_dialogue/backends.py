@@ -23,6 +23,8 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from rag_dialogue.decode_step import decode_step
+
 _PASSAGE, _HISTORY = "\x00PASSAGE\x00", "\x00HISTORY\x00"
 
 
@@ -189,10 +191,10 @@ class SharedInt8Product:
 _SAME_INPUT = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
 
 
-def quantize_decoder_layers(generator) -> int:
+def quantize_decoder_layers(generator, share: bool = True) -> int:
     """Int8 decoding for the linear layers of a causal LM's decoder layers (see
-    `DecodeInt8Linear`; layers that read the same input share one product): generation on
-    a CPU only. Returns the number of layers changed (0 for a model without `model.layers`,
+    `DecodeInt8Linear`; with `share`, layers that read the same input share one product):
+    generation on a CPU only. Returns the number of layers changed (0 for a model without `model.layers`,
     such as BART). The output layer is the backend's (`_Backend.quantize_output_layer`)."""
     layers = getattr(getattr(generator, "model", None), "layers", None)
     if layers is None:
@@ -200,7 +202,7 @@ def quantize_decoder_layers(generator) -> int:
     for layer in layers:
         for parent in list(layer.modules()):
             children = dict(parent.named_children())
-            for names in _SAME_INPUT:
+            for names in _SAME_INPUT if share else ():
                 linears = [children.get(n) for n in names]
                 if all(isinstance(l, torch.nn.Linear) for l in linears) and \
                         len({(l.in_features, l.bias is not None) for l in linears}) == 1:
@@ -446,7 +448,12 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 
 
 class CausalLMBackend(_Backend):
-    """Decoder-only LMs: one chat-template prompt per passage, the response after it."""
+    """Decoder-only LMs: one chat-template prompt per passage, the response after it.
+
+    `lean_steps`: decoding steps run `decode_step.decode_step` rather than the model's own
+    forward (set with int8 decoding, where the architecture allows)."""
+
+    lean_steps = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -623,6 +630,11 @@ class CausalLMBackend(_Backend):
                                      _positions(state.mask)[:, -1] + 1)
             return state.last_logits[:, None], incr
         mask = torch.cat([incr.mask, incr.mask.new_ones(incr.mask.size(0), 1)], dim=1)
+        if self.lean_steps:
+            with self._autocast():
+                hidden = decode_step(self._body, decoder_input[:, -1:], incr.cache, mask, incr.next_position)
+                logits = self.project(hidden)
+            return logits.float(), CausalIncremental(incr.cache, mask, incr.next_position + 1)
         with self._autocast():
             out = _call_with_cache(self._body, incr.cache, input_ids=decoder_input[:, -1:], attention_mask=mask,
                                    position_ids=incr.next_position[:, None], use_cache=True)

@@ -191,8 +191,8 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
 
 def _warm_up(agent):
     """Do while loading what the first reply would wait for (2 to 10 s on 2 cores): the
-    stemmer's import, the common-word list, the vocabulary's number pieces and a first
-    query encoding and search."""
+    stemmer's import, the common-word list, the vocabulary's number pieces and the pieces
+    that start a word (where a sentence may end), and a first query encoding and search."""
     import torch
 
     from rag_dialogue import metrics
@@ -202,6 +202,8 @@ def _warm_up(agent):
     model = agent.model
     if getattr(model, "numbers_from_passages", False):
         model.number_tokens()
+    if agent.opt.get("max_reply_sentences"):
+        agent._space_led()
     if getattr(model, "retriever", None) is not None:
         batch = agent.batchify([agent.observe({"text": "Hello, what is new?", "episode_done": True})])
         with torch.no_grad():

@@ -236,11 +236,14 @@ class RagModel(TorchGeneratorModel):
         LM (`rag_dialogue.backends`): for a CPU, outside training only, since the model
         cannot train or be saved afterwards. Returns the decoder layers quantized (0: the
         generator is left as it is, such as BART)."""
+        from rag_dialogue import decode_step
         from rag_dialogue.backends import quantize_decoder_layers
 
         layers = quantize_decoder_layers(self.generator)
         if layers:
             self.backend.quantize_output_layer()
+            # most of a step was transformers' general forward around the int8 products
+            self.backend.lean_steps = decode_step.supports(self.generator)
         return layers
 
     def number_tokens(self) -> NumberTokens:

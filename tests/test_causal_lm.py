@@ -92,6 +92,47 @@ def test_int8_decoder_layers_decode_close_to_float_and_prefill_exactly(tiny_llam
     assert quantize_decoder_layers(torch.nn.Linear(2, 2)) == 0  # nothing to quantize
 
 
+def test_decode_step_is_the_models_own_step(tiny_llama_dir):
+    """The chat's lean decoding step against the model's forward: rows left-padded to
+    different lengths, grouped KV heads, two steps in a row (each from its own cache)."""
+    import copy
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from rag_dialogue.backends import _call_with_cache, _cache_of, _positions
+    from rag_dialogue.decode_step import decode_step, supports
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    assert supports(model) and model.config.num_key_value_heads < model.config.num_attention_heads
+    ids = torch.randint(3, model.config.vocab_size, (2, 9))
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    mask[1, :3] = False  # the second row is 3 tokens shorter
+    with torch.no_grad():
+        prompt = _call_with_cache(model.model, None, input_ids=ids, attention_mask=mask,
+                                  position_ids=_positions(mask), use_cache=True)
+        theirs_cache = _cache_of(prompt)
+        ours_cache = copy.deepcopy(theirs_cache)
+        position = _positions(mask)[:, -1] + 1
+        for _ in range(2):
+            new = torch.randint(3, model.config.vocab_size, (2, 1))
+            mask = torch.cat([mask, torch.ones(2, 1, dtype=torch.bool)], dim=1)
+            theirs = _call_with_cache(model.model, theirs_cache, input_ids=new, attention_mask=mask,
+                                      position_ids=position[:, None], use_cache=True).last_hidden_state
+            ours = decode_step(model.model, new, ours_cache, mask, position)
+            assert ours.shape == theirs.shape == (2, 1, model.config.hidden_size)
+            assert torch.allclose(ours, theirs, atol=1e-5), (ours - theirs).abs().max()
+            position = position + 1
+    assert not supports(_other_model())  # another architecture takes the model's own forward
+
+
+def _other_model():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    return GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=10, n_positions=16))
+
+
 def test_length_groups_cover_every_row_once_and_cut_only_where_it_pays():
     from rag_dialogue.backends import length_groups
 
