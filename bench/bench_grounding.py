@@ -1,6 +1,6 @@
 """Replies held to their passages: numbers and names, against the decoding before them.
 
-Evaluates one trained model four ways on the same examples of each split, through the
+Evaluates one trained model several ways on the same examples of each split, through the
 experiment's own `evaluate` (ParlAI's eval_model, the teacher's measures):
 
   before    n-gram blocking over every token, numbers free, dense retrieval alone
@@ -9,11 +9,20 @@ experiment's own `evaluate` (ParlAI's eval_model, the teacher's measures):
   numbers   spared, and each passage's row states only numbers that its passage or the
             dialogue holds (`--numbers-from-passages`)
   names     numbers, and passages that hold the names the message mentions rank higher
-            and weigh more (`--retrieval-names`): the defaults now
+            and weigh more (`--retrieval-names`)
   int8      names, generating with int8 weights (`--int8-inference`, the chat's default):
             what the faster decoding costs in the measures
   topics    int8, and retrieval ranks by the message's rarer lowercase words too
-            ("octopus"), as it does by names (`abstain.retrieval_names`): the defaults now
+            ("octopus"), as it does by names
+  titles    topics, and a passage titled with a word or name of the message ranks above
+            one that only mentions it; everyday words count only that way ("elephant"
+            for the article Elephant) (`abstain.retrieval_names`, `abstain.names_held`)
+  subjects  titles, and a follow-up that names nothing or points back ("Which continents
+            border it?") ranks by the names of the speaker's turn before too
+            (`abstain.conversation_names`): the defaults now
+  general   subjects, the int8 steps through transformers' own forward rather than
+            `decode_step` (which every int8 way above uses): the leaner step gives the same
+            sums, so the same replies
 
 Ways before `topics` rank by the names alone (`abstain.named_terms`).
 
@@ -33,9 +42,10 @@ import platform
 import time
 from pathlib import Path
 
-from rag_dialogue import abstain, grounded_numbers, progress
+from rag_dialogue import abstain, decode_step, grounded_numbers, progress
 from rag_dialogue import agent as agent_module
 from rag_dialogue.experiment import evaluate
+from rag_dialogue.retrieval import retriever
 
 SHOWN = ("f1", "kf1", "faithful_rate", "hallucination_rate", "degenerate_rate", "read_out_rate")
 
@@ -79,11 +89,31 @@ def main():
     base = {k: opt[k] for k in ("task", "datapath", "index_dir", "eval_batchsize", "batchsize", "inference",
                                 "beam_block_ngram", "beam_min_length", "beam_size") if opt.get(k) is not None}
     spare = grounded_numbers.spare_numbers_from_ngram_blocking
-    with_topics = abstain.retrieval_names
-    # (numbers spared from n-gram blocking, numbers from passages, names rank, int8, topic words rank)
-    ways = {"before": (False, False, False, False, False), "spared": (True, False, False, False, False),
-            "numbers": (True, True, False, False, False), "names": (True, True, True, False, False),
-            "int8": (True, True, True, True, False), "topics": (True, True, True, True, True)}
+    all_words, with_follow_ups, held = abstain.retrieval_names, abstain.conversation_names, retriever.names_held
+    lean = decode_step.supports
+
+    def rare_words_too(message):  # retrieval_names without the everyday words
+        return [n for n in all_words(message) if not (n.islower() and abstain._is_common(n))]
+
+    def held_anywhere(names, title, text):  # names_held without the title preferred
+        runs = (abstain._stems(title), abstain._stems(text))
+        return float(sum(abstain._holds(name, runs) for name in names))
+
+    ranked_by = {"names": abstain.named_terms, "rare": rare_words_too, "all": all_words}
+    # numbers spared from n-gram blocking, numbers from passages, retrieval ranks by names,
+    # int8 (True, or "general": through transformers' forward), which words name (ranked_by),
+    # titles preferred, follow-ups keep the topic
+    keys = ("spared", "grounded", "named", "int8", "words", "titles", "follow")
+    ways = {"before": (False, False, False, False, "names", False, False),
+            "spared": (True, False, False, False, "names", False, False),
+            "numbers": (True, True, False, False, "names", False, False),
+            "names": (True, True, True, False, "names", False, False),
+            "int8": (True, True, True, True, "names", False, False),
+            "topics": (True, True, True, True, "rare", False, False),
+            "titles": (True, True, True, True, "all", True, False),
+            "subjects": (True, True, True, True, "all", True, True),
+            "general": (True, True, True, "general", "all", True, True)}
+    ways = {way: dict(zip(keys, flags)) for way, flags in ways.items()}
     unknown = set(args.ways.split(",")) - set(ways)
     if unknown:
         parser.error(f"--ways: no way named {', '.join(sorted(unknown))} (the ways: {', '.join(ways)})")
@@ -93,22 +123,27 @@ def main():
           f"{args.model_file}.bench_grounding.log", flush=True)
     for split in args.splits.split(","):
         rows = {}
-        for way, (spared, grounded, named, int8, topics) in ways.items():
-            agent_module.spare_numbers_from_ngram_blocking = spare if spared else (lambda tree, digits: None)
-            abstain.retrieval_names = with_topics if topics else abstain.named_terms
+        for way, w in ways.items():
+            agent_module.spare_numbers_from_ngram_blocking = spare if w["spared"] else (lambda tree, digits: None)
+            abstain.retrieval_names = ranked_by[w["words"]]
+            abstain.conversation_names = with_follow_ups if w["follow"] else \
+                (lambda message, turns: abstain.retrieval_names(message))
+            retriever.names_held = held if w["titles"] else held_anywhere
+            decode_step.supports = lean if w["int8"] is True else (lambda generator: False)
             log = Path(f"{args.model_file}.bench_grounding.{way}.{split}.jsonl")
             start = time.perf_counter()
             with progress.logs_to(f"{args.model_file}.bench_grounding.log"):
                 got = evaluate(Path(args.model_file), base,
                                {"va_split": split, "datatype": split.split("_")[0], "n_docs": args.n_docs,
-                                "numbers_from_passages": grounded, "retrieval_names": named,
-                                "int8_inference": int8},
+                                "numbers_from_passages": w["grounded"], "retrieval_names": w["named"],
+                                "int8_inference": bool(w["int8"])},
                                args.examples, log_file=log)
             got["seconds"] = time.perf_counter() - start
             got["with_number"], got["unheld_number"] = _numbers_in_replies(log)
             rows[way] = got
         agent_module.spare_numbers_from_ngram_blocking = spare
-        abstain.retrieval_names = with_topics
+        abstain.retrieval_names, abstain.conversation_names, retriever.names_held = all_words, with_follow_ups, held
+        decode_step.supports = lean
         print(f"\n{split}")
         print(f"{'way':10}" + "".join(f"{k:>20}" for k in SHOWN) + f"{'numbers/unheld':>16}{'s':>8}{'ratio':>7}")
         first = next(iter(rows.values()))

@@ -21,6 +21,9 @@ from rag_dialogue import metrics
 _NAME = re.compile(r"[A-Z][\w'’.-]*(?:\s+(?:(?:of|the|de|la|du|von|van|and|da|del)\s+)*[A-Z0-9][\w'’.-]*)*")
 _QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_PARENTHESIS = re.compile(r"\s*\([^)]*\)")
+_POINTS_BACK = re.compile(r"\b(it|its|they|them|their|there|he|him|his|she|her|this|that|these|those)\b",
+                          re.IGNORECASE)
 _ASKING_START = re.compile(
     r"^\s*(who|whom|whose|what|when|where|which|why|how|is|are|was|were|do|does|did|can|could|"
     r"tell me|do you know|have you heard|name|list|describe|explain)\b", re.IGNORECASE)
@@ -48,7 +51,7 @@ def named_terms(message: str) -> list[str]:
         for m in _NAME.finditer(sentence):
             words = m.group(0).rstrip(".'’-").split()
             at_start = not sentence[:m.start()].strip(" \"'“‘(")
-            while words and (words[0].lower() in _NOT_NAME_WORDS
+            while words and (words[0].lower() in _NOT_NAME_WORDS or words[0].islower()  # "And the X"
                              or (at_start and words[0].lower().strip("'’") in common)):
                 words, at_start = words[1:], False
             if words and metrics.content_words(" ".join(words)):
@@ -65,15 +68,33 @@ def named_terms(message: str) -> list[str]:
 def retrieval_names(message: str) -> list[str]:
     """What retrieval ranks passages by beside the dense score (`--retrieval-names`): the
     names a message mentions (`named_terms`), then its rarer lowercase content words
-    ("octopus", "canal"; not the 2,000 commonest words), which name a thing as well."""
+    ("octopus", "canal"; not the 2,000 commonest words), which name a thing as well, then
+    its everyday content words ("elephant"), which count only as a passage's title
+    (`names_held`)."""
     names = named_terms(message)
-    common = metrics.default_rare_words().common
     covered = {stem for name in names for stem in _stems(name)}
-    for word in metrics.content_words(message):
+    words = metrics.content_words(message)
+    for word in sorted(words, key=_is_common):  # rarer words first, each in the message's order
         stem = metrics.stem(word)
-        if word not in common and stem not in covered:
+        if stem not in covered:
             names.append(word)
             covered.add(stem)
+    return names
+
+
+def _is_common(word: str) -> bool:
+    return word in metrics.default_rare_words().common
+
+
+def conversation_names(message: str, turns: list[str]) -> list[str]:
+    """`retrieval_names` of `message`, the last of the dialogue's `turns`. A follow-up that
+    names nothing or points back ("How deep is it?", "Which continents border it?") adds
+    those of the same speaker's turn before it ("Tell me about the Pacific Ocean."), so the
+    conversation's topic carries over to its retrieval."""
+    names = retrieval_names(message)
+    if len(turns) >= 3 and (not names or _POINTS_BACK.search(message)):
+        held = {stem for name in names for stem in _stems(name)}
+        names += [name for name in retrieval_names(turns[-3]) if not set(_stems(name)) <= held]
     return names
 
 
@@ -101,11 +122,20 @@ def missing_names(message: str, passages) -> list[str]:
     return [name for name in named_terms(message) if not any(_holds(name, held) for held in runs)]
 
 
-def names_held(names: list[str], title: str, text: str) -> int:
-    """How many of `names` one passage holds (`_holds`): "Albert Einstein" is held by every
-    passage of his article, by its title."""
+def names_held(names: list[str], title: str, text: str) -> float:
+    """How many of `names` (`retrieval_names`) one passage holds (`_holds`): "Albert
+    Einstein" is held by every passage of his article, by its title. A name that is the
+    title itself (its words, in any order; a parenthesis left out) counts half as much
+    again: the passage is about it, where another only mentions it ("Pacific Ocean" over
+    "Sea of Japan: ... from the Pacific Ocean"). An everyday lowercase word counts only
+    that way ("elephant" for the article Elephant): held by a text, it says little."""
     runs = (_stems(title), _stems(text))
-    return sum(_holds(name, runs) for name in names)
+    subject = sorted(_stems(_PARENTHESIS.sub("", title)))
+    held = 0.0
+    for name in names:
+        about = 0.5 * (bool(subject) and sorted(_stems(name)) == subject)
+        held += about if name.islower() and _is_common(name) else _holds(name, runs) + about
+    return held
 
 
 def decline_reply(missing: list[str]) -> str:

@@ -308,9 +308,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
             tokens = self.model.query_encoder.tokenize(queries, truncate_left=True)
             rag_input.query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
             if self.opt.get("retrieval_names", True):
-                from rag_dialogue.abstain import retrieval_names
+                from rag_dialogue.abstain import conversation_names
 
-                rag_input.names = [retrieval_names(obs.get("text", "")) for obs in valid]
+                rag_input.names = [conversation_names(obs.get("text", ""),
+                                                      obs.get("full_text", obs.get("text", "")).split(delimiter))
+                                   for obs in valid]
             if self.opt.get("retrieval_skip_said", True):
                 rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
                 if self.opt.get("interactive_mode") and self._used_passages:

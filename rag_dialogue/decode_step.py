@@ -8,7 +8,7 @@ projection). `decode_step` does the same arithmetic with the model's own modules
 projections, MLP, rotary embedding) and cache, and nothing else.
 
 Only for the architectures whose layer it repeats (`supports`); `tests/test_causal_lm.py`
-checks it against the model's own forward, left padding included.
+checks that it gives the model's own forward bit for bit, left padding included.
 """
 
 import torch
@@ -62,8 +62,10 @@ def decode_step(body, input_ids: torch.LongTensor, cache, mask: torch.Tensor,
         q = q * cos + _rotate_half(q) * sin
         k = k * cos + _rotate_half(k) * sin
         k, v = cache.update(k, v, index)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, scale=attention.scaling,
-                                             enable_gqa=q.size(1) != k.size(1))
-        hidden = hidden + attention.o_proj(out.transpose(1, 2).reshape(rows, 1, -1))
+        # the query heads of a KV head as its queries [R, kv heads, heads / kv heads, D]: as
+        # transformers' attention does a step, so the sums (and the greedy replies) are its own
+        packed = q.reshape(rows, k.size(1), -1, width)
+        out = F.scaled_dot_product_attention(packed, k, v, attn_mask=attend, scale=attention.scaling)
+        hidden = hidden + attention.o_proj(out.reshape(rows, 1, -1))
         hidden = hidden + layer.mlp(_rms_norm(layer.post_attention_layernorm, hidden))
     return _rms_norm(body.norm, hidden)

@@ -63,12 +63,17 @@ def test_int8_inference_quantizes_after_loading_and_only_to_generate(trained_cau
     int8_agent = create_agent_from_model_file(str(trained_causal), {"datatype": "valid", "int8_inference": True})
     assert float_agent.int8_layers == 0 and int8_agent.int8_layers == 2
     assert int8_agent.model.backend._int8_head is not None
-    hidden = torch.randn(3, 1, float_agent.model.generator.config.hidden_size)
+    torch.manual_seed(0)
+    hidden = torch.randn(64, 1, float_agent.model.generator.config.hidden_size)
     with torch.no_grad():
         exact = float_agent.model.backend.project(hidden).log_softmax(-1)
         quantized = int8_agent.model.backend.project(hidden).log_softmax(-1)
     assert torch.nn.functional.kl_div(quantized, exact, log_target=True, reduction="batchmean") < 0.01
-    assert torch.equal(quantized.argmax(-1), exact.argmax(-1))
+    # the same choice wherever fp32's is not a near tie (a tiny random model's logits are flat)
+    top2 = exact.topk(2, dim=-1).values
+    clear = (top2[..., 0] - top2[..., 1]) > 0.02
+    assert clear.sum() >= 5
+    assert torch.equal(quantized.argmax(-1)[clear], exact.argmax(-1)[clear])
     with pytest.raises(RuntimeError, match="cannot save"):
         int8_agent.save(str(tmp_path / "model"))
     assert not (tmp_path / "model").exists()

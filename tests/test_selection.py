@@ -49,7 +49,7 @@ def test_retrieval_ranks_first_the_passages_of_what_the_message_names():
     queries = np.zeros((2, 4), dtype=np.float32)
     rows, bonus = search_fresh(retriever, queries, 2, names=[["Mars"], []])
     assert rows.tolist() == [[2, 0], [0, 1]]  # the second example names nothing: dense order
-    assert bonus.tolist() == [[NAME_BONUS, 0.0], [0.0, 0.0]]
+    assert bonus.tolist() == [[1.5 * NAME_BONUS, 0.0], [0.0, 0.0]]  # held, and the title is the name
     assert asked == [2 + NAMED_SLACK]
     rows, bonus = search_fresh(retriever, queries, 2, names=None)
     assert rows.tolist() == [[0, 1]] * 2 and not bonus.any() and asked[-1] == 2 + SEARCH_SLACK
