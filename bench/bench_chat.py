@@ -15,7 +15,9 @@ new conversation, through `rag_dialogue.chat.converse` (what `rag-dialogue chat`
                and names ranking retrieval (`--retrieval-names false`): their cost
 
 and prints per configuration the median seconds to the whole reply and to its first
-streamed words, their ratio to `before`'s, the median reply length in words, and how many
+streamed words, the seconds to its first reply (the process's first reply is `before`'s:
+what loading leaves undone, such as counting the common words, lands there), their ratio
+to `before`'s, the median reply length in words, and how many
 replies are `before`'s own, or its first sentences.
 Questions that the decline rule answers without generating are left out of the timing.
 
@@ -81,16 +83,16 @@ def main():
                 times[name].append(seconds)
                 firsts[name].append(first)
     base = statistics.median(times["before"]) if times["before"] else float("nan")
-    print("\n| generation | median s per reply | first words s | ratio to before | median words | "
+    print("\n| generation | median s per reply | first words s | first reply s | ratio to before | median words | "
           "replies that are before's or its first sentences |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in configs:
         if not times[name]:
             continue
         median = statistics.median(times[name])
         words = statistics.median(len(r.split()) for r in replies[name].values())
         same = sum(_is_head(replies[name][q], replies["before"][q]) for q in QUESTIONS)
-        print(f"| {name} | {median:.2f} | {statistics.median(firsts[name]):.2f} | {median / base:.2f} | "
+        print(f"| {name} | {median:.2f} | {statistics.median(firsts[name]):.2f} | {times[name][0]:.2f} | {median / base:.2f} | "
               f"{words:g} | {same} of {len(QUESTIONS)} |")
     print(f"\nreplies ({' | '.join(configs)}):")
     for question in QUESTIONS:
