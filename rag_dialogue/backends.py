@@ -121,16 +121,28 @@ def use_bf16(value) -> bool:
 def _int8_copy(linear: torch.nn.Linear) -> torch.nn.Module:
     """An int8 copy of `linear` (dynamic quantization: activations are quantized per product,
     per tensor). One scale per output channel keeps the numbers a passage states (per-tensor
-    scales turned "64 squares" into "8 squares"). `linear` itself is left as it was:
-    quantize_dynamic works on a copy of what it is given."""
-    import warnings
+    scales turned "64 squares" into "8 squares"). `linear` itself is left as it was."""
+    return Int8Product(linear)
 
-    with warnings.catch_warnings():  # torch.ao's notice that the API moves to torchao
-        warnings.simplefilter("ignore")
-        holder = torch.ao.quantization.quantize_dynamic(
-            torch.nn.Sequential(linear),
-            {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8)
-    return holder[0]
+
+class Int8Product(torch.nn.Module):
+    """What torch.ao's `quantize_dynamic` makes of a linear layer with a per-channel qconfig
+    (the same observer, rounding and product, so the same outputs bit for bit), built with
+    one weight packing rather than three (its module first packs zero weights of the full
+    size): quantizing a causal LM's layers took 4 s of the chat's loading."""
+
+    def __init__(self, linear: torch.nn.Linear):
+        super().__init__()
+        from torch.ao.nn.quantized.modules.utils import _quantize_weight
+
+        weight = linear.weight.detach().float()
+        observer = torch.ao.quantization.per_channel_dynamic_qconfig.weight()
+        observer(weight)
+        bias = None if linear.bias is None else linear.bias.detach().float()
+        self._packed = torch.ops.quantized.linear_prepack(_quantize_weight(weight, observer), bias)
+
+    def forward(self, x):
+        return torch.ops.quantized.linear_dynamic(x, self._packed, reduce_range=True).to(x.dtype)
 
 
 def _one_new_token(x: torch.Tensor) -> bool:

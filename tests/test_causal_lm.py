@@ -92,6 +92,31 @@ def test_int8_decoder_layers_decode_close_to_float_and_prefill_exactly(tiny_llam
     assert quantize_decoder_layers(torch.nn.Linear(2, 2)) == 0  # nothing to quantize
 
 
+def test_an_int8_copy_is_torch_dynamic_quantization_bit_for_bit():
+    """`Int8Product` packs its weights once where torch.ao's module packs three times; its
+    outputs are that module's, with and without a bias, for a step and for a prompt."""
+    import warnings
+
+    import torch
+
+    from rag_dialogue.backends import _int8_copy
+
+    torch.manual_seed(0)
+    for bias in (True, False):
+        linear = torch.nn.Linear(24, 40, bias=bias)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = torch.ao.quantization.quantize_dynamic(
+                torch.nn.Sequential(linear), {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+                dtype=torch.qint8)[0]
+        ours = _int8_copy(linear)
+        for shape in ((3, 1, 24), (2, 7, 24)):
+            x = torch.randn(*shape) * 3
+            with torch.no_grad():
+                assert torch.equal(ours(x), theirs(x))
+                assert not torch.equal(ours(x), linear(x))  # int8, not the float product
+
+
 def test_decode_step_is_the_models_own_step(tiny_llama_dir):
     """The chat's lean decoding step against the model's forward: rows left-padded to
     different lengths, grouped KV heads, two steps in a row (each from its own cache). A
