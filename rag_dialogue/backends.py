@@ -118,27 +118,24 @@ def use_bf16(value) -> bool:
     return bf16_is_fast() if setting == "auto" else setting
 
 
-def _int8_copy(linear: torch.nn.Linear) -> torch.nn.Module:
-    """An int8 copy of `linear` (dynamic quantization: activations are quantized per product,
-    per tensor). One scale per output channel keeps the numbers a passage states (per-tensor
-    scales turned "64 squares" into "8 squares"). `linear` itself is left as it was."""
-    return Int8Product(linear)
-
-
 class Int8Product(torch.nn.Module):
-    """What torch.ao's `quantize_dynamic` makes of a linear layer with a per-channel qconfig
-    (the same observer, rounding and product, so the same outputs bit for bit), built with
-    one weight packing rather than three (its module first packs zero weights of the full
-    size): quantizing a causal LM's layers took 4 s of the chat's loading."""
+    """An int8 copy of a linear layer's `weight` ``[out, in]`` (and `bias`): dynamic
+    quantization, activations quantized per product, per tensor. One scale per output
+    channel keeps the numbers a passage states (per-tensor scales turned "64 squares" into
+    "8 squares"). It is what torch.ao's `quantize_dynamic` makes of the layer with a
+    per-channel qconfig (the same observer, rounding and product, so the same outputs bit
+    for bit), built from the tensors with one weight packing rather than three (its module
+    first packs zero weights of the full size): quantizing a causal LM's layers took 4 s of
+    the chat's loading. The tensors given are left as they were."""
 
-    def __init__(self, linear: torch.nn.Linear):
+    def __init__(self, weight: torch.Tensor, bias: Optional[torch.Tensor] = None):
         super().__init__()
         from torch.ao.nn.quantized.modules.utils import _quantize_weight
 
-        weight = linear.weight.detach().float()
+        weight = weight.detach().float()
         observer = torch.ao.quantization.per_channel_dynamic_qconfig.weight()
         observer(weight)
-        bias = None if linear.bias is None else linear.bias.detach().float()
+        bias = None if bias is None else bias.detach().float()
         self._packed = torch.ops.quantized.linear_prepack(_quantize_weight(weight, observer), bias)
 
     def forward(self, x):
@@ -165,7 +162,7 @@ class DecodeInt8Linear(torch.nn.Module):
     def __init__(self, linear: torch.nn.Linear, shared: "SharedInt8Product | None" = None, part: int = 0):
         super().__init__()
         self.linear = linear
-        self.int8 = _int8_copy(linear) if shared is None else None
+        self.int8 = Int8Product(linear.weight, linear.bias) if shared is None else None
         self.shared, self.part = shared, part
 
     def forward(self, x):
@@ -183,13 +180,10 @@ class SharedInt8Product:
     quantized the same way. The last input is kept by identity: a new tensor, a new product."""
 
     def __init__(self, linears):
-        stacked = torch.nn.Linear(linears[0].in_features, sum(l.out_features for l in linears),
-                                  bias=linears[0].bias is not None)
         with torch.no_grad():
-            stacked.weight.copy_(torch.cat([l.weight for l in linears]))
-            if stacked.bias is not None:
-                stacked.bias.copy_(torch.cat([l.bias for l in linears]))
-        self.int8 = _int8_copy(stacked)
+            weight = torch.cat([l.weight for l in linears])
+            bias = None if linears[0].bias is None else torch.cat([l.bias for l in linears])
+        self.int8 = Int8Product(weight, bias)
         self.widths = [l.out_features for l in linears]
         self._input, self._parts = None, None
 
@@ -283,12 +277,7 @@ class _Backend:
         head = self.generator.get_output_embeddings()
         bias = getattr(self.generator, "final_logits_bias", None)
         bias = head.bias if bias is None else bias.view(-1)
-        linear = torch.nn.Linear(head.weight.size(1), head.weight.size(0), bias=bias is not None)
-        with torch.no_grad():
-            linear.weight.copy_(head.weight)
-            if bias is not None:
-                linear.bias.copy_(bias)
-        self._int8_head = _int8_copy(linear)
+        self._int8_head = Int8Product(head.weight, bias)
 
     def forced_hidden(self, state, ys: torch.LongTensor) -> torch.Tensor:
         """Teacher-forced decoder states ``[R, T, H]`` whose projection scores ``ys``."""

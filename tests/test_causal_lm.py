@@ -62,7 +62,7 @@ def test_int8_decoder_layers_decode_close_to_float_and_prefill_exactly(tiny_llam
     import torch
     from transformers import AutoModelForCausalLM
 
-    from rag_dialogue.backends import DecodeInt8Linear, _int8_copy, quantize_decoder_layers
+    from rag_dialogue.backends import DecodeInt8Linear, Int8Product, quantize_decoder_layers
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
@@ -84,7 +84,8 @@ def test_int8_decoder_layers_decode_close_to_float_and_prefill_exactly(tiny_llam
     x = torch.randn(2, 1, model.config.hidden_size)
     with torch.no_grad():
         for name in ("q_proj", "k_proj", "v_proj"):
-            alone = _int8_copy(getattr(attention, name).linear)(x)
+            linear = getattr(attention, name).linear
+            alone = Int8Product(linear.weight, linear.bias)(x)
             assert torch.allclose(getattr(attention, name)(x), alone, atol=1e-6)
     assert torch.equal(prompt_after, prompt_before)
     assert not torch.equal(step_after, step_before)
@@ -99,7 +100,7 @@ def test_an_int8_copy_is_torch_dynamic_quantization_bit_for_bit():
 
     import torch
 
-    from rag_dialogue.backends import _int8_copy
+    from rag_dialogue.backends import Int8Product
 
     torch.manual_seed(0)
     for bias in (True, False):
@@ -109,7 +110,7 @@ def test_an_int8_copy_is_torch_dynamic_quantization_bit_for_bit():
             theirs = torch.ao.quantization.quantize_dynamic(
                 torch.nn.Sequential(linear), {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
                 dtype=torch.qint8)[0]
-        ours = _int8_copy(linear)
+        ours = Int8Product(linear.weight, linear.bias)
         for shape in ((3, 1, 24), (2, 7, 24)):
             x = torch.randn(*shape) * 3
             with torch.no_grad():
