@@ -8,8 +8,12 @@ new conversation, through `rag_dialogue.chat.converse` (what `rag-dialogue chat`
                `rag-dialogue chat --no-int8`)
   int8 apart   int8 decoding with one product per linear layer (this version's int8
                until q, k and v, and gate and up, shared one)
+  no number    int8 decoding, a question asking for a number searched greedily like any
+               other (`--answer-asked-number false`: the chat until this version)
   int8         int8 decoding (`--int8-inference`: the decoder layers' and the output
-               layer's weights, one new token per row; prompts stay float): `rag-dialogue chat`
+               layer's weights, one new token per row; prompts stay float), and a question
+               asking for a number searched with two hypotheses, no sentence ending before
+               one: `rag-dialogue chat`
   1 sentence   int8, `--max-sentences 1`
   no rules     int8, without numbers held to the passages (`--numbers-from-passages false`)
                and names ranking retrieval (`--retrieval-names false`): their cost
@@ -55,8 +59,8 @@ def main():
     args = ap.parse_args()
     model_file = _model_file(args.model_file)
     index = chat_index(model_file, args.index)
-    configs = {"before": (2, False, True), "int8 apart": (2, "apart", True), "int8": (2, True, True),
-               "1 sentence": (1, True, True), "no rules": (2, True, False)}
+    configs = {"before": (2, False, True), "int8 apart": (2, "apart", True), "no number": (2, True, "no number"),
+               "int8": (2, True, True), "1 sentence": (1, True, True), "no rules": (2, True, False)}
     agents = {}
     for name, (sentences, int8, rules) in configs.items():
         agent, banner = load_agent(model_file, index, int8=int8 is True, max_sentences=sentences,
@@ -64,7 +68,8 @@ def main():
         if int8 == "apart":
             quantize_decoder_layers(agent.model.generator, share=False)
             agent.model.backend.quantize_output_layer()
-        agent.opt["retrieval_names"] = agent.model.numbers_from_passages = rules
+        agent.opt["answer_asked_number"] = rules is True
+        agent.opt["retrieval_names"] = agent.model.numbers_from_passages = bool(rules)
         agents[name] = agent
     print(banner.replace(", int8 decoder", ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "

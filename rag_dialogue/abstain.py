@@ -138,6 +138,23 @@ def names_held(names: list[str], title: str, text: str) -> float:
     return held
 
 
+def is_about(names: list[str], title: str) -> bool:
+    """Whether a passage titled `title` is about what `names` (`conversation_names`) name:
+    every word of the title (a parenthesis left out) that is not an everyday word is among
+    the names' words, by stem (a title of everyday words only, "Elephant", needs them all),
+    or the title holds every word of one name that is not an everyday word. "Mount
+    Kilimanjaro" is about "Kilimanjaro"; "Atlantic Ocean" and "Strait of Magellan" are not
+    about "the Pacific Ocean"."""
+    words = metrics.content_words(_PARENTHESIS.sub("", title or ""))
+    titled = {metrics.stem(w) for w in words}
+    named = {stem for name in names for stem in _stems(name)}
+    telling = [w for w in words if not _is_common(w)] or words
+    if telling and all(metrics.stem(w) in named for w in telling):
+        return True
+    return any(set(_stems(name)) <= titled for name in names
+               if _stems(name) and not (name.islower() and _is_common(name)))
+
+
 def decline_reply(missing: list[str]) -> str:
     """What the agent says instead of an answer its passages cannot support."""
     if not missing:

@@ -7,6 +7,7 @@ retrieval metrics (recall@K); the teacher scores grounding and hallucination
 (rag_dialogue.metrics). What a generation type decides is in rag_dialogue.strategies.
 """
 
+import contextlib
 import functools
 import json
 import logging
@@ -26,7 +27,7 @@ from rag_dialogue.backends import use_bf16
 from rag_dialogue.dictionary import GeneratorDictionary
 from rag_dialogue.display import format_docs, render_attribution
 from rag_dialogue.generator import resolve_hf_dir
-from rag_dialogue.grounded_numbers import spare_numbers_from_ngram_blocking
+from rag_dialogue.grounded_numbers import NUMBER_BEAMS, spare_numbers_from_ngram_blocking
 from rag_dialogue.metrics import gold_passage
 from rag_dialogue.model import RagInput, RagModel
 from rag_dialogue.rag import per_passage_target_log_probs, rag_token_next_log_probs
@@ -313,6 +314,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 rag_input.names = [conversation_names(obs.get("text", ""),
                                                       obs.get("full_text", obs.get("text", "")).split(delimiter))
                                    for obs in valid]
+            if self.opt.get("answer_asked_number", True):
+                from rag_dialogue.grounded_numbers import asks_for_number
+
+                rag_input.asks_number = [asks_for_number(obs.get("text", "")) for obs in valid]
             if self.opt.get("retrieval_skip_said", True):
                 rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
                 if self.opt.get("interactive_mode") and self._used_passages:
@@ -398,7 +403,34 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def _generate(self, batch, beam_size, max_ts, prefix_tokens=None):
         # the type decides how it decodes (RAG-Sequence searches per passage, then re-ranks)
         search = super()._generate
+        if self._awaits_number(batch, beam_size):
+            with self._beam_search(NUMBER_BEAMS):
+                return self.strategy.generate(self, batch, NUMBER_BEAMS, max_ts, prefix_tokens, search)
         return self.strategy.generate(self, batch, beam_size, max_ts, prefix_tokens, search)
+
+    def _awaits_number(self, batch, beam_size: int) -> bool:
+        """Whether greedy decoding of `batch` widens to NUMBER_BEAMS: a message asks for a
+        number that a passage about what it names states (`grounded_numbers.number_about`).
+        Greedy search commits to the likeliest next word: "The Panama Canal is an artificial"
+        went on " waterway", and the passage's "82-kilometer" was lost for good; with two
+        hypotheses, the other keeps it. The encoding done here is the one generation reads."""
+        rag_input = getattr(batch, "rag_input", None)
+        if (beam_size != 1 or self.opt.get("inference", "greedy") != "greedy" or self.model.training
+                or rag_input is None or not rag_input.asks_number or not any(rag_input.asks_number)):
+            return False
+        state = self.model.encoder(*self._encoder_input(batch))
+        batch.precomputed_state = state
+        return getattr(state, "awaited", None) is not None
+
+    @contextlib.contextmanager
+    def _beam_search(self, beams: int):
+        """ParlAI's tree search is chosen by the options: beam search of `beams` for a while."""
+        saved = {key: self.opt.get(key) for key in ("inference", "beam_size")}
+        self.opt["inference"], self.opt["beam_size"] = "beam", beams
+        try:
+            yield
+        finally:
+            self.opt.update(saved)
 
     def _strip_start(self, tokens) -> tuple:
         tokens = tokens.tolist()
@@ -472,12 +504,19 @@ class RagDialogueAgent(TorchGeneratorAgent):
         if self.on_text is not None and self.strategy.streams:
             step = tree.advance
 
-            def advance(logprobs, step_index):  # greedy/beam: hypothesis 0 so far
+            def advance(logprobs, step_index):
                 step(logprobs, step_index)
-                self.on_text(self._v2t(tree.partial_hyps[0]))
+                self.on_text(self._agreed_text(tree))
 
             tree.advance = advance
         return tree
+
+    def _agreed_text(self, tree) -> str:
+        """What every hypothesis of a search so far agrees on, the finished ones included
+        (greedy search: its one hypothesis): what will stand whichever of them wins."""
+        hyps = list(tree.partial_hyps)
+        hyps += [tree._get_pretty_hypothesis(tree._get_hyp_from_finished(end)) for end in tree.finished]
+        return os.path.commonprefix([self._v2t(hyp) for hyp in hyps])
 
     def _space_led(self) -> torch.BoolTensor:
         if self._space_led_mask is None:
@@ -535,6 +574,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             said = batch.rag_input.said or [""] * len(output["text"])
             batch.rag_input.said = [s + "\n" + "\n".join(sources) for s in said]
             batch.rag_input.passages = batch.rag_input.doc_scores = None  # retrieved anew
+            batch.precomputed_state = None
             self._local_metrics.clear()  # the first try's are replaced by the second's
             again = super().eval_step(batch)
             if again is not None and again.get("text") and not stale(again["text"][0]):

@@ -129,6 +129,13 @@ def add_rag_args(parser):
         "number is closed (rag_dialogue/grounded_numbers.py)",
     )
     group.add_argument(
+        "--answer-asked-number", type="bool", default=True,
+        help="outside training, a reply to a message that asks for a quantity or a date (\"How "
+        "tall is ...?\", \"When did ...?\") does not end a sentence before it states a number, "
+        "where a retrieved passage about what the message names states one (with "
+        "--numbers-from-passages; rag_dialogue/grounded_numbers.py)",
+    )
+    group.add_argument(
         "--int8-inference", type="bool", default=False,
         help="outside training, decode (one new token per row) with int8 copies of a causal LM's "
         "decoder layers and output layer (dynamic quantization, per output channel); prompts "

@@ -191,8 +191,9 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
 
 def _warm_up(agent):
     """Do while loading what the first reply would wait for (2 to 10 s on 2 cores): the
-    stemmer's import, the common-word list, the vocabulary's number pieces and the pieces
-    that start a word (where a sentence may end), and a first query encoding and search."""
+    stemmer's import, the common-word list, the vocabulary's number pieces, the pieces that
+    end a sentence and those that start a word (where a sentence may end), and a first
+    query encoding and search."""
     import torch
 
     from rag_dialogue import metrics
@@ -202,6 +203,8 @@ def _warm_up(agent):
     model = agent.model
     if getattr(model, "numbers_from_passages", False):
         model.number_tokens()
+        if agent.opt.get("answer_asked_number", True):
+            model._ending_tokens()
     if agent.opt.get("max_reply_sentences"):
         agent._space_led()
     if getattr(model, "retriever", None) is not None:

@@ -184,3 +184,69 @@ def spare_numbers_from_ngram_blocking(tree, tokens: NumberTokens) -> None:
         return logprobs
 
     tree._block_ngrams = block_but_numbers
+
+
+# ---------------------------------------------------------------------- a number asked for
+# A question that asks for a quantity or a date, as people ask it: "How tall is ...?",
+# "How many ...", "What year ...", "When did ...", "What is the population of ...".
+# "How much do you like ...?" asks about the listener, not the world.
+_ASKS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|tall|high|deep|far|big|large|wide|old|heavy|fast|hot|cold|often)\b"
+    r"(?!\s+(?:do|did|would|have|are|were)\s+(?:you|u|ya)\b)"
+    r"|\b(?:what|which)\s+year\b"
+    r"|\bwhen\s+(?:did|was|were|is|does|do|will)\b"
+    r"|\bwhat\s+(?:is|was|'s|’s)\s+(?:the\s+|its\s+|their\s+)?(?:height|length|population|area|depth|width|"
+    r"weight|distance|diameter|elevation|altitude|temperature|speed|age|size|mass)\b",
+    re.IGNORECASE)
+_NUMBER_WORDS = frozenset(
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
+    "hundreds thousand thousands million millions billion billions trillion dozen dozens half "
+    "first second third fourth fifth sixth seventh eighth ninth tenth".split())
+_WORD = re.compile(r"[a-z]+")
+# tokens a reply that awaits a number may go on without one: past them it may end anyway
+# (a reply of the chat is one or two sentences, 15-40 tokens)
+NUMBER_WAIT = 48
+# greedy decoding of such a reply widens to this many hypotheses (see RagAgent._awaits_number)
+NUMBER_BEAMS = 2
+
+
+def asks_for_number(message: str) -> bool:
+    """Whether the message asks for a quantity or a date ("How tall is Mount Kilimanjaro?")."""
+    return bool(_ASKS_NUMBER.search(message or ""))
+
+
+def states_number(text: str) -> bool:
+    """Whether the text states a number, in digits or in words ("Three living species")."""
+    return any(c in DIGITS for c in text) or any(w in _NUMBER_WORDS for w in _WORD.findall(text.lower()))
+
+
+def number_about(names: Sequence[str], said: str, passages: Sequence[Tuple[str, str]]) -> bool:
+    """Whether a passage about what the conversation names (`abstain.is_about` its title)
+    states a number the dialogue `said` does not: then a reply to a message that asks for a
+    number (`asks_for_number`) should not end before it states one.
+
+    The model trained on conversations paraphrases and shortens: asked "How long is the
+    Panama Canal?" with "an artificial 82-kilometer (51-mile) waterway" ranked first, it
+    answered "an artificial waterway ...", the length left out. A passage about something
+    else is not enough: "How deep is it?" about the Pacific must not take a strait's width."""
+    from rag_dialogue.abstain import is_about
+
+    known = numbers_in([said])
+    return any(is_about(names, title) and numbers_in([text]) - known for title, text in passages)
+
+
+def hold_end_until_number(log_probs: torch.Tensor, texts: Sequence[str], awaited: Sequence[bool],
+                          ending: torch.BoolTensor, max_length: int, length: int) -> torch.Tensor:
+    """``log_probs`` ``[R, V]`` with the tokens that end a sentence or the reply (``ending``
+    ``[V]``) at -inf in each row r that awaits a number (``awaited[r]``) whose reply so far
+    ``texts[r]`` states none, while the reply is shorter than ``max_length`` tokens
+    (``length``; past it, the row may end without one). Returns ``log_probs`` itself when
+    nothing is held."""
+    held = [r for r, (text, waits) in enumerate(zip(texts, awaited)) if waits and not states_number(text)]
+    if not held or length >= max_length:
+        return log_probs
+    out = log_probs.clone()
+    columns = ending.to(out.device)[: out.size(-1)].nonzero().view(1, -1)
+    out[torch.tensor(held, device=out.device)[:, None], columns] = float("-inf")
+    return out

@@ -16,7 +16,8 @@ import torch
 from parlai.core.torch_generator_agent import TorchGeneratorModel
 
 from rag_dialogue.backends import make_backend, select_rows
-from rag_dialogue.grounded_numbers import NumberTokens, close_unstated_numbers, numbers_per_row
+from rag_dialogue.grounded_numbers import (NUMBER_WAIT, NumberTokens, close_unstated_numbers, hold_end_until_number,
+                                           number_about, numbers_per_row)
 from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
 from rag_dialogue.retrieval.retriever import search_fresh
 from rag_dialogue.strategies import strategy_for
@@ -39,11 +40,15 @@ class RagInput:
         contains are passed over (see `RagModel.retrieve`).
     names: the names each example's message mentions; outside training, passages that
         hold them rank higher (see `RagModel.retrieve`).
+    asks_number: per example, whether its message asks for a quantity or a date; outside
+        training, its reply does not end before stating one where a passage about what it
+        names has one (`grounded_numbers.number_about`).
     """
 
     history: Optional[torch.LongTensor] = None
     said: Optional[List[str]] = None
     names: Optional[List[List[str]]] = None
+    asks_number: Optional[List[bool]] = None
     query: Optional[dict] = None
     gold: Optional[List[Tuple[str, str]]] = None
     passages: Optional[List[List[Tuple[str, str]]]] = None
@@ -62,6 +67,9 @@ class RagEncoderState(NamedTuple):
     # per generator row, the numbers it may state (`rag_dialogue.grounded_numbers`); None:
     # numbers are free (training, the no-knowledge type, or --numbers-from-passages off)
     numbers: Optional[tuple] = None
+    # per example (per beam row once reordered for the search), whether its reply awaits a
+    # number it asked for (`grounded_numbers.hold_end_until_number`); None: no example does
+    awaited: Optional[tuple] = None
 
     @property
     def device(self):
@@ -121,6 +129,7 @@ class RagModel(TorchGeneratorModel):
         self._decode_n_docs = 1  # rows per beam row in the incremental state
         self.numbers_from_passages = numbers_from_passages
         self._number_tokens = None  # the vocabulary's digit pieces, on first use
+        self._ending = None  # its pieces that end a sentence, on first use
         self._specials = {special_ids["pad"], special_ids["start"], special_ids["end"]}
         self.backend = make_backend(generator, tokenizer, special_ids, max_context_len=max_context_len,
                                     passage_truncate=passage_truncate, autocast_bf16=autocast_bf16,
@@ -185,9 +194,15 @@ class RagModel(TorchGeneratorModel):
         if self.numbers_from_passages and self.strategy.grounded and not self.training:
             said = inp.said or [self.tokenizer.decode(h) for h in histories]
             numbers = tuple(numbers_per_row(said, passages, self.strategy.row_per_passage))
+        awaited = None
+        if numbers is not None and inp.asks_number is not None and any(inp.asks_number):
+            awaited = tuple(bool(asked) and number_about(names or [], text, example)
+                            for asked, names, text, example in zip(inp.asks_number, inp.names or [None] * len(said),
+                                                                  said, passages))
+            awaited = awaited if any(awaited) else None
         # the retrieval scores only when this pass retrieved (the gold-passage loss reads
         # them beside `last_retrieval`)
-        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None, numbers)
+        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None, numbers, awaited)
 
     def _rows(self, indices: torch.LongTensor, n_docs: int) -> torch.LongTensor:
         """Example indices -> generator row indices (each example owns ``n_docs`` rows)."""
@@ -198,8 +213,9 @@ class RagModel(TorchGeneratorModel):
         rows = self._rows(indices, state.doc_scores.size(1))
         scores = state.retrieval_scores
         numbers = None if state.numbers is None else tuple(state.numbers[r] for r in rows.tolist())
+        awaited = None if state.awaited is None else tuple(state.awaited[i] for i in indices.tolist())
         return RagEncoderState(select_rows(state.gen, rows), state.doc_scores.index_select(0, indices),
-                               None if scores is None else scores.index_select(0, indices), numbers)
+                               None if scores is None else scores.index_select(0, indices), numbers, awaited)
 
     def reorder_decoder_incremental_state(self, incr_state, inds):
         # inds are beam rows (examples x beams); the cache has n_docs rows per beam row
@@ -227,9 +243,16 @@ class RagModel(TorchGeneratorModel):
         """
         self._decode_n_docs = state.doc_scores.size(1)
         logits, incr = self.backend.step(state.gen, self._per_row(state, decoder_input), incr_state)
+        texts = None
         if state.numbers is not None:
-            logits = self._close_unstated_numbers(logits, decoder_input, state)
-        return rag_token_next_log_probs(logits, state.doc_scores), incr
+            texts = self._texts(decoder_input)
+            logits = self._close_unstated_numbers(logits, texts, state)
+        log_probs = rag_token_next_log_probs(logits, state.doc_scores)
+        if state.awaited is not None:
+            held = hold_end_until_number(log_probs[:, -1], texts or self._texts(decoder_input), state.awaited,
+                                         self._ending_tokens(), NUMBER_WAIT, decoder_input.size(1))
+            log_probs = log_probs if held is log_probs[:, -1] else held.unsqueeze(1)
+        return log_probs, incr
 
     def quantize_int8(self) -> int:
         """Generate with int8 weights in the decoder layers and the output layer of a causal
@@ -253,9 +276,22 @@ class RagModel(TorchGeneratorModel):
             self._number_tokens = NumberTokens(self.tokenizer, vocab)
         return self._number_tokens
 
-    def _close_unstated_numbers(self, logits, decoder_input, state):
-        """Each row's next-token logits ``[B*R, 1, V]`` with numbers its passage lacks closed."""
-        texts = [self.tokenizer.decode([t for t in ys if t not in self._specials]) for ys in decoder_input.tolist()]
+    def _ending_tokens(self) -> torch.BoolTensor:
+        """The generator vocabulary's pieces that end a sentence or the reply (found once)."""
+        if self._ending is None:
+            from rag_dialogue.reply_length import ending_tokens
+
+            vocab = self.generator.get_output_embeddings().weight.size(0)
+            self._ending = ending_tokens(self.tokenizer, vocab, [self.END_IDX, self.tokenizer.eos_token_id])
+        return self._ending
+
+    def _texts(self, decoder_input) -> List[str]:
+        """Each beam row's reply so far, as text."""
+        return [self.tokenizer.decode([t for t in ys if t not in self._specials]) for ys in decoder_input.tolist()]
+
+    def _close_unstated_numbers(self, logits, texts, state):
+        """Each row's next-token logits ``[B*R, 1, V]`` with numbers its passage lacks closed;
+        ``texts``: each beam row's reply so far."""
         per_row = [t for t in texts for _ in range(state.doc_scores.size(1))]
         last = logits[:, -1]
         closed = close_unstated_numbers(last, per_row, state.numbers, self.number_tokens())

@@ -53,3 +53,17 @@ def block_new_sentences(logprobs: torch.Tensor, texts: List[str], max_sentences:
     blocked = space_led.to(logprobs.device)[: logprobs.size(-1)]
     logprobs[rows[:, None], blocked.nonzero().view(1, -1)] = float("-inf")
     return logprobs
+
+
+def ending_tokens(tokenizer, vocab_size: int, end_ids) -> torch.BoolTensor:
+    """``[V]``: the token ids that end a sentence or the reply: the end tokens ``end_ids``
+    and every piece that writes ".", "!", "?" or a line break."""
+    mask = torch.zeros(vocab_size, dtype=torch.bool)
+    ids = list(range(min(vocab_size, len(tokenizer))))
+    for i, text in zip(ids, tokenizer.convert_ids_to_tokens(ids)):
+        if text and any(c in text for c in ".!?\nĊ"):
+            mask[i] = True
+    for i in end_ids:
+        if i is not None and 0 <= i < vocab_size:
+            mask[i] = True
+    return mask

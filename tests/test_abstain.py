@@ -136,3 +136,15 @@ def test_a_follow_up_keeps_the_conversations_topic():
     # a message that names its own subject and does not point back keeps to it
     assert abstain.conversation_names("And the Atlantic Ocean?", turns + ["And the Atlantic Ocean?"]) == ["Atlantic Ocean"]
     assert abstain.conversation_names("How deep is it?", ["How deep is it?"]) == ["deep"]  # nothing before
+
+
+def test_a_passage_is_about_what_its_title_and_the_names_share():
+    pacific = abstain.conversation_names("How deep is it?", ["Tell me about the Pacific Ocean.", "It is vast.",
+                                                            "How deep is it?"])
+    assert abstain.is_about(pacific, "Pacific Ocean")
+    assert not abstain.is_about(pacific, "Atlantic Ocean") and not abstain.is_about(pacific, "Strait of Magellan")
+    assert abstain.is_about(abstain.conversation_names("How tall is Kilimanjaro?", []), "Mount Kilimanjaro")
+    elephants = abstain.conversation_names("How many living species of elephant are there?", [])
+    assert abstain.is_about(elephants, "Elephant") and not abstain.is_about(elephants, "Primate")
+    assert abstain.is_about(abstain.conversation_names("When was the Eiffel Tower built?", []),
+                            "Eiffel Tower (Paris)")  # the parenthesis is left out

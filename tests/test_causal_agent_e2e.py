@@ -245,6 +245,45 @@ def test_a_chat_reply_retrieves_once(trained_causal, tiny_index):
     assert during_generation[1:] in ([], [1])
 
 
+def test_a_question_asking_for_a_number_searches_two_hypotheses(trained_causal, tiny_index):
+    """Greedy decoding widens to two hypotheses for a message that asks for a number a
+    passage about what it names states, and no sentence of the reply ends before one;
+    other messages keep greedy search."""
+    import io
+
+    from rag_dialogue import chat
+    from rag_dialogue.grounded_numbers import NUMBER_BEAMS
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    generate, beams, first_steps = agent.strategy.generate, [], []
+
+    def generate_and_record(agent_, batch, beam_size, *args):
+        beams.append(beam_size)
+        return generate(agent_, batch, beam_size, *args)
+
+    decoder = agent.model.decoder
+
+    def decode_and_record(decoder_input, state, incr_state=None):
+        log_probs, incr = decoder(decoder_input, state, incr_state)
+        if decoder_input.size(1) == 1:
+            first_steps.append(log_probs[:, -1])
+        return log_probs, incr
+
+    agent.strategy.generate, agent.model.decoder = generate_and_record, decode_and_record
+    asked = "When was Alice's Adventures in Wonderland published?"  # its passage: "an 1865 English children's novel"
+    list(chat.converse(agent, iter([asked]), out=io.StringIO()))
+    assert beams[0] == NUMBER_BEAMS
+    # before any word, the end and every piece that would end a sentence are closed
+    ending = agent.model._ending_tokens()
+    closed = first_steps[0] < -1e19  # -inf, or the -1e20 the generator gives its padding
+    assert closed[:, ending].all() and not closed[:, ~ending].all()
+    beams.clear(), first_steps.clear()
+    list(chat.converse(agent, iter(["[DONE]", "What do you like about Alice's Adventures in Wonderland?"]),
+                       out=io.StringIO()))
+    assert beams and beams[0] == 1
+    assert (first_steps[0][:, ending] > -1e19).any()
+
+
 def test_stream_printer_shows_whole_words_then_the_reply():
     import io
 

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, close_unstated_numbers, closed_tokens,
-                                           numbers_in, numbers_per_row, spare_numbers_from_ngram_blocking,
+from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, asks_for_number, close_unstated_numbers,
+                                           closed_tokens, hold_end_until_number, number_about, numbers_in,
+                                           numbers_per_row, spare_numbers_from_ngram_blocking, states_number,
                                            trailing_number)
 from rag_dialogue.rag import rag_token_next_log_probs
 
@@ -105,3 +106,49 @@ def test_ngram_blocking_passes_over_numbers_but_not_words(smollm2_tokenizer, tok
     assert blocked_after("38,000,00", spared=True) == set()
     assert blocked_after("I saw the tower and the tower", spared=True) == {" and"}
     assert blocked_after("It is 1 1 1", spared=True) == {" "}  # a number said again is a new word: blocked
+
+
+@pytest.mark.parametrize("message", [
+    "How long is the Panama Canal?", "how many moons does Mars have", "When did the Titanic sink?",
+    "In what year was it built?", "What is the population of Tokyo?", "And how tall is it?"])
+def test_a_message_that_asks_for_a_number(message):
+    assert asks_for_number(message)
+
+
+@pytest.mark.parametrize("message", [
+    "How much do you like jazz?", "I love it when it rains.", "Which continents border it?",
+    "What is the Great Wall made of?", "Who wrote it?"])
+def test_a_message_that_does_not(message):
+    assert not asks_for_number(message)
+
+
+def test_a_number_stated_in_digits_or_words():
+    assert states_number("It is 5,895 m high.") and states_number("Three living species are recognised.")
+    assert not states_number("It is the highest mountain in Africa.")
+
+
+KILIMANJARO = [("Mount Kilimanjaro", "Mount Kilimanjaro is a large dormant volcano in Tanzania."),
+               ("Mount Kilimanjaro", "It is the highest mountain in Africa, at 5,895 m above sea level.")]
+
+
+def test_a_number_is_awaited_only_from_a_passage_about_what_is_named():
+    assert number_about(["Mount Kilimanjaro"], "How tall is Mount Kilimanjaro?", KILIMANJARO)
+    assert not number_about(["Mount Kilimanjaro"], "Is it 5,895 m tall?", KILIMANJARO)  # said already
+    strait = [("Strait of Magellan", "The strait is approximately 570 km long.")]
+    assert not number_about(["deep", "Pacific Ocean"], "How deep is it?", strait)  # about something else
+
+
+def test_a_reply_awaiting_a_number_may_not_end_a_sentence_without_one(smollm2_tokenizer):
+    from rag_dialogue.reply_length import ending_tokens
+
+    vocab = len(smollm2_tokenizer)
+    ending = ending_tokens(smollm2_tokenizer, vocab, [smollm2_tokenizer.eos_token_id])
+    ids = {p: smollm2_tokenizer.convert_tokens_to_ids(p) for p in [".", "?", "Ċ", "Ġthe", ","]}
+    assert ending[smollm2_tokenizer.eos_token_id] and ending[ids["."]] and ending[ids["?"]] and ending[ids["Ċ"]]
+    assert not ending[ids["Ġthe"]] and not ending[ids[","]]
+    log_probs = torch.zeros(3, vocab)
+    texts = ["It is the highest mountain", "It is 5", "It is the highest mountain"]
+    held = hold_end_until_number(log_probs, texts, [True, True, False], ending, max_length=48, length=6)
+    assert torch.isinf(held[0, ending]).all() and torch.isfinite(held[0, ~ending]).all()
+    assert torch.equal(held[1:], log_probs[1:])  # a number stated; a row that awaits none
+    assert hold_end_until_number(log_probs, texts, [True, True, False], ending, max_length=48, length=48) is log_probs
