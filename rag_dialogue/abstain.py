@@ -181,6 +181,28 @@ def unsupported_question(message: str, passages) -> str | None:
     return decline_reply(missing) if names and len(missing) == len(names) else None
 
 
+# "When was it first known, and where?": the passages may answer the rest
+_ASKS_MORE = re.compile(r"\b(?:and|or)\s+(?:who|whom|whose|what|where|which|why|how)\b", re.IGNORECASE)
+
+
+def unanswered_number(message: str, passages) -> str | None:
+    """The decline reply when `message` asks for a number (`grounded_numbers.asked_number`:
+    a measure, a count, a date), nothing more ("..., and where?"), and no passage states
+    one of that kind, else None. The
+    numbers rule lets a reply state only its passages' numbers, so the generator, asked
+    "When did World War II end?" with three passages that give no year, wrote around the
+    gap: "World War II ended on the  long date of  over  over a century."; asked "How many
+    bones are in the adult human body?", it said "There are thirty bones in each leg." """
+    from rag_dialogue.grounded_numbers import asked_number, passage_answers
+
+    message = (message or "").strip()
+    asking = " ".join(s for s in _SENTENCE.split(message) if asks_for_fact(s))
+    kind = asked_number(asking)
+    if kind is None or _ASKS_MORE.search(asking) or any(passage_answers(kind, f"{title} {text}") for title, text in passages):
+        return None
+    return decline_reply([])
+
+
 REPEAT_F1 = 0.6  # token F1 with an earlier reply at which a reply says nothing new
 NOTHING_MORE = "I'm sorry, I don't know more about that."  # when every try repeats
 

@@ -315,9 +315,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
                                                       obs.get("full_text", obs.get("text", "")).split(delimiter))
                                    for obs in valid]
             if self.opt.get("answer_asked_number", True):
-                from rag_dialogue.grounded_numbers import asks_for_number
+                from rag_dialogue.grounded_numbers import asked_number
 
-                rag_input.asks_number = [asks_for_number(obs.get("text", "")) for obs in valid]
+                rag_input.asks_number = [asked_number(obs.get("text", "")) for obs in valid]
             if self.opt.get("retrieval_skip_said", True):
                 rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
                 if self.opt.get("interactive_mode") and self._used_passages:
@@ -599,12 +599,17 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def _declines(self, observations, retrievals) -> List[Optional[str]]:
         """Per example, the decline for a message whose passages do not hold what it asks
         about, else None (see rag_dialogue/abstain.py)."""
-        from rag_dialogue.abstain import unsupported_question
+        from rag_dialogue.abstain import unanswered_number, unsupported_question
 
         delimiter = self.opt.get("delimiter", "\n")
-        return [unsupported_question(obs.get("text", "").split(delimiter)[-1],
-                                     [(p.title, p.text) for p in r.passages])
-                for obs, r in zip(observations, retrievals)]
+        declines = []
+        for obs, r in zip(observations, retrievals):
+            message, passages = obs.get("text", "").split(delimiter)[-1], [(p.title, p.text) for p in r.passages]
+            decline = unsupported_question(message, passages)
+            if decline is None and self.opt.get("answer_asked_number", True):
+                decline = unanswered_number(message, passages)
+            declines.append(decline)
+        return declines
 
     def _decline_unsupported(self, observations, output, retrievals):
         """Replace each reply to a question whose passages do not hold what it asks about

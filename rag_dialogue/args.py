@@ -130,10 +130,11 @@ def add_rag_args(parser):
     )
     group.add_argument(
         "--answer-asked-number", type="bool", default=True,
-        help="outside training, a reply to a message that asks for a quantity or a date (\"How "
-        "tall is ...?\", \"When did ...?\") does not end a sentence before it states a number, "
-        "where a retrieved passage about what the message names states one (with "
-        "--numbers-from-passages; rag_dialogue/grounded_numbers.py)",
+        help="outside training, a message that asks for a quantity or a date (\"How tall is "
+        "...?\", \"When did ...?\") is searched with two hypotheses and its reply ends no "
+        "sentence before it states a number, where a retrieved passage about what it names "
+        "states one of the kind asked; where no passage states one, it is declined (with "
+        "--numbers-from-passages; rag_dialogue/grounded_numbers.py, rag_dialogue/abstain.py)",
     )
     group.add_argument(
         "--int8-inference", type="bool", default=False,

@@ -114,6 +114,9 @@ class NumberTokens:
         self.digits = {i: p for i, p in pieces.items() if any(c in DIGITS for c in p)}
         self.separators = {i: p for i, p in pieces.items() if p in (",", ".")}
         self.number_pieces = {**self.digits, **self.separators}  # what an unfinished number may go on with
+        # a lone space: a vocabulary whose digits take no space ("Ġ" "1" "9" "6" "1" for
+        # " 1961", as SmolLM2's) writes it before a number
+        self.spaces = [i for i, piece in zip(ids, raw) if piece in ("Ġ", "▁")]
 
 
 def closed_tokens(text: str, allowed: AllowedNumbers, tokens: NumberTokens) -> Tuple[List[int], bool]:
@@ -124,7 +127,12 @@ def closed_tokens(text: str, allowed: AllowedNumbers, tokens: NumberTokens) -> T
         ways_on = [i for i, p in tokens.number_pieces.items() if _fits(text, p, allowed)]
         if ways_on:  # only these; else the generator has left the passage's number already
             return ways_on, True
-    return [i for i, p in tokens.digits.items() if not _fits(text, p, allowed)], False
+    closed = [i for i, p in tokens.digits.items() if not _fits(text, p, allowed)]
+    if not allowed.whole:
+        # a row that may state no number may not begin one either: the lone space left
+        # the reply stranded before closed digits ("World War II ended on the  long date")
+        closed += tokens.spaces
+    return closed, False
 
 
 def close_unstated_numbers(logits: torch.Tensor, texts: Sequence[str], allowed: Sequence[AllowedNumbers],
@@ -187,23 +195,38 @@ def spare_numbers_from_ngram_blocking(tree, tokens: NumberTokens) -> None:
 
 
 # ---------------------------------------------------------------------- a number asked for
-# A question that asks for a quantity or a date, as people ask it: "How tall is ...?",
-# "How many ...", "What year ...", "When did ...", "What is the population of ...".
-# "How much do you like ...?" asks about the listener, not the world.
-_ASKS_NUMBER = re.compile(
-    r"\bhow\s+(?:many|much|long|tall|high|deep|far|big|large|wide|old|heavy|fast|hot|cold|often)\b"
-    r"(?!\s+(?:do|did|would|have|are|were)\s+(?:you|u|ya)\b)"
-    r"|\b(?:what|which)\s+year\b"
-    r"|\bwhen\s+(?:did|was|were|is|does|do|will)\b"
-    r"|\bwhat\s+(?:is|was|'s|’s)\s+(?:the\s+|its\s+|their\s+)?(?:height|length|population|area|depth|width|"
-    r"weight|distance|diameter|elevation|altitude|temperature|speed|age|size|mass)\b",
-    re.IGNORECASE)
+# A question that asks for a quantity or a date, as people ask it, by the kind of number
+# that answers it: a measure ("How tall is ...?", "What is the length of ...?"), a count
+# ("How many ...", "How old ...", "What is the population of ...") or a date ("What year
+# ...", "When did ..."). "How much do you like ...?" asks about the listener, not the world.
+_NOT_THE_LISTENER = r"(?!\s+(?:do|did|would|have|are|were)\s+(?:you|u|ya)\b)"
+_WHAT_IS_THE = r"\bwhat\s+(?:is|was|'s|’s)\s+(?:the\s+|its\s+|their\s+)?"
+_ASKED_KINDS = (
+    ("measure", re.compile(r"\bhow\s+(?:long|tall|high|deep|far|big|large|wide|heavy|fast|hot|cold)\b"
+                           + _NOT_THE_LISTENER + "|" + _WHAT_IS_THE + r"(?:height|length|area|depth|width|weight|"
+                           r"distance|diameter|elevation|altitude|temperature|speed|size|mass|boiling point|melting point|"
+                           r"freezing point)\b", re.IGNORECASE)),
+    ("count", re.compile(r"\bhow\s+(?:many|much|old|often)\b" + _NOT_THE_LISTENER + "|" + _WHAT_IS_THE
+                         + r"(?:population|age)\b", re.IGNORECASE)),
+    ("date", re.compile(r"\b(?:what|which)\s+year\b|\bwhen\s+(?:did|was|were|is|does|do|will)\b", re.IGNORECASE)),
+)
+# a measure is a number with its unit: "5,895 m", "an 82-kilometer waterway", "330 metres"
+_MEASURE = re.compile(
+    r"[0-9][0-9,]*(?:\.[0-9]+)?(?:\s*(?:million|billion|thousand))?(?:[\s-]*°|[\s-]*\(?\b(?:m|km|cm|mm|ft|mi|kg|"
+    r"lb|t|metres?|meters?|kilometres?|kilometers?|centimetres?|centimeters?|feet|foot|miles?|inch(?:es)?|"
+    r"yards?|kilograms?|grams?|tonnes?|tons?|pounds?|light-years?|au|degrees?|kelvin|acres?|hectares?|km2|sq|"
+    r"square|mph|knots?|m/s|km/h)\b)", re.IGNORECASE)
+_DATE = re.compile(r"(?<![0-9.,])(?:[0-9]{3,4})(?![0-9]|[.,][0-9])")  # a year: "1961", "AD 476"
+_YEAR = re.compile(r"(?<![0-9.,])(?:1[0-9]{3}|20[0-9]{2})(?![0-9]|[.,][0-9])")
 _NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
     "hundreds thousand thousands million millions billion billions trillion dozen dozens half "
     "first second third fourth fifth sixth seventh eighth ninth tenth".split())
 _WORD = re.compile(r"[a-z]+")
+# the words a passage gives a count in ("Three living species"; not "one of", "first")
+_COUNT_WORDS = _NUMBER_WORDS - frozenset("one half first second third fourth fifth sixth seventh eighth ninth "
+                                         "tenth".split())
 # tokens a reply that awaits a number may go on without one: past them it may end anyway
 # (a reply of the chat is one or two sentences, 15-40 tokens)
 NUMBER_WAIT = 48
@@ -211,9 +234,33 @@ NUMBER_WAIT = 48
 NUMBER_BEAMS = 2
 
 
+def asked_number(message: str):
+    """The kind of number the message asks for: "measure" ("How tall is Mount
+    Kilimanjaro?"), "count" ("How many species ...?") or "date" ("When did ...?"); None
+    when it asks for none."""
+    for kind, pattern in _ASKED_KINDS:
+        if pattern.search(message or ""):
+            return kind
+    return None
+
+
 def asks_for_number(message: str) -> bool:
-    """Whether the message asks for a quantity or a date ("How tall is Mount Kilimanjaro?")."""
-    return bool(_ASKS_NUMBER.search(message or ""))
+    """Whether the message asks for a quantity or a date (`asked_number`)."""
+    return asked_number(message) is not None
+
+
+def _answers(kind: str, text: str, known: frozenset) -> bool:
+    """Whether `text` states a number of the kind asked that is not among `known`: a
+    measure with its unit, a date (a year: a whole number of three or four digits), or a
+    count (any number but a year)."""
+    if kind == "measure":
+        found = [m.group(0) for m in _MEASURE.finditer(text)]
+    elif kind == "date":
+        found = [m.group(0) for m in _DATE.finditer(text)]
+    else:
+        years = {m.group(0) for m in _YEAR.finditer(text)}
+        found = [m.group(0) for m in _NUMBER.finditer(text) if m.group(0).rstrip(",.") not in years]
+    return bool(numbers_in(found) - known)
 
 
 def states_number(text: str) -> bool:
@@ -221,19 +268,30 @@ def states_number(text: str) -> bool:
     return any(c in DIGITS for c in text) or any(w in _NUMBER_WORDS for w in _WORD.findall(text.lower()))
 
 
-def number_about(names: Sequence[str], said: str, passages: Sequence[Tuple[str, str]]) -> bool:
+def passage_answers(kind, text: str) -> bool:
+    """Whether a passage's text states a number of the `kind` asked (`asked_number`); a
+    count may be written in words ("Three living species are recognised")."""
+    return _answers(kind, text, frozenset()) or (
+        kind == "count" and any(w in _COUNT_WORDS for w in _WORD.findall(text.lower())))
+
+
+def number_about(kind, names: Sequence[str], said: str, passages: Sequence[Tuple[str, str]]) -> bool:
     """Whether a passage about what the conversation names (`abstain.is_about` its title)
-    states a number the dialogue `said` does not: then a reply to a message that asks for a
-    number (`asks_for_number`) should not end before it states one.
+    states a number of the `kind` asked (`asked_number`) that the dialogue `said` does
+    not: then the reply should not end before it states one.
 
     The model trained on conversations paraphrases and shortens: asked "How long is the
     Panama Canal?" with "an artificial 82-kilometer (51-mile) waterway" ranked first, it
     answered "an artificial waterway ...", the length left out. A passage about something
-    else is not enough: "How deep is it?" about the Pacific must not take a strait's width."""
+    else is not enough: "How deep is it?" about the Pacific must not take a strait's width;
+    nor a number of another kind: "How tall is the Eiffel Tower?" must not take its years
+    ("built the tower from 1887 to 1889")."""
     from rag_dialogue.abstain import is_about
 
+    if not kind:
+        return False
     known = numbers_in([said])
-    return any(is_about(names, title) and numbers_in([text]) - known for title, text in passages)
+    return any(is_about(names, title) and _answers(kind, text, known) for title, text in passages)
 
 
 def hold_end_until_number(log_probs: torch.Tensor, texts: Sequence[str], awaited: Sequence[bool],

@@ -40,7 +40,8 @@ class RagInput:
         contains are passed over (see `RagModel.retrieve`).
     names: the names each example's message mentions; outside training, passages that
         hold them rank higher (see `RagModel.retrieve`).
-    asks_number: per example, whether its message asks for a quantity or a date; outside
+    asks_number: per example, the kind of number its message asks for, or None
+        (`grounded_numbers.asked_number`); outside
         training, its reply does not end before stating one where a passage about what it
         names has one (`grounded_numbers.number_about`).
     """
@@ -48,7 +49,7 @@ class RagInput:
     history: Optional[torch.LongTensor] = None
     said: Optional[List[str]] = None
     names: Optional[List[List[str]]] = None
-    asks_number: Optional[List[bool]] = None
+    asks_number: Optional[List[Optional[str]]] = None
     query: Optional[dict] = None
     gold: Optional[List[Tuple[str, str]]] = None
     passages: Optional[List[List[Tuple[str, str]]]] = None
@@ -196,7 +197,7 @@ class RagModel(TorchGeneratorModel):
             numbers = tuple(numbers_per_row(said, passages, self.strategy.row_per_passage))
         awaited = None
         if numbers is not None and inp.asks_number is not None and any(inp.asks_number):
-            awaited = tuple(bool(asked) and number_about(names or [], text, example)
+            awaited = tuple(bool(asked) and number_about(asked, names or [], text, example)
                             for asked, names, text, example in zip(inp.asks_number, inp.names or [None] * len(said),
                                                                   said, passages))
             awaited = awaited if any(awaited) else None

@@ -1,7 +1,8 @@
 """How often the agent's "I don't know" rule declines, both ways, on held-out questions.
 
-The rule (`rag_dialogue/abstain.py`) looks only at the message and the passages retrieved
-for it, so it is measured here without a generator: each question is retrieved for as the
+The rules (`rag_dialogue/abstain.py`: names no passage holds, `unsupported_question`; a
+number asked for that no passage states, `unanswered_number`) look only at the message and
+the passages retrieved for it, so it is measured here without a generator: each question is retrieved for as the
 agent retrieves (the packaged query encoder, 5 passages, the question alone as the
 conversation, passages of the names it mentions first), and the rule decides. Two kinds of questions:
 
@@ -48,14 +49,16 @@ TEMPLATES = ("What can you tell me about {t}?", "When was {t} first known, and w
 
 
 def decisions(retriever, questions, k=5):
-    """The rule's decision (True = declines) for each question."""
+    """Each rule's decision (True = declines) for each question: (names missing from the
+    passages, that or a number asked for that no passage states: the agent's default)."""
     emb = retriever.query_encoder.encode(questions, truncate_left=True)
     # as the agent searches: passages of what a question names (or its rarer words) rank higher
     rows, _ = search_fresh(retriever, emb, k, names=[abstain.retrieval_names(q) for q in questions])
     out = []
     for question, row in zip(questions, rows):
         passages = [(retriever.store[int(r)].title, retriever.store[int(r)].text) for r in row if r >= 0]
-        out.append(abstain.unsupported_question(question, passages) is not None)
+        names = abstain.unsupported_question(question, passages) is not None
+        out.append((names, names or abstain.unanswered_number(question, passages) is not None))
     return out
 
 
@@ -67,6 +70,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200, help="articles of each kind")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--show", action="store_true", help="print the questions declined for the number they ask")
     args = ap.parse_args()
     from rag_dialogue.tasks.vital_articles import build as va
     from rag_dialogue.tasks.vital_articles import corpus
@@ -96,10 +100,15 @@ def main():
         ("unanswerable", "made-up articles, not in the index", experiment, madeup_questions),
         ("unanswerable", "invented things", experiment, INVENTED),
     ]
-    print("| questions | kind | n | declined |\n|---|---|---:|---:|")
+    print("| questions | kind | n | declined: names | and numbers asked for (the default) |\n|---|---|---:|---:|---:|")
     for kind, name, retriever, questions in rows:
         declined = decisions(retriever, questions)
-        print(f"| {name} | {kind} | {len(questions)} | {sum(declined) / len(declined):.3f} |", flush=True)
+        if args.show:
+            for question, (names, both) in zip(questions, declined):
+                if both and not names:
+                    print(f"  declined for its number: {question}")
+        names, both = (sum(d[i] for d in declined) / len(declined) for i in (0, 1))
+        print(f"| {name} | {kind} | {len(questions)} | {names:.3f} | {both:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -148,3 +148,19 @@ def test_a_passage_is_about_what_its_title_and_the_names_share():
     assert abstain.is_about(elephants, "Elephant") and not abstain.is_about(elephants, "Primate")
     assert abstain.is_about(abstain.conversation_names("When was the Eiffel Tower built?", []),
                             "Eiffel Tower (Paris)")  # the parenthesis is left out
+
+
+WWII = [("World War II", "World War II, or the Second World War, was a global conflict between two coalitions."),
+        ("World War II", "Millions died as a result of massacres, starvation, disease, and genocides.")]
+
+
+def test_a_number_asked_for_that_no_passage_states_is_declined():
+    assert abstain.unanswered_number("When did World War II end?", WWII) == abstain.decline_reply([])
+    assert abstain.unanswered_number("Tell me about World War II.", WWII) is None  # asks for no number
+    ended = WWII + [("World War II", "It ended in 1945, with the surrender of Japan.")]
+    assert abstain.unanswered_number("When did World War II end?", ended) is None
+    # the kind matters: a year is no height; a count may be written in words
+    eiffel = [("Eiffel Tower", "Gustave Eiffel's company built the tower from 1887 to 1889.")]
+    assert abstain.unanswered_number("How tall is the Eiffel Tower?", eiffel) is not None
+    elephants = [("Elephant", "Three living species are currently recognised.")]
+    assert abstain.unanswered_number("How many species of elephant are there?", elephants) is None

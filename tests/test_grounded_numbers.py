@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, asks_for_number, close_unstated_numbers,
+from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, asked_number, asks_for_number, close_unstated_numbers,
                                            closed_tokens, hold_end_until_number, number_about, numbers_in,
                                            numbers_per_row, spare_numbers_from_ngram_blocking, states_number,
                                            trailing_number)
@@ -75,7 +75,13 @@ def test_each_row_keeps_to_its_own_passage_and_the_mixture_follows_the_prior(smo
     assert closed[0].isfinite().sum() == 1 and closed[1].isfinite().sum() == 1
     # a row whose passage states no number may not begin one, and keeps its words
     words = close_unstated_numbers(torch.zeros(1, vocab), ["It is "], [AllowedNumbers.of(["It is tall."])], tokens)
-    assert words[0, seven].item() == float("-inf") and words[0].isfinite().sum() == vocab - 10
+    space = smollm2_tokenizer.convert_tokens_to_ids("Ġ")
+    assert tokens.spaces == [space]  # the lone space SmolLM2 writes before a number's digits
+    assert words[0, seven].item() == float("-inf") and words[0, space].item() == float("-inf")
+    assert words[0].isfinite().sum() == vocab - 11
+    # a row that may state a number may begin one
+    begins = close_unstated_numbers(torch.zeros(1, vocab), ["It is"], [AllowedNumbers.of(["It is 330 m tall."])], tokens)
+    assert begins[0, space].item() == 0.0
     free = torch.zeros(1, vocab)  # every digit may begin a number: nothing closed, nothing copied
     assert close_unstated_numbers(free, ["It is "], [AllowedNumbers.of(["0 1 2 3 4 5 6 7 8 9"])], tokens) is free
 
@@ -127,15 +133,36 @@ def test_a_number_stated_in_digits_or_words():
     assert not states_number("It is the highest mountain in Africa.")
 
 
+def test_the_kind_of_number_asked_for():
+    assert asked_number("How tall is the Eiffel Tower?") == "measure"
+    assert asked_number("What is the length of the Nile?") == "measure"
+    assert asked_number("How many bones are in the human body?") == "count"
+    assert asked_number("What is the population of Tokyo?") == "count"
+    assert asked_number("When did World War II end?") == "date" == asked_number("In what year was it built?")
+    assert asked_number("How much do you like jazz?") is None
+
+
+EIFFEL = [("Eiffel Tower", "Gustave Eiffel's company designed and built the tower from 1887 to 1889.")]
+
+
+def test_only_a_number_of_the_kind_asked_is_awaited():
+    assert not number_about("measure", ["Eiffel Tower"], "How tall is the Eiffel Tower?", EIFFEL)  # years
+    assert number_about("date", ["Eiffel Tower"], "When was the Eiffel Tower built?", EIFFEL)
+    assert not number_about("count", ["Eiffel Tower"], "How many ...?", EIFFEL)  # a year is no count
+    assert number_about("measure", ["Panama Canal"], "How long is it?",
+                        [("Panama Canal", "The Panama Canal is an artificial 82-kilometer (51-mile) waterway.")])
+    assert number_about("count", ["octopus"], "How many species?", [("Octopus", "The order consists of some 300 species.")])
+
+
 KILIMANJARO = [("Mount Kilimanjaro", "Mount Kilimanjaro is a large dormant volcano in Tanzania."),
                ("Mount Kilimanjaro", "It is the highest mountain in Africa, at 5,895 m above sea level.")]
 
 
 def test_a_number_is_awaited_only_from_a_passage_about_what_is_named():
-    assert number_about(["Mount Kilimanjaro"], "How tall is Mount Kilimanjaro?", KILIMANJARO)
-    assert not number_about(["Mount Kilimanjaro"], "Is it 5,895 m tall?", KILIMANJARO)  # said already
+    assert number_about("measure", ["Mount Kilimanjaro"], "How tall is Mount Kilimanjaro?", KILIMANJARO)
+    assert not number_about("measure", ["Mount Kilimanjaro"], "Is it 5,895 m tall?", KILIMANJARO)  # said already
     strait = [("Strait of Magellan", "The strait is approximately 570 km long.")]
-    assert not number_about(["deep", "Pacific Ocean"], "How deep is it?", strait)  # about something else
+    assert not number_about("measure", ["deep", "Pacific Ocean"], "How deep is it?", strait)  # about something else
 
 
 def test_a_reply_awaiting_a_number_may_not_end_a_sentence_without_one(smollm2_tokenizer):
