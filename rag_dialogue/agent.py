@@ -405,8 +405,28 @@ class RagDialogueAgent(TorchGeneratorAgent):
         search = super()._generate
         if self._awaits_number(batch, beam_size):
             with self._beam_search(NUMBER_BEAMS):
-                return self.strategy.generate(self, batch, NUMBER_BEAMS, max_ts, prefix_tokens, search)
+                found = self.strategy.generate(self, batch, NUMBER_BEAMS, max_ts, prefix_tokens, search)
+            return self._unless_numberless(found, batch, max_ts, prefix_tokens, search)
         return self.strategy.generate(self, batch, beam_size, max_ts, prefix_tokens, search)
+
+    def _unless_numberless(self, found, batch, max_ts, prefix_tokens, search):
+        """Where the two hypotheses' winner states no number, greedy search's reply, if it
+        states one: "When did the Western Roman Empire fall?" -> the search preferred "The
+        fall of the Western Roman Empire ... was the loss of central political control ..."
+        to greedy's "The Western Roman Empire collapsed in 476 AD"."""
+        from rag_dialogue.grounded_numbers import states_number
+
+        preds, trees = found
+        awaited = batch.precomputed_state.awaited
+        missing = [i for i, (tokens, *_) in enumerate(preds) if awaited[i] and not states_number(self._v2t(tokens))]
+        if not missing:
+            return found
+        greedy_preds, greedy_trees = self.strategy.generate(self, batch, 1, max_ts, prefix_tokens, search)
+        preds, trees = list(preds), list(trees)
+        for i in missing:
+            if states_number(self._v2t(greedy_preds[i][0])):
+                preds[i], trees[i] = greedy_preds[i], greedy_trees[i]
+        return preds, trees
 
     def _awaits_number(self, batch, beam_size: int) -> bool:
         """Whether greedy decoding of `batch` widens to NUMBER_BEAMS: a message asks for a
