@@ -163,6 +163,11 @@ def decline_reply(missing: list[str]) -> str:
     return f"I'm sorry, I don't know anything about {about}."
 
 
+def _asking(message: str) -> str:
+    """The sentences of `message` that ask (`asks_for_fact`), joined."""
+    return " ".join(s for s in _SENTENCE.split(message) if asks_for_fact(s))
+
+
 def unsupported_question(message: str, passages) -> str | None:
     """The decline reply when `message` asks for a fact and the sentences that ask name
     things none of the passages holds (not one of their names), else None (answer from
@@ -175,7 +180,7 @@ def unsupported_question(message: str, passages) -> str | None:
     message = (message or "").strip()
     if not message or not asks_for_fact(message):
         return None
-    asking = " ".join(s for s in _SENTENCE.split(message) if asks_for_fact(s))
+    asking = _asking(message)
     names = named_terms(asking)
     missing = missing_names(asking, passages) if names else []
     return decline_reply(missing) if names and len(missing) == len(names) else None
@@ -195,10 +200,11 @@ def unanswered_number(message: str, passages) -> str | None:
     bones are in the adult human body?", it said "There are thirty bones in each leg." """
     from rag_dialogue.grounded_numbers import asked_number, passage_answers
 
-    message = (message or "").strip()
-    asking = " ".join(s for s in _SENTENCE.split(message) if asks_for_fact(s))
+    asking = _asking((message or "").strip())
     kind = asked_number(asking)
-    if kind is None or _ASKS_MORE.search(asking) or any(passage_answers(kind, f"{title} {text}") for title, text in passages):
+    if kind is None or _ASKS_MORE.search(asking):
+        return None
+    if any(passage_answers(kind, f"{title} {text}") for title, text in passages):
         return None
     return decline_reply([])
 

@@ -440,7 +440,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return False
         state = self.model.encoder(*self._encoder_input(batch))
         batch.precomputed_state = state
-        return getattr(state, "awaited", None) is not None
+        return state.awaited is not None
 
     @contextlib.contextmanager
     def _beam_search(self, beams: int):

@@ -30,15 +30,20 @@ def completed_sentences(text: str) -> int:
     return count
 
 
-def space_led_tokens(tokenizer, vocab_size: int) -> torch.BoolTensor:
-    """``[V]``: the token ids whose text starts with whitespace (a new word), for BPE
-    (``Ġ``/``Ċ``) and SentencePiece (``▁``) vocabularies alike."""
+def _pieces_where(tokenizer, vocab_size: int, wanted) -> torch.BoolTensor:
+    """``[V]``: the token ids whose raw piece (as the vocabulary stores it) is `wanted`."""
     mask = torch.zeros(vocab_size, dtype=torch.bool)
     pieces: List[str] = tokenizer.convert_ids_to_tokens(list(range(min(vocab_size, len(tokenizer)))))
     for i, piece in enumerate(pieces):
-        if piece and (piece[0] in "ĠĊ▁ĉ" or piece[0].isspace()):
+        if piece and wanted(piece):
             mask[i] = True
     return mask
+
+
+def space_led_tokens(tokenizer, vocab_size: int) -> torch.BoolTensor:
+    """``[V]``: the token ids whose text starts with whitespace (a new word), for BPE
+    (``Ġ``/``Ċ``) and SentencePiece (``▁``) vocabularies alike."""
+    return _pieces_where(tokenizer, vocab_size, lambda piece: piece[0] in "ĠĊ▁ĉ" or piece[0].isspace())
 
 
 def block_new_sentences(logprobs: torch.Tensor, texts: List[str], max_sentences: int,
@@ -58,11 +63,7 @@ def block_new_sentences(logprobs: torch.Tensor, texts: List[str], max_sentences:
 def ending_tokens(tokenizer, vocab_size: int, end_ids) -> torch.BoolTensor:
     """``[V]``: the token ids that end a sentence or the reply: the end tokens ``end_ids``
     and every piece that writes ".", "!", "?" or a line break."""
-    mask = torch.zeros(vocab_size, dtype=torch.bool)
-    ids = list(range(min(vocab_size, len(tokenizer))))
-    for i, text in zip(ids, tokenizer.convert_ids_to_tokens(ids)):
-        if text and any(c in text for c in ".!?\nĊ"):
-            mask[i] = True
+    mask = _pieces_where(tokenizer, vocab_size, lambda piece: any(c in piece for c in ".!?\nĊ"))
     for i in end_ids:
         if i is not None and 0 <= i < vocab_size:
             mask[i] = True
