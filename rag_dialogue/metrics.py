@@ -665,6 +665,12 @@ def claims_beyond_decline(response: str) -> str:
     return " ".join(_beyond_decline(s) for s in _SENTENCE_END.split(response.strip()) if _beyond_decline(s))
 
 
+def statements(response: str) -> str:
+    """The response less its questions: "Blue is a primary colour. Do you like it?" states
+    only its first sentence; a question asks and claims nothing."""
+    return " ".join(s for s in _SENTENCE_END.split((response or "").strip()) if not s.rstrip().endswith("?"))
+
+
 _BUT = re.compile(r"(?:,\s*|\s)but\s", re.IGNORECASE)
 
 

@@ -220,6 +220,12 @@ def test_declines():
     assert m.score_response("I do not know, sorry.", KNOWLEDGE, HISTORY)["decline_rate"] == 1.0
 
 
+def test_statements_leave_out_questions():
+    assert m.statements("Blue is a primary colour. Do you like it?") == "Blue is a primary colour."
+    assert m.statements("Hi! Do you like swimming?") == "Hi!"
+    assert m.statements("Have you been? Is it far?") == ""
+
+
 def test_reads_out_is_one_long_run_of_one_sentence():
     knowledge = "Greta Garbo / Greta Garbo was a Swedish-born American film actress during the 1920s and 1930s."
     assert m.reads_out("Greta Garbo was a Swedish-born American film actress during the 1920s.", knowledge)

@@ -171,3 +171,26 @@ def test_export_command(wow_datapath, tmp_path, capsys):
     assert "8 passages" in capsys.readouterr().out and out.is_file()
     assert main(["data", "export-wow-passages", "--datapath", str(tmp_path / "empty"), "--no-download"]) == 2
     assert "no Wizard of Wikipedia files" in capsys.readouterr().err
+
+
+def test_training_on_grounded_replies_keeps_the_dropped_turns_in_the_history(tmp_path):
+    made_up = "Napoleon painted it in 1850 with Prussian ink."
+    blue, guard, _ = episodes()
+    blue["dialog"][3]["text"] = made_up  # the second wizard reply: in neither its sentence nor the dialogue
+    blue["dialog"] += [turn("0_Apprentice", "And at sunset?", []),
+                       turn("1_Wizard", "At sunset it turns red.", [], checked=("Sky", SKY[1]))]
+    write_wow(tmp_path, {"train.json": [blue, guard]})
+    every = teacher_messages(tmp_path, TASK, "train:ordered")
+    grounded = teacher_messages(tmp_path, TASK, "train:ordered", "--train-on", "grounded")
+    assert [m["labels"][0] for m in every[:3]] == [blue["dialog"][1]["text"], made_up, "At sunset it turns red."]
+    assert made_up not in [m["labels"][0] for m in grounded]
+    sunset = next(m for m in grounded if m["labels"] == ["At sunset it turns red."])
+    # what the agent's history would have held: the dropped message and reply, then this one
+    assert sunset["text"] == f"Why is the sky blue?\n{made_up}\nAnd at sunset?"
+    assert grounded[0]["text"] == every[0]["text"] and not grounded[0]["episode_done"]
+    # a question claims nothing: kept; "Then you have seen lifeguards watching swimmers"
+    # has no checked sentence and says what nobody said: dropped, the episode ends before it
+    assert [m["labels"][0] for m in grounded[2:]] == ["Hi! Do you like swimming?"]
+    assert grounded[2]["episode_done"] and len(every) == len(grounded) + 2
+    # evaluation reads every turn, whatever the option says
+    assert len(teacher_messages(tmp_path, TASK, "train:evalmode", "--train-on", "grounded")) == len(every)
