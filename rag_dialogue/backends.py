@@ -139,7 +139,9 @@ class Int8Product(torch.nn.Module):
         self._packed = torch.ops.quantized.linear_prepack(_quantize_weight(weight, observer), bias)
 
     def forward(self, x):
-        return torch.ops.quantized.linear_dynamic(x, self._packed, reduce_range=True).to(x.dtype)
+        # the product takes fp32 only; under bf16 inference (CPUs with AVX512-BF16) the
+        # activations arrive in bf16 and leave in it
+        return torch.ops.quantized.linear_dynamic(x.float(), self._packed, reduce_range=True).to(x.dtype)
 
 
 def _one_new_token(x: torch.Tensor) -> bool:

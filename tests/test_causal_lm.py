@@ -116,6 +116,8 @@ def test_an_int8_copy_is_torch_dynamic_quantization_bit_for_bit():
             with torch.no_grad():
                 assert torch.equal(ours(x), theirs(x))
                 assert not torch.equal(ours(x), linear(x))  # int8, not the float product
+                # bf16 activations (bf16 inference) in and out: the product of their fp32 values
+                assert torch.equal(ours(x.bfloat16()), theirs(x.bfloat16().float()).bfloat16())
 
 
 def test_decode_step_is_the_models_own_step(tiny_llama_dir):
