@@ -89,12 +89,17 @@ def _is_common(word: str) -> bool:
 def conversation_names(message: str, turns: list[str]) -> list[str]:
     """`retrieval_names` of `message`, the last of the dialogue's `turns`. A follow-up that
     names nothing or points back ("How deep is it?", "Which continents border it?") adds
-    those of the same speaker's turn before it ("Tell me about the Pacific Ocean."), so the
-    conversation's topic carries over to its retrieval."""
+    those of the same speaker's latest turn that names something ("Tell me about the
+    Pacific Ocean.", past "How tall is it?"), so the conversation's topic carries over to
+    its retrieval."""
     names = retrieval_names(message)
-    if len(turns) >= 3 and (not names or _POINTS_BACK.search(message)):
+    if not names or _POINTS_BACK.search(message):
         held = {stem for name in names for stem in _stems(name)}
-        names += [name for name in retrieval_names(turns[-3]) if not set(_stems(name)) <= held]
+        before = [(turn, retrieval_names(turn)) for turn in turns[-3::-2]]
+        # the latest that sets a topic (names something, points back to nothing), else the latest naming
+        earlier = next((n for turn, n in before if n and not _POINTS_BACK.search(turn)),
+                       next((n for _, n in before if n), []))
+        names += [name for name in earlier if not set(_stems(name)) <= held]
     return names
 
 

@@ -136,6 +136,10 @@ def test_a_follow_up_keeps_the_conversations_topic():
     # a message that names its own subject and does not point back keeps to it
     assert abstain.conversation_names("And the Atlantic Ocean?", turns + ["And the Atlantic Ocean?"]) == ["Atlantic Ocean"]
     assert abstain.conversation_names("How deep is it?", ["How deep is it?"]) == ["deep"]  # nothing before
+    # follow-up after follow-up: the topic is the turn that set it, not "How tall is it?"
+    everest = ["Tell me about Mount Everest.", "It is the highest.", "How tall is it?", "8,848 m.",
+               "Who first climbed it?"]
+    assert abstain.conversation_names(everest[-1], everest) == ["climbed", "first", "Mount Everest", "tell"]
 
 
 def test_a_passage_is_about_what_its_title_and_the_names_share():
