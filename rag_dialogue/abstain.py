@@ -89,14 +89,14 @@ def _is_common(word: str) -> bool:
 def conversation_names(message: str, turns: list[str]) -> list[str]:
     """`retrieval_names` of `message`, the last of the dialogue's `turns`. A follow-up that
     names nothing or points back ("How deep is it?", "Which continents border it?") adds
-    those of the same speaker's latest turn that names something ("Tell me about the
-    Pacific Ocean.", past "How tall is it?"), so the conversation's topic carries over to
-    its retrieval."""
+    those of the same speaker's latest turn that sets a topic: names something and points
+    back to nothing ("Tell me about the Pacific Ocean.", past "How tall is it?"), else of
+    the latest that names something, so the conversation's topic carries over to its
+    retrieval, follow-up after follow-up."""
     names = retrieval_names(message)
     if not names or _POINTS_BACK.search(message):
         held = {stem for name in names for stem in _stems(name)}
         before = [(turn, retrieval_names(turn)) for turn in turns[-3::-2]]
-        # the latest that sets a topic (names something, points back to nothing), else the latest naming
         earlier = next((n for turn, n in before if n and not _POINTS_BACK.search(turn)),
                        next((n for _, n in before if n), []))
         names += [name for name in earlier if not set(_stems(name)) <= held]

@@ -23,6 +23,7 @@ examples `follow_rate`/`stale_rate`), so every ParlAI agent is scored alike.
 import json
 
 from parlai.core.metrics import AverageMetric
+from parlai.utils.data import DatatypeHelper
 from parlai.tasks.wizard_of_wikipedia import agents as wow
 
 KNOWLEDGE_SEPARATOR = " / "
@@ -149,9 +150,10 @@ def format_knowledge(knowledge: dict) -> str:
 def grounded_turns(examples):
     """Keep the (example, new_episode) pairs of ParlAI's WoW generator teacher whose reply
     is supported: not babble, and its statements (the reply less its questions) are not
-    `hallucinated` against the turn's checked sentence and the dialogue so far. Human wizards say more than their sentence (their own story, guesses):
-    about two replies in three of WoW valid seen score hallucinated against it, and a model
-    trained on them learns to say what no passage says. A dropped turn's message and reply
+    `hallucinated` against the turn's checked sentence and the dialogue so far. Human
+    wizards say more than their sentence (their own story, guesses): about two replies in
+    three of WoW valid seen score hallucinated against it, and a model trained on them
+    learns to say what no passage says. A dropped turn's message and reply
     open the next kept example's text, so the dialogue history the agent sees is unchanged."""
     from rag_dialogue import metrics
 
@@ -208,10 +210,11 @@ class GeneratorTeacher(wow.GeneratorTeacher):
         super().add_cmdline_args(parser, partial_opt)
         parser.add_argument_group("rag-dialogue WoW teacher").add_argument(
             "--train-on", type=str, default="all", choices=["all", "grounded"],
-            help="training data only: `grounded` trains on the wizard replies that "
-            "rag_dialogue.metrics calls faithful or claim-free against the turn's checked "
-            "sentence and the dialogue so far; the other turns stay in the history (their "
-            "message and reply open the next trained example's text)",
+            help="training data only: `grounded` trains on the wizard replies that are not "
+            "babble and whose statements (questions left out) rag_dialogue.metrics does not "
+            "call hallucinated against the turn's checked sentence and the dialogue so far; "
+            "the other turns stay in the history (their message and reply open the next "
+            "trained example's text)",
         )
         return parser
 
@@ -219,8 +222,7 @@ class GeneratorTeacher(wow.GeneratorTeacher):
         self._datafile = datafile
         try:
             examples = super().setup_data(datafile)
-            datatype = self.opt.get("datatype", "")
-            if self.opt.get("train_on") == "grounded" and "train" in datatype and "evalmode" not in datatype:
+            if self.opt.get("train_on") == "grounded" and DatatypeHelper.is_training(self.opt.get("datatype", "")):
                 examples = grounded_turns(examples)
             yield from examples
         except json.JSONDecodeError:
