@@ -119,12 +119,13 @@ def _holds(name: str, runs) -> bool:
     return any(need <= set(run[i:i + width]) for run in runs for i in range(max(1, len(run) - width + 1)))
 
 
-def missing_names(message: str, passages) -> list[str]:
-    """The names of `message` that no single passage holds (its content words, by Porter
-    stem, side by side in the passage's title or text: `_holds`); `passages` are
-    (title, text) pairs."""
+def missing_names(message: str, passages, names: list[str] | None = None) -> list[str]:
+    """The names of `message` (or the `names` given) that no single passage holds (its
+    content words, by Porter stem, side by side in the passage's title or text: `_holds`);
+    `passages` are (title, text) pairs."""
     runs = [(_stems(title), _stems(text)) for title, text in passages]
-    return [name for name in named_terms(message) if not any(_holds(name, held) for held in runs)]
+    names = named_terms(message) if names is None else names
+    return [name for name in names if not any(_holds(name, held) for held in runs)]
 
 
 def names_held(names: list[str], title: str, text: str) -> float:
@@ -173,21 +174,53 @@ def _asking(message: str) -> str:
     return " ".join(s for s in _SENTENCE.split(message) if asks_for_fact(s))
 
 
-def unsupported_question(message: str, passages) -> str | None:
+# the endings tried to find a word's dictionary form ("glassmakers", "smartest", "morphed")
+_ENDINGS = ("s", "es", "ies", "ed", "d", "ing", "er", "est", "ly")
+
+
+def unknown_words(text: str, is_word) -> list[str]:
+    """The lowercase words of `text` (four letters or more) that `is_word` knows in none of
+    their forms (the word, or it less an ending: "glassmakers" -> "glassmaker"): words no
+    dictionary holds, such as a made-up animal ("What does a glimmerfox eat?"). `is_word`
+    is a vocabulary check, such as `tokenizer_vocabulary`."""
+    found = []
+    for word in re.findall(r"(?<![\w'’-])[a-z]{4,}(?![\w'’-])", text):
+        forms = [word] + [word[:-len(e)] + ("y" if e == "ies" else "") for e in _ENDINGS
+                          if word.endswith(e) and len(word) - len(e) >= 3]
+        if word not in found and not any(is_word(f) for f in forms):
+            found.append(word)
+    return found
+
+
+def tokenizer_vocabulary(*tokenizers):
+    """A vocabulary check from Hugging Face tokenizers: a word is known when one of them
+    holds it as a single token, with or without a leading space (WordPiece "giraffe",
+    byte-level BPE "Ġgiraffe"). A made-up word splits into pieces in all of them
+    ("Ġgl", "immer", "fox"); a real one the vocabularies lack is rare enough to be a name."""
+    def is_word(word: str) -> bool:
+        return any(len(t.tokenize(prefix + word)) == 1 for t in tokenizers for prefix in ("", " "))
+    return is_word
+
+
+def unsupported_question(message: str, passages, is_word=None) -> str | None:
     """The decline reply when `message` asks for a fact and the sentences that ask name
     things none of the passages holds (not one of their names), else None (answer from
-    the passages).
+    the passages). With `is_word` (`tokenizer_vocabulary`), a word no vocabulary knows
+    counts as a name ("What does a glimmerfox eat?").
 
     Every name must be missing: people name things in passing ("I know zebras roam in
     Africa, but ...") that the answer need not hold. A question without names is answered:
     its rare words miss paraphrasing passages too often (42% of real WoW questions whose
-    wizard had the answer were declined that way)."""
+    wizard had the answer were declined that way; words no vocabulary knows, 7%)."""
     message = (message or "").strip()
     if not message or not asks_for_fact(message):
         return None
     asking = _asking(message)
     names = named_terms(asking)
-    missing = missing_names(asking, passages) if names else []
+    if is_word is not None:
+        held = {stem for name in names for stem in _stems(name)}
+        names += [w for w in unknown_words(asking, is_word) if metrics.stem(w) not in held]
+    missing = missing_names(asking, passages, names)
     return decline_reply(missing) if names and len(missing) == len(names) else None
 
 

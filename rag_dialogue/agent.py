@@ -625,11 +625,22 @@ class RagDialogueAgent(TorchGeneratorAgent):
         declines = []
         for obs, r in zip(observations, retrievals):
             message, passages = obs.get("text", "").split(delimiter)[-1], [(p.title, p.text) for p in r.passages]
-            decline = unsupported_question(message, passages)
+            decline = unsupported_question(message, passages, self._vocabulary())
             if decline is None and self.opt.get("answer_asked_number", True):
                 decline = unanswered_number(message, passages)
             declines.append(decline)
         return declines
+
+    def _vocabulary(self):
+        """Whether a word is one its tokenizers know (`abstain.tokenizer_vocabulary`): the
+        generator's and the query encoder's."""
+        if getattr(self, "_is_word", None) is None:
+            from rag_dialogue.abstain import tokenizer_vocabulary
+
+            tokenizers = [self.dict.hf_tokenizer] + [
+                e.tokenizer for e in [getattr(self.model, "query_encoder", None)] if e is not None]
+            self._is_word = functools.lru_cache(maxsize=None)(tokenizer_vocabulary(*tokenizers))
+        return self._is_word
 
     def _decline_unsupported(self, observations, output, retrievals):
         """Replace each reply to a question whose passages do not hold what it asks about

@@ -43,6 +43,22 @@ def test_declines_a_name_no_passage_holds(message, about):
     assert metrics.declines(reply) and not metrics.makes_claim(metrics.claims_beyond_decline(reply), [message])
 
 
+def test_a_word_no_tokenizer_knows_is_declined_like_a_name(smollm2_tokenizer):
+    is_word = abstain.tokenizer_vocabulary(smollm2_tokenizer)
+    assert is_word("giraffe") and not is_word("glimmerfox")
+    # plural and comparative forms are known by their dictionary form
+    assert abstain.unknown_words("do giraffes eat the tallest glimmerfoxes?", is_word) == ["glimmerfoxes"]
+    reply = abstain.unsupported_question("What does a glimmerfox eat?", PASSAGES, is_word)
+    assert reply == "I'm sorry, I don't know anything about glimmerfox."
+    # without the vocabulary, a question without names is answered, as before
+    assert abstain.unsupported_question("What does a glimmerfox eat?", PASSAGES) is None
+    # a word the vocabularies lack that a passage holds is answered from it
+    with_it = PASSAGES + [("Glimmerfox", "The glimmerfox is a small fox that eats moths.")]
+    assert abstain.unsupported_question("What does a glimmerfox eat?", with_it, is_word) is None
+    # everyday words stay answered ("How many squares does a chess board have?")
+    assert abstain.unsupported_question("how many squares does a chess board have", PASSAGES, is_word) is None
+
+
 def test_a_decline_names_at_most_two_things():
     assert abstain.decline_reply(["Zubrovia", "Quellarin", "Drennavia"]) == \
         "I'm sorry, I don't know anything about Zubrovia or Quellarin."
