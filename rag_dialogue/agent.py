@@ -111,6 +111,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         # chat: `on_text(reply so far)` at every generation step (rag_dialogue.chat streams
         # with it); the conversation's replies and the passages each came from
         self.on_text = None
+        self._hold_stream = False  # set while a reply awaits its number check (see eval_step)
         self.pending_lines: List[str] = []  # passages and attributions of a streamed reply
         self._space_led_mask = None  # tokens that start a new word (--max-reply-sentences), on first use
         self._replies: List[str] = []
@@ -469,7 +470,12 @@ class RagDialogueAgent(TorchGeneratorAgent):
         output = self._decline_before_generating(batch)
         generated = output is None
         if generated:
+            passages = getattr(batch.rag_input, "passages", None) if hasattr(batch, "rag_input") else None
+            # a reply that may be replaced by its passage's sentence is shown when checked
+            self._hold_stream = bool(passages and any(self._answering_sentences(batch, passages)))
             output = super().eval_step(batch)
+            self._hold_stream = False
+            output = self._with_the_number_asked(batch, output)
             output = self._unless_a_repeat(batch, output)
         progress.advance(len(batch.valid_indices) if batch.valid_indices is not None else 0)
         if output is None or output.get("text") is None:
@@ -521,7 +527,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 limited(block_new_sentences(logprobs, texts, max_sentences, self._space_led()), step_index)
 
             tree.advance = advance
-        if self.on_text is not None and self.strategy.streams:
+        if self.on_text is not None and self.strategy.streams and not self._hold_stream:
             step = tree.advance
 
             def advance(logprobs, step_index):
@@ -569,6 +575,45 @@ class RagDialogueAgent(TorchGeneratorAgent):
             batch.rag_input.doc_scores = scores
             return None
         return Output(replies)
+
+    def _answering_sentences(self, batch, passages) -> List[List[str]]:
+        """Per example, the sentences of its passages (title, text pairs) that give the
+        number its message asks for (`grounded_numbers.answering_sentences`); [] where it
+        asks for none, or with --answer-asked-number off."""
+        rag_input = getattr(batch, "rag_input", None)
+        asks = getattr(rag_input, "asks_number", None)
+        if not (asks and any(asks) and self.opt.get("answer_asked_number", True)):
+            return [[] for _ in batch.observations]
+        from rag_dialogue.abstain import retrieval_names
+        from rag_dialogue.grounded_numbers import answering_sentences
+
+        delimiter = self.opt.get("delimiter", "\n")
+        found = []
+        for i, (obs, example) in enumerate(zip(batch.observations, passages)):
+            message = obs.get("text", "").split(delimiter)[-1]
+            names = rag_input.names[i] if rag_input.names else retrieval_names(message)
+            found.append(answering_sentences(message, names, example) if asks[i] else [])
+        return found
+
+    def _with_the_number_asked(self, batch, output):
+        """A reply to a question for a number that does not give the number its passages
+        about what it asks give (`grounded_numbers.states_asked_number`) is replaced by the
+        first of their sentences that give it: the generator, asked "How many players does
+        a basketball team have on the court?" with "two teams of five players each" ranked
+        first, said "A basketball team consists of two players each." A sentence of the
+        passage is a read-out, but a true one."""
+        retrievals = self.model.last_retrieval if self.strategy.retrieves else None
+        if output is None or not output.get("text") or not retrievals:
+            return output
+        from rag_dialogue.grounded_numbers import states_asked_number
+
+        delimiter = self.opt.get("delimiter", "\n")
+        passages = [[(p.title, p.text) for p in r.passages] for r in retrievals]
+        for i, sentences in enumerate(self._answering_sentences(batch, passages)):
+            message = batch.observations[i].get("text", "").split(delimiter)[-1]
+            if sentences and not states_asked_number(output["text"][i], message, sentences):
+                output["text"][i] = sentences[0]
+        return output
 
     def _unless_a_repeat(self, batch, output):
         """In a chat, a reply that says nothing new (`abstain.says_nothing_new`) is generated

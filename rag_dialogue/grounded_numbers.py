@@ -308,3 +308,85 @@ def hold_end_until_number(log_probs: torch.Tensor, texts: Sequence[str], awaited
     columns = ending.to(out.device)[: out.size(-1)].nonzero().view(1, -1)
     out[torch.tensor(held, device=out.device)[:, None], columns] = float("-inf")
     return out
+
+
+# ---------------------------------------------------------------------- the number asked, checked
+_COUNTED = re.compile(r"\bhow\s+many\s+([a-z]+)", re.IGNORECASE)
+_SMALL = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_TOKEN = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?|[a-z]+", re.IGNORECASE)
+# a sentence ends after a word of two letters or more: "c. 2600 BC" and "U.S. Navy" go on
+_SENTENCE_END = re.compile(r"(?<=\w\w[.!?])\s+(?=[A-Z\"“(])")
+# words between a count and what it counts: "two teams of five players", "eight black keys"
+COUNT_REACH = 3
+
+
+def counted_thing(message: str):
+    """What a count question counts: "How many players does a team have?" -> "players"."""
+    match = _COUNTED.search(message or "")
+    return match.group(1).lower() if match else None
+
+
+def _counts_of(thing: str, text: str) -> set:
+    """The numbers `text` gives right before `thing` (by stem, within COUNT_REACH words),
+    digits without separators, the small ones written in words as digits: "two teams of
+    five players each" -> {"5"} for "players" ("two" counts teams); "eight-limbed" -> {"8"}
+    for "limbs"."""
+    from rag_dialogue.metrics import stem
+
+    want = stem(thing)
+    tokens = [t.lower().replace(",", "") for t in _TOKEN.findall(text or "")]
+    found = set()
+    for i, token in enumerate(tokens):
+        number = _SMALL.get(token, token if token[0] in DIGITS else None)
+        if number is None:
+            continue
+        for after in tokens[i + 1:i + 1 + COUNT_REACH]:
+            if after[0] in DIGITS or after in _SMALL:
+                break  # the next number counts what follows
+            if stem(after) == want:
+                found.add(number)
+                break
+    return found
+
+
+def _answer_numbers(kind: str, thing, text: str) -> set:
+    """The numbers in `text` that could answer a question for a number of `kind`: the
+    counts of the `thing` counted, dates, measures, or (a count of nothing named: "How
+    old ...?") any number but a year."""
+    if kind == "count" and thing:
+        return _counts_of(thing, text)
+    if kind == "measure":
+        found = [m.group(0) for m in _MEASURE.finditer(text)]
+    elif kind == "date":
+        found = [m.group(0) for m in _DATE.finditer(text)]
+    else:
+        years = {m.group(0) for m in _YEAR.finditer(text)}
+        found = [m.group(0) for m in _NUMBER.finditer(text) if m.group(0).rstrip(",.") not in years]
+    return {n.replace(",", "") for n in numbers_in(found)}
+
+
+def answering_sentences(message: str, names: Sequence[str], passages: Sequence[Tuple[str, str]]) -> List[str]:
+    """The sentences of the passages about what the conversation names (`abstain.is_about`
+    their titles), best passage first, that give a number of the kind `message` asks for
+    (`asked_number`), and nothing but a number (not "How deep is it, and where?"); for a count
+    of a named thing ("How many players ...?"), a count of that thing."""
+    from rag_dialogue.abstain import _ASKS_MORE, is_about
+
+    kind = asked_number(message)
+    if kind is None or _ASKS_MORE.search(message):
+        return []
+    thing = counted_thing(message) if kind == "count" else None
+    return [sentence for title, text in passages if is_about(names, title)
+            for sentence in _SENTENCE_END.split(text) if _answer_numbers(kind, thing, sentence)]
+
+
+def states_asked_number(reply: str, message: str, sentences: Sequence[str]) -> bool:
+    """Whether `reply` gives one of the numbers the `sentences` (`answering_sentences`)
+    answer `message` with, as that kind of number: "A basketball team consists of two
+    players each" does not answer "How many players ...?" from "two teams of five players
+    each"; "built over a period of about 26 years" does not answer "When was it built?"
+    from "It was built c. 2600 BC over a period of about 26 years." """
+    kind = asked_number(message)
+    thing = counted_thing(message) if kind == "count" else None
+    answers = set().union(*(_answer_numbers(kind, thing, s) for s in sentences)) if sentences else set()
+    return bool(_answer_numbers(kind, thing, reply) & answers)

@@ -367,3 +367,23 @@ def test_generation_holds_each_rows_numbers_to_its_passage(trained_causal, tiny_
     model.train()
     assert model.encoder(inp).numbers is None
     model.eval()
+
+
+def test_a_reply_without_the_number_asked_gives_its_passages_sentence(trained_causal, tiny_index):
+    """The tiny model's reply to a question for a date does not state the year its
+    passage gives, so the chat replies with the passage's sentence that does, shown once
+    it is checked (never streamed, then taken back)."""
+    import io
+
+    from rag_dialogue import chat
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    out = io.StringIO()
+    asked = "When was Alice's Adventures in Wonderland published?"  # its passage: "an 1865 English children's novel"
+    (_, reply, *_), = chat.converse(agent, iter([asked]), out=out)
+    assert "1865" in reply and any(reply in p.text for p in agent.model.last_retrieval[0].passages)
+    assert "[taken back]" not in out.getvalue() and out.getvalue().count("[RagDialogue]") == 1
+    # with --answer-asked-number off, the generator's reply stands
+    agent.opt["answer_asked_number"] = False
+    (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())
+    assert "1865" not in reply

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, asked_number, asks_for_number, close_unstated_numbers,
-                                           closed_tokens, hold_end_until_number, number_about, numbers_in,
-                                           numbers_per_row, spare_numbers_from_ngram_blocking, states_number,
-                                           trailing_number)
+from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, _counts_of, answering_sentences, asked_number,
+                                           asks_for_number, close_unstated_numbers, closed_tokens, counted_thing,
+                                           hold_end_until_number, number_about, numbers_in, numbers_per_row, spare_numbers_from_ngram_blocking, states_asked_number,
+                                           states_number, trailing_number)
 from rag_dialogue.rag import rag_token_next_log_probs
 
 FUJI = "Mount Fuji / Mount Fuji last erupted from 1707 to 1708."
@@ -179,3 +179,37 @@ def test_a_reply_awaiting_a_number_may_not_end_a_sentence_without_one(smollm2_to
     assert torch.isinf(held[0, ending]).all() and torch.isfinite(held[0, ~ending]).all()
     assert torch.equal(held[1:], log_probs[1:])  # a number stated; a row that awaits none
     assert hold_end_until_number(log_probs, texts, [True, True, False], ending, max_length=48, length=48) is log_probs
+
+
+BASKETBALL = [("Basketball", "Basketball is a team sport in which two teams of five players each oppose one "
+                             "another on a rectangular court."),
+              ("Netball", "Netball is a ball sport played on a rectangular court by two teams of seven players."),
+              ("Great Pyramid of Giza", "It is the oldest of the Seven Wonders. It was built c. 2600 BC over "
+                                        "a period of about 26 years.")]
+
+
+def test_a_count_is_of_the_thing_counted():
+    assert counted_thing("How many players does a basketball team have?") == "players"
+    assert counted_thing("How old is it?") is None
+    assert _counts_of("players", "two teams of five players each") == {"5"}
+    assert _counts_of("limbs", "a soft-bodied, eight-limbed mollusc") == {"8"}
+    assert _counts_of("plays", "some 39 plays, 154 sonnets") == {"39"}
+
+
+def test_a_reply_must_give_the_number_its_passage_answers_with():
+    asked = "How many players does a basketball team have on the court?"
+    names = ["basketball", "team", "players", "court"]
+    sentences = answering_sentences(asked, names, BASKETBALL)
+    # only the passage about what is asked: netball's seven players are another sport's
+    assert sentences == [BASKETBALL[0][1]]
+    assert not states_asked_number("A basketball team consists of two players each.", asked, sentences)
+    assert states_asked_number("Each team has five players on the court.", asked, sentences)
+    # a date asked for: a duration of the same sentence does not answer it ("c. 2600 BC" is one sentence)
+    asked = "When was the Great Pyramid of Giza built?"
+    sentences = answering_sentences(asked, ["Great Pyramid of Giza"], BASKETBALL)
+    assert sentences == ["It was built c. 2600 BC over a period of about 26 years."]
+    assert not states_asked_number("It was built over a period of about 26 years.", asked, sentences)
+    assert states_asked_number("It was built around 2600 BC.", asked, sentences)
+    # a question for more than a number, or for none, is left to the generator
+    assert answering_sentences("When was it built, and where?", ["Great Pyramid of Giza"], BASKETBALL) == []
+    assert answering_sentences("Who built the Great Pyramid of Giza?", ["Great Pyramid of Giza"], BASKETBALL) == []
