@@ -144,6 +144,14 @@ def names_held(names: list[str], title: str, text: str) -> float:
     return held
 
 
+def names_mentioned(names: list[str], title: str, text: str) -> int:
+    """How many of `names` one passage holds (`_holds`), everyday words as much as rare
+    ones: "soccer", "team" and "players" are all in "Association football, more commonly
+    known as football or soccer, is a team sport ... of eleven players"."""
+    runs = (_stems(title), _stems(text))
+    return sum(_holds(name, runs) for name in names)
+
+
 def is_about(names: list[str], title: str) -> bool:
     """Whether a passage titled `title` is about what `names` (`conversation_names`) name:
     every word of the title (a parenthesis left out) that is not an everyday word is among
@@ -276,3 +284,20 @@ def says_nothing_new(reply: str, message: str, earlier) -> bool:
     a loop, a sentence that restates its subject; short answers such as "Paris." pass)."""
     # is_degenerate with min_words=1 is also what catches an empty reply
     return metrics.is_degenerate(reply, min_words=1) or repeats(reply, earlier) or says_back(reply, message)
+
+
+_SUBJECT_PRONOUN = re.compile(r"^(?:It|They|He|She|Its|Their|His|Her|This|These)\b")
+
+
+def passage_reply(passages, said) -> str | None:
+    """The first sentence of `passages` ((title, text) pairs, best first) that repeats
+    none of `said` (earlier replies and turns: `repeats`), as a reply; one that opens with
+    a pronoun is led by its passage's title ("Giraffe: They are the tallest living
+    terrestrial animals ..."), so it says what it is about. None when every one repeats."""
+    for title, text in passages:
+        for sentence in _SENTENCE.split(text.strip()):
+            if len(sentence.split()) < 3 or repeats(sentence, said):
+                continue
+            lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
+            return lead + sentence
+    return None

@@ -477,6 +477,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             self._hold_stream = False
             output = self._with_the_number_asked(batch, output)
             output = self._unless_a_repeat(batch, output)
+            output = self._unless_unsupported(batch, output)
         progress.advance(len(batch.valid_indices) if batch.valid_indices is not None else 0)
         if output is None or output.get("text") is None:
             return output
@@ -648,6 +649,32 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 output["text"][0] = NOTHING_MORE
         self._replies.append(output["text"][0])
         self._used_passages.extend(self._sources(output["text"][0], self.model.last_retrieval[0]))
+        return output
+
+    def _unless_unsupported(self, batch, output):
+        """In a chat, a reply that its passages and the dialogue do not support
+        (`metrics.is_hallucinated`) gives way to the first sentence of the passages, best
+        first, that no earlier reply said (`abstain.passage_reply`). Asked "What is the
+        tallest animal?" with Giraffe's "They are the tallest living terrestrial animals"
+        ranked first, the generator said "The tallest animal is the giant panda." Only the
+        chat does this: the experiment measures what the generator says."""
+        if not (self._chatting(batch) and self.opt.get("chat_passage_fallback", True)
+                and output is not None and output.get("text") and self.model.last_retrieval):
+            return output
+        from rag_dialogue import metrics
+        from rag_dialogue.abstain import passage_reply
+
+        text, retrieval = output["text"][0], self.model.last_retrieval[0]
+        turns = batch.observations[0].get("full_text", batch.observations[0].get("text", ""))
+        turns = turns.split(self.opt.get("delimiter", "\n"))
+        passages = [(p.title, p.text) for p in retrieval.passages]
+        knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
+        if metrics.declines(text) or not metrics.is_hallucinated(text, knowledge, turns):
+            return output
+        instead = passage_reply(passages, self._replies[:-1] + turns)
+        if instead:
+            output["text"][0] = self._replies[-1] = instead
+            self._used_passages.extend(self._sources(instead, retrieval))
         return output
 
     @staticmethod

@@ -134,7 +134,15 @@ def add_rag_args(parser):
         "...?\", \"When did ...?\") is searched with two hypotheses and its reply ends no "
         "sentence before it states a number, where a retrieved passage about what it names "
         "states one of the kind asked; where no passage states one, it is declined (with "
-        "--numbers-from-passages; rag_dialogue/grounded_numbers.py, rag_dialogue/abstain.py)",
+        "--numbers-from-passages; rag_dialogue/grounded_numbers.py, rag_dialogue/abstain.py); "
+        "a reply that does not give the number its passages give is replaced by their "
+        "sentence that does",
+    )
+    group.add_argument(
+        "--chat-passage-fallback", type="bool", default=True,
+        help="in a chat, a reply that its passages and the dialogue do not support "
+        "(metrics.is_hallucinated) gives way to the best retrieved passage's sentence that "
+        "no earlier reply said: a true sentence read out rather than a made-up one",
     )
     group.add_argument(
         "--int8-inference", type="bool", default=False,

@@ -369,15 +369,27 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     """The sentences of the passages about what the conversation names (`abstain.is_about`
     their titles), best passage first, that give a number of the kind `message` asks for
     (`asked_number`), and nothing but a number (not "How deep is it, and where?"); for a count
-    of a named thing ("How many players ...?"), a count of that thing."""
-    from rag_dialogue.abstain import _ASKS_MORE, is_about
+    of a named thing ("How many players ...?"), a count of that thing. Where no passage
+    is about it by title, those of the passage that holds most of the names, two at
+    least, and more than any other: "How many players are on a soccer team?" takes
+    "Association football, more commonly known as football or soccer, ... two teams of
+    eleven players", not Volleyball's "two teams of six players"."""
+    from rag_dialogue.abstain import _ASKS_MORE, is_about, names_mentioned
 
     kind = asked_number(message)
     if kind is None or _ASKS_MORE.search(message):
         return []
     thing = counted_thing(message) if kind == "count" else None
-    return [sentence for title, text in passages if is_about(names, title)
-            for sentence in _SENTENCE_END.split(text) if _answer_numbers(kind, thing, sentence)]
+    answering = [(title, [s for s in _SENTENCE_END.split(text) if _answer_numbers(kind, thing, s)])
+                 for title, text in passages]
+    found = [s for (title, sentences) in answering if is_about(names, title) for s in sentences]
+    if found:
+        return found
+    held = [(names_mentioned(names, title, text), sentences)
+            for (title, text), (_, sentences) in zip(passages, answering) if sentences]
+    best = max((h for h, _ in held), default=0)
+    tops = [sentences for h, sentences in held if h == best]
+    return tops[0] if best >= 2 and len(tops) == 1 else []
 
 
 def states_asked_number(reply: str, message: str, sentences: Sequence[str]) -> bool:

@@ -184,3 +184,15 @@ def test_a_number_asked_for_that_no_passage_states_is_declined():
     assert abstain.unanswered_number("How tall is the Eiffel Tower?", eiffel) is not None
     elephants = [("Elephant", "Three living species are currently recognised.")]
     assert abstain.unanswered_number("How many species of elephant are there?", elephants) is None
+
+
+def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
+    passages = [("Giraffe", "They are the tallest living terrestrial animals. They eat leaves."),
+                ("Moose (animal)", "It is the tallest deer.")]
+    assert abstain.passage_reply(passages, []) == \
+        "Giraffe: They are the tallest living terrestrial animals."
+    said = ["Giraffe: They are the tallest living terrestrial animals.", "They eat leaves."]
+    assert abstain.passage_reply(passages, said) == "Moose: It is the tallest deer."
+    assert abstain.passage_reply(passages[1:], ["It is the tallest deer."]) is None
+    assert abstain.passage_reply([("Eiffel Tower", "The Eiffel Tower is in Paris.")], []) == \
+        "The Eiffel Tower is in Paris."

@@ -387,3 +387,32 @@ def test_a_reply_without_the_number_asked_gives_its_passages_sentence(trained_ca
     agent.opt["answer_asked_number"] = False
     (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())
     assert "1865" not in reply
+
+
+def test_a_chat_reply_its_passages_do_not_support_gives_way_to_a_passage_sentence(trained_causal, tiny_index):
+    """A made-up reply (here put in place of the tiny generator's) is replaced by the best
+    retrieved passage's first sentence; a supported one, or any with the option off, stands."""
+    import io
+
+    from rag_dialogue import chat
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    said = {"text": ""}
+
+    def generator_says(batch, output):
+        output["text"][0] = said["text"]
+        return output
+
+    agent._with_the_number_asked = generator_says
+    asked = "Who wrote Alice's Adventures in Wonderland?"
+    said["text"] = "It was written by the Danish poet Hans Ostergaard in 1932."
+    (_, reply, *_), = chat.converse(agent, iter([asked]), out=io.StringIO())
+    passages = agent.model.last_retrieval[0].passages
+    assert reply != said["text"] and reply.split(": ")[-1] in passages[0].text
+    said["text"] = "It is an English children's novel by Lewis Carroll."  # the passage says so
+    (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())
+    assert reply == said["text"]
+    agent.opt["chat_passage_fallback"] = False
+    said["text"] = "It was written by the Danish poet Hans Ostergaard in 1932."
+    (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())
+    assert reply == said["text"]

@@ -213,3 +213,17 @@ def test_a_reply_must_give_the_number_its_passage_answers_with():
     # a question for more than a number, or for none, is left to the generator
     assert answering_sentences("When was it built, and where?", ["Great Pyramid of Giza"], BASKETBALL) == []
     assert answering_sentences("Who built the Great Pyramid of Giza?", ["Great Pyramid of Giza"], BASKETBALL) == []
+
+
+def test_without_a_passage_titled_by_the_subject_the_one_holding_most_names_answers():
+    asked = "How many players are on a soccer team?"
+    passages = [("Players", "Players are allowed to draw additional cards to improve their hands."),
+                ("Volleyball", "Volleyball is a team sport in which two teams of six players are separated by a net."),
+                ("Association", "Association football, more commonly known as football or soccer, is a team "
+                                "sport played between two teams of eleven players with a spherical ball.")]
+    sentences = answering_sentences(asked, ["players", "soccer", "team"], passages)
+    assert sentences == [passages[2][1]]
+    assert not states_asked_number("A soccer team consists of six players.", asked, sentences)
+    assert states_asked_number("A soccer team has 11 players.", asked, sentences)
+    # two passages holding as many names: neither is taken
+    assert answering_sentences(asked, ["players", "team"], passages[1:]) == []
