@@ -66,14 +66,45 @@ ARTICLES = [
 ]
 
 
-def passages() -> list:
-    """The made-up articles as sentence-level passages, as the embedded index holds them."""
+def read_articles(path) -> list:
+    """Articles of one's own, in the form of `ARTICLES`, from a JSON file (a list) or a
+    JSONL file (one article a line): "title", "text" (a list of sentences, or one string)
+    and "questions" ([question, fact] pairs; the fact is what a right answer states)."""
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+        items = json.loads(raw) if raw.lstrip().startswith("[") else [
+            json.loads(line) for line in raw.splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON list or JSONL file of articles ({e})") from None
+    articles = []
+    for n, item in enumerate(items, 1):
+        text = item.get("text") if isinstance(item, dict) else None
+        text = [text] if isinstance(text, str) else text
+        questions = item.get("questions", []) if isinstance(item, dict) else None
+        if (not isinstance(item, dict) or not isinstance(item.get("title"), str) or not text
+                or not all(isinstance(t, str) and t.strip() for t in text)
+                or not isinstance(questions, list)
+                or not all(isinstance(q, (list, tuple)) and len(q) == 2 and all(isinstance(x, str) for x in q)
+                           for q in questions)):
+            raise ValueError(f"{path}: article {n} needs \"title\" (a string), \"text\" (sentences) "
+                             f"and \"questions\" ([question, fact] pairs)")
+        articles.append({"title": item["title"], "text": text, "questions": [tuple(q) for q in questions]})
+    if not articles:
+        raise ValueError(f"{path}: no articles")
+    return articles
+
+
+def passages(articles=None) -> list:
+    """The made-up articles (default `ARTICLES`) as sentence-level passages, as the
+    embedded index holds them."""
     return [{"id": f"madeup:{a['title']}#{i}", "title": a["title"], "text": sentence}
-            for a in ARTICLES for i, sentence in enumerate(a["text"])]
+            for a in (articles or ARTICLES) for i, sentence in enumerate(a["text"])]
 
 
-def build_index(base_index, out_dir) -> Path:
-    """`base_index` plus the made-up passages; only the new passages are encoded."""
+def build_index(base_index, out_dir, articles=None) -> Path:
+    """`base_index` plus the made-up passages (of `articles`, default `ARTICLES`); only
+    the new passages are encoded."""
     from rag_dialogue.retrieval.index import DenseIndex
     from rag_dialogue.retrieval.retriever import build_index as build
     from rag_dialogue.utils import write_text_atomic
@@ -82,7 +113,7 @@ def build_index(base_index, out_dir) -> Path:
     meta = DenseIndex.read_meta(base_index)
     source = out_dir.with_name(out_dir.name + ".passages.jsonl")
     base_lines = (base_index / "passages.jsonl").read_text(encoding="utf-8")
-    write_text_atomic(source, base_lines + "".join(json.dumps(p) + "\n" for p in passages()))
+    write_text_atomic(source, base_lines + "".join(json.dumps(p) + "\n" for p in passages(articles)))
     return build(source, out_dir, encoder_name_or_path=meta["encoder"], pooling=meta["pooling"],
                  show_progress=False, reuse=base_index)
 
@@ -110,13 +141,14 @@ def states(reply: str, fact: str) -> bool:
     return _contains(_digits(reply), _digits(fact))
 
 
-def ask(model_file, index_dir, verbose: bool = True) -> dict:
-    """Each question in a new conversation; check the reply states the fact asked."""
+def ask(model_file, index_dir, verbose: bool = True, articles=None) -> dict:
+    """Each question of `articles` (default `ARTICLES`) in a new conversation; check the
+    reply states the fact asked."""
     from rag_dialogue.chat import load_agent
 
     agent, _ = load_agent(model_file, index_dir)
     exchanges = []
-    for article in ARTICLES:
+    for article in articles or ARTICLES:
         for question, fact in article["questions"]:
             agent.reset()
             agent.observe({"text": question, "episode_done": False})
@@ -139,6 +171,9 @@ def add_subparser(subparsers):
     p.add_argument("--base-index", default=None,
                    help="index to add the made-up articles to (default: the model's own index)")
     p.add_argument("--out", default=None, help="where to write the new index (default: MODEL.madeup_index)")
+    p.add_argument("--articles", default=None,
+                   help="made-up articles of your own instead of the built-in ones: a JSON list or JSONL "
+                   "file of {\"title\", \"text\": [sentences], \"questions\": [[question, fact], ...]}")
     p.set_defaults(func=_main)
 
 
@@ -149,9 +184,10 @@ def _main(args):
         if not opt_file.is_file():
             raise FileNotFoundError(f"no trained model at {args.model_file} ({opt_file} is missing)")
         base = json.loads(opt_file.read_text())["index_dir"]
+    articles = read_articles(args.articles) if args.articles else None
     out = Path(args.out) if args.out else default_index_dir(args.model_file)
-    index = build_index(base, out)
-    result = ask(args.model_file, index)
+    index = build_index(base, out, articles)
+    result = ask(args.model_file, index, articles=articles)
     print(f"stated the made-up fact in {result['stated_fact']} of {result['asked']} answers "
           f"(index {index})")
     return 0

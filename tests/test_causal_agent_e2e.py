@@ -159,6 +159,26 @@ def test_madeup_articles_join_the_index_and_are_asked_about(trained_causal, tiny
             assert not madeup.states(a["text"][0], fact) and madeup.states(" ".join(a["text"]), fact)
 
 
+def test_madeup_asks_about_articles_of_ones_own(trained_causal, tiny_index, tmp_path, capsys):
+    import argparse
+
+    from rag_dialogue import madeup
+    from rag_dialogue.retrieval.index import DenseIndex
+
+    own = tmp_path / "mine.jsonl"
+    own.write_text(json.dumps({"title": "Pellingford", "text": "Pellingford is a town on the river Osk.",
+                               "questions": [["Which river is Pellingford on?", "Osk"]]}) + "\n")
+    args = argparse.Namespace(model_file=str(trained_causal), base_index=str(tiny_index),
+                              out=str(tmp_path / "mine_index"), articles=str(own))
+    assert madeup._main(args) == 0
+    assert DenseIndex.read_meta(tmp_path / "mine_index")["count"] == DenseIndex.read_meta(tiny_index)["count"] + 1
+    assert "Which river is Pellingford on?" in capsys.readouterr().out
+    # a malformed article is named, with its file
+    own.write_text(json.dumps({"title": "Pellingford", "questions": [["Which river?"]]}) + "\n")
+    with pytest.raises(ValueError, match=r"mine.jsonl: article 1 needs"):
+        madeup.read_articles(own)
+
+
 def test_a_fact_is_stated_as_whole_words():
     from rag_dialogue.madeup import states
 
