@@ -208,7 +208,9 @@ _ASKED_KINDS = (
                            r"freezing point)\b", re.IGNORECASE)),
     ("count", re.compile(r"\bhow\s+(?:many|much|old|often)\b" + _NOT_THE_LISTENER + "|" + _WHAT_IS_THE
                          + r"(?:population|age)\b", re.IGNORECASE)),
-    ("date", re.compile(r"\b(?:what|which)\s+year\b|\bwhen\s+(?:did|was|were|is|does|do|will)\b", re.IGNORECASE)),
+    # "When did/was ...?" asks when something happened: a year. "When is/does ...?" asks
+    # when it recurs ("When is Crellish pie traditionally eaten?" -> "in late October")
+    ("date", re.compile(r"\b(?:what|which)\s+year\b|\bwhen\s+(?:did|was|were)\b", re.IGNORECASE)),
 )
 # a measure is a number with its unit: "5,895 m", "an 82-kilometer waterway", "330 metres"
 _MEASURE = re.compile(

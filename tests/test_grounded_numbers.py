@@ -140,6 +140,8 @@ def test_the_kind_of_number_asked_for():
     assert asked_number("What is the population of Tokyo?") == "count"
     assert asked_number("When did World War II end?") == "date" == asked_number("In what year was it built?")
     assert asked_number("How much do you like jazz?") is None
+    # when something recurs is no year: no passage's lack of one declines it
+    assert asked_number("When is Crellish pie traditionally eaten?") is None
 
 
 EIFFEL = [("Eiffel Tower", "Gustave Eiffel's company designed and built the tower from 1887 to 1889.")]
