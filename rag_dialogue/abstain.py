@@ -289,15 +289,22 @@ def says_nothing_new(reply: str, message: str, earlier) -> bool:
 _SUBJECT_PRONOUN = re.compile(r"^(?:It|They|He|She|Its|Their|His|Her|This|These)\b")
 
 
-def passage_reply(passages, said) -> str | None:
-    """The first sentence of `passages` ((title, text) pairs, best first) that repeats
-    none of `said` (earlier replies and turns: `repeats`), as a reply; one that opens with
-    a pronoun is led by its passage's title ("Giraffe: They are the tallest living
-    terrestrial animals ..."), so it says what it is about. None when every one repeats."""
+def passage_reply(passages, said, message: str = "") -> str | None:
+    """The sentence of `passages` ((title, text) pairs, best first) that shares most words
+    (by stem, its title's too) with `message`, the best passage's first on a tie, among
+    those that repeat none of `said` (earlier replies and turns: `repeats`), as a reply;
+    one that opens with a pronoun is led by its passage's title ("Giraffe: They are the
+    tallest living terrestrial animals ..."), so it says what it is about. "Where is Hamlet
+    set?" takes "Set in Denmark, the play depicts ...", not "It is Shakespeare's longest
+    play." None when every one repeats."""
+    asked = set(_stems(message))
+    best, best_shared = None, -1
     for title, text in passages:
         for sentence in _SENTENCE.split(text.strip()):
             if len(sentence.split()) < 3 or repeats(sentence, said):
                 continue
-            lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
-            return lead + sentence
-    return None
+            shared = len(asked & set(_stems(f"{title} {sentence}")))
+            if shared > best_shared:
+                lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
+                best, best_shared = lead + sentence, shared
+    return best

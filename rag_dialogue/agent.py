@@ -653,8 +653,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def _unless_unsupported(self, batch, output):
         """In a chat, a reply that its passages and the dialogue do not support
-        (`metrics.is_hallucinated`) gives way to the first sentence of the passages, best
-        first, that no earlier reply said (`abstain.passage_reply`). Asked "What is the
+        (`metrics.is_hallucinated`) gives way to the passages' sentence that shares most
+        words with the message and that no earlier reply said (`abstain.passage_reply`). Asked "What is the
         tallest animal?" with Giraffe's "They are the tallest living terrestrial animals"
         ranked first, the generator said "The tallest animal is the giant panda." Only the
         chat does this: the experiment measures what the generator says."""
@@ -671,7 +671,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
         if metrics.declines(text) or not metrics.is_hallucinated(text, knowledge, turns):
             return output
-        instead = passage_reply(passages, self._replies[:-1] + turns)
+        instead = passage_reply(passages, self._replies[:-1] + turns, turns[-1])
         if instead:
             output["text"][0] = self._replies[-1] = instead
             self._used_passages.extend(self._sources(instead, retrieval))

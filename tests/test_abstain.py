@@ -196,3 +196,8 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     assert abstain.passage_reply(passages[1:], ["It is the tallest deer."]) is None
     assert abstain.passage_reply([("Eiffel Tower", "The Eiffel Tower is in Paris.")], []) == \
         "The Eiffel Tower is in Paris."
+    # the sentence that shares most words with the message, the best passage's on a tie
+    hamlet = [("Hamlet", "It is Shakespeare's longest play."),
+              ("Hamlet", "Set in Denmark, the play depicts Prince Hamlet and his revenge.")]
+    assert abstain.passage_reply(hamlet, [], "Where is Hamlet set?") == hamlet[1][1]
+    assert abstain.passage_reply(hamlet, [], "Tell me about it.") == "Hamlet: It is Shakespeare's longest play."

@@ -410,8 +410,8 @@ def test_a_reply_without_the_number_asked_gives_its_passages_sentence(trained_ca
 
 
 def test_a_chat_reply_its_passages_do_not_support_gives_way_to_a_passage_sentence(trained_causal, tiny_index):
-    """A made-up reply (here put in place of the tiny generator's) is replaced by the best
-    retrieved passage's first sentence; a supported one, or any with the option off, stands."""
+    """A made-up reply (here put in place of the tiny generator's) is replaced by a sentence
+    of the retrieved passages; a supported one, or any with the option off, stands."""
     import io
 
     from rag_dialogue import chat
@@ -428,7 +428,7 @@ def test_a_chat_reply_its_passages_do_not_support_gives_way_to_a_passage_sentenc
     said["text"] = "It was written by the Danish poet Hans Ostergaard in 1932."
     (_, reply, *_), = chat.converse(agent, iter([asked]), out=io.StringIO())
     passages = agent.model.last_retrieval[0].passages
-    assert reply != said["text"] and reply.split(": ")[-1] in passages[0].text
+    assert reply != said["text"] and any(reply.split(": ")[-1] in p.text for p in passages)
     said["text"] = "It is an English children's novel by Lewis Carroll."  # the passage says so
     (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())
     assert reply == said["text"]
