@@ -9,7 +9,9 @@ COLUMNS = ("ppl", "f1", "kf1", "rf1", "grounding_precision", "faithful_rate", "h
 HEADERS = {"grounding_precision": "ground.", "faithful_rate": "faithful", "hallucination_rate": "halluc.",
            "no_claim_rate": "no claim", "degenerate_rate": "degen.", "read_out_rate": "read out",
            "decline_rate": "declines", "recall@5": "R@5"}
-SPLIT_TITLES = {"test_wow": "test wow (real Wizard of Wikipedia conversations, test seen; "
+SPLIT_TITLES = {"valid_wow": "valid wow (real Wizard of Wikipedia conversations, valid seen, held out "
+                             "of training)",
+                "test_wow": "test wow (real Wizard of Wikipedia conversations, test seen; "
                             "its knowledge is the index)"}
 LABELS = {"no_knowledge": "No knowledge", "gold_knowledge": "Gold knowledge",
           "rag_token": "RAG-Token", "rag_sequence": "RAG-Sequence", "fid": "FiD-RAG"}
