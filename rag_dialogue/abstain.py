@@ -186,17 +186,38 @@ def _asking(message: str) -> str:
 _ENDINGS = ("s", "es", "ies", "ed", "d", "ing", "er", "est", "ly")
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+# a sentence that asks about the listener ("Do you like to run on treadmills?") asks for no fact
+_TO_THE_LISTENER = re.compile(r"\b(?:you|your|you're|youre|yours)\b", re.IGNORECASE)
+
+
+def _a_typo(word: str, is_word) -> bool:
+    """Whether a long word (six letters or more) is a known one mistyped: two letters
+    swapped ("anythign"), one left out ("attactive") or one too many. A letter changed is
+    not counted: made-up names are often a letter from a word ("snorvel")."""
+    if len(word) < 6:
+        return False
+    swapped = (word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1))
+    dropped = (word[:i] + word[i + 1:] for i in range(len(word)))
+    added = (word[:i] + c + word[i:] for i in range(len(word) + 1) for c in _LETTERS)
+    return any(is_word(w) for candidates in (swapped, dropped, added) for w in candidates)
+
+
 def unknown_words(text: str, is_word) -> list[str]:
     """The lowercase words of `text` (four letters or more) that `is_word` knows in none of
-    their forms (the word, or it less an ending: "glassmakers" -> "glassmaker"): words no
-    dictionary holds, such as a made-up animal ("What does a glimmerfox eat?"). `is_word`
-    is a vocabulary check, such as `tokenizer_vocabulary`."""
+    their forms (the word, or it less an ending: "glassmakers" -> "glassmaker") and that
+    are no known word mistyped (`_a_typo`): words no dictionary holds, such as a made-up
+    animal ("What does a glimmerfox eat?"). Sentences that ask about the listener are
+    left out. `is_word` is a vocabulary check, such as `tokenizer_vocabulary`."""
     found = []
-    for word in re.findall(r"(?<![\w'’-])[a-z]{4,}(?![\w'’-])", text):
-        forms = [word] + [word[:-len(e)] + ("y" if e == "ies" else "") for e in _ENDINGS
-                          if word.endswith(e) and len(word) - len(e) >= 3]
-        if word not in found and not any(is_word(f) for f in forms):
-            found.append(word)
+    for sentence in _SENTENCE.split(text):
+        if _TO_THE_LISTENER.search(sentence):
+            continue
+        for word in re.findall(r"(?<![\w'’-])[a-z]{4,}(?![\w'’-])", sentence):
+            forms = [word] + [word[:-len(e)] + ("y" if e == "ies" else "") for e in _ENDINGS
+                              if word.endswith(e) and len(word) - len(e) >= 3]
+            if word not in found and not any(is_word(f) for f in forms) and not _a_typo(word, is_word):
+                found.append(word)
     return found
 
 
@@ -248,8 +269,8 @@ def unanswered_number(message: str, passages) -> str | None:
 
     asking = _asking((message or "").strip())
     kind = asked_number(asking)
-    if kind is None or _ASKS_MORE.search(asking):
-        return None
+    if kind is None or _ASKS_MORE.search(asking) or _TO_THE_LISTENER.search(asking):
+        return None  # "When was the last time you read a book?" asks the listener
     if any(passage_answers(kind, f"{title} {text}") for title, text in passages):
         return None
     return decline_reply([])

@@ -1,7 +1,7 @@
 """How often the agent's "I don't know" rule declines, both ways, on held-out questions.
 
-The rules (`rag_dialogue/abstain.py`: names no passage holds, `unsupported_question`; a
-number asked for that no passage states, `unanswered_number`) look only at the message and
+The rules (`rag_dialogue/abstain.py`: names no passage holds, and words no tokenizer knows
+("glimmerfox") that no passage holds, `unsupported_question`; a number asked for that no passage states, `unanswered_number`) look only at the message and
 the passages retrieved for it, so it is measured here without a generator: each question is retrieved for as the
 agent retrieves (the packaged query encoder, 5 passages, the question alone as the
 conversation, passages of the names it mentions first), and the rule decides. Two kinds of questions:
@@ -48,9 +48,21 @@ INVENTED = [
 TEMPLATES = ("What can you tell me about {t}?", "When was {t} first known, and where?")
 
 
-def decisions(retriever, questions, k=5):
+def vocabulary(retriever):
+    """The agent's vocabulary check: the generator's tokenizer (the packaged SmolLM2's)
+    and the query encoder's."""
+    from transformers import AutoTokenizer
+
+    from rag_dialogue.generator import default_generator_dir
+
+    generator = AutoTokenizer.from_pretrained(default_generator_dir())
+    return abstain.tokenizer_vocabulary(generator, retriever.query_encoder.tokenizer)
+
+
+def decisions(retriever, questions, is_word, k=5):
     """Each rule's decision (True = declines) for each question: (names missing from the
-    passages, that or a number asked for that no passage states: the agent's default)."""
+    passages; that or a word no vocabulary knows missing; either or a number asked for that
+    no passage states: the agent's default)."""
     emb = retriever.query_encoder.encode(questions, truncate_left=True)
     # as the agent searches: passages of what a question names (or its rarer words) rank higher
     rows, _ = search_fresh(retriever, emb, k, names=[abstain.retrieval_names(q) for q in questions])
@@ -58,7 +70,8 @@ def decisions(retriever, questions, k=5):
     for question, row in zip(questions, rows):
         passages = [(retriever.store[int(r)].title, retriever.store[int(r)].text) for r in row if r >= 0]
         names = abstain.unsupported_question(question, passages) is not None
-        out.append((names, names or abstain.unanswered_number(question, passages) is not None))
+        words = abstain.unsupported_question(question, passages, is_word) is not None
+        out.append((names, words, words or abstain.unanswered_number(question, passages) is not None))
     return out
 
 
@@ -100,15 +113,19 @@ def main():
         ("unanswerable", "made-up articles, not in the index", experiment, madeup_questions),
         ("unanswerable", "invented things", experiment, INVENTED),
     ]
-    print("| questions | kind | n | declined: names | and numbers asked for (the default) |\n|---|---|---:|---:|---:|")
+    is_word = vocabulary(experiment)
+    print("| questions | kind | n | declined: names | and unknown words | and numbers asked for (the default) |\n"
+          "|---|---|---:|---:|---:|---:|")
     for kind, name, retriever, questions in rows:
-        declined = decisions(retriever, questions)
+        declined = decisions(retriever, questions, is_word)
         if args.show:
-            for question, (names, both) in zip(questions, declined):
-                if both and not names:
+            for question, (names, words, every) in zip(questions, declined):
+                if words and not names:
+                    print(f"  declined for a word no vocabulary knows: {question}")
+                if every and not words:
                     print(f"  declined for its number: {question}")
-        names, both = (sum(d[i] for d in declined) / len(declined) for i in (0, 1))
-        print(f"| {name} | {kind} | {len(questions)} | {names:.3f} | {both:.3f} |", flush=True)
+        names, words, every = (sum(d[i] for d in declined) / len(declined) for i in (0, 1, 2))
+        print(f"| {name} | {kind} | {len(questions)} | {names:.3f} | {words:.3f} | {every:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

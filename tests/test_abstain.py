@@ -52,6 +52,9 @@ def test_a_word_no_tokenizer_knows_is_declined_like_a_name(smollm2_tokenizer):
     assert reply == "I'm sorry, I don't know anything about glimmerfox."
     # without the vocabulary, a question without names is answered, as before
     assert abstain.unsupported_question("What does a glimmerfox eat?", PASSAGES) is None
+    # a known word mistyped, and a question to the listener, are no made-up things
+    assert abstain.unknown_words("Did she write anythign else? Is it attactive?", is_word) == []
+    assert abstain.unknown_words("Do you ever see a glimmerfox?", is_word) == []
     # a word the vocabularies lack that a passage holds is answered from it
     with_it = PASSAGES + [("Glimmerfox", "The glimmerfox is a small fox that eats moths.")]
     assert abstain.unsupported_question("What does a glimmerfox eat?", with_it, is_word) is None
@@ -184,6 +187,8 @@ def test_a_number_asked_for_that_no_passage_states_is_declined():
     assert abstain.unanswered_number("How tall is the Eiffel Tower?", eiffel) is not None
     elephants = [("Elephant", "Three living species are currently recognised.")]
     assert abstain.unanswered_number("How many species of elephant are there?", elephants) is None
+    # a question about the listener asks for no fact of the passages
+    assert abstain.unanswered_number("When was the last time you read a book?", WWII) is None
 
 
 def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
