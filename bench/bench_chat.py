@@ -14,6 +14,8 @@ new conversation, through `rag_dialogue.chat.converse` (what `rag-dialogue chat`
                layer's weights, one new token per row; prompts stay float), and a question
                asking for a number searched with two hypotheses, no sentence ending before
                one: `rag-dialogue chat`
+  no fallback  int8, a reply its passages do not support left as it is
+               (`--chat-passage-fallback false`: the chat until this version)
   1 sentence   int8, `--max-sentences 1`
   no rules     int8, without numbers held to the passages (`--numbers-from-passages false`)
                and names ranking retrieval (`--retrieval-names false`): their cost
@@ -60,7 +62,8 @@ def main():
     model_file = _model_file(args.model_file)
     index = chat_index(model_file, args.index)
     configs = {"before": (2, False, True), "int8 apart": (2, "apart", True), "no number": (2, True, "no number"),
-               "int8": (2, True, True), "1 sentence": (1, True, True), "no rules": (2, True, False)}
+               "no fallback": (2, True, True), "int8": (2, True, True), "1 sentence": (1, True, True),
+               "no rules": (2, True, False)}
     agents = {}
     for name, (sentences, int8, rules) in configs.items():
         agent, banner = load_agent(model_file, index, int8=int8 is True, max_sentences=sentences,
@@ -70,6 +73,7 @@ def main():
             agent.model.backend.quantize_output_layer()
         agent.opt["answer_asked_number"] = rules is True
         agent.opt["retrieval_names"] = agent.model.numbers_from_passages = bool(rules)
+        agent.opt["chat_passage_fallback"] = name != "no fallback"
         agents[name] = agent
     print(banner.replace(", int8 decoder", ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
