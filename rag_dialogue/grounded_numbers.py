@@ -251,10 +251,10 @@ def asks_for_number(message: str) -> bool:
     return asked_number(message) is not None
 
 
-def _answers(kind: str, text: str, known: frozenset) -> bool:
-    """Whether `text` states a number of the kind asked that is not among `known`: a
-    measure with its unit, a date (a year: a whole number of three or four digits), or a
-    count (any number but a year)."""
+def _numbers_of_kind(kind: str, text: str) -> frozenset:
+    """The numbers `text` states as the kind asked (as written and without or with
+    separators, `numbers_in`): measures with their unit, dates (a year: a whole number of
+    three or four digits), or counts (any number but a year)."""
     if kind == "measure":
         found = [m.group(0) for m in _MEASURE.finditer(text)]
     elif kind == "date":
@@ -262,7 +262,13 @@ def _answers(kind: str, text: str, known: frozenset) -> bool:
     else:
         years = {m.group(0) for m in _YEAR.finditer(text)}
         found = [m.group(0) for m in _NUMBER.finditer(text) if m.group(0).rstrip(",.") not in years]
-    return bool(numbers_in(found) - known)
+    return numbers_in(found)
+
+
+def _answers(kind: str, text: str, known: frozenset) -> bool:
+    """Whether `text` states a number of the kind asked (`_numbers_of_kind`) that is not
+    among `known`."""
+    return bool(_numbers_of_kind(kind, text) - known)
 
 
 def states_number(text: str) -> bool:
@@ -357,14 +363,7 @@ def _answer_numbers(kind: str, thing, text: str) -> set:
     old ...?") any number but a year."""
     if kind == "count" and thing:
         return _counts_of(thing, text)
-    if kind == "measure":
-        found = [m.group(0) for m in _MEASURE.finditer(text)]
-    elif kind == "date":
-        found = [m.group(0) for m in _DATE.finditer(text)]
-    else:
-        years = {m.group(0) for m in _YEAR.finditer(text)}
-        found = [m.group(0) for m in _NUMBER.finditer(text) if m.group(0).rstrip(",.") not in years]
-    return {n.replace(",", "") for n in numbers_in(found)}
+    return {n.replace(",", "") for n in _numbers_of_kind(kind, text)}
 
 
 def answering_sentences(message: str, names: Sequence[str], passages: Sequence[Tuple[str, str]]) -> List[str]:
