@@ -476,8 +476,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             output = super().eval_step(batch)
             self._hold_stream = False
             output = self._with_the_number_asked(batch, output)
-            output = self._unless_a_repeat(batch, output)
             output = self._unless_unsupported(batch, output)
+            output = self._unless_a_repeat(batch, output)
         progress.advance(len(batch.valid_indices) if batch.valid_indices is not None else 0)
         if output is None or output.get("text") is None:
             return output
@@ -653,11 +653,14 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def _unless_unsupported(self, batch, output):
         """In a chat, a reply that its passages and the dialogue do not support
-        (`metrics.is_hallucinated`) gives way to the passages' sentence that shares most
-        words with the message and that no earlier reply said (`abstain.passage_reply`). Asked "What is the
+        (`metrics.is_hallucinated`), or babble (`metrics.is_degenerate`), gives way to the
+        passages' sentence that shares most words with the message and that no earlier
+        reply said (`abstain.passage_reply`). Asked "What is the
         tallest animal?" with Giraffe's "They are the tallest living terrestrial animals"
-        ranked first, the generator said "The tallest animal is the giant panda." Only the
-        chat does this: the experiment measures what the generator says."""
+        ranked first, the generator said "The tallest animal is the giant panda." Babble is
+        unsupported too: a true sentence serves better than a second try that passes over
+        the passages the first drew on (`_unless_a_repeat`, which still takes a fluent
+        repeat). Only the chat does this: the experiment measures what the generator says."""
         if not (self._chatting(batch) and self.opt.get("chat_passage_fallback", True)
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
@@ -669,12 +672,12 @@ class RagDialogueAgent(TorchGeneratorAgent):
         turns = turns.split(self.opt.get("delimiter", "\n"))
         passages = [(p.title, p.text) for p in retrieval.passages]
         knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
-        if metrics.declines(text) or not metrics.is_hallucinated(text, knowledge, turns):
+        unsupported = metrics.is_degenerate(text, min_words=1) or metrics.is_hallucinated(text, knowledge, turns)
+        if metrics.declines(text) or not unsupported:
             return output
-        instead = passage_reply(passages, self._replies[:-1] + turns, turns[-1])
+        instead = passage_reply(passages, self._replies + turns, turns[-1])
         if instead:
-            output["text"][0] = self._replies[-1] = instead
-            self._used_passages.extend(self._sources(instead, retrieval))
+            output["text"][0] = instead
         return output
 
     @staticmethod

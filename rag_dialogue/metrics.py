@@ -776,14 +776,27 @@ _LINKING_WORDS = frozenset({"located", "situated", "found", "called", "named", "
 _SUBJECT_WORDS = 6
 
 
+# "... the official language of Brazil": a name after "of" that ends there (not "of San
+# Diego County", "of Newfoundland and Labrador", "of the Book of Ezra")
+# right after the verb: "is the official language of Brazil", not "is located in Tuscany,
+# most famous for the leaning tower of Pisa"
+_OF_NAME = re.compile(r"^\s*(?:the|a|an)\s+(?:[a-z-]+\s+){0,3}of\s+(?:the\s+)?"
+                      r"(?P<name>[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)(?!\s+(?:[A-Z]|and\s+[A-Z]|of\b))")
+
+
 def restates_subject(sentence: str) -> bool:
     """True for a sentence that says what its subject is in terms of itself: every content
     word after its first "is/are/was/were" (linking participles aside) is already in the
     subject before it ("The Himalayas are located in the Himalayas.", "Mount Everest is
-    Mount Everest."). It claims nothing, whatever the passages say."""
+    Mount Everest."), or its subject, a name, is a part of itself ("Brazil is the official
+    language of Brazil"; no human turn of Wizard of Wikipedia does it). It claims nothing,
+    or nothing that can be, whatever the passages say."""
     match = _COPULA.search(sentence or "")
     if not match or len(sentence[:match.start()].split()) > _SUBJECT_WORDS:
         return False  # a long lead-in is a clause of its own, not the subject
+    lead = re.sub(r"^\s*the\s+", "", sentence[:match.start()], flags=re.IGNORECASE).strip()
+    if lead[:1].isupper() and any(m.group("name") == lead for m in _OF_NAME.finditer(sentence[match.end():])):
+        return True
     subject = {stem(w) for w in content_words(sentence[:match.start()])}
     predicate = {stem(w) for w in content_words(sentence[match.end():]) if w not in _LINKING_WORDS}
     return bool(subject) and bool(predicate) and predicate <= subject

@@ -258,7 +258,13 @@ def test_a_reply_that_restates_its_subject_says_nothing():
     assert m.restates_subject(himalayas) and m.restates_subject("Mount Everest is Mount Everest.")
     knowledge = ["Mount Everest is Earth's highest mountain, in the Mahalangur Himal sub-range of the Himalayas."]
     assert m.response_category(himalayas, knowledge, ["Where is it?"]) == "degenerate"
-    for claim in ("Paris is the capital of Paris.",  # a claim, if a false one
+    # a name that is a part of itself can be nothing, and every word of it is in the
+    # passage, so no other measure calls it unsupported (a chat reply, asked "What language
+    # is spoken in Brazil?")
+    assert m.restates_subject("Paris is the capital of Paris.")
+    assert m.restates_subject("Brazil is the official language of Brazil and the only Portuguese-speaking country.")
+    for claim in ("San Diego is the county seat of San Diego County.", "Ezra is the main character of the Book of Ezra.",
+                  "Pisa is in Tuscany, famous for the leaning tower of Pisa.", "Paris is the capital of France.",
                   "New York is in New York State.", "The Nile is a river.", "It is located in the Himalayas.",
                   "I have seen a few shows, I love musicals, and most of them are musicals"):  # a long lead-in
         assert not m.restates_subject(claim), claim
