@@ -655,10 +655,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         """In a chat, a reply that its passages and the dialogue do not support
         (`metrics.is_hallucinated`), or babble (`metrics.is_degenerate`), gives way to the
         passages' sentence that shares most words with the message and that no earlier
-        reply said (`abstain.passage_reply`). Asked "What is the
-        tallest animal?" with Giraffe's "They are the tallest living terrestrial animals"
-        ranked first, the generator said "The tallest animal is the giant panda." Babble is
-        unsupported too: a true sentence serves better than a second try that passes over
+        reply said (`abstain.passage_reply`). Asked "What is the tallest animal?" with
+        Giraffe's "They are the tallest living terrestrial animals" ranked first, the
+        generator said "The tallest animal is the giant panda." Babble is unsupported too: a true sentence serves better than a second try that passes over
         the passages the first drew on (`_unless_a_repeat`, which still takes a fluent
         repeat). Only the chat does this: the experiment measures what the generator says."""
         if not (self._chatting(batch) and self.opt.get("chat_passage_fallback", True)
