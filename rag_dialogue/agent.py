@@ -642,7 +642,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             batch.rag_input.passages = batch.rag_input.doc_scores = None  # retrieved anew
             batch.precomputed_state = None
             self._local_metrics.clear()  # the first try's are replaced by the second's
-            again = super().eval_step(batch)
+            again = self._unless_unsupported(batch, super().eval_step(batch))  # the second try is checked too
             if again is not None and again.get("text") and not stale(again["text"][0]):
                 output = again
             else:
