@@ -307,6 +307,9 @@ def says_nothing_new(reply: str, message: str, earlier) -> bool:
     return metrics.is_degenerate(reply, min_words=1) or repeats(reply, earlier) or says_back(reply, message)
 
 
+_ASKS_WHO = re.compile(r"^\s*(?:who|whom|whose)\b", re.IGNORECASE)
+# a person's full name: two capitalised words or more ("Albert Einstein", "Alexander Fleming")
+_FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 _SUBJECT_PRONOUN = re.compile(r"^(?:It|They|He|She|Its|Their|His|Her|This|These)\b")
 
 
@@ -317,14 +320,21 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     one that opens with a pronoun is led by its passage's title ("Giraffe: They are the
     tallest living terrestrial animals ..."), so it says what it is about. "Where is Hamlet
     set?" takes "Set in Denmark, the play depicts ...", not "It is Shakespeare's longest
-    play." None when every one repeats."""
+    play." A question for someone ("Who ...?") counts a full name the message lacks as one
+    word more: "Who developed the theory of general relativity?" takes "Albert Einstein was
+    a German-born theoretical physicist best known for developing the theory of
+    relativity.", not "This form was a critical input for the development of the theory of
+    general relativity." None when every one repeats."""
     asked = set(_stems(message))
+    who = _ASKS_WHO.match(message or "")
     best, best_shared = None, -1
     for title, text in passages:
         for sentence in _SENTENCE.split(text.strip()):
             if len(sentence.split()) < 3 or repeats(sentence, said):
                 continue
             shared = len(asked & set(_stems(f"{title} {sentence}")))
+            if who and any(name not in message for name in _FULL_NAME.findall(f"{title}. {sentence}")):
+                shared += 1  # "Who ...?" asks for someone: a sentence that names a person may answer
             if shared > best_shared:
                 lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
                 best, best_shared = lead + sentence, shared

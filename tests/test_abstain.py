@@ -206,3 +206,12 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
               ("Hamlet", "Set in Denmark, the play depicts Prince Hamlet and his revenge.")]
     assert abstain.passage_reply(hamlet, [], "Where is Hamlet set?") == hamlet[1][1]
     assert abstain.passage_reply(hamlet, [], "Tell me about it.") == "Hamlet: It is Shakespeare's longest play."
+    # a question for someone: a sentence that names a person the question does not
+    relativity = [("Albert Einstein", "Albert Einstein was a German-born theoretical physicist best known for "
+                                      "developing the theory of relativity."),
+                  ("Equivalence principle", "This form was a critical input for the development of the "
+                                            "theory of general relativity.")]  # as the chat retrieved them
+    asked = "Who developed the theory of general relativity?"
+    assert abstain.passage_reply(relativity, [], asked) == relativity[0][1]
+    assert abstain.passage_reply(relativity, [], "What developed the theory of general relativity?") == \
+        "Equivalence principle: This form was a critical input for the development of the theory of general relativity."
