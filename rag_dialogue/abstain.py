@@ -329,7 +329,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     who = _ASKS_WHO.match(message or "")
     best, best_shared = None, -1
     for title, text in passages:
-        for sentence in _SENTENCE.split(text.strip()):
+        for sentence in metrics.passage_sentences(text):
             if len(sentence.split()) < 3 or repeats(sentence, said):
                 continue
             shared = len(asked & set(_stems(f"{title} {sentence}")))

@@ -322,8 +322,6 @@ def hold_end_until_number(log_probs: torch.Tensor, texts: Sequence[str], awaited
 _COUNTED = re.compile(r"\bhow\s+many\s+([a-z]+)", re.IGNORECASE)
 _SMALL = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
 _TOKEN = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?|[a-z]+", re.IGNORECASE)
-# a sentence ends after a word of two letters or more: "c. 2600 BC" and "U.S. Navy" go on
-_SENTENCE_END = re.compile(r"(?<=\w\w[.!?])\s+(?=[A-Z\"“(])")
 # words between a count and what it counts: "two teams of five players", "eight black keys"
 COUNT_REACH = 3
 
@@ -376,12 +374,13 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     "Association football, more commonly known as football or soccer, ... two teams of
     eleven players", not Volleyball's "two teams of six players"."""
     from rag_dialogue.abstain import _ASKS_MORE, is_about, names_mentioned
+    from rag_dialogue.metrics import passage_sentences
 
     kind = asked_number(message)
     if kind is None or _ASKS_MORE.search(message):
         return []
     thing = counted_thing(message) if kind == "count" else None
-    answering = [(title, [s for s in _SENTENCE_END.split(text) if _answer_numbers(kind, thing, s)])
+    answering = [(title, [s for s in passage_sentences(text) if _answer_numbers(kind, thing, s)])
                  for title, text in passages]
     found = [s for (title, sentences) in answering if is_about(names, title) for s in sentences]
     if found:

@@ -28,6 +28,15 @@ DISCOURSE_WORDS = frozenset({
 DEFAULT_COMMON_WORDS = 2000
 _NOT_WORD = re.compile(r"[^\w\s]")  # any punctuation or symbol, Unicode included
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+# a passage's sentences end after a word of two letters or more, before a capital: "c. 2600
+# BC" and "U.S. Navy" go on (replies are split as above, so the measures stay as fitted)
+_PASSAGE_SENTENCE_END = re.compile(r"(?<=\w\w[.!?])\s+(?=[A-Z\"“(])")
+
+
+def passage_sentences(text: str) -> list[str]:
+    """The sentences of a passage's text: "It was built c. 2600 BC over a period of about
+    26 years." is one."""
+    return [s for s in _PASSAGE_SENTENCE_END.split((text or "").strip()) if s.strip()]
 
 
 @functools.lru_cache(maxsize=1)

@@ -201,6 +201,10 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     assert abstain.passage_reply(passages[1:], ["It is the tallest deer."]) is None
     assert abstain.passage_reply([("Eiffel Tower", "The Eiffel Tower is in Paris.")], []) == \
         "The Eiffel Tower is in Paris."
+    # "c. 2600 BC" ends no sentence: the reply is the whole one, not "It was built c."
+    pyramid = [("Great Pyramid of Giza", "It was built c. 2600 BC over a period of about 26 years.")]
+    assert abstain.passage_reply(pyramid, [], "When was it built?") == \
+        "Great Pyramid of Giza: It was built c. 2600 BC over a period of about 26 years."
     # the sentence that shares most words with the message, the best passage's on a tie
     hamlet = [("Hamlet", "It is Shakespeare's longest play."),
               ("Hamlet", "Set in Denmark, the play depicts Prince Hamlet and his revenge.")]
