@@ -13,6 +13,7 @@ the chat when a reply is to be generated again.
 """
 
 import re
+import string
 
 from rag_dialogue import metrics
 
@@ -72,7 +73,7 @@ def retrieval_names(message: str) -> list[str]:
     its everyday content words ("elephant"), which count only as a passage's title
     (`names_held`)."""
     names = named_terms(message)
-    covered = {stem for name in names for stem in _stems(name)}
+    covered = _name_stems(names)
     words = metrics.content_words(message)
     for word in sorted(words, key=_is_common):  # rarer words first, each in the message's order
         stem = metrics.stem(word)
@@ -95,7 +96,7 @@ def conversation_names(message: str, turns: list[str]) -> list[str]:
     retrieval, follow-up after follow-up."""
     names = retrieval_names(message)
     if not names or _POINTS_BACK.search(message):
-        held = {stem for name in names for stem in _stems(name)}
+        held = _name_stems(names)
         before = [(turn, retrieval_names(turn)) for turn in turns[-3::-2]]
         earlier = next((n for turn, n in before if n and not _POINTS_BACK.search(turn)),
                        next((n for _, n in before if n), []))
@@ -105,6 +106,11 @@ def conversation_names(message: str, turns: list[str]) -> list[str]:
 
 def _stems(text: str) -> list:
     return [metrics.stem(w) for w in metrics.content_words(text)]
+
+
+def _name_stems(names) -> set:
+    """The stems of every content word of `names`."""
+    return {stem for name in names for stem in _stems(name)}
 
 
 def _holds(name: str, runs) -> bool:
@@ -161,7 +167,7 @@ def is_about(names: list[str], title: str) -> bool:
     about "the Pacific Ocean"."""
     words = metrics.content_words(_PARENTHESIS.sub("", title or ""))
     titled = {metrics.stem(w) for w in words}
-    named = {stem for name in names for stem in _stems(name)}
+    named = _name_stems(names)
     telling = [w for w in words if not _is_common(w)] or words
     if telling and all(metrics.stem(w) in named for w in telling):
         return True
@@ -186,7 +192,6 @@ def _asking(message: str) -> str:
 _ENDINGS = ("s", "es", "ies", "ed", "d", "ing", "er", "est", "ly")
 
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # a sentence that asks about the listener ("Do you like to run on treadmills?") asks for no fact
 _TO_THE_LISTENER = re.compile(r"\b(?:you|your|you're|youre|yours)\b", re.IGNORECASE)
 
@@ -199,7 +204,7 @@ def _a_typo(word: str, is_word) -> bool:
         return False
     swapped = (word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1))
     dropped = (word[:i] + word[i + 1:] for i in range(len(word)))
-    added = (word[:i] + c + word[i:] for i in range(len(word) + 1) for c in _LETTERS)
+    added = (word[:i] + c + word[i:] for i in range(len(word) + 1) for c in string.ascii_lowercase)
     return any(is_word(w) for candidates in (swapped, dropped, added) for w in candidates)
 
 
@@ -247,7 +252,7 @@ def unsupported_question(message: str, passages, is_word=None) -> str | None:
     asking = _asking(message)
     names = named_terms(asking)
     if is_word is not None:
-        held = {stem for name in names for stem in _stems(name)}
+        held = _name_stems(names)
         names += [w for w in unknown_words(asking, is_word) if metrics.stem(w) not in held]
     missing = missing_names(asking, passages, names)
     return decline_reply(missing) if names and len(missing) == len(names) else None

@@ -785,10 +785,9 @@ _LINKING_WORDS = frozenset({"located", "situated", "found", "called", "named", "
 _SUBJECT_WORDS = 6
 
 
-# "... the official language of Brazil": a name after "of" that ends there (not "of San
-# Diego County", "of Newfoundland and Labrador", "of the Book of Ezra")
-# right after the verb: "is the official language of Brazil", not "is located in Tuscany,
-# most famous for the leaning tower of Pisa"
+# right after the verb, a name after "of" that ends there: "is the official language of
+# Brazil"; not "is located in Tuscany, most famous for the leaning tower of Pisa", nor "of
+# San Diego County", "of Newfoundland and Labrador", "of the Book of Ezra"
 _OF_NAME = re.compile(r"^\s*(?:the|a|an)\s+(?:[a-z-]+\s+){0,3}of\s+(?:the\s+)?"
                       r"(?P<name>[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)(?!\s+(?:[A-Z]|and\s+[A-Z]|of\b))")
 
