@@ -382,7 +382,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         each example's gold sentence; examples without one among the K do not count."""
         from rag_dialogue.retrieval.gold import gold_cross_entropy, gold_targets
 
-        targets = gold_targets([[(p.title, p.text) for p in r.passages] for r in self.model.last_retrieval],
+        targets = gold_targets([r.pairs() for r in self.model.last_retrieval],
                                [gold_passage(obs) for obs in batch.observations])
         targets = torch.tensor(targets, device=doc_scores.device)
         found = targets.ne(-100)
@@ -572,7 +572,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         replies = self._declines(batch.observations, retrievals)
         if any(r is None for r in replies):
             # generation reads these passages rather than retrieving them a second time
-            batch.rag_input.passages = [[(p.title, p.text) for p in r.passages] for r in retrievals]
+            batch.rag_input.passages = [r.pairs() for r in retrievals]
             batch.rag_input.doc_scores = scores
             return None
         return Output(replies)
@@ -609,7 +609,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         from rag_dialogue.grounded_numbers import states_asked_number
 
         delimiter = self.opt.get("delimiter", "\n")
-        passages = [[(p.title, p.text) for p in r.passages] for r in retrievals]
+        passages = [r.pairs() for r in retrievals]
         for i, sentences in enumerate(self._answering_sentences(batch, passages)):
             message = batch.observations[i].get("text", "").split(delimiter)[-1]
             if sentences and not states_asked_number(output["text"][i], message, sentences):
@@ -669,7 +669,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = batch.observations[0].get("full_text", batch.observations[0].get("text", ""))
         turns = turns.split(self.opt.get("delimiter", "\n"))
-        passages = [(p.title, p.text) for p in retrieval.passages]
+        passages = retrieval.pairs()
         knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
         unsupported = metrics.is_degenerate(text, min_words=1) or metrics.is_hallucinated(text, knowledge, turns)
         if metrics.declines(text) or not unsupported:
@@ -698,7 +698,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         delimiter = self.opt.get("delimiter", "\n")
         declines = []
         for obs, r in zip(observations, retrievals):
-            message, passages = obs.get("text", "").split(delimiter)[-1], [(p.title, p.text) for p in r.passages]
+            message, passages = obs.get("text", "").split(delimiter)[-1], r.pairs()
             decline = unsupported_question(message, passages, self._vocabulary())
             if decline is None and self.opt.get("answer_asked_number", True):
                 decline = unanswered_number(message, passages)
@@ -744,7 +744,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         gold = gold_passage(obs)
         if retrieval is not None and gold is not None:
             hit = metrics.gold_passage_retrieved(
-                [(p.title, p.text) for p in retrieval.passages], gold[0], gold[1]
+                retrieval.pairs(), gold[0], gold[1]
             )
             if hit is not None:
                 found[f"recall@{len(retrieval.passages)}"] = AverageMetric(int(hit))

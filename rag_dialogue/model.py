@@ -84,6 +84,10 @@ class Retrieval:
     passages: list  # of rag_dialogue.retrieval.passages.Passage
     scores: List[float]
 
+    def pairs(self) -> list:
+        """The passages as (title, text) pairs, what the rules of abstain and grounded_numbers read."""
+        return [(p.title, p.text) for p in self.passages]
+
 
 class RagModel(TorchGeneratorModel):
     """Query encoder + dense retriever + generator, marginalised per token.
@@ -186,7 +190,7 @@ class RagModel(TorchGeneratorModel):
         def retrieve():
             self.last_retrieval, scores = self.retrieve(inp.query, inp.said, inp.names)
             retrieved.append(scores)
-            return [[(p.title, p.text) for p in r.passages] for r in self.last_retrieval], scores
+            return [r.pairs() for r in self.last_retrieval], scores
 
         passages, scores = self.strategy.passages(inp, retrieve)
         histories = [[t for t in h if t != self.NULL_IDX] for h in inp.history.tolist()]
