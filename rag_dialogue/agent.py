@@ -319,6 +319,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 from rag_dialogue.grounded_numbers import asked_number
 
                 rag_input.asks_number = [asked_number(obs.get("text", "")) for obs in valid]
+                rag_input.questions = [obs.get("text", "").split(delimiter)[-1] if kind else None
+                                       for obs, kind in zip(valid, rag_input.asks_number)]
             if self.opt.get("retrieval_skip_said", True):
                 rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
                 if self.opt.get("interactive_mode") and self._used_passages:
@@ -567,7 +569,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
         with torch.no_grad():
             retrievals, scores = self.model.retrieve(batch.rag_input.query, batch.rag_input.said,
-                                                     batch.rag_input.names)
+                                                     batch.rag_input.names, batch.rag_input.questions)
         self.model.last_retrieval = retrievals
         replies = self._declines(batch.observations, retrievals)
         if any(r is None for r in replies):
@@ -655,9 +657,13 @@ class RagDialogueAgent(TorchGeneratorAgent):
         """In a chat, a reply that its passages and the dialogue do not support
         (`metrics.is_hallucinated`), or babble (`metrics.is_degenerate`), gives way to the
         passages' sentence that shares most words with the message and that no earlier
-        reply said (`abstain.passage_reply`). Asked "What is the tallest animal?" with
+        reply said (`abstain.passage_reply`), or, for a question for a number, the first
+        sentence that gives it (`_answering_sentences`). Asked "What is the tallest animal?" with
         Giraffe's "They are the tallest living terrestrial animals" ranked first, the
-        generator said "The tallest animal is the giant panda." Babble is unsupported too: a true sentence serves better than a second try that passes over
+        generator said "The tallest animal is the giant panda." So is a sentence that joins
+        two passage sentences into a claim neither makes (`metrics.blended_sentence`: "Mars
+        is the second planet from the Sun." from Mars's "fourth" and the question's
+        "second"). Babble is unsupported too: a true sentence serves better than a second try that passes over
         the passages the first drew on (`_unless_a_repeat`, which still takes a fluent
         repeat). Only the chat does this: the experiment measures what the generator says."""
         if not (self._chatting(batch) and self.opt.get("chat_passage_fallback", True)
@@ -671,10 +677,13 @@ class RagDialogueAgent(TorchGeneratorAgent):
         turns = turns.split(self.opt.get("delimiter", "\n"))
         passages = retrieval.pairs()
         knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
-        unsupported = metrics.is_degenerate(text, min_words=1) or metrics.is_hallucinated(text, knowledge, turns)
+        unsupported = (metrics.is_degenerate(text, min_words=1) or metrics.is_hallucinated(text, knowledge, turns)
+                       or metrics.blended_sentence(text, passages, turns) is not None)
         if metrics.declines(text) or not unsupported:
             return output
-        instead = passage_reply(passages, self._replies + turns, turns[-1])
+        # a question for a number is answered by the sentence that gives it, where one does
+        answering = [s for s in self._answering_sentences(batch, [passages])[0] if s not in self._replies]
+        instead = answering[0] if answering else passage_reply(passages, self._replies + turns, turns[-1])
         if instead:
             output["text"][0] = instead
         return output

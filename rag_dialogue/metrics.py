@@ -632,7 +632,10 @@ def hallucination_score(response: str, knowledge, history,
 def makes_claim(response: str, history) -> bool:
     """False for a generic response: no content word beyond the history's and GENERIC_WORDS
     ("That's great, I love it!", a question back about what was said)."""
-    said = _content_stems(_as_text(history))
+    turns = history.split("\n") if isinstance(history, str) else list(history or [])
+    if turns and turns[-1].rstrip().endswith("?"):
+        turns = turns[:-1]
+    said = _content_stems(_as_text(turns))
     return any(w not in GENERIC_WORDS and stem(w) not in said for w in content_words(response))
 
 
@@ -712,6 +715,56 @@ def reads_out(response: str, knowledge, share: float = READ_OUT_SHARE) -> bool:
 @functools.lru_cache(maxsize=256)
 def _normalised_sentences(text: str) -> tuple:
     return tuple(" " + normalize(s) + " " for s in _sentences(text))
+
+
+
+_WORD_AS_WRITTEN = re.compile(r"[^\W_][\w'’]*")
+
+
+def _key_stems(sentence: str) -> set:
+    """Stems of the words of a sentence that carry its facts: numbers, quantity and rank
+    words ("second"), and capitalised content words (names); the first word only if it is
+    not an everyday one ("Awesome, players ...", "Mars is ...")."""
+    keys = set()
+    common = default_rare_words().common
+    for i, token in enumerate(_WORD_AS_WRITTEN.findall(sentence or "")):
+        for word in content_words(token):
+            if _is_quantity(word) or (token[0].isupper() and (i > 0 or word not in common)):
+                keys.add(stem(word))
+    return keys
+
+
+def blended_sentence(response: str, passages, history) -> str | None:
+    """The first claim sentence of `response` whose key words (`_key_stems`) are not all in
+    one sentence of one passage ((title, text) pairs; the title counts in each of its
+    sentences), else None. `history` holds the dialogue's turns (a string, a turn a line, or
+    a list), the partner's last. Key words the partner said need no passage, except those
+    of a last turn that asks a question: they name what it asks about ("Which planet is
+    second from the Sun?"). The replies before (every second turn back from the partner's
+    last) count as passage sentences.
+
+    Every word of such a sentence is in the passages, so the word-level measures call it
+    faithful, but it joins what two sentences say into a claim neither makes: asked "Which
+    planet is second from the Sun?" with Mercury's, Mars's and Neptune's first sentences,
+    "Mars is the second planet from the Sun."; "Emperor of the French from 1804 until his
+    first abdication in 1815" from "Emperor of the French from 1804 until 1814 and briefly
+    again in 1815"; after "the best-known sections were built by the Ming dynasty", "The
+    first walls were built by the Ming dynasty". A sentence with one key word is left to
+    the other measures."""
+    turns = history.split("\n") if isinstance(history, str) else list(history or [])
+    partner, replies = turns[::-1][::2], turns[::-1][1::2]
+    if partner and partner[0].rstrip().endswith("?"):
+        partner = partner[1:]
+    said = _content_stems(_as_text(partner))
+    evidence = [_content_stems(title) | _content_stems(sentence)
+                for title, text in list(passages) + [("", r) for r in replies]
+                for sentence in passage_sentences(text)]
+    for sentence in _SENTENCE_END.split(statements(response or "").strip()):
+        claim = _beyond_decline(sentence)
+        keys = _key_stems(claim) - said
+        if len(keys) >= 2 and not any(keys <= held for held in evidence):
+            return sentence
+    return None
 
 
 def is_hallucinated(response: str, knowledge, history,

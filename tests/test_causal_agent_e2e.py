@@ -432,6 +432,11 @@ def test_a_chat_reply_its_passages_do_not_support_gives_way_to_a_passage_sentenc
     said["text"] = "It is an English children's novel by Lewis Carroll."  # the passage says so
     (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())
     assert reply == said["text"]
+    # a question for a number gets the sentence that gives it
+    said["text"] = "It was published by the Danish poet Hans Ostergaard in London."
+    (_, reply, *_), = chat.converse(agent, iter(["[DONE]", "When was Alice's Adventures in Wonderland published?"]),
+                                    out=io.StringIO())
+    assert "1865" in reply and any(reply in p.text for p in agent.model.last_retrieval[0].passages)
     agent.opt["chat_passage_fallback"] = False
     said["text"] = "It was written by the Danish poet Hans Ostergaard in 1932."
     (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())

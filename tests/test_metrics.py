@@ -381,3 +381,40 @@ def test_missing_parts_score_without_error():
     assert m.response_category("Paris is a big city.", ["Paris / Paris is a big city."], "") == "faithful"
     parlai_format = "Paris __knowledge__ Paris is a big city.\nno_passages_used __knowledge__ no_passages_used"
     assert not m.is_hallucinated("Paris is a big city.", parlai_format, "Tell me about Paris")
+
+
+def test_a_sentence_that_joins_two_passages_into_a_claim_neither_makes():
+    planets = [("Mercury (planet)", "Mercury is the first planet from the Sun and the smallest in the Solar System."),
+               ("Mars", "Mars is the fourth planet from the Sun.")]
+    asked = ["Which planet is second from the Sun?"]  # what a question names needs a passage
+    assert m.blended_sentence("Mars is the second planet from the Sun.", planets, asked)
+    assert m.blended_sentence("Mars is the fourth planet from the Sun.", planets, asked) is None
+    assert m.blended_sentence("Mars is the first planet from the Sun.", planets, asked)
+    # the title counts in each sentence of its passage; one key word is left to the other measures
+    venus = [("Venus", "It is the second planet from the Sun. The atmosphere is mostly carbon dioxide.")]
+    assert m.blended_sentence("The atmosphere of Venus is mostly carbon dioxide.", venus, ["What is it made of?"]) is None
+    assert m.blended_sentence("Oh, I think that is right!", venus, asked) is None
+    napoleon = [("Napoleon", "As Napoleon I, he was Emperor of the French from 1804 until 1814 and briefly again in 1815.")]
+    assert m.blended_sentence("He was Emperor of the French from 1804 until his first abdication in 1815.",
+                              napoleon, ["When did Napoleon become Emperor?"])
+    # an earlier reply counts as a passage sentence, not as the partner's words
+    wall = [("Great Wall of China", "The first walls date to the 7th century BC; these were joined in the Qin dynasty.")]
+    turns = ["Tell me about the Great Wall.", "It is a series of fortifications.", "When was it built?",
+             "The best-known sections were built by the Ming dynasty (1368–1644).", "Who built the best-known sections?"]
+    assert m.blended_sentence("The first walls were built by the Ming dynasty (1368–1644).", wall, turns)
+    assert m.blended_sentence("They were built by the Ming dynasty (1368–1644).", wall, turns) is None
+    # what the partner told needs no passage
+    dogs = [("Labrador Retriever", "The Labrador Retriever is one of the most popular dog breeds in Canada.")]
+    assert m.blended_sentence("Rex is lucky: the Labrador Retriever is popular in Canada.", dogs,
+                              ["I have a dog called Rex."]) is None
+
+
+def test_human_wizards_rarely_blend_their_knowledge(embedded):
+    """Of the real WoW wizards' replies the measures call faithful, few join two knowledge
+    sentences into one claim (on all of valid seen, 18 of 1,158: 1.6%, most of them a "first"
+    or a typo at a sentence's start)."""
+    examples = list(gold_examples(embedded, "valid_wow", real=True))
+    faithful = [(r, k, h) for r, k, h, *_ in examples if m.response_category(r, k, h) == "faithful"]
+    assert len(faithful) >= 30
+    blended = [r for r, k, h in faithful if m.blended_sentence(r, [("", s) for s in k.split("\n")], h)]
+    assert len(blended) / len(faithful) <= 0.05, blended
