@@ -211,6 +211,7 @@ def _warm_up(agent):
         batch = agent.batchify([agent.observe({"text": "Hello, what is new?", "episode_done": True})])
         with torch.no_grad():
             model.retrieve(batch.rag_input.query, batch.rag_input.said, batch.rag_input.names)
+        getattr(model.retriever, "title_rows", None)  # read at load, not at the first named question
     agent.reset()
 
 

@@ -254,11 +254,13 @@ def asks_for_number(message: str) -> bool:
 def _numbers_of_kind(kind: str, text: str) -> frozenset:
     """The numbers `text` states as the kind asked (as written and without or with
     separators, `numbers_in`): measures with their unit, dates (a year: a whole number of
-    three or four digits), or counts (any number but a year)."""
+    three or four digits, not a measure's), or counts (any number but a year)."""
     if kind == "measure":
         found = [m.group(0) for m in _MEASURE.finditer(text)]
-    elif kind == "date":
-        found = [m.group(0) for m in _DATE.finditer(text)]
+    elif kind == "date":  # not a measure's number: "Its main span is 412 metres long."
+        measured = [m.span() for m in _MEASURE.finditer(text)]
+        found = [m.group(0) for m in _DATE.finditer(text)
+                 if not any(start <= m.start() < end for start, end in measured)]
     else:
         years = {m.group(0) for m in _YEAR.finditer(text)}
         found = [m.group(0) for m in _NUMBER.finditer(text) if m.group(0).rstrip(",.") not in years]
@@ -390,6 +392,17 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     best = max((h for h, _ in held), default=0)
     tops = [sentences for h, sentences in held if h == best]
     return tops[0] if best >= 2 and len(tops) == 1 else []
+
+
+def number_check(message: str):
+    """Whether a text gives the number `message` asks for, as that kind of number
+    (`_answer_numbers`: for "How many works ...?", a count of works): a predicate on
+    texts, or None when the message asks for none."""
+    kind = asked_number(message)
+    if kind is None:
+        return None
+    thing = counted_thing(message) if kind == "count" else None
+    return lambda text: bool(_answer_numbers(kind, thing, text))
 
 
 def states_asked_number(reply: str, message: str, sentences: Sequence[str]) -> bool:

@@ -44,12 +44,16 @@ class RagInput:
         (`grounded_numbers.asked_number`); outside
         training, its reply does not end before stating one where a passage about what it
         names has one (`grounded_numbers.number_about`).
+    questions: per example, the message it answers where that asks for a number, else
+        None; outside training, a passage about a name that gives that number ranks
+        higher (`grounded_numbers.number_check`).
     """
 
     history: Optional[torch.LongTensor] = None
     said: Optional[List[str]] = None
     names: Optional[List[List[str]]] = None
     asks_number: Optional[List[Optional[str]]] = None
+    questions: Optional[List[Optional[str]]] = None
     query: Optional[dict] = None
     gold: Optional[List[Tuple[str, str]]] = None
     passages: Optional[List[List[Tuple[str, str]]]] = None
@@ -141,15 +145,16 @@ class RagModel(TorchGeneratorModel):
                                     bf16_inference=bf16_inference)
 
     # ------------------------------------------------------------------ retrieval
-    def retrieve(self, query: dict, said: Optional[List[str]] = None,
-                 names: Optional[List[List[str]]] = None) -> Tuple[List[Retrieval], torch.Tensor]:
+    def retrieve(self, query: dict, said: Optional[List[str]] = None, names: Optional[List[List[str]]] = None,
+                 questions: Optional[List[Optional[str]]] = None) -> Tuple[List[Retrieval], torch.Tensor]:
         """Search the fixed index, then recompute scores in torch so the query encoder trains.
 
         With ``said`` (the dialogue so far, per example), passages whose text the dialogue
         already contains are passed over for the next best: what was said is in the
         context anyway, and retrieving it again makes the reply repeat it. With ``names``
         (per example, the names its message mentions) and outside training, a passage
-        that holds them gains a bonus in its rank and in its score (`search_fresh`).
+        that holds them gains a bonus in its rank and in its score (`search_fresh`), more
+        if it gives the number its example's message in ``questions`` asks for.
 
         :return: retrievals per example, and differentiable ``doc_scores`` ``[B, K]``.
         """
@@ -157,7 +162,7 @@ class RagModel(TorchGeneratorModel):
             raise ValueError(f"--rag-type {self.strategy.name} needs --index-dir (a passage index)")
         query_emb = self.query_encoder(**query)  # [B, D]
         rows, bonus = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), self.n_docs, said,
-                                   None if self.training else names)
+                                   None if self.training else names, None if self.training else questions)
         store = self.retriever.store
         passage_emb = torch.from_numpy(self.retriever.index.reconstruct(rows)).to(query_emb)
         doc_scores = torch.einsum("bd,bkd->bk", query_emb, passage_emb) + torch.from_numpy(bonus).to(query_emb)
@@ -188,7 +193,7 @@ class RagModel(TorchGeneratorModel):
         retrieved = []
 
         def retrieve():
-            self.last_retrieval, scores = self.retrieve(inp.query, inp.said, inp.names)
+            self.last_retrieval, scores = self.retrieve(inp.query, inp.said, inp.names, inp.questions)
             retrieved.append(scores)
             return [r.pairs() for r in self.last_retrieval], scores
 

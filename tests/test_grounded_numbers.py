@@ -5,8 +5,9 @@ import torch
 
 from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, _counts_of, answering_sentences, asked_number,
                                            asks_for_number, close_unstated_numbers, closed_tokens, counted_thing,
-                                           hold_end_until_number, number_about, numbers_in, numbers_per_row, spare_numbers_from_ngram_blocking, states_asked_number,
-                                           states_number, trailing_number)
+                                           hold_end_until_number, number_about, number_check, numbers_in, numbers_per_row,
+                                           spare_numbers_from_ngram_blocking, states_asked_number, states_number,
+                                           trailing_number)
 from rag_dialogue.rag import rag_token_next_log_probs
 
 FUJI = "Mount Fuji / Mount Fuji last erupted from 1707 to 1708."
@@ -229,3 +230,11 @@ def test_without_a_passage_titled_by_the_subject_the_one_holding_most_names_answ
     assert states_asked_number("A soccer team has 11 players.", asked, sentences)
     # two passages holding as many names: neither is taken
     assert answering_sentences(asked, ["players", "team"], passages[1:]) == []
+
+
+def test_a_measure_is_not_a_date():
+    assert number_check("When did the Marrowgate Bridge open?")("The bridge opened in 1932.")
+    assert not number_check("When did the Marrowgate Bridge open?")("Its main span is 412 metres long.")
+    assert number_check("How many works did Mozart complete?")("He completed more than 800 works.")
+    assert not number_check("How many works did Mozart complete?")("He completed Symphony No. 41 in 1788.")
+    assert number_check("Who was Mozart?") is None

@@ -55,6 +55,62 @@ def test_retrieval_ranks_first_the_passages_of_what_the_message_names():
     assert rows.tolist() == [[0, 1]] * 2 and not bonus.any() and asked[-1] == 2 + SEARCH_SLACK
 
 
+def test_retrieval_adds_the_passages_of_a_named_article_and_ranks_the_number_asked():
+    """"How many works did Mozart complete?": the dense search found other articles'
+    passages; the named article's join them (`TitleRows`), scored by the same inner
+    product, and the one that gives a count of works gains NUMBER_BONUS more."""
+    from types import SimpleNamespace
+
+    from rag_dialogue.retrieval.query import NAME_BONUS, NUMBER_BONUS
+    from rag_dialogue.retrieval.retriever import search_fresh
+    from rag_dialogue.retrieval.titles import TitleRows
+
+    passages = [("Johannes Brahms", "His works include four symphonies."),
+                ("Symphony No. 41 (Mozart)", "Mozart completed it on 10 August 1788."),
+                ("Wolfgang Amadeus Mozart", "Wolfgang Amadeus Mozart was a Classical composer."),
+                ("Wolfgang Amadeus Mozart", "He completed more than 800 works in his life.")]
+    vectors = np.array([[3.0, 0], [2.0, 0], [1.0, 0], [0.5, 0]], dtype=np.float32)
+
+    class Index:
+        def search_embeddings(self, query_emb, k):  # finds neither of Mozart's own passages
+            return np.array([[3.0, 2.0]] * len(query_emb), dtype=np.float32), np.array([[0, 1]] * len(query_emb))
+
+        def reconstruct(self, rows):
+            return vectors[rows]
+
+    retriever = Index()
+    retriever.index = retriever
+    retriever.store = [SimpleNamespace(title=t, text=x) for t, x in passages]
+    retriever.title_rows = TitleRows(retriever.store)
+    query = np.array([[1.0, 0]], dtype=np.float32)
+    question = "How many works did Mozart complete?"
+    rows, bonus = search_fresh(retriever, query, 3, names=[["Mozart", "works"]], questions=[question])
+    # 0.5 + 4 + 2, then 2 + 4 (Symphony No. 41 holds "Mozart"), then 1 + 4
+    assert rows.tolist() == [[3, 1, 2]]
+    assert bonus.tolist() == [[NAME_BONUS + NUMBER_BONUS, NAME_BONUS, NAME_BONUS]]
+    rows, _ = search_fresh(retriever, query, 3, names=[["Mozart", "works"]])
+    assert rows.tolist() == [[1, 2, 3]]  # no question: the dense scores order the named passages
+    del retriever.title_rows  # a retriever without the table (a remote one) searches as before
+    assert search_fresh(retriever, query, 2, names=[["Mozart"]])[0].tolist() == [[1, 0]]
+
+
+def test_title_rows_finds_the_articles_a_name_is_about(monkeypatch):
+    from types import SimpleNamespace
+
+    from rag_dialogue.retrieval import titles
+
+    store = [SimpleNamespace(title=t, text="") for t in
+             ["Wolfgang Amadeus Mozart", "Symphony No. 41 (Mozart)", "Leopold Mozart", "Planet",
+              "Wolfgang Amadeus Mozart", "Mars", "Mars (mythology)"]]
+    table = titles.TitleRows(store)
+    assert table.titles_about("Mozart") == ["Leopold Mozart", "Wolfgang Amadeus Mozart"]  # shortest first
+    assert table.rows_for(["Mozart", "Mars"]) == [2, 0, 4, 5, 6]
+    assert table.rows_for(["planet"]) == []  # an everyday word is not looked up
+    assert table.rows_for(["Vellmoor"]) == []
+    monkeypatch.setattr(titles, "MAX_ROWS", 3)
+    assert not titles.TitleRows(store).enabled and titles.TitleRows(store).rows_for(["Mars"]) == []
+
+
 def test_retrieval_passes_over_a_text_it_already_has():
     from types import SimpleNamespace
 

@@ -23,6 +23,9 @@ def retrieval_query(turns: list[str], last_n_turns: int | None = None, keep_firs
 # the article a question names outranks one that only shares its other words ("What is the
 # atmosphere of Mars made of?" found Earth's atmosphere 3.3 above Mars's article)
 NAME_BONUS = 4.0
+# what a passage that holds a name gains more when it gives the number its message asks for
+# (less than a name: a number of the kind asked about something else must not outrank it)
+NUMBER_BONUS = 2.0
 
 # a passage counts as said when one turn holds this share of its content words (paraphrases too)
 SAID_COVERAGE = 0.75

@@ -1,14 +1,17 @@
 """Index directories (index.faiss, meta.json, passages.jsonl): searching them (building: build.py)."""
 
+import functools
 from pathlib import Path
 
 import numpy as np
 
-from rag_dialogue.abstain import names_held
+from rag_dialogue.abstain import is_about, names_held
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.retrieval.query import NAME_BONUS, distinct_first, fresh_first
+from rag_dialogue.grounded_numbers import number_check
+from rag_dialogue.retrieval.query import NAME_BONUS, NUMBER_BONUS, distinct_first, fresh_first
+from rag_dialogue.retrieval.titles import TitleRows
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
 
@@ -53,6 +56,11 @@ class Retriever:
         """Top-k for query embeddings [B, D]: scores [B, k] float32, rows [B, k] int64."""
         return self.index.search(query_emb, k)
 
+    @functools.cached_property
+    def title_rows(self) -> TitleRows:
+        """The store's rows by article title (read once, at the first search with names)."""
+        return TitleRows(self.store)
+
     def search(self, text: str, k: int = 5) -> list[dict]:
         """The k best passages for `text` as [{"id", "title", "text", "score"}], best first."""
         return search_text(self, text, k)
@@ -66,7 +74,8 @@ NAMED_SLACK = 32
 
 
 def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | None = None,
-                 names: list[list[str]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 names: list[list[str]] | None = None,
+                 questions: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``[B, k]`` of the best passages for query embeddings ``[B, D]``, best first,
     and the bonus ``[B, k]`` each row's score gets from the names it holds.
 
@@ -74,9 +83,15 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     (`distinct_first`). With ``said`` (the dialogue so far, per example), so are passages
     the dialogue already says (`fresh_first`): what was said is in the context anyway,
     and retrieving it again makes the reply repeat it. With ``names`` (per example, the
-    names its message mentions: `abstain.named_terms`), passages are ranked by their score
-    plus `query.NAME_BONUS` for each name they hold (`abstain.names_held`), a lexical check
-    beside the dense one. An index that finds fewer than k (approximate, or small)
+    names its message mentions: `abstain.named_terms`), the passages of the articles they
+    name (`titles.TitleRows`, where the retriever has them) join the dense search's, and
+    passages are ranked by their score plus `query.NAME_BONUS` for each name they hold
+    (`abstain.names_held`), a lexical check beside the dense one. With ``questions`` (per
+    example, a message that asks for a number, or None), a passage of an article about a
+    name that gives that number (`grounded_numbers.number_check`) gains `query.NUMBER_BONUS` more:
+    "How many works did Mozart complete?" ranks "He completed more than 800 works" above
+    "Wolfgang Amadeus Mozart was a Classical composer". An index that finds
+    fewer than k (approximate, or small)
     repeats its rows, so every example has k.
     The one search both the model and knowledge selection use.
     """
@@ -93,8 +108,9 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
         row, score = row[kept], score[kept]
         bonus = np.zeros(len(row), dtype=np.float32)
         if named and names[i]:
-            bonus = np.array([names_held(names[i], store[int(r)].title, store[int(r)].text) * NAME_BONUS
-                              for r in row], dtype=np.float32)
+            row, score = _with_named_articles(retriever, query_emb[i], row, score, names[i])
+            gives = number_check(questions[i]) if questions and questions[i] else None
+            bonus = np.array([_bonus(names[i], store[int(r)], gives) for r in row], dtype=np.float32)
             order = np.argsort(-(score + bonus), kind="stable")
             row, bonus = row[order], bonus[order]
         bonus_of = dict(zip(row.tolist(), bonus.tolist()))
@@ -105,6 +121,30 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
         rows.append(row)
         bonuses.append([bonus_of[int(r)] for r in row])
     return np.stack(rows), np.array(bonuses, dtype=np.float32)
+
+
+def _bonus(names: list[str], passage, gives_number) -> float:
+    """What a passage's score gains from the names it holds, and from the number asked
+    where its article is about them (`abstain.is_about`): "How long does it take to orbit
+    the Sun?", asked of Saturn, must not take Jupiter's orbital period for holding "Sun"."""
+    held = names_held(names, passage.title, passage.text)
+    number = gives_number is not None and is_about(names, passage.title) and gives_number(passage.text)
+    return held * NAME_BONUS + bool(number) * NUMBER_BONUS
+
+
+def _with_named_articles(retriever, query_emb: np.ndarray, rows: np.ndarray, scores: np.ndarray,
+                         names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """`rows` and their `scores` with the passages of the articles `names` name
+    (`TitleRows.rows_for`) that the dense search left out, scored by the same inner
+    product."""
+    titles = getattr(retriever, "title_rows", None)
+    if titles is None or not titles.enabled:
+        return rows, scores
+    extra = np.setdiff1d(np.asarray(titles.rows_for(names), dtype=np.int64), rows)
+    if not extra.size:
+        return rows, scores
+    extra_scores = retriever.index.reconstruct(extra) @ query_emb.astype(np.float32)
+    return np.concatenate([rows, extra]), np.concatenate([scores, extra_scores.astype(scores.dtype)])
 
 
 def search_text(retriever, text: str, k: int) -> list[dict]:
