@@ -279,6 +279,18 @@ def test_no_human_wizard_of_wikipedia_turn_restates_its_subject_or_repeats_one_w
     sentences = [s for t in turns for s in m._SENTENCE_END.split(t) if s.strip()]
     assert [s for s in sentences if m.restates_subject(s)] == []
     assert [t for t in turns if m._one_word_dominates(t)] == []
+    assert [t for t in turns if m._says_again(t)] == []
+
+
+def test_a_clause_that_only_says_again_what_the_reply_said_is_babble():
+    taj = ("It was commissioned in 1631 by the fifth Mughal emperor, Shah Jahan, to house the tomb of his late "
+           "wife, Mumtaz Mahal; it also housed the tomb in  it was also commissioned in the fifth Mughals.")
+    assert m.is_degenerate(taj) and not m.is_degenerate(taj.split(";")[0] + ".")
+    # the article's own sentence names again what it named, with four words: not babble
+    assert not m.is_degenerate(taj.split(";")[0] + "; it also houses the tomb of Shah Jahan himself.")
+    assert not m.is_degenerate("It is defined in Article 2.1 through Article 2.11 of the Code.")  # decimals end no clause
+    assert not m.is_degenerate("I like to play video games. My favorite is Minecraft. Do you play video games?")
+    assert not m.is_degenerate("Shah Jahan built it. Shah Jahan loved her.")  # two content words said again
 
 
 def test_the_first_stem_leaves_the_random_state_alone():
