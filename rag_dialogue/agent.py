@@ -702,7 +702,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def _declines(self, observations, retrievals) -> List[Optional[str]]:
         """Per example, the decline for a message whose passages do not hold what it asks
         about, else None (see rag_dialogue/abstain.py)."""
-        from rag_dialogue.abstain import unanswered_number, unsupported_question
+        from rag_dialogue.abstain import NOTHING_MORE, unanswered_number, unsupported_question
 
         delimiter = self.opt.get("delimiter", "\n")
         declines = []
@@ -711,6 +711,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
             decline = unsupported_question(message, passages, self._vocabulary())
             if decline is None and self.opt.get("answer_asked_number", True):
                 decline = unanswered_number(message, passages)
+                if decline is not None and unanswered_number(message, [("", r) for r in self._replies]) is None:
+                    # a number of the kind asked was in a reply before, from a passage now
+                    # passed over as said: that was all it knows, not nothing
+                    decline = NOTHING_MORE
             declines.append(decline)
         return declines
 

@@ -441,3 +441,19 @@ def test_a_chat_reply_its_passages_do_not_support_gives_way_to_a_passage_sentenc
     said["text"] = "It was written by the Danish poet Hans Ostergaard in 1932."
     (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())
     assert reply == said["text"]
+
+
+def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_index):
+    """Asked again for a number a reply of the chat gave, whose passage is now passed over
+    as said, the chat says it knows no more, not that it does not know."""
+    from types import SimpleNamespace
+
+    from rag_dialogue import chat
+    from rag_dialogue.abstain import NOTHING_MORE, decline_reply
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    retrieval = SimpleNamespace(pairs=lambda: [("Alice's Adventures in Wonderland", "It is a children's novel.")])
+    asked = [{"text": "When was Alice's Adventures in Wonderland published?"}]
+    assert agent._declines(asked, [retrieval]) == [decline_reply([])]
+    agent._replies = ["It was published in 1865."]
+    assert agent._declines(asked, [retrieval]) == [NOTHING_MORE]
