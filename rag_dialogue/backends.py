@@ -17,6 +17,7 @@ Every method takes and returns row-major tensors: ``[R, ...]``.
 
 import functools
 import inspect
+import warnings
 from dataclasses import dataclass, fields, replace
 from typing import List, Optional, Sequence, Tuple
 
@@ -136,7 +137,12 @@ class Int8Product(torch.nn.Module):
         observer = torch.ao.quantization.per_channel_dynamic_qconfig.weight()
         observer(weight)
         bias = None if bias is None else bias.detach().float()
-        self._packed = torch.ops.quantized.linear_prepack(_quantize_weight(weight, observer), bias)
+        with warnings.catch_warnings():
+            # torch 2.13 warns, once per process, that its qint8 tensors will go in a later
+            # release; the chat's console is no place for it (the pinned torch has them)
+            warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
+            quantized = _quantize_weight(weight, observer)
+        self._packed = torch.ops.quantized.linear_prepack(quantized, bias)
 
     def forward(self, x):
         # the product takes fp32 only; under bf16 inference (CPUs with AVX512-BF16) the
