@@ -329,18 +329,23 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     word more: "Who developed the theory of general relativity?" takes "Albert Einstein was
     a German-born theoretical physicist best known for developing the theory of
     relativity.", not "This form was a critical input for the development of the theory of
-    general relativity." None when every one repeats."""
+    general relativity." Where no sentence shares a word with the message ("Tell me more."),
+    the words of the whole dialogue (`said`) decide; None where none shares one with that
+    either ("Hi, how are you?" retrieved "0 is a number representing an empty quantity.")
+    or every one repeats."""
+    fresh = [(title, sentence) for title, text in passages for sentence in metrics.passage_sentences(text)
+             if len(sentence.split()) >= 3 and not repeats(sentence, said)]
+    stems = [set(_stems(f"{title} {sentence}")) for title, sentence in fresh]
     asked = set(_stems(message))
+    if not any(asked & held for held in stems):
+        asked = {stem for turn in said for stem in _stems(turn)}
     who = _ASKS_WHO.match(message or "")
-    best, best_shared = None, -1
-    for title, text in passages:
-        for sentence in metrics.passage_sentences(text):
-            if len(sentence.split()) < 3 or repeats(sentence, said):
-                continue
-            shared = len(asked & set(_stems(f"{title} {sentence}")))
-            if who and any(name not in message for name in _FULL_NAME.findall(f"{title}. {sentence}")):
-                shared += 1  # "Who ...?" asks for someone: a sentence that names a person may answer
-            if shared > best_shared:
-                lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
-                best, best_shared = lead + sentence, shared
+    best, best_shared = None, 0
+    for (title, sentence), held in zip(fresh, stems):
+        shared = len(asked & held)
+        if shared and who and any(name not in message for name in _FULL_NAME.findall(f"{title}. {sentence}")):
+            shared += 1  # "Who ...?" asks for someone: a sentence that names a person may answer
+        if shared > best_shared:
+            lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
+            best, best_shared = lead + sentence, shared
     return best

@@ -194,13 +194,16 @@ def test_a_number_asked_for_that_no_passage_states_is_declined():
 def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     passages = [("Giraffe", "They are the tallest living terrestrial animals. They eat leaves."),
                 ("Moose (animal)", "It is the tallest deer.")]
-    assert abstain.passage_reply(passages, []) == \
-        "Giraffe: They are the tallest living terrestrial animals."
+    tallest = "What is the tallest animal?"
+    assert abstain.passage_reply(passages, [], tallest) == "Giraffe: They are the tallest living terrestrial animals."
     said = ["Giraffe: They are the tallest living terrestrial animals.", "They eat leaves."]
-    assert abstain.passage_reply(passages, said) == "Moose: It is the tallest deer."
-    assert abstain.passage_reply(passages[1:], ["It is the tallest deer."]) is None
-    assert abstain.passage_reply([("Eiffel Tower", "The Eiffel Tower is in Paris.")], []) == \
+    assert abstain.passage_reply(passages, said, tallest) == "Moose: It is the tallest deer."
+    assert abstain.passage_reply(passages[1:], ["It is the tallest deer."], tallest) is None
+    assert abstain.passage_reply([("Eiffel Tower", "The Eiffel Tower is in Paris.")], [], "Where is the Eiffel Tower?") == \
         "The Eiffel Tower is in Paris."
+    # nothing retrieved shares a word with the message or the dialogue: no passage reply
+    assert abstain.passage_reply([("0", "0 is a number representing an empty quantity.")],
+                                 ["Hi, how are you?"], "Hi, how are you?") is None
     # "c. 2600 BC" ends no sentence: the reply is the whole one, not "It was built c."
     pyramid = [("Great Pyramid of Giza", "It was built c. 2600 BC over a period of about 26 years.")]
     assert abstain.passage_reply(pyramid, [], "When was it built?") == \
@@ -209,7 +212,9 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     hamlet = [("Hamlet", "It is Shakespeare's longest play."),
               ("Hamlet", "Set in Denmark, the play depicts Prince Hamlet and his revenge.")]
     assert abstain.passage_reply(hamlet, [], "Where is Hamlet set?") == hamlet[1][1]
-    assert abstain.passage_reply(hamlet, [], "Tell me about it.") == "Hamlet: It is Shakespeare's longest play."
+    # a message of no words of its own: the dialogue's words decide
+    assert abstain.passage_reply(hamlet, ["Tell me about Hamlet.", "Tell me about it."], "Tell me about it.") == \
+        "Hamlet: It is Shakespeare's longest play."
     # a question for someone: a sentence that names a person the question does not
     relativity = [("Albert Einstein", "Albert Einstein was a German-born theoretical physicist best known for "
                                       "developing the theory of relativity."),
