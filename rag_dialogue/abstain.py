@@ -87,6 +87,12 @@ def _is_common(word: str) -> bool:
     return word in metrics.default_rare_words().common
 
 
+def is_everyday(name: str) -> bool:
+    """An everyday lowercase word ("elephant", "works"): it names something only as a
+    passage's title, not by occurring in its text."""
+    return name.islower() and _is_common(name)
+
+
 def conversation_names(message: str, turns: list[str]) -> list[str]:
     """`retrieval_names` of `message`, the last of the dialogue's `turns`. A follow-up that
     names nothing or points back ("How deep is it?", "Which continents border it?") adds
@@ -146,7 +152,7 @@ def names_held(names: list[str], title: str, text: str) -> float:
     held = 0.0
     for name in names:
         about = 0.5 * (bool(subject) and sorted(_stems(name)) == subject)
-        held += about if name.islower() and _is_common(name) else _holds(name, runs) + about
+        held += about if is_everyday(name) else _holds(name, runs) + about
     return held
 
 
@@ -172,7 +178,7 @@ def is_about(names: list[str], title: str) -> bool:
     if telling and all(metrics.stem(w) in named for w in telling):
         return True
     return any(set(_stems(name)) <= titled for name in names
-               if _stems(name) and not (name.islower() and _is_common(name)))
+               if _stems(name) and not is_everyday(name))
 
 
 def decline_reply(missing: list[str]) -> str:

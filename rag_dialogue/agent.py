@@ -658,14 +658,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
         (`metrics.is_hallucinated`), or babble (`metrics.is_degenerate`), gives way to the
         passages' sentence that shares most words with the message and that no earlier
         reply said (`abstain.passage_reply`), or, for a question for a number, the first
-        sentence that gives it (`_answering_sentences`). Asked "What is the tallest animal?" with
-        Giraffe's "They are the tallest living terrestrial animals" ranked first, the
-        generator said "The tallest animal is the giant panda." So is a sentence that joins
-        two passage sentences into a claim neither makes (`metrics.blended_sentence`: "Mars
-        is the second planet from the Sun." from Mars's "fourth" and the question's
-        "second"). Babble is unsupported too: a true sentence serves better than a second try that passes over
-        the passages the first drew on (`_unless_a_repeat`, which still takes a fluent
-        repeat). Only the chat does this: the experiment measures what the generator says."""
+        sentence that gives it (`_answering_sentences`). Asked "What is the tallest
+        animal?" with Giraffe's "They are the tallest living terrestrial animals" ranked
+        first, the generator said "The tallest animal is the giant panda." So does a
+        sentence that joins two passage sentences into a claim neither makes
+        (`metrics.blended_sentence`: "Mars is the second planet from the Sun." from Mars's
+        "fourth" and the question's "second"). Babble gives way too: a true sentence serves
+        better than a second try that passes over the passages the first drew on
+        (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
+        the experiment measures what the generator says."""
         if not (self._chatting(batch) and self.opt.get("chat_passage_fallback", True)
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output

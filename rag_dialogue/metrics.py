@@ -629,13 +629,22 @@ def hallucination_score(response: str, knowledge, history,
     return score_from_features(hallucination_features(response, knowledge, history, rare_words))
 
 
+def _turns(history) -> list:
+    """The dialogue's turns, from a string (a turn a line) or a list."""
+    return history.split("\n") if isinstance(history, str) else list(history or [])
+
+
+def _asks_last(turns: list) -> bool:
+    """Whether the last turn asks a question: its words name what it asks about, which a
+    reply must support rather than take as given."""
+    return bool(turns) and turns[-1].rstrip().endswith("?")
+
+
 def makes_claim(response: str, history) -> bool:
     """False for a generic response: no content word beyond the history's and GENERIC_WORDS
     ("That's great, I love it!", a question back about what was said)."""
-    turns = history.split("\n") if isinstance(history, str) else list(history or [])
-    if turns and turns[-1].rstrip().endswith("?"):
-        turns = turns[:-1]
-    said = _content_stems(_as_text(turns))
+    turns = _turns(history)
+    said = _content_stems(_as_text(turns[:-1] if _asks_last(turns) else turns))
     return any(w not in GENERIC_WORDS and stem(w) not in said for w in content_words(response))
 
 
@@ -717,7 +726,6 @@ def _normalised_sentences(text: str) -> tuple:
     return tuple(" " + normalize(s) + " " for s in _sentences(text))
 
 
-
 _WORD_AS_WRITTEN = re.compile(r"[^\W_][\w'’]*")
 
 
@@ -751,11 +759,9 @@ def blended_sentence(response: str, passages, history) -> str | None:
     again in 1815"; after "the best-known sections were built by the Ming dynasty", "The
     first walls were built by the Ming dynasty". A sentence with one key word is left to
     the other measures."""
-    turns = history.split("\n") if isinstance(history, str) else list(history or [])
+    turns = _turns(history)
     partner, replies = turns[::-1][::2], turns[::-1][1::2]
-    if partner and partner[0].rstrip().endswith("?"):
-        partner = partner[1:]
-    said = _content_stems(_as_text(partner))
+    said = _content_stems(_as_text(partner[1:] if _asks_last(turns) else partner))
     evidence = [_content_stems(title) | _content_stems(sentence)
                 for title, text in list(passages) + [("", r) for r in replies]
                 for sentence in passage_sentences(text)]

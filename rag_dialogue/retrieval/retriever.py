@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 
 from rag_dialogue.abstain import is_about, names_held
+from rag_dialogue.grounded_numbers import number_check
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.grounded_numbers import number_check
 from rag_dialogue.retrieval.query import NAME_BONUS, NUMBER_BONUS, distinct_first, fresh_first
-from rag_dialogue.retrieval.titles import TitleRows
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
+from rag_dialogue.retrieval.titles import TitleRows
 
 
 def check_query_encoder(meta: dict, query_encoder: TextEncoder, where):
@@ -88,11 +88,11 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     passages are ranked by their score plus `query.NAME_BONUS` for each name they hold
     (`abstain.names_held`), a lexical check beside the dense one. With ``questions`` (per
     example, a message that asks for a number, or None), a passage of an article about a
-    name that gives that number (`grounded_numbers.number_check`) gains `query.NUMBER_BONUS` more:
-    "How many works did Mozart complete?" ranks "He completed more than 800 works" above
-    "Wolfgang Amadeus Mozart was a Classical composer". An index that finds
-    fewer than k (approximate, or small)
-    repeats its rows, so every example has k.
+    name that gives that number (`grounded_numbers.number_check`) gains
+    `query.NUMBER_BONUS` more: "How many works did Mozart complete?" ranks "He completed
+    more than 800 works" above "Wolfgang Amadeus Mozart was a Classical composer". An
+    index that finds fewer than k (approximate, or small) repeats its rows, so every
+    example has k.
     The one search both the model and knowledge selection use.
     """
     named = names is not None and any(names)

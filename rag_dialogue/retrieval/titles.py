@@ -9,7 +9,7 @@ candidates too, scored by the same inner product, so the name bonus can rank the
 
 from collections import defaultdict
 
-from rag_dialogue.abstain import _PARENTHESIS, _is_common, _stems, is_about
+from rag_dialogue.abstain import _PARENTHESIS, _is_common, _stems, is_about, is_everyday
 from rag_dialogue.metrics import content_words, stem
 
 # a store larger than this gets no title table: reading every title of Wikipedia's 21M
@@ -24,7 +24,7 @@ ROWS_PER_TITLE = 64
 def looked_up(name: str) -> bool:
     """Whether a name is looked up by title: not an everyday lowercase word ("planet",
     "works"), whose articles would add passages about the word itself."""
-    return not (name.islower() and _is_common(name))
+    return not is_everyday(name)
 
 
 class TitleRows:
