@@ -22,8 +22,10 @@ experiment's own `evaluate` (ParlAI's eval_model, the teacher's measures):
             (`abstain.conversation_names`)
   asked     subjects, and a message that asks for a number ("How tall is ...?") whose
             passages about what it names state one is searched with two hypotheses and
-            no sentence of its reply ends before a number (`--answer-asked-number`):
-            the defaults now
+            no sentence of its reply ends before a number (`--answer-asked-number`)
+  capitals  asked, and each passage's row writes a word with a capital inside a sentence
+            (a name) only on the way to one that its passage or the dialogue writes so
+            (`--names-from-passages`): the defaults now
   general   subjects, the int8 steps through transformers' own forward rather than
             `decode_step` (which every int8 way above uses): the leaner step gives the same
             sums, so the same replies
@@ -32,11 +34,12 @@ Ways before `topics` rank by the names alone (`abstain.named_terms`).
 
 and prints per split and way the measures, the replies that state a number, of those that
 state one no passage or dialogue turn holds, the messages that ask for a number and how
-many of their replies state one, and the seconds, with each way's ratio to the first way. Replies are saved beside the model (`MODEL.bench_grounding.WAY.SPLIT.jsonl`)
+many of their replies state one, and the replies that write a name their passages and the dialogue do not hold, and the
+seconds, with each way's ratio to the first way. Replies are saved beside the model (`MODEL.bench_grounding.WAY.SPLIT.jsonl`)
 to be read. Develop on valid splits: test splits are for reporting.
 
     .venv/bin/python bench/bench_grounding.py -mf runs/full/rag_token/model \\
-        [--splits valid_unseen,valid_wow] [--examples 32] [--ways int8,topics] [--recount]
+        [--splits valid_unseen,valid_wow] [--examples 32] [--ways asked,capitals] [--recount]
 """
 
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
@@ -46,7 +49,7 @@ import platform
 import time
 from pathlib import Path
 
-from rag_dialogue import abstain, decode_step, grounded_numbers, progress
+from rag_dialogue import abstain, decode_step, grounded_names, grounded_numbers, progress
 from rag_dialogue import agent as agent_module
 from rag_dialogue.experiment import evaluate
 from rag_dialogue.retrieval import retriever
@@ -56,24 +59,25 @@ SHOWN = ("f1", "kf1", "faithful_rate", "hallucination_rate", "degenerate_rate", 
 
 def _numbers_in_replies(log_file: Path) -> tuple:
     """(replies stating a number, replies stating one that neither their passages nor the
-    dialogue so far hold, messages asking for a number, their replies stating one), from a
-    world log. The dialogue is what the model read: each turn's message and the gold
-    replies before it (ParlAI's history)."""
-    stating = unheld = asking = answered = 0
+    dialogue so far hold, messages asking for a number, their replies stating one, replies
+    writing a name that neither holds), from a world log. The dialogue is what the model
+    read: each turn's message and the gold replies before it (ParlAI's history)."""
+    stating = unheld = asking = answered = unheld_names = 0
     for line in log_file.read_text().splitlines():
         dialogue = []
         for asked, reply in json.loads(line)["dialog"]:
             dialogue.append(asked.get("text", ""))
             stated = grounded_numbers.numbers_in([reply.get("text", "")])
+            passages = [f"{d.get('title', '')} {d.get('text', '')}" for d in reply.get("retrieved_docs") or []]
             if grounded_numbers.asks_for_number(asked.get("text", "").split("\n")[-1]):
                 asking += 1
                 answered += grounded_numbers.states_number(reply.get("text", ""))
             if stated:
                 stating += 1
-                passages = [f"{d.get('title', '')} {d.get('text', '')}" for d in reply.get("retrieved_docs") or []]
                 unheld += bool(stated - grounded_numbers.numbers_in(dialogue + passages))
+            unheld_names += bool(grounded_names.unheld_names(reply.get("text", ""), dialogue + passages))
             dialogue.extend(asked.get("eval_labels") or [])
-    return stating, unheld, asking, answered
+    return stating, unheld, asking, answered, unheld_names
 
 
 def main():
@@ -91,7 +95,8 @@ def main():
     if args.recount:
         for log in sorted(Path(args.model_file).parent.glob(Path(args.model_file).name + ".bench_grounding.*.jsonl")):
             print(f"{log.name}: replies stating a number / one unheld / messages asking for one / "
-                  "their replies stating one: %d / %d / %d / %d" % _numbers_in_replies(log))
+                  "their replies stating one / replies writing an unheld name: %d / %d / %d / %d / %d"
+                  % _numbers_in_replies(log))
         return
 
     opt = json.loads(Path(args.model_file + ".opt").read_text())
@@ -111,18 +116,19 @@ def main():
     ranked_by = {"names": abstain.named_terms, "rare": rare_words_too, "all": all_words}
     # numbers spared from n-gram blocking, numbers from passages, retrieval ranks by names,
     # int8 (True, or "general": through transformers' forward), which words name (ranked_by),
-    # titles preferred, follow-ups keep the topic, a number asked for awaited
-    keys = ("spared", "grounded", "named", "int8", "words", "titles", "follow", "asked")
-    ways = {"before": (False, False, False, False, "names", False, False, False),
-            "spared": (True, False, False, False, "names", False, False, False),
-            "numbers": (True, True, False, False, "names", False, False, False),
-            "names": (True, True, True, False, "names", False, False, False),
-            "int8": (True, True, True, True, "names", False, False, False),
-            "topics": (True, True, True, True, "rare", False, False, False),
-            "titles": (True, True, True, True, "all", True, False, False),
-            "subjects": (True, True, True, True, "all", True, True, False),
-            "asked": (True, True, True, True, "all", True, True, True),
-            "general": (True, True, True, "general", "all", True, True, False)}
+    # titles preferred, follow-ups keep the topic, a number asked for awaited, names from passages
+    keys = ("spared", "grounded", "named", "int8", "words", "titles", "follow", "asked", "capitals")
+    ways = {"before": (False, False, False, False, "names", False, False, False, False),
+            "spared": (True, False, False, False, "names", False, False, False, False),
+            "numbers": (True, True, False, False, "names", False, False, False, False),
+            "names": (True, True, True, False, "names", False, False, False, False),
+            "int8": (True, True, True, True, "names", False, False, False, False),
+            "topics": (True, True, True, True, "rare", False, False, False, False),
+            "titles": (True, True, True, True, "all", True, False, False, False),
+            "subjects": (True, True, True, True, "all", True, True, False, False),
+            "asked": (True, True, True, True, "all", True, True, True, False),
+            "capitals": (True, True, True, True, "all", True, True, True, True),
+            "general": (True, True, True, "general", "all", True, True, False, False)}
     ways = {way: dict(zip(keys, flags)) for way, flags in ways.items()}
     unknown = set(args.ways.split(",")) - set(ways)
     if unknown:
@@ -146,20 +152,23 @@ def main():
                 got = evaluate(Path(args.model_file), base,
                                {"va_split": split, "datatype": split.split("_")[0], "n_docs": args.n_docs,
                                 "numbers_from_passages": w["grounded"], "retrieval_names": w["named"],
-                                "int8_inference": bool(w["int8"]), "answer_asked_number": w["asked"]},
+                                "int8_inference": bool(w["int8"]), "answer_asked_number": w["asked"],
+                                "names_from_passages": w["capitals"]},
                                args.examples, log_file=log)
             got["seconds"] = time.perf_counter() - start
-            got["with_number"], got["unheld_number"], got["asking"], got["answered"] = _numbers_in_replies(log)
+            (got["with_number"], got["unheld_number"], got["asking"], got["answered"],
+             got["unheld_name"]) = _numbers_in_replies(log)
             rows[way] = got
         agent_module.spare_numbers_from_ngram_blocking = spare
         abstain.retrieval_names, abstain.conversation_names, retriever.names_held = all_words, with_follow_ups, held
         decode_step.supports = lean
         print(f"\n{split}")
-        print(f"{'way':10}" + "".join(f"{k:>20}" for k in SHOWN) + f"{'numbers/unheld':>16}{'asked/answered':>16}{'s':>8}{'ratio':>7}")
+        print(f"{'way':10}" + "".join(f"{k:>20}" for k in SHOWN) + f"{'numbers/unheld':>16}{'asked/answered':>16}{'unheld names':>14}{'s':>8}{'ratio':>7}")
         first = next(iter(rows.values()))
         for way, got in rows.items():
             print(f"{way:10}" + "".join(f"{got.get(k, float('nan')):20.3f}" for k in SHOWN)
                   + f"{got['with_number']:>10}/{got['unheld_number']:<5}{got['asking']:>10}/{got['answered']:<5}"
+                  + f"{got['unheld_name']:>14}"
                   + f"{got['seconds']:8.1f}"
                   + f"{got['seconds'] / first['seconds']:7.2f}", flush=True)
 

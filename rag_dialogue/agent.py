@@ -195,6 +195,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             autocast_bf16=use_bf16(opt.get("bf16_autocast", False)),
             bf16_inference=use_bf16(opt.get("bf16_inference", False)),
             numbers_from_passages=bool(opt.get("numbers_from_passages", True)),
+            names_from_passages=bool(opt.get("names_from_passages", True)),
         )
 
     def _build_retrieval(self):

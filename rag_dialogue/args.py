@@ -129,6 +129,13 @@ def add_rag_args(parser):
         "number is closed (rag_dialogue/grounded_numbers.py)",
     )
     group.add_argument(
+        "--names-from-passages", type="bool", default=True,
+        help="when generating with passages, each passage's row writes a word with a capital "
+        "inside a sentence (a name) only on the way to one that the passage or the dialogue "
+        "holds: 'San Francisco' where the passage says 'San Bernardino' is closed "
+        "(rag_dialogue/grounded_names.py)",
+    )
+    group.add_argument(
         "--answer-asked-number", type="bool", default=True,
         help="outside training, a message that asks for a quantity or a date (\"How tall is "
         "...?\", \"When did ...?\") is searched with two hypotheses and its reply ends no "

@@ -191,7 +191,7 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
 
 def _warm_up(agent):
     """Do while loading what the first reply would wait for (2 to 10 s on 2 cores): the
-    stemmer's import, the common-word list, the vocabulary's number pieces, the pieces that
+    stemmer's import, the common-word list, the vocabulary's number and word pieces, the pieces that
     end a sentence and those that start a word (where a sentence may end), and a first
     query encoding and search."""
     import torch
@@ -201,6 +201,8 @@ def _warm_up(agent):
     metrics.stem("warming")
     metrics.default_rare_words()
     model = agent.model
+    if getattr(model, "names_from_passages", False):
+        model.name_tokens()
     if getattr(model, "numbers_from_passages", False):
         model.number_tokens()
         if agent.opt.get("answer_asked_number", True):

@@ -16,6 +16,7 @@ import torch
 from parlai.core.torch_generator_agent import TorchGeneratorModel
 
 from rag_dialogue.backends import make_backend, select_rows
+from rag_dialogue.grounded_names import NameTokens, close_unstated_names, names_per_row
 from rag_dialogue.grounded_numbers import (NUMBER_WAIT, NumberTokens, close_unstated_numbers, hold_end_until_number,
                                            number_about, numbers_per_row)
 from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
@@ -75,6 +76,9 @@ class RagEncoderState(NamedTuple):
     # per example (per beam row once reordered for the search), whether its reply awaits a
     # number it asked for (`grounded_numbers.hold_end_until_number`); None: no example does
     awaited: Optional[tuple] = None
+    # per generator row, the words it may write with a capital (`rag_dialogue.grounded_names`);
+    # None: names are free (training, the no-knowledge type, or --names-from-passages off)
+    names: Optional[tuple] = None
 
     @property
     def device(self):
@@ -106,6 +110,8 @@ class RagModel(TorchGeneratorModel):
     :param bf16_inference: run evaluation and generation under bf16 autocast.
     :param numbers_from_passages: outside training, a row states only numbers that its
         passages or the dialogue hold (`rag_dialogue.grounded_numbers`).
+    :param names_from_passages: likewise for names, words written with a capital inside a
+        sentence (`rag_dialogue.grounded_names`).
     """
 
     def __init__(
@@ -122,6 +128,7 @@ class RagModel(TorchGeneratorModel):
         autocast_bf16: bool = False,
         bf16_inference: bool = False,
         numbers_from_passages: bool = False,
+        names_from_passages: bool = False,
     ):
         super().__init__(
             padding_idx=special_ids["pad"],
@@ -137,7 +144,9 @@ class RagModel(TorchGeneratorModel):
         self.last_retrieval: List[Retrieval] = []
         self._decode_n_docs = 1  # rows per beam row in the incremental state
         self.numbers_from_passages = numbers_from_passages
+        self.names_from_passages = names_from_passages
         self._number_tokens = None  # the vocabulary's digit pieces, on first use
+        self._name_tokens = None  # its pieces that begin or go on with a word, on first use
         self._ending = None  # its pieces that end a sentence, on first use
         self._specials = {special_ids["pad"], special_ids["start"], special_ids["end"]}
         self.backend = make_backend(generator, tokenizer, special_ids, max_context_len=max_context_len,
@@ -200,10 +209,13 @@ class RagModel(TorchGeneratorModel):
         passages, scores = self.strategy.passages(inp, retrieve)
         histories = [[t for t in h if t != self.NULL_IDX] for h in inp.history.tolist()]
         gen, doc_scores = self.strategy.encode(self.backend, histories, passages, scores, inp.history.device)
-        numbers = None
-        if self.numbers_from_passages and self.strategy.grounded and not self.training:
-            said = inp.said or [self.tokenizer.decode(h) for h in histories]
+        numbers = names = None
+        grounding = self.strategy.grounded and not self.training
+        said = (inp.said or [self.tokenizer.decode(h) for h in histories]) if grounding else None
+        if self.numbers_from_passages and grounding:
             numbers = tuple(numbers_per_row(said, passages, self.strategy.row_per_passage))
+        if self.names_from_passages and grounding:
+            names = tuple(names_per_row(said, passages, self.strategy.row_per_passage))
         awaited = None
         if numbers is not None and inp.asks_number is not None and any(inp.asks_number):
             awaited = tuple(bool(asked) and number_about(asked, names or [], text, example)
@@ -212,7 +224,7 @@ class RagModel(TorchGeneratorModel):
             awaited = awaited if any(awaited) else None
         # the retrieval scores only when this pass retrieved (the gold-passage loss reads
         # them beside `last_retrieval`)
-        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None, numbers, awaited)
+        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None, numbers, awaited, names)
 
     def _rows(self, indices: torch.LongTensor, n_docs: int) -> torch.LongTensor:
         """Example indices -> generator row indices (each example owns ``n_docs`` rows)."""
@@ -223,9 +235,11 @@ class RagModel(TorchGeneratorModel):
         rows = self._rows(indices, state.doc_scores.size(1))
         scores = state.retrieval_scores
         numbers = None if state.numbers is None else tuple(state.numbers[r] for r in rows.tolist())
+        names = None if state.names is None else tuple(state.names[r] for r in rows.tolist())
         awaited = None if state.awaited is None else tuple(state.awaited[i] for i in indices.tolist())
         return RagEncoderState(select_rows(state.gen, rows), state.doc_scores.index_select(0, indices),
-                               None if scores is None else scores.index_select(0, indices), numbers, awaited)
+                               None if scores is None else scores.index_select(0, indices), numbers, awaited,
+                               names)
 
     def reorder_decoder_incremental_state(self, incr_state, inds):
         # inds are beam rows (examples x beams); the cache has n_docs rows per beam row
@@ -254,9 +268,9 @@ class RagModel(TorchGeneratorModel):
         self._decode_n_docs = state.doc_scores.size(1)
         logits, incr = self.backend.step(state.gen, self._per_row(state, decoder_input), incr_state)
         texts = None
-        if state.numbers is not None:
+        if state.numbers is not None or state.names is not None:
             texts = self._texts(decoder_input)
-            logits = self._close_unstated_numbers(logits, texts, state)
+            logits = self._close_unstated(logits, texts, state)
         log_probs = rag_token_next_log_probs(logits, state.doc_scores)
         if state.awaited is not None:
             held = hold_end_until_number(log_probs[:, -1], texts or self._texts(decoder_input), state.awaited,
@@ -299,12 +313,22 @@ class RagModel(TorchGeneratorModel):
         """Each beam row's reply so far, as text."""
         return [self.tokenizer.decode([t for t in ys if t not in self._specials]) for ys in decoder_input.tolist()]
 
-    def _close_unstated_numbers(self, logits, texts, state):
-        """Each row's next-token logits ``[B*R, 1, V]`` with numbers its passage lacks closed;
-        ``texts``: each beam row's reply so far."""
+    def name_tokens(self) -> NameTokens:
+        """The generator vocabulary's pieces that begin or go on with a word (found once)."""
+        if self._name_tokens is None:
+            vocab = self.generator.get_output_embeddings().weight.size(0)
+            self._name_tokens = NameTokens(self.tokenizer, vocab)
+        return self._name_tokens
+
+    def _close_unstated(self, logits, texts, state):
+        """Each row's next-token logits ``[B*R, 1, V]`` with the numbers and names its
+        passage lacks closed; ``texts``: each beam row's reply so far."""
         per_row = [t for t in texts for _ in range(state.doc_scores.size(1))]
-        last = logits[:, -1]
-        closed = close_unstated_numbers(last, per_row, state.numbers, self.number_tokens())
+        last = closed = logits[:, -1]
+        if state.numbers is not None:
+            closed = close_unstated_numbers(closed, per_row, state.numbers, self.number_tokens())
+        if state.names is not None:
+            closed = close_unstated_names(closed, per_row, state.names, self.name_tokens())
         return logits if closed is last else closed.unsqueeze(1)
 
     def output(self, latent):

@@ -1,0 +1,186 @@
+"""Names in a reply come from its passage or the dialogue, never from the generator's memory.
+
+Next to numbers, the facts a grounded model makes up are mostly names: the passage says
+McDonald's was founded "in San Bernardino, California" and the reply says "in San
+Francisco, California"; it reads "the Pembroke Welsh Corgi" and writes "the
+Pembrokeshire Corgis". While decoding, a word that begins with a capital letter inside a
+sentence (a name, as a reader takes it) may be written only on the way to a word that the
+row's own passage or the dialogue writes with a capital too, letter for letter: not
+"Cormi", nor "CORGI" where the passage writes "Corgi". A sentence's first word, "I",
+and letters that go on from a digit ("3D") are free. The closed tokens get -inf before the row's softmax, as `grounded_numbers` does
+for numbers, so under RAG-Token a name survives by the rows whose passages hold it.
+
+Words are runs of letters: "Disney's" is "Disney" and "'s", "Jean-Paul" is "Jean" and
+"Paul". Lowercase words are left free: paraphrase needs them.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+
+_WORD = re.compile(r"[^\W\d_]+")
+_LEADING_WORD = re.compile(r"^[^\W\d_]+")
+_TRAILING_WORD = re.compile(r"[^\W\d_]+$")
+# what may come before a sentence's first word: nothing, or an ending (. ! ? : ;) or a line
+# break with its closing quotes; then perhaps an opening quote or bracket. A quote inside
+# a sentence opens none: "the fairy tale "The Little Prince"" names a tale
+_OPENS_SENTENCE = re.compile(r"(?:^|[.!?:;\n][\"'”’)\]]*)\s*[\"“‘(\[]?\s*$")
+FREE_WORDS = frozenset({"I", "OK"})
+
+
+def names_in(texts: Iterable[str]) -> frozenset:
+    """The words the texts write with a capital ("St. Louis's beer" -> {"St", "Louis"})."""
+    return frozenset(w for text in texts for w in _WORD.findall(text or "") if w[0].isupper())
+
+
+def opens_sentence(text: str) -> bool:
+    """Whether a word written after ``text`` is a sentence's first word."""
+    return bool(_OPENS_SENTENCE.search(text))
+
+
+def unheld_names(reply: str, texts: Iterable[str]) -> set:
+    """The names ``reply`` writes (capitalised words inside a sentence, not after a digit)
+    that none of ``texts`` writes so: what decoding with names held to the passages
+    never writes, save where a row writes another row's name."""
+    held = names_in(texts) | FREE_WORDS
+    return {m.group(0) for m in _WORD.finditer(reply or "")
+            if m.group(0)[0].isupper() and m.group(0) not in held
+            and not reply[:m.start()][-1:].isdigit() and not opens_sentence(reply[:m.start()])}
+
+
+@dataclass(frozen=True)
+class AllowedNames:
+    """The words a row may write with a capital, and every beginning of one; and those of
+    all its example's rows, which a name another row began may go on as."""
+
+    words: frozenset
+    beginnings: frozenset
+    example: Optional["AllowedNames"] = field(default=None, compare=False, repr=False)
+    _closed: Dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, texts: Iterable[str], example: Optional["AllowedNames"] = None) -> "AllowedNames":
+        words = names_in(texts) | FREE_WORDS
+        return cls(words, frozenset(w[:i] for w in words for i in range(1, len(w) + 1)), example)
+
+    def closed_starts(self, tokens: "NameTokens") -> torch.Tensor:
+        """The pieces that would begin a capitalised word this row may not write (found once)."""
+        if "starts" not in self._closed:
+            self._closed["starts"] = torch.tensor(
+                [i for i, (word, ends) in tokens.starts.items() if not self.admits(word, ends)], dtype=torch.long)
+        return self._closed["starts"]
+
+    def goes_on_in_bytes(self, begun: str) -> bool:
+        """Whether a word the row holds goes on from ``begun`` with a letter that the
+        vocabulary writes in pieces of bytes ("Zo" -> "Zoë")."""
+        return any(w.startswith(begun) and len(w) > len(begun) and not w[len(begun)].isascii() for w in self.words)
+
+    def admits(self, word: str, ends: bool) -> bool:
+        """Whether ``word`` may be written: whole if ``ends``, else begun."""
+        return word in (self.words if ends else self.beginnings)
+
+
+class NameTokens:
+    """The pieces of a vocabulary that begin a capitalised word after a space, and those
+    that go on with a word (begin with a letter), each with its letters as written after
+    a word and whether the piece ends its word (letters, then something else)."""
+
+    def __init__(self, tokenizer, vocab_size: int):
+        ids = list(range(min(vocab_size, len(tokenizer))))
+        anchor = tokenizer.encode("a", add_special_tokens=False)
+        before = tokenizer.decode(anchor)
+        written = [text[len(before):] for text in tokenizer.batch_decode([anchor + [i] for i in ids])]
+        self.starts: Dict[int, Tuple[str, bool]] = {}
+        self.goes_on: Dict[int, Tuple[str, bool]] = {}
+        self.capital_goes_on: Dict[int, Tuple[str, bool]] = {}  # a word begun after a lone space
+        for i, piece in zip(ids, written):
+            stripped = piece.lstrip()
+            letters = _LEADING_WORD.match(stripped)
+            if not letters:
+                continue
+            entry = (letters.group(0), len(letters.group(0)) < len(stripped))
+            if stripped is not piece and len(stripped) < len(piece):
+                if letters.group(0)[0].isupper():
+                    self.starts[i] = entry
+            else:
+                self.goes_on[i] = entry
+                if letters.group(0)[0].isupper():
+                    self.capital_goes_on[i] = entry
+        self.goes_on_ids = torch.tensor(sorted(self.goes_on), dtype=torch.long)
+        self.unfinished_bytes = [i for i, piece in zip(ids, written) if "\ufffd" in piece]
+
+
+def _going_on(word: str, allowed: AllowedNames, pieces: Dict[int, Tuple[str, bool]]) -> List[int]:
+    return [i for i, (letters, ends) in pieces.items() if allowed.admits(word + letters, ends)]
+
+
+def closed_tokens(text: str, allowed: AllowedNames, tokens: NameTokens) -> Tuple[List, bool]:
+    """Groups of token ids (lists or tensors) that a row which has written ``text`` may not
+    write next; or, with True, the one group it may write (an unfinished name that can only
+    go on as one the row holds)."""
+    trailing = _TRAILING_WORD.search(text)
+    if trailing is None:
+        if opens_sentence(text):
+            return [], False
+        closed = [allowed.closed_starts(tokens)]
+        if text[-1:].isspace():  # a lone space: the next piece begins the word without one
+            closed.append([i for i, (letters, ends) in tokens.capital_goes_on.items()
+                           if not allowed.admits(letters, ends)])
+        return closed, False
+    word, before = trailing.group(0), text[:trailing.start()]
+    closed = [allowed.closed_starts(tokens)]
+    if word[0].isupper() and not before[-1:].isdigit() and not opens_sentence(before):
+        # a name another row began goes on, in this row too, only as that row's passage writes
+        # it: left free, this row would spell it its own way ("Walt" -> "Waltz"); closed to
+        # letters, its little mass left would crown a stray piece ("Bede the Ven$$")
+        holder = next((a for a in (allowed, allowed.example) if a is not None and a.admits(word, False)), None)
+        if holder is None:  # no row holds it (it began as a sentence's first word): end it
+            return closed + [tokens.goes_on_ids], False
+        if word not in holder.words:  # only on the way to a word the row holds
+            ways_on = _going_on(word, holder, tokens.goes_on)
+            bytes_on = tokens.unfinished_bytes if holder.goes_on_in_bytes(word) else []
+            return [ways_on + bytes_on], True
+        closed.append([i for i, (letters, ends) in tokens.goes_on.items()
+                       if not holder.admits(word + letters, ends)])
+    return closed, False
+
+
+def close_unstated_names(logits: torch.Tensor, texts: Sequence[str], allowed: Sequence[AllowedNames],
+                         tokens: NameTokens) -> torch.Tensor:
+    """``logits`` ``[R, V]`` of R generator rows, with -inf where a token would write a
+    name that the row's ``allowed`` does not hold, given the row's reply so far
+    ``texts[r]``. Returns ``logits`` itself when nothing is closed."""
+    out = None
+    for r, (text, row_allowed) in enumerate(zip(texts, allowed)):
+        groups, only = closed_tokens(text, row_allowed, tokens)
+        groups = [g for g in groups if len(g)]
+        if not groups and not only:
+            continue
+        out = logits.clone() if out is None else out
+        if only:  # keep these, close the rest
+            index = torch.tensor(groups[0], dtype=torch.long, device=logits.device)
+            kept = out[r, index].clone()
+            out[r] = float("-inf")
+            out[r, index] = kept
+            continue
+        for group in groups:
+            out[r, torch.as_tensor(group, dtype=torch.long, device=logits.device)] = float("-inf")
+    return logits if out is None else out
+
+
+def names_per_row(histories: Sequence[str], passages: Sequence[Sequence[Tuple[str, str]]],
+                  row_per_passage: bool) -> List[AllowedNames]:
+    """Per generator row, in the model's row order, the words it may write with a capital:
+    those of its passage (or, with one row per example, of all the example's passages)
+    and of its example's dialogue."""
+    rows = []
+    for history, example in zip(histories, passages):
+        texts = [f"{title} {text}" for title, text in example]
+        if not row_per_passage:
+            rows.append(AllowedNames.of([history, *texts]))
+            continue
+        whole = AllowedNames.of([history, *texts])
+        rows.extend(AllowedNames.of([history, text], whole) for text in texts)
+    return rows
