@@ -27,6 +27,7 @@ from rag_dialogue.backends import use_bf16
 from rag_dialogue.dictionary import GeneratorDictionary
 from rag_dialogue.display import format_docs, render_attribution
 from rag_dialogue.generator import resolve_hf_dir
+from rag_dialogue.grounded_names import spare_names_from_ngram_blocking
 from rag_dialogue.grounded_numbers import NUMBER_BEAMS, spare_numbers_from_ngram_blocking
 from rag_dialogue.metrics import gold_passage
 from rag_dialogue.model import RagInput, RagModel
@@ -520,6 +521,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         # empty reply. --beam-min-length holds for greedy decoding too.
         tree.min_length = max(tree.min_length, self.beam_min_length)
         spare_numbers_from_ngram_blocking(tree, self.model.number_tokens())
+        if self.model.names_from_passages and self.model.strategy.grounded:
+            spare_names_from_ngram_blocking(tree, self.model.name_tokens())
         max_sentences = self.opt.get("max_reply_sentences") or 0
         if max_sentences > 0:
             from rag_dialogue.reply_length import block_new_sentences

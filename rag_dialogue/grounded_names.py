@@ -111,6 +111,15 @@ class NameTokens:
         self.goes_on_ids = torch.tensor(sorted(self.goes_on), dtype=torch.long)
         self.unfinished_bytes = [i for i, piece in zip(ids, written) if "\ufffd" in piece]
 
+    def in_name(self, ids: Sequence[int]) -> bool:
+        """Whether token ids end inside a word that begins with a capital ("ĠP emb")."""
+        i = len(ids) - 1
+        while i >= 0 and ids[i] in self.goes_on:
+            i -= 1
+        if i >= 0 and ids[i] in self.starts:
+            return True
+        return i + 1 < len(ids) and ids[i + 1] in self.capital_goes_on
+
 
 def _going_on(word: str, allowed: AllowedNames, pieces: Dict[int, Tuple[str, bool]]) -> List[int]:
     return [i for i, (letters, ends) in pieces.items() if allowed.admits(word + letters, ends)]
@@ -184,3 +193,30 @@ def names_per_row(histories: Sequence[str], passages: Sequence[Sequence[Tuple[st
         whole = AllowedNames.of([history, *texts])
         rows.extend(AllowedNames.of([history, text], whole) for text in texts)
     return rows
+
+
+def spare_names_from_ngram_blocking(tree, tokens: NameTokens) -> None:
+    """Make ParlAI's n-gram blocking (`--beam-block-ngram`) let a name go on as it must.
+    Names recur ("the Pembroke Welsh Corgi and the Cardigan Welsh Corgi") and are written
+    a piece at a time ("ĠP emb roke"): blocking repeated trigrams forbade "roke" the
+    second time, so the reply wrote "Pembrokeshire", or, with names held to the passages,
+    had no way on at all (a hypothesis with every token closed, which ParlAI's search
+    cannot end). ParlAI's own blocking runs as before, then a hypothesis inside a word that
+    begins with a capital gets back the pieces that would continue it (as they were before
+    blocking, so closed ones stay closed); a name's first piece and word loops stay blocked."""
+    if getattr(tree, "gpu_beam_blocking", False):
+        return
+    block = tree._block_ngrams
+
+    def block_but_names(ngram_size, logprobs, step=0, if_context_blocking=False):
+        rows = [r for r, hyp in enumerate(torch.as_tensor(tree.partial_hyps).tolist()) if tokens.in_name(hyp)]
+        if not rows:
+            return block(ngram_size, logprobs, step, if_context_blocking)
+        rows = torch.tensor(rows, dtype=torch.long, device=logprobs.device).view(-1, 1)
+        columns = tokens.goes_on_ids.to(logprobs.device)
+        kept = logprobs[rows, columns]
+        logprobs = block(ngram_size, logprobs, step, if_context_blocking)
+        logprobs[rows, columns] = kept
+        return logprobs
+
+    tree._block_ngrams = block_but_names

@@ -329,7 +329,12 @@ class RagModel(TorchGeneratorModel):
             closed = close_unstated_numbers(closed, per_row, state.numbers, self.number_tokens())
         if state.names is not None:
             closed = close_unstated_names(closed, per_row, state.names, self.name_tokens())
-        return logits if closed is last else closed.unsqueeze(1)
+        if closed is last:
+            return logits
+        dead = ~closed.isfinite().any(-1)  # never a row with no way on: the search could not end it
+        if dead.any():
+            closed[dead] = last[dead]
+        return closed.unsqueeze(1)
 
     def output(self, latent):
         return latent

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from rag_dialogue.grounded_names import (AllowedNames, NameTokens, close_unstated_names, closed_tokens, names_in,
-                                         names_per_row, opens_sentence, unheld_names)
+                                         names_per_row, opens_sentence, spare_names_from_ngram_blocking,
+                                         unheld_names)
 from rag_dialogue.rag import rag_token_next_log_probs
 
 MCDONALDS = ("McDonald's", "It was founded in 1940 as a restaurant operated by Richard and Maurice McDonald, "
@@ -113,3 +114,25 @@ def test_rows_follow_the_models_layout():
 def test_the_names_a_reply_writes_that_no_text_holds():
     reply = 'It opened in San Francisco in 1940. "Big Mac" came later, a 3D sign too; I like it.'
     assert unheld_names(reply, [" ".join(MCDONALDS)]) == {"Francisco", "Mac"}
+
+
+def test_ngram_blocking_passes_over_a_name_written_again(smollm2_tokenizer, tokens):
+    """ParlAI's greedy search with --beam-block-ngram 3: the second "Pembroke" repeats the
+    trigram "ĠP emb roke"; blocked, a reply held to its passage's names had no way on."""
+    from parlai.core.torch_generator_agent import GreedySearch
+
+    def blocked_after(text, spared):
+        tree = GreedySearch(1, block_ngram=3, padding_token=0, bos_token=1, eos_token=2, device="cpu")
+        if spared:
+            spare_names_from_ngram_blocking(tree, tokens)
+        tree.partial_hyps = torch.tensor([[1] + smollm2_tokenizer.encode(text, add_special_tokens=False)])
+        logprobs = tree._block_ngrams(3, torch.zeros(1, len(smollm2_tokenizer)))
+        return {smollm2_tokenizer.decode([i]) for i in (logprobs[0] < -1e10).nonzero().view(-1).tolist()}
+
+    again = "the Pembroke Welsh Corgi and the Pemb"
+    assert blocked_after(again, spared=False) == {"roke"} and blocked_after(again, spared=True) == set()
+    first = smollm2_tokenizer.decode(smollm2_tokenizer.encode(" Corgi", add_special_tokens=False)[:1])
+    assert blocked_after("so the Welsh Corgi and the Welsh", spared=True) == {first}  # a name's first piece
+    assert blocked_after("I saw the tower and the tower", spared=True) == {" and"}  # word loops stay blocked
+    assert tokens.in_name(smollm2_tokenizer.encode("the Pemb", add_special_tokens=False))
+    assert not tokens.in_name(smollm2_tokenizer.encode("the pemb", add_special_tokens=False))
