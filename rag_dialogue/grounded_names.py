@@ -20,6 +20,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
+from rag_dialogue.grounded_numbers import close_per_row
+
 _WORD = re.compile(r"[^\W\d_]+")
 _LEADING_WORD = re.compile(r"^[^\W\d_]+")
 _TRAILING_WORD = re.compile(r"[^\W\d_]+$")
@@ -101,7 +103,7 @@ class NameTokens:
             if not letters:
                 continue
             entry = (letters.group(0), len(letters.group(0)) < len(stripped))
-            if stripped is not piece and len(stripped) < len(piece):
+            if len(stripped) < len(piece):
                 if letters.group(0)[0].isupper():
                     self.starts[i] = entry
             else:
@@ -161,22 +163,15 @@ def close_unstated_names(logits: torch.Tensor, texts: Sequence[str], allowed: Se
     """``logits`` ``[R, V]`` of R generator rows, with -inf where a token would write a
     name that the row's ``allowed`` does not hold, given the row's reply so far
     ``texts[r]``. Returns ``logits`` itself when nothing is closed."""
-    out = None
-    for r, (text, row_allowed) in enumerate(zip(texts, allowed)):
-        groups, only = closed_tokens(text, row_allowed, tokens)
-        groups = [g for g in groups if len(g)]
-        if not groups and not only:
-            continue
-        out = logits.clone() if out is None else out
-        if only:  # keep these, close the rest
-            index = torch.tensor(groups[0], dtype=torch.long, device=logits.device)
-            kept = out[r, index].clone()
-            out[r] = float("-inf")
-            out[r, index] = kept
-            continue
-        for group in groups:
-            out[r, torch.as_tensor(group, dtype=torch.long, device=logits.device)] = float("-inf")
-    return logits if out is None else out
+
+    def closures():
+        for r, (text, row_allowed) in enumerate(zip(texts, allowed)):
+            groups, only = closed_tokens(text, row_allowed, tokens)
+            groups = [torch.as_tensor(g, dtype=torch.long) for g in groups if len(g)]
+            if groups or only:
+                yield r, torch.cat(groups) if groups else [], only
+
+    return close_per_row(logits, closures())
 
 
 def names_per_row(histories: Sequence[str], passages: Sequence[Sequence[Tuple[str, str]]],

@@ -135,18 +135,14 @@ def closed_tokens(text: str, allowed: AllowedNumbers, tokens: NumberTokens) -> T
     return closed, False
 
 
-def close_unstated_numbers(logits: torch.Tensor, texts: Sequence[str], allowed: Sequence[AllowedNumbers],
-                           tokens: NumberTokens) -> torch.Tensor:
-    """``logits`` ``[R, V]`` of R generator rows, with -inf where a token would state a
-    number that the row's ``allowed`` does not hold, given the row's reply so far
-    ``texts[r]``. Returns ``logits`` itself when nothing is closed."""
+def close_per_row(logits: torch.Tensor, closures) -> torch.Tensor:
+    """``logits`` ``[R, V]`` with, for each ``(row, ids, only)`` of ``closures``, -inf at
+    ``ids``, or with ``only`` everywhere but at ``ids``. Returns ``logits`` itself when
+    nothing is closed. The rules of numbers and of names (`grounded_names`) close so."""
     out = None
-    for r, (text, row_allowed) in enumerate(zip(texts, allowed)):
-        ids, only = closed_tokens(text, row_allowed, tokens)
-        if not ids:
-            continue
+    for r, ids, only in closures:
         out = logits.clone() if out is None else out
-        index = torch.tensor(ids, device=logits.device)
+        index = torch.as_tensor(ids, dtype=torch.long, device=logits.device)
         if only:  # keep these, close the rest
             kept = out[r, index].clone()
             out[r] = float("-inf")
@@ -154,6 +150,15 @@ def close_unstated_numbers(logits: torch.Tensor, texts: Sequence[str], allowed: 
         else:
             out[r, index] = float("-inf")
     return logits if out is None else out
+
+
+def close_unstated_numbers(logits: torch.Tensor, texts: Sequence[str], allowed: Sequence[AllowedNumbers],
+                           tokens: NumberTokens) -> torch.Tensor:
+    """``logits`` ``[R, V]`` of R generator rows, with -inf where a token would state a
+    number that the row's ``allowed`` does not hold, given the row's reply so far
+    ``texts[r]``. Returns ``logits`` itself when nothing is closed."""
+    closures = ((r, *closed_tokens(text, row_allowed, tokens)) for r, (text, row_allowed) in enumerate(zip(texts, allowed)))
+    return close_per_row(logits, ((r, ids, only) for r, ids, only in closures if ids))
 
 
 def numbers_per_row(histories: Sequence[str], passages: Sequence[Sequence[Tuple[str, str]]],

@@ -209,13 +209,15 @@ class RagModel(TorchGeneratorModel):
         passages, scores = self.strategy.passages(inp, retrieve)
         histories = [[t for t in h if t != self.NULL_IDX] for h in inp.history.tolist()]
         gen, doc_scores = self.strategy.encode(self.backend, histories, passages, scores, inp.history.device)
-        numbers = names = None
+        numbers = allowed_names = None
         grounding = self.strategy.grounded and not self.training
-        said = (inp.said or [self.tokenizer.decode(h) for h in histories]) if grounding else None
-        if self.numbers_from_passages and grounding:
+        holds_numbers, holds_names = grounding and self.numbers_from_passages, grounding and self.names_from_passages
+        if holds_numbers or holds_names:
+            said = inp.said or [self.tokenizer.decode(h) for h in histories]
+        if holds_numbers:
             numbers = tuple(numbers_per_row(said, passages, self.strategy.row_per_passage))
-        if self.names_from_passages and grounding:
-            names = tuple(names_per_row(said, passages, self.strategy.row_per_passage))
+        if holds_names:  # (`names` below are the names each message mentions)
+            allowed_names = tuple(names_per_row(said, passages, self.strategy.row_per_passage))
         awaited = None
         if numbers is not None and inp.asks_number is not None and any(inp.asks_number):
             awaited = tuple(bool(asked) and number_about(asked, names or [], text, example)
@@ -224,7 +226,8 @@ class RagModel(TorchGeneratorModel):
             awaited = awaited if any(awaited) else None
         # the retrieval scores only when this pass retrieved (the gold-passage loss reads
         # them beside `last_retrieval`)
-        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None, numbers, awaited, names)
+        return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None, numbers, awaited,
+                               allowed_names)
 
     def _rows(self, indices: torch.LongTensor, n_docs: int) -> torch.LongTensor:
         """Example indices -> generator row indices (each example owns ``n_docs`` rows)."""

@@ -134,6 +134,20 @@ def smollm2_tokenizer():
     return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
 
 
+def ngram_blocked_after(tokenizer, text: str, spare=None) -> set:
+    """The pieces ParlAI's greedy search with --beam-block-ngram 3 blocks after ``text``,
+    with ``spare(tree)`` applied to the search first if given."""
+    import torch
+    from parlai.core.torch_generator_agent import GreedySearch
+
+    tree = GreedySearch(1, block_ngram=3, padding_token=0, bos_token=1, eos_token=2, device="cpu")
+    if spare is not None:
+        spare(tree)
+    tree.partial_hyps = torch.tensor([[1] + tokenizer.encode(text, add_special_tokens=False)])
+    logprobs = tree._block_ngrams(3, torch.zeros(1, len(tokenizer)))
+    return {tokenizer.decode([i]) for i in (logprobs[0] < -1e10).nonzero().view(-1).tolist()}
+
+
 def _save_tiny_llama(out, tokenizer, **overrides):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import ngram_blocked_after
 
 from rag_dialogue.grounded_names import (AllowedNames, NameTokens, close_unstated_names, closed_tokens, names_in,
                                          names_per_row, opens_sentence, spare_names_from_ngram_blocking,
@@ -119,15 +120,8 @@ def test_the_names_a_reply_writes_that_no_text_holds():
 def test_ngram_blocking_passes_over_a_name_written_again(smollm2_tokenizer, tokens):
     """ParlAI's greedy search with --beam-block-ngram 3: the second "Pembroke" repeats the
     trigram "ĠP emb roke"; blocked, a reply held to its passage's names had no way on."""
-    from parlai.core.torch_generator_agent import GreedySearch
-
     def blocked_after(text, spared):
-        tree = GreedySearch(1, block_ngram=3, padding_token=0, bos_token=1, eos_token=2, device="cpu")
-        if spared:
-            spare_names_from_ngram_blocking(tree, tokens)
-        tree.partial_hyps = torch.tensor([[1] + smollm2_tokenizer.encode(text, add_special_tokens=False)])
-        logprobs = tree._block_ngrams(3, torch.zeros(1, len(smollm2_tokenizer)))
-        return {smollm2_tokenizer.decode([i]) for i in (logprobs[0] < -1e10).nonzero().view(-1).tolist()}
+        return ngram_blocked_after(smollm2_tokenizer, text, (lambda tree: spare_names_from_ngram_blocking(tree, tokens)) if spared else None)
 
     again = "the Pembroke Welsh Corgi and the Pemb"
     assert blocked_after(again, spared=False) == {"roke"} and blocked_after(again, spared=True) == set()

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import ngram_blocked_after
 
 from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, _counts_of, answering_sentences, asked_number,
                                            asks_for_number, close_unstated_numbers, closed_tokens, counted_thing,
@@ -98,15 +99,8 @@ def test_rows_follow_the_models_layout():
 def test_ngram_blocking_passes_over_numbers_but_not_words(smollm2_tokenizer, tokens):
     """ParlAI's greedy search with --beam-block-ngram 3: "1707 to 1708" repeats the trigram
     "1 7 0" and "38,000,000" the trigram "0 0 0"; word loops stay blocked."""
-    from parlai.core.torch_generator_agent import GreedySearch
-
     def blocked_after(text, spared):
-        tree = GreedySearch(1, block_ngram=3, padding_token=0, bos_token=1, eos_token=2, device="cpu")
-        if spared:
-            spare_numbers_from_ngram_blocking(tree, tokens)
-        tree.partial_hyps = torch.tensor([[1] + smollm2_tokenizer.encode(text, add_special_tokens=False)])
-        logprobs = tree._block_ngrams(3, torch.zeros(1, len(smollm2_tokenizer)))
-        return {smollm2_tokenizer.decode([i]) for i in (logprobs[0] < -1e10).nonzero().view(-1).tolist()}
+        return ngram_blocked_after(smollm2_tokenizer, text, (lambda tree: spare_numbers_from_ngram_blocking(tree, tokens)) if spared else None)
 
     assert blocked_after("from 1707 to 17", spared=False) == {"0"}  # ParlAI alone: "1708" cannot be written
     assert blocked_after("from 1707 to 17", spared=True) == set()
