@@ -25,7 +25,10 @@ experiment's own `evaluate` (ParlAI's eval_model, the teacher's measures):
             no sentence of its reply ends before a number (`--answer-asked-number`)
   capitals  asked, and each passage's row writes a word with a capital inside a sentence
             (a name) only on the way to one that its passage or the dialogue writes so
-            (`--names-from-passages`): the defaults now
+            (`--names-from-passages`)
+  topic     capitals, and a passage whose title the dialogue's first turn (Wizard of
+            Wikipedia's chosen topic; a chat's first message) holds ranks higher and
+            weighs more (`--retrieval-topic`): the defaults now
   general   subjects, the int8 steps through transformers' own forward rather than
             `decode_step` (which every int8 way above uses): the leaner step gives the same
             sums, so the same replies
@@ -54,7 +57,7 @@ from rag_dialogue import agent as agent_module
 from rag_dialogue.experiment import evaluate
 from rag_dialogue.retrieval import retriever
 
-SHOWN = ("f1", "kf1", "faithful_rate", "hallucination_rate", "degenerate_rate", "read_out_rate")
+SHOWN = ("f1", "kf1", "faithful_rate", "hallucination_rate", "degenerate_rate", "read_out_rate", "recall@5")
 
 
 def _numbers_in_replies(log_file: Path) -> tuple:
@@ -116,19 +119,21 @@ def main():
     ranked_by = {"names": abstain.named_terms, "rare": rare_words_too, "all": all_words}
     # numbers spared from n-gram blocking, numbers from passages, retrieval ranks by names,
     # int8 (True, or "general": through transformers' forward), which words name (ranked_by),
-    # titles preferred, follow-ups keep the topic, a number asked for awaited, names from passages
-    keys = ("spared", "grounded", "named", "int8", "words", "titles", "follow", "asked", "capitals")
-    ways = {"before": (False, False, False, False, "names", False, False, False, False),
-            "spared": (True, False, False, False, "names", False, False, False, False),
-            "numbers": (True, True, False, False, "names", False, False, False, False),
-            "names": (True, True, True, False, "names", False, False, False, False),
-            "int8": (True, True, True, True, "names", False, False, False, False),
-            "topics": (True, True, True, True, "rare", False, False, False, False),
-            "titles": (True, True, True, True, "all", True, False, False, False),
-            "subjects": (True, True, True, True, "all", True, True, False, False),
-            "asked": (True, True, True, True, "all", True, True, True, False),
-            "capitals": (True, True, True, True, "all", True, True, True, True),
-            "general": (True, True, True, "general", "all", True, True, False, False)}
+    # titles preferred, follow-ups keep the topic, a number asked for awaited, names from
+    # passages, the dialogue's first turn ranks its titles
+    keys = ("spared", "grounded", "named", "int8", "words", "titles", "follow", "asked", "capitals", "topic")
+    ways = {"before": (False, False, False, False, "names", False, False, False, False, False),
+            "spared": (True, False, False, False, "names", False, False, False, False, False),
+            "numbers": (True, True, False, False, "names", False, False, False, False, False),
+            "names": (True, True, True, False, "names", False, False, False, False, False),
+            "int8": (True, True, True, True, "names", False, False, False, False, False),
+            "topics": (True, True, True, True, "rare", False, False, False, False, False),
+            "titles": (True, True, True, True, "all", True, False, False, False, False),
+            "subjects": (True, True, True, True, "all", True, True, False, False, False),
+            "asked": (True, True, True, True, "all", True, True, True, False, False),
+            "capitals": (True, True, True, True, "all", True, True, True, True, False),
+            "topic": (True, True, True, True, "all", True, True, True, True, True),
+            "general": (True, True, True, "general", "all", True, True, False, False, False)}
     ways = {way: dict(zip(keys, flags)) for way, flags in ways.items()}
     unknown = set(args.ways.split(",")) - set(ways)
     if unknown:
@@ -153,7 +158,7 @@ def main():
                                {"va_split": split, "datatype": split.split("_")[0], "n_docs": args.n_docs,
                                 "numbers_from_passages": w["grounded"], "retrieval_names": w["named"],
                                 "int8_inference": bool(w["int8"]), "answer_asked_number": w["asked"],
-                                "names_from_passages": w["capitals"]},
+                                "names_from_passages": w["capitals"], "retrieval_topic": w["topic"]},
                                args.examples, log_file=log)
             got["seconds"] = time.perf_counter() - start
             (got["with_number"], got["unheld_number"], got["asking"], got["answered"],

@@ -197,6 +197,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             bf16_inference=use_bf16(opt.get("bf16_inference", False)),
             numbers_from_passages=bool(opt.get("numbers_from_passages", True)),
             names_from_passages=bool(opt.get("names_from_passages", True)),
+            topic_bonus=bool(opt.get("retrieval_topic", True)),
         )
 
     def _build_retrieval(self):

@@ -123,6 +123,12 @@ def add_rag_args(parser):
         "Mars's article before Earth's atmosphere (rag_dialogue/retrieval/retriever.py)",
     )
     group.add_argument(
+        "--retrieval-topic", type="bool", default=True,
+        help="outside training, passages whose title the dialogue's first turn holds (Wizard of "
+        "Wikipedia's chosen topic; in a chat, the first message) rank higher and weigh more, so "
+        "a conversation keeps to its subject (rag_dialogue/retrieval/query.py, TOPIC_BONUS)",
+    )
+    group.add_argument(
         "--numbers-from-passages", type="bool", default=True,
         help="when generating with passages, each passage's row states only numbers that "
         "the passage or the dialogue holds: a digit that would begin or continue any other "

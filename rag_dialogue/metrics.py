@@ -122,6 +122,9 @@ def _content_stems(text: str) -> frozenset:
     return frozenset(stem(w) for w in content_words(text))
 
 
+content_stems = _content_stems  # the public name (retrieval's topic bonus reads it too)
+
+
 def _grounded_words(knowledge, history) -> frozenset:
     """Stems of the content words of the knowledge and the history."""
     return _content_stems(_as_text(knowledge)) | _content_stems(_as_text(history))

@@ -112,6 +112,8 @@ class RagModel(TorchGeneratorModel):
         passages or the dialogue hold (`rag_dialogue.grounded_numbers`).
     :param names_from_passages: likewise for names, words written with a capital inside a
         sentence (`rag_dialogue.grounded_names`).
+    :param topic_bonus: outside training, passages whose title the dialogue's first turn
+        holds rank higher (`retrieval.query.TOPIC_BONUS`).
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class RagModel(TorchGeneratorModel):
         bf16_inference: bool = False,
         numbers_from_passages: bool = False,
         names_from_passages: bool = False,
+        topic_bonus: bool = False,
     ):
         super().__init__(
             padding_idx=special_ids["pad"],
@@ -145,6 +148,7 @@ class RagModel(TorchGeneratorModel):
         self._decode_n_docs = 1  # rows per beam row in the incremental state
         self.numbers_from_passages = numbers_from_passages
         self.names_from_passages = names_from_passages
+        self.topic_bonus = topic_bonus
         self._number_tokens = None  # the vocabulary's digit pieces, on first use
         self._name_tokens = None  # its pieces that begin or go on with a word, on first use
         self._ending = None  # its pieces that end a sentence, on first use
@@ -163,15 +167,19 @@ class RagModel(TorchGeneratorModel):
         context anyway, and retrieving it again makes the reply repeat it. With ``names``
         (per example, the names its message mentions) and outside training, a passage
         that holds them gains a bonus in its rank and in its score (`search_fresh`), more
-        if it gives the number its example's message in ``questions`` asks for.
+        if it gives the number its example's message in ``questions`` asks for. With
+        ``topic_bonus``, outside training, a passage whose title the dialogue's first turn
+        holds gains a bonus too.
 
         :return: retrievals per example, and differentiable ``doc_scores`` ``[B, K]``.
         """
         if self.retriever is None or self.query_encoder is None:
             raise ValueError(f"--rag-type {self.strategy.name} needs --index-dir (a passage index)")
         query_emb = self.query_encoder(**query)  # [B, D]
+        # the turn each dialogue opened with (WoW's chosen topic; a chat's first message)
+        topics = None if self.training or not said or not self.topic_bonus else [s.split("\n")[0] for s in said]
         rows, bonus = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), self.n_docs, said,
-                                   None if self.training else names, None if self.training else questions)
+                                   None if self.training else names, None if self.training else questions, topics)
         store = self.retriever.store
         passage_emb = torch.from_numpy(self.retriever.index.reconstruct(rows)).to(query_emb)
         doc_scores = torch.einsum("bd,bkd->bk", query_emb, passage_emb) + torch.from_numpy(bonus).to(query_emb)

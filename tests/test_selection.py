@@ -55,6 +55,38 @@ def test_retrieval_ranks_first_the_passages_of_what_the_message_names():
     assert rows.tolist() == [[0, 1]] * 2 and not bonus.any() and asked[-1] == 2 + SEARCH_SLACK
 
 
+def test_retrieval_keeps_to_the_topic_the_dialogue_opened_with():
+    """Wizard of Wikipedia's first turn is the chosen topic: "Tell me more" about corgis
+    finds another conversation's dog passage first by its dense score; the topic's own
+    passage gains TOPIC_BONUS times the share of its title's words the first turn holds."""
+    from types import SimpleNamespace
+
+    from rag_dialogue.retrieval.query import TOPIC_BONUS, topic_share
+    from rag_dialogue.retrieval.retriever import search_fresh
+
+    assert topic_share("Welsh Corgi\nI have two!", "Welsh Corgi") == 1.0
+    assert topic_share("corgis", "Welsh Corgi") == 0.5  # by stem, case aside
+    assert topic_share("Welsh Corgi", "The") == 0.0  # a title without content words gains nothing
+    passages = [("Poodle", "The poodle is a dog breed."),
+                ("Welsh Corgi", "The Pembroke is the more popular corgi."),
+                ("Wales", "Wales is a country.")]
+
+    class Index:
+        def search_embeddings(self, query_emb, k):
+            return np.array([[12.0, 10.9, 10.5]] * len(query_emb), dtype=np.float32), \
+                np.array([[0, 1, 2]] * len(query_emb))
+
+    retriever = Index()
+    retriever.store = [SimpleNamespace(title=t, text=x) for t, x in passages]
+    queries = np.zeros((2, 4), dtype=np.float32)
+    rows, bonus = search_fresh(retriever, queries, 3, topics=["Welsh Corgi", None])
+    assert rows.tolist() == [[1, 0, 2], [0, 1, 2]]  # no topic: dense order
+    assert bonus.tolist() == [[TOPIC_BONUS, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    # half the title's words: half the bonus, not enough to pass the dog passage 1.1 above
+    rows, bonus = search_fresh(retriever, queries[:1], 3, topics=["corgi"])
+    assert rows.tolist() == [[0, 1, 2]] and bonus.tolist() == [[0.0, TOPIC_BONUS / 2, 0.0]]
+
+
 def test_retrieval_adds_the_passages_of_a_named_article_and_ranks_the_number_asked():
     """"How many works did Mozart complete?": the dense search found other articles'
     passages; the named article's join them (`TitleRows`), scored by the same inner

@@ -10,7 +10,8 @@ from rag_dialogue.grounded_numbers import number_check
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.retrieval.query import NAME_BONUS, NUMBER_BONUS, distinct_first, fresh_first
+from rag_dialogue.retrieval.query import (NAME_BONUS, NUMBER_BONUS, TOPIC_BONUS, distinct_first, fresh_first,
+                                         topic_share)
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
 from rag_dialogue.retrieval.titles import TitleRows
@@ -75,7 +76,9 @@ NAMED_SLACK = 32
 
 def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | None = None,
                  names: list[list[str]] | None = None,
-                 questions: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 questions: list[str | None] | None = None,
+                 topics: list[str | None] | None = None,
+                 topic_bonus: float = TOPIC_BONUS) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``[B, k]`` of the best passages for query embeddings ``[B, D]``, best first,
     and the bonus ``[B, k]`` each row's score gets from the names it holds.
 
@@ -90,7 +93,10 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     example, a message that asks for a number, or None), a passage of an article about a
     name that gives that number (`grounded_numbers.number_check`) gains
     `query.NUMBER_BONUS` more: "How many works did Mozart complete?" ranks "He completed
-    more than 800 works" above "Wolfgang Amadeus Mozart was a Classical composer". An
+    more than 800 works" above "Wolfgang Amadeus Mozart was a Classical composer". With
+    ``topics`` (per example, the turn the dialogue opened with: Wizard of Wikipedia's chosen
+    topic), a passage gains ``topic_bonus`` times the share of its title's words that
+    turn holds (`query.topic_share`), so a conversation keeps to its subject. An
     index that finds fewer than k (approximate, or small) repeats its rows, so every
     example has k.
     The one search both the model and knowledge selection use.
@@ -111,6 +117,10 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
             row, score = _with_named_articles(retriever, query_emb[i], row, score, names[i])
             gives = number_check(questions[i]) if questions and questions[i] else None
             bonus = np.array([_bonus(names[i], store[int(r)], gives) for r in row], dtype=np.float32)
+        if topics is not None and topics[i]:
+            bonus = bonus + np.array([topic_bonus * topic_share(topics[i], store[int(r)].title) for r in row],
+                                     dtype=np.float32)
+        if bonus.any():
             order = np.argsort(-(score + bonus), kind="stable")
             row, bonus = row[order], bonus[order]
         bonus_of = dict(zip(row.tolist(), bonus.tolist()))

@@ -40,11 +40,12 @@ class Selector:
     """Candidates and gold positions for examples, from a retriever's fixed index."""
 
     def __init__(self, retriever, n_candidates: int = 20, skip_said: bool = True,
-                 retrieval_turns: int = 0, keep_first_turn: bool = False):
+                 retrieval_turns: int = 0, keep_first_turn: bool = False, topic_bonus: float = 0.0):
         self.retriever = retriever
         self.n_candidates = n_candidates
         self.skip_said = skip_said
         self.retrieval_turns, self.keep_first_turn = retrieval_turns, keep_first_turn
+        self.topic_bonus = topic_bonus  # as the agent ranks outside training (0: as it trains)
 
     def queries(self, examples) -> list[str]:
         return [retrieval_query(list(e.turns), self.retrieval_turns, self.keep_first_turn) for e in examples]
@@ -55,7 +56,9 @@ class Selector:
         from rag_dialogue.retrieval.retriever import search_fresh
 
         store = self.retriever.store
-        rows, _ = search_fresh(self.retriever, query_emb, k, [e.said for e in examples] if self.skip_said else None)
+        topics = [e.turns[0] for e in examples] if self.topic_bonus else None
+        rows, _ = search_fresh(self.retriever, query_emb, k, [e.said for e in examples] if self.skip_said else None,
+                               topics=topics, topic_bonus=self.topic_bonus)
         targets = gold_targets([[(store[int(r)].title, store[int(r)].text) for r in row] for row in rows],
                                [(e.title, e.sentence) for e in examples])
         return rows, np.array(targets)
