@@ -338,7 +338,14 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     general relativity." Where no sentence shares a word with the message ("Tell me more."),
     the words of the whole dialogue (`said`) decide; None where none shares one with that
     either ("Hi, how are you?" retrieved "0 is a number representing an empty quantity.")
-    or every one repeats."""
+    or every one repeats. A follow-up that points back and names nothing ("Who designed
+    it?", after the Eiffel Tower) asks about what the dialogue is about: only passages whose
+    title the dialogue holds answer it, not Tower Bridge's "designed by Horace Jones"."""
+    if said and _POINTS_BACK.search(message) and not named_terms(message):
+        from rag_dialogue.retrieval.query import topic_share
+
+        dialogue = "\n".join(said)
+        passages = [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0]
     fresh = [(title, sentence) for title, text in passages for sentence in metrics.passage_sentences(text)
              if len(sentence.split()) >= 3 and not repeats(sentence, said)]
     stems = [set(_stems(f"{title} {sentence}")) for title, sentence in fresh]

@@ -215,6 +215,13 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     # a message of no words of its own: the dialogue's words decide
     assert abstain.passage_reply(hamlet, ["Tell me about Hamlet.", "Tell me about it."], "Tell me about it.") == \
         "Hamlet: It is Shakespeare's longest play."
+    # a follow-up that points back asks about the dialogue's subject: another article's
+    # sentence that shares its words does not answer it (as the chat retrieved them)
+    eiffel = [("Gustave Eiffel", "Alexandre Gustave Eiffel was a French civil engineer."),
+              ("Tower Bridge", "Tower Bridge is a bridge in London, designed by Horace Jones.")]
+    said = ["Tell me about the Eiffel Tower.", "It is named after the engineer Gustave Eiffel."]
+    assert abstain.passage_reply(eiffel, said, "Who designed it?") == eiffel[0][1]
+    assert abstain.passage_reply(eiffel, [], "Who designed it?") == eiffel[1][1]  # no dialogue to keep to
     # a question for someone: a sentence that names a person the question does not
     relativity = [("Albert Einstein", "Albert Einstein was a German-born theoretical physicist best known for "
                                       "developing the theory of relativity."),
