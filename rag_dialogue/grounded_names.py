@@ -33,8 +33,15 @@ FREE_WORDS = frozenset({"I", "OK"})
 
 
 def names_in(texts: Iterable[str]) -> frozenset:
-    """The words the texts write with a capital ("St. Louis's beer" -> {"St", "Louis"})."""
-    return frozenset(w for text in texts for w in _WORD.findall(text or "") if w[0].isupper())
+    """The words the texts write with a capital ("St. Louis's beer" -> {"St", "Louis"}),
+    less stopwords that only open a sentence: a passage's "There are ..." made "I think it
+    was There, but I think it may be There." possible."""
+    from rag_dialogue.metrics import stopwords
+
+    common = stopwords()
+    return frozenset(m.group(0) for text in texts for m in _WORD.finditer(text or "")
+                     if m.group(0)[0].isupper()
+                     and not (m.group(0).lower() in common and opens_sentence(text[:m.start()])))
 
 
 def opens_sentence(text: str) -> bool:

@@ -32,6 +32,10 @@ def _is_open(tokenizer, tokens, text, allowed, piece):
 
 def test_words_and_where_a_sentence_begins():
     assert names_in(["St. Louis's beer", "Jean-Paul", "the 3D film"]) == {"St", "Louis", "Jean", "Paul", "D"}
+    # a stopword written with a capital only where a sentence opens is no name ("it was There")
+    assert names_in(["There are two breeds. It was bred in Wales, and The Kennel Club lists it."]) == \
+        {"Wales", "The", "Kennel", "Club"}
+    assert names_in(["Paris is big."]) == {"Paris"}  # a name opening a sentence still is one
     assert opens_sentence("") and opens_sentence("Yes. ") and opens_sentence('Yes. "') and opens_sentence('"')
     assert opens_sentence("Corgi: ") and opens_sentence("Really?\n") and opens_sentence("(")
     assert not opens_sentence("It was founded in ") and not opens_sentence("It is, ")
