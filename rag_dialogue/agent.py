@@ -487,6 +487,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         if output is None or output.get("text") is None:
             return output
         retrievals = self.model.last_retrieval if self.strategy.retrieves else []
+        if generated:
+            self._without_passage_headers(batch.observations, output, retrievals)
         if generated and retrievals and self.opt.get("decline_unsupported", True):
             self._decline_unsupported(batch.observations, output, retrievals)
         output["metrics"] = [
@@ -734,6 +736,21 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 e.tokenizer for e in [getattr(self.model, "query_encoder", None)] if e is not None]
             self._is_word = functools.lru_cache(maxsize=None)(tokenizer_vocabulary(*tokenizers))
         return self._is_word
+
+    def _without_passage_headers(self, observations, output, retrievals):
+        """Each reply without a leading "title / " its passages' layout lends it."""
+        from rag_dialogue.backends import without_passage_header
+        from rag_dialogue.metrics import gold_passage
+
+        for i, text in enumerate(output["text"]):
+            if not text:
+                continue
+            if retrievals:
+                titles = [p.title for p in retrievals[i].passages]
+            else:
+                gold = gold_passage(observations[i]) if i < len(observations) else None
+                titles = [gold[0]] if gold else []
+            output["text"][i] = without_passage_header(text, titles)
 
     def _decline_unsupported(self, observations, output, retrievals):
         """Replace each reply to a question whose passages do not hold what it asks about

@@ -3,7 +3,7 @@
 import torch
 from transformers import AutoTokenizer, BartForConditionalGeneration
 
-from rag_dialogue.backends import context_ids
+from rag_dialogue.backends import context_ids, without_passage_header
 from rag_dialogue.model import RagModel
 
 
@@ -14,6 +14,17 @@ def test_context_ids_keep_the_newest_history_and_half_the_budget_for_knowledge()
     assert ids[:12] == passage[:12]  # the passage keeps at least half
     assert ids[12:] == history[-12:]  # the newest turn survives
     assert context_ids(passage[:3], history[:4], 24) == passage[:3] + history[:4]
+
+
+def test_a_reply_loses_the_passage_header_it_copied():
+    titles = ["Beer", "Brewing"]
+    assert without_passage_header("Beer / Beer is brewed from cereal grains.", titles) == \
+        "Beer is brewed from cereal grains."
+    # only a passage's title leads so; a slash of the reply's own stays
+    assert without_passage_header("Rock / pop music is loud.", titles) == "Rock / pop music is loud."
+    assert without_passage_header("Ales and/or lagers / stouts.", titles) == "Ales and/or lagers / stouts."
+    assert without_passage_header("Beer / ", titles) == "Beer / "  # nothing after it: left as it is
+    assert without_passage_header("Beer / Beer.", []) == "Beer / Beer."
 
 
 def test_contexts_are_title_text_separator_history(tiny_bart_dir):
