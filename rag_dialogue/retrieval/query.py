@@ -30,8 +30,8 @@ NUMBER_BONUS = 2.0
 # what a passage's score gains when the turn the dialogue opened with holds all its title's
 # words (Wizard of Wikipedia's chosen topic; in a chat, the first message). On real WoW valid
 # the dense search alone brought other conversations' passages, and replies made from them;
-# with this bonus the gold sentence was among the five retrieved for 85% of 304 wizard turns,
-# from 72% (valid unseen 97%, from 95%), and 4 gained little more (`bench/bench_grounding.py
+# with this bonus the gold sentence was among the five retrieved for 82% of 304 wizard turns,
+# from 72% (valid unseen 97%, from 95%), and 4 or 6 gained under 0.01 more (`bench/bench_grounding.py
 # --ways capitals,topic` measures the replies; `Selector(topic_bonus=...).recall` the ranks)
 TOPIC_BONUS = 2.0
 
