@@ -340,7 +340,9 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     either ("Hi, how are you?" retrieved "0 is a number representing an empty quantity.")
     or every one repeats. A follow-up that points back and names nothing ("Who designed
     it?", after the Eiffel Tower) asks about what the dialogue is about: only passages whose
-    title the dialogue holds answer it, not Tower Bridge's "designed by Horace Jones"."""
+    title the dialogue holds answer it, not Tower Bridge's "designed by Horace Jones". A
+    question ("...?") takes only a sentence that holds all its content words (all but one
+    of four or more); None where none does."""
     if said and _POINTS_BACK.search(message) and not named_terms(message):
         from rag_dialogue.retrieval.query import topic_share
 
@@ -350,6 +352,12 @@ def passage_reply(passages, said, message: str = "") -> str | None:
              if len(sentence.split()) >= 3 and not repeats(sentence, said)]
     stems = [set(_stems(f"{title} {sentence}")) for title, sentence in fresh]
     asked = set(_stems(message))
+    if "?" in message and asked:
+        # a question is answered only by a sentence that holds what it asks, all its words
+        # but one of four or more: "What is the tallest mountain in the world?" is not
+        # answered by Burj Khalifa's "the tallest building in the world"
+        kept = [(pair, held) for pair, held in zip(fresh, stems) if len(asked - held) <= (len(asked) >= 4)]
+        fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     if not any(asked & held for held in stems):
         asked = {stem for turn in said for stem in _stems(turn)}
     who = _ASKS_WHO.match(message or "")

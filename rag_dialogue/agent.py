@@ -670,7 +670,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         first, the generator said "The tallest animal is the giant panda." So does a
         sentence that joins two passage sentences into a claim neither makes
         (`metrics.blended_sentence`: "Mars is the second planet from the Sun." from Mars's
-        "fourth" and the question's "second"). Babble gives way too: a true sentence serves
+        "fourth" and the question's "second"). A question that no passage sentence answers
+        (`passage_reply` finds none that holds what it asks) is declined. Babble gives way too: a true sentence serves
         better than a second try that passes over the passages the first drew on
         (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
         the experiment measures what the generator says."""
@@ -678,7 +679,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import passage_reply
+        from rag_dialogue.abstain import decline_reply, passage_reply
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = batch.observations[0].get("full_text", batch.observations[0].get("text", ""))
@@ -692,6 +693,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         # a question for a number is answered by the sentence that gives it, where one does
         answering = [s for s in self._answering_sentences(batch, [passages])[0] if s not in self._replies]
         instead = answering[0] if answering else passage_reply(passages, self._replies + turns, turns[-1])
+        if not instead and "?" in turns[-1]:
+            instead = decline_reply([])  # no passage sentence holds what it asks: say so
         if instead:
             output["text"][0] = instead
         return output

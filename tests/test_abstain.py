@@ -218,10 +218,19 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     # a follow-up that points back asks about the dialogue's subject: another article's
     # sentence that shares its words does not answer it (as the chat retrieved them)
     eiffel = [("Gustave Eiffel", "Alexandre Gustave Eiffel was a French civil engineer."),
-              ("Tower Bridge", "Tower Bridge is a bridge in London, designed by Horace Jones.")]
+              ("Tower Bridge", "Tower Bridge is a bridge in London, designed by Horace Jones."),
+              ("Gustave Eiffel", "His company designed the tower for the 1889 exposition.")]
     said = ["Tell me about the Eiffel Tower.", "It is named after the engineer Gustave Eiffel."]
-    assert abstain.passage_reply(eiffel, said, "Who designed it?") == eiffel[0][1]
-    assert abstain.passage_reply(eiffel, [], "Who designed it?") == eiffel[1][1]  # no dialogue to keep to
+    assert abstain.passage_reply(eiffel, said, "Who designed it?") == "Gustave Eiffel: " + eiffel[2][1]
+    assert abstain.passage_reply(eiffel[:2], said, "Who designed it?") is None  # nothing of the topic says
+    assert abstain.passage_reply(eiffel[:2], [], "Who designed it?") == eiffel[1][1]  # no dialogue to keep to
+    # a question is answered only by a sentence that holds what it asks: not a building's
+    # "tallest in the world" for a mountain (as the chat retrieved them)
+    tallest = [("Burj Khalifa", "It has been the tallest building in the world since 2009."),
+               ("Mountain", "Mountains are often thought of as higher than 2,000 feet.")]
+    assert abstain.passage_reply(tallest, [], "What is the tallest mountain in the world?") is None
+    assert abstain.passage_reply(tallest, [], "Tell me about the tallest buildings.") == \
+        "Burj Khalifa: " + tallest[0][1]  # not a question: the most words shared decide
     # a question for someone: a sentence that names a person the question does not
     relativity = [("Albert Einstein", "Albert Einstein was a German-born theoretical physicist best known for "
                                       "developing the theory of relativity."),
