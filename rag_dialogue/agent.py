@@ -743,15 +743,14 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def _without_passage_headers(self, observations, output, retrievals):
         """Each reply without a leading "title / " its passages' layout lends it."""
         from rag_dialogue.backends import without_passage_header
-        from rag_dialogue.metrics import gold_passage
 
-        for i, text in enumerate(output["text"]):
+        for i, (obs, text) in enumerate(zip(observations, output["text"])):
             if not text:
                 continue
             if retrievals:
                 titles = [p.title for p in retrievals[i].passages]
             else:
-                gold = gold_passage(observations[i]) if i < len(observations) else None
+                gold = gold_passage(obs)
                 titles = [gold[0]] if gold else []
             output["text"][i] = without_passage_header(text, titles)
 

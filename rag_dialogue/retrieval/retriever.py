@@ -113,14 +113,16 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
         kept = row >= 0  # approximate indexes may return -1
         row, score = row[kept], score[kept]
         bonus = np.zeros(len(row), dtype=np.float32)
-        if named and names[i]:
+        naming = named and bool(names[i])
+        if naming:
             row, score = _with_named_articles(retriever, query_emb[i], row, score, names[i])
             gives = number_check(questions[i]) if questions and questions[i] else None
             bonus = np.array([_bonus(names[i], store[int(r)], gives) for r in row], dtype=np.float32)
-        if topics is not None and topics[i]:
+        topical = topics is not None and bool(topics[i])
+        if topical:
             bonus = bonus + np.array([topic_bonus * topic_share(topics[i], store[int(r)].title) for r in row],
                                      dtype=np.float32)
-        if bonus.any():
+        if naming or topical:  # (the named articles' rows join unranked)
             order = np.argsort(-(score + bonus), kind="stable")
             row, bonus = row[order], bonus[order]
         bonus_of = dict(zip(row.tolist(), bonus.tolist()))
