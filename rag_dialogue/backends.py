@@ -429,8 +429,11 @@ class CausalState:
 @dataclass
 class CausalIncremental:
     cache: object  # transformers DynamicCache, grown one token per step
-    mask: torch.Tensor  # [R, S + t]
-    next_position: torch.Tensor  # [R]
+    mask: torch.Tensor  # [L, S + t]
+    next_position: torch.Tensor  # [L]
+    # the search's rows that cache, mask and positions hold, in order ([L]); None: all R.
+    # A row whose reply has ended is dropped (`_without_ended_rows`).
+    rows: Optional[torch.Tensor] = None
 
 
 # what one more pass through the layers costs, in token positions of compute (its Python
@@ -477,6 +480,11 @@ class CausalLMBackend(_Backend):
     forward (set with int8 decoding, where the architecture allows)."""
 
     lean_steps = False
+    # evaluation's teacher-forced pass in groups of rows by response length
+    # (`forced_logits`), and decoding steps only for the rows still being written
+    # (`_without_ended_rows`); bench/bench_eval.py switches them off to compare
+    group_forced_rows = True
+    drop_ended_rows = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -636,39 +644,100 @@ class CausalLMBackend(_Backend):
         follow = ys[:, :-1]
         if follow.size(1) == 0:
             return first
-        mask = torch.cat([state.mask, follow.new_ones(follow.shape, dtype=torch.bool)], dim=1)
+        targets = ys.ne(self.pad_id).sum(1).clamp(min=1)
+        groups = length_groups(targets.tolist()) if self.group_forced_rows else [list(range(ys.size(0)))]
+        if len(groups) == 1:
+            return torch.cat([first, self._forced_after_cache(state.cache, state.mask, follow)], dim=1)
+        # an evaluation batch's responses differ in length as its prompts do: each group of
+        # rows runs to its own longest response, without the prompt padding it does not need
+        # (the positions past a row's response score pad targets, which nothing reads)
+        rest = first.new_zeros(ys.size(0), follow.size(1), first.size(-1))
+        for group in groups:
+            index = torch.tensor(group, device=ys.device)
+            steps = int(targets[index].max()) - 1
+            if steps == 0:
+                continue
+            keep = int(state.mask[index].sum(1).max())
+            cache = tuple(tuple(t[index, :, -keep:] for t in layer) for layer in state.cache)
+            rest[index, :steps] = self._forced_after_cache(cache, state.mask[index, -keep:], follow[index, :steps])
+        return torch.cat([first, rest], dim=1)
+
+    def _forced_after_cache(self, cache, prompt_mask: torch.Tensor, follow: torch.LongTensor) -> torch.Tensor:
+        """Logits ``[R, T, V]`` (float) after each token of ``follow``, given a prompt's cache."""
+        mask = torch.cat([prompt_mask, follow.new_ones(follow.shape, dtype=torch.bool)], dim=1)
         with self._autocast():
-            out = _call_with_cache(self._body, self._dynamic_cache(state.cache), input_ids=follow,
+            out = _call_with_cache(self._body, self._dynamic_cache(cache), input_ids=follow,
                                    attention_mask=mask, position_ids=_positions(mask)[:, -follow.size(1):],
                                    use_cache=True)
-            logits = self.project(out.last_hidden_state)
-        return torch.cat([first, logits.float()], dim=1)
+            return self.project(out.last_hidden_state).float()
 
     def step(self, state: CausalState, decoder_input: torch.LongTensor, incr: Optional[CausalIncremental] = None):
         """Logits ``[R, 1, V]`` of the next token. The first step reads the prefill's last
-        logits (the decoder start token is virtual); later steps feed the newest token."""
+        logits (the decoder start token is virtual); later steps feed the newest token of
+        the rows still being written (an ended row's logits are zeros)."""
         if incr is None:
             state = self.prefill(state)
             incr = CausalIncremental(self._dynamic_cache(state.cache), state.mask,
                                      _positions(state.mask)[:, -1] + 1)
             return state.last_logits[:, None], incr
+        incr = self._without_ended_rows(incr, decoder_input)
+        rows = incr.rows
+        newest = decoder_input[:, -1:] if rows is None else decoder_input[rows, -1:]
         mask = torch.cat([incr.mask, incr.mask.new_ones(incr.mask.size(0), 1)], dim=1)
-        if self.lean_steps:
+        if newest.size(0) == 0:
+            logits, cache = None, incr.cache
+        elif self.lean_steps:
             with self._autocast():
-                hidden = decode_step(self._body, decoder_input[:, -1:], incr.cache, mask, incr.next_position)
-                logits = self.project(hidden)
-            return logits.float(), CausalIncremental(incr.cache, mask, incr.next_position + 1)
-        with self._autocast():
-            out = _call_with_cache(self._body, incr.cache, input_ids=decoder_input[:, -1:], attention_mask=mask,
-                                   position_ids=incr.next_position[:, None], use_cache=True)
-            logits = self.project(out.last_hidden_state)
-        return logits.float(), CausalIncremental(_cache_of(out), mask, incr.next_position + 1)
+                hidden = decode_step(self._body, newest, incr.cache, mask, incr.next_position)
+                logits, cache = self.project(hidden), incr.cache
+        else:
+            with self._autocast():
+                out = _call_with_cache(self._body, incr.cache, input_ids=newest, attention_mask=mask,
+                                       position_ids=incr.next_position[:, None], use_cache=True)
+                logits, cache = self.project(out.last_hidden_state), _cache_of(out)
+        if rows is not None:  # an ended row's scores are never read: the search forces its end
+            width = logits.size(-1) if logits is not None else self.generator.get_output_embeddings().weight.size(0)
+            full = torch.zeros(decoder_input.size(0), 1, width, device=decoder_input.device)
+            if logits is not None:
+                full[rows] = logits.float()
+            logits = full
+        return logits.float(), CausalIncremental(cache, mask, incr.next_position + 1, rows)
+
+    def _without_ended_rows(self, incr: CausalIncremental, decoder_input: torch.LongTensor) -> CausalIncremental:
+        """The incremental state without the rows whose reply has ended.
+
+        ParlAI's search appends the end token to a finished reply at every later step and
+        reads nothing of its scores, but it steps the whole batch until every reply has
+        ended: one long reply kept 80 rows of RAG-Sequence decoding for 63 steps where
+        most had ended near 23. An ended row leaves the cache, so a step costs what is
+        still being written.
+        """
+        if not self.drop_ended_rows:
+            return incr
+        ended = decoder_input[:, 1:].eq(self.end_id).any(1)  # column 0 is the start token
+        held = incr.rows if incr.rows is not None else torch.arange(decoder_input.size(0), device=ended.device)
+        keep = ~ended[held]
+        if bool(keep.all()):
+            return incr
+        index = keep.nonzero().squeeze(1)
+        incr.cache.reorder_cache(index)
+        return CausalIncremental(incr.cache, incr.mask[index], incr.next_position[index], held[index])
 
     def reorder_incremental(self, incr: CausalIncremental, rows: torch.LongTensor):
-        if _is_identity(rows, incr.mask.size(0)):  # greedy search: nothing moves
-            return incr
-        incr.cache.reorder_cache(rows)
-        return CausalIncremental(incr.cache, incr.mask.index_select(0, rows), incr.next_position.index_select(0, rows))
+        if _is_identity(rows, rows.numel() if incr.rows is not None else incr.mask.size(0)):
+            return incr  # greedy search: nothing moves
+        if incr.rows is None:
+            incr.cache.reorder_cache(rows)
+            return CausalIncremental(incr.cache, incr.mask.index_select(0, rows), incr.next_position.index_select(0, rows))
+        # beams moved while some rows had ended: a new row takes its source's cache; one
+        # whose source had ended has ended too (it carries the source's reply)
+        position = torch.full((rows.numel(),), -1, dtype=torch.long, device=rows.device)
+        position[incr.rows] = torch.arange(incr.rows.numel(), device=rows.device)
+        source = position[rows]
+        held = (source >= 0).nonzero().squeeze(1)
+        incr.cache.reorder_cache(source[held])
+        return CausalIncremental(incr.cache, incr.mask.index_select(0, source[held]),
+                                 incr.next_position.index_select(0, source[held]), held)
 
     def check_projection(self):
         """Fail loudly if prompt-then-response scoring differs from the generator's own forward."""

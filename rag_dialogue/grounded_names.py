@@ -81,6 +81,16 @@ class AllowedNames:
                 [i for i, (word, ends) in tokens.starts.items() if not self.admits(word, ends)], dtype=torch.long)
         return self._closed["starts"]
 
+    def closed_after(self, word: str, tokens: "NameTokens") -> torch.Tensor:
+        """The pieces that may not go on from ``word``, a name this row holds (found once a
+        word: RAG-Token's rows of an example write the same words with the same holder)."""
+        key = ("after", word)
+        if key not in self._closed:
+            self._closed[key] = torch.tensor(
+                [i for i, (letters, ends) in tokens.goes_on.items() if not self.admits(word + letters, ends)],
+                dtype=torch.long)
+        return self._closed[key]
+
     def goes_on_in_bytes(self, begun: str) -> bool:
         """Whether a word the row holds goes on from ``begun`` with a letter that the
         vocabulary writes in pieces of bytes ("Zo" -> "Zoë")."""
@@ -160,8 +170,7 @@ def closed_tokens(text: str, allowed: AllowedNames, tokens: NameTokens) -> Tuple
             ways_on = _going_on(word, holder, tokens.goes_on)
             bytes_on = tokens.unfinished_bytes if holder.goes_on_in_bytes(word) else []
             return [ways_on + bytes_on], True
-        closed.append([i for i, (letters, ends) in tokens.goes_on.items()
-                       if not holder.admits(word + letters, ends)])
+        closed.append(holder.closed_after(word, tokens))
     return closed, False
 
 

@@ -281,7 +281,7 @@ class RagModel(TorchGeneratorModel):
         texts = None
         if state.numbers is not None or state.names is not None:
             texts = self._texts(decoder_input)
-            logits = self._close_unstated(logits, texts, state)
+            logits = self._close_unstated(logits, texts, state, decoder_input[:, 1:].eq(self.END_IDX).any(1).tolist())
         log_probs = rag_token_next_log_probs(logits, state.doc_scores)
         if state.awaited is not None:
             held = hold_end_until_number(log_probs[:, -1], texts or self._texts(decoder_input), state.awaited,
@@ -331,20 +331,31 @@ class RagModel(TorchGeneratorModel):
             self._name_tokens = NameTokens(self.tokenizer, vocab)
         return self._name_tokens
 
-    def _close_unstated(self, logits, texts, state):
+    def _close_unstated(self, logits, texts, state, ended=None):
         """Each row's next-token logits ``[B*R, 1, V]`` with the numbers and names its
-        passage lacks closed; ``texts``: each beam row's reply so far."""
-        per_row = [t for t in texts for _ in range(state.doc_scores.size(1))]
-        last = closed = logits[:, -1]
+        passage lacks closed; ``texts``: each beam row's reply so far; ``ended`` ``[B]``:
+        the beam rows whose reply has ended, which are left as they are (the search no
+        longer reads them)."""
+        n_docs = state.doc_scores.size(1)
+        rows = [r for r in range(len(texts) * n_docs) if ended is None or not ended[r // n_docs]]
+        every = len(rows) == len(texts) * n_docs
+        per_row = [texts[r // n_docs] for r in rows]
+        last = logits[:, -1]
+        part = closed = last if every else last[rows]
         if state.numbers is not None:
-            closed = close_unstated_numbers(closed, per_row, state.numbers, self.number_tokens())
+            numbers = state.numbers if every else [state.numbers[r] for r in rows]
+            closed = close_unstated_numbers(closed, per_row, numbers, self.number_tokens())
         if state.names is not None:
-            closed = close_unstated_names(closed, per_row, state.names, self.name_tokens())
-        if closed is last:
+            names = state.names if every else [state.names[r] for r in rows]
+            closed = close_unstated_names(closed, per_row, names, self.name_tokens())
+        if closed is part:
             return logits
         dead = ~closed.isfinite().any(-1)  # never a row with no way on: the search could not end it
         if dead.any():
-            closed[dead] = last[dead]
+            closed[dead] = part[dead]
+        if not every:
+            closed, written = last.clone(), closed
+            closed[rows] = written
         return closed.unsqueeze(1)
 
     def output(self, latent):

@@ -236,3 +236,77 @@ def test_a_prefill_grouped_by_length_decodes_as_one_padded_pass(tiny_llama_dir, 
     one, one_forced = decoded(10**9)
     grouped, grouped_forced = decoded(0)
     assert torch.allclose(one, grouped, atol=1e-5) and torch.allclose(one_forced, grouped_forced, atol=1e-5)
+
+
+def _backend_with_three_prompts(tiny_llama_dir):
+    from rag_dialogue import backends
+
+    model, tok = load_generator(str(tiny_llama_dir))
+    model.eval()
+    backend = backends.make_backend(model, tok, generator_special_ids(model, tok), max_context_len=64,
+                                    passage_truncate=64)
+    words = "the tower stands on a field in the old town by the river bank".split()
+    ids, mask = backend.contexts([[5, 6, 7], [8] * 30, [9, 10]],
+                                 [[("Tower", " ".join(words * 3))], [("Town", "old")], [("River", "bank")]], "cpu")
+    return backend, backends.CausalState(ids, mask)
+
+
+def test_the_loss_pass_in_groups_by_response_length_scores_as_one_padded_pass(tiny_llama_dir, monkeypatch):
+    """Evaluation's teacher-forced logits after a prefill: rows run to their own longest
+    response in groups give the one padded pass's logits wherever a target is scored."""
+    import torch
+
+    from rag_dialogue import backends
+
+    backend, state = _backend_with_three_prompts(tiny_llama_dir)
+    pad = backend.pad_id
+    ys = torch.tensor([[11] * 40 + [2], [12, 2] + [pad] * 39, [13, 14, 2] + [pad] * 38])
+    passes = []
+    monkeypatch.setattr(backend, "_forced_after_cache", lambda *a, inner=backend._forced_after_cache:
+                        passes.append(a[2].shape) or inner(*a))
+    with torch.no_grad():
+        state = backend.prefill(state)
+        monkeypatch.setattr(backends.CausalLMBackend, "group_forced_rows", False)
+        one = backend.forced_logits(state, ys)
+        monkeypatch.setattr(backends.CausalLMBackend, "group_forced_rows", True)
+        grouped = backend.forced_logits(state, ys)
+    assert passes[0] == (3, 40) and len(passes) == 3 and passes[-1] == (1, 40)  # short rows ran 2 positions
+    scored = ys.ne(pad)
+    assert one.shape == grouped.shape and torch.allclose(one[scored], grouped[scored], atol=1e-5)
+
+
+def test_a_row_whose_reply_ended_leaves_the_decoding_cache(tiny_llama_dir, monkeypatch):
+    """Decoding steps only the rows still being written; their logits are those of stepping
+    every row, also after beams move (a row taking an ended row's reply has ended too)."""
+    import torch
+
+    from rag_dialogue import backends
+
+    backend, state = _backend_with_three_prompts(tiny_llama_dir)
+    end, start = backend.end_id, backend.start_id
+    # the second row's reply ends at its second token; then beams move: rows 0 and 1 take
+    # row 2's reply, row 2 takes the ended row 1's
+    inputs = [torch.tensor([[start, 11], [start, 12], [start, 13]]),
+              torch.tensor([[start, 11, 21], [start, 12, end], [start, 13, 23]])]
+    moved = torch.tensor([2, 2, 1])
+
+    def steps(drop):
+        monkeypatch.setattr(backends.CausalLMBackend, "drop_ended_rows", drop)
+        with torch.no_grad():
+            prefilled = backend.prefill(state)
+            _, incr = backend.step(prefilled, inputs[0][:, :1])
+            out = []
+            for decoder_input in inputs:
+                logits, incr = backend.step(prefilled, decoder_input, incr)
+                out.append(logits)
+            incr = backend.reorder_incremental(incr, moved)
+            after = torch.cat([inputs[1][moved], torch.tensor([[31], [32], [33]])], dim=1)
+            logits, incr = backend.step(prefilled, after, incr)
+            return out + [logits], incr
+
+    every, _ = steps(False)
+    live, incr = steps(True)
+    assert incr.rows.tolist() == [0, 1] and incr.mask.size(0) == 2  # row 2 carries the ended reply
+    assert torch.allclose(every[0], live[0], atol=1e-5)
+    assert torch.allclose(every[1][[0, 2]], live[1][[0, 2]], atol=1e-5) and (live[1][1] == 0).all()
+    assert torch.allclose(every[2][:2], live[2][:2], atol=1e-5) and (live[2][2] == 0).all()
