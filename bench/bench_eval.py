@@ -6,8 +6,8 @@ measures), two ways, alternating which goes first:
 
   before    every row is stepped until the batch's last reply ends, and the loss pass
             runs every response to the batch's longest
-  now       a row whose reply has ended leaves the decoding cache
-            (`CausalLMBackend.drop_ended_rows`), and the loss pass runs groups of rows
+  now       a row whose reply has ended leaves the decoding cache and the names and
+            numbers rules (`CausalLMBackend.drop_ended_rows`), and the loss pass runs groups of rows
             to their own longest response (`CausalLMBackend.group_forced_rows`)
 
 and prints per condition the median seconds of each way, their ratio (measured in the same

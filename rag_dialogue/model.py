@@ -281,7 +281,8 @@ class RagModel(TorchGeneratorModel):
         texts = None
         if state.numbers is not None or state.names is not None:
             texts = self._texts(decoder_input)
-            logits = self._close_unstated(logits, texts, state, decoder_input[:, 1:].eq(self.END_IDX).any(1).tolist())
+            ended = decoder_input[:, 1:].eq(self.END_IDX).any(1).tolist() if self.backend.drop_ended_rows else None
+            logits = self._close_unstated(logits, texts, state, ended)
         log_probs = rag_token_next_log_probs(logits, state.doc_scores)
         if state.awaited is not None:
             held = hold_end_until_number(log_probs[:, -1], texts or self._texts(decoder_input), state.awaited,
