@@ -4,11 +4,14 @@ Evaluates the trained models of a run (`runs/embedded/<condition>/model`) on the
 examples through the experiment's own `evaluate` (ParlAI's eval_model, the teacher's
 measures), two ways, alternating which goes first:
 
-  before    every row is stepped until the batch's last reply ends, and the loss pass
-            runs every response to the batch's longest
+  before    every row is stepped until the batch's last reply ends, the loss pass runs
+            every response to the batch's longest, and RAG-Sequence re-scores its
+            hypotheses in a forced pass per example
   now       a row whose reply has ended leaves the decoding cache and the names and
             numbers rules (`CausalLMBackend.drop_ended_rows`), and the loss pass runs groups of rows
-            to their own longest response (`CausalLMBackend.group_forced_rows`)
+            to their own longest response (`CausalLMBackend.group_forced_rows`), and
+            RAG-Sequence re-scores the whole batch's hypotheses in passes of up to 64
+            (`strategies._pair_log_likelihoods`)
 
 and prints per condition the median seconds of each way, their ratio (measured in the same
 run), how many replies are the same, and the measures of both. The machine may be noisy:
@@ -20,6 +23,7 @@ read the ratio, and the run names its CPU.
 
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
 import argparse
+import itertools
 import json
 import platform
 import statistics
@@ -27,7 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from rag_dialogue import progress
+from rag_dialogue import strategies
 from rag_dialogue.backends import CausalLMBackend
 from rag_dialogue.experiment import RETRIEVAL, evaluate
 from rag_dialogue.presets import split_options
@@ -45,8 +52,21 @@ def replies(log_file: Path) -> list:
     return out
 
 
-def run_way(way: str, model_file: Path, split: str, examples: int, docs: int, folder: Path):
+BATCHED_PAIRS = strategies._pair_log_likelihoods
+
+
+def set_way(way: str, docs: int):
     CausalLMBackend.drop_ended_rows = CausalLMBackend.group_forced_rows = WAYS[way]
+
+    def per_example(agent, per_pair, pairs):  # the previous way: one pass per example's pairs
+        return torch.cat([BATCHED_PAIRS(agent, per_pair, list(group))
+                          for _, group in itertools.groupby(pairs, key=lambda pair: pair[0] // docs)])
+
+    strategies._pair_log_likelihoods = BATCHED_PAIRS if WAYS[way] else per_example
+
+
+def run_way(way: str, model_file: Path, split: str, examples: int, docs: int, folder: Path):
+    set_way(way, docs)
     opt = json.loads(Path(str(model_file) + ".opt").read_text())
     base = {k: opt[k] for k in ("task", "datapath", "index_dir", "eval_batchsize", "inference",
                                 "beam_block_ngram", "beam_min_length") if k in opt}
@@ -84,7 +104,7 @@ def main():
             same = sum(a == b for a, b in zip(results["before"][1], results["now"][1]))
             rows.append((condition, {w: statistics.median(s) for w, s in seconds.items()}, same,
                          len(results["now"][1]), {w: r[0] for w, r in results.items()}))
-    CausalLMBackend.drop_ended_rows = CausalLMBackend.group_forced_rows = True
+    set_way("now", args.docs)
     print(f"\n{platform.machine()} {platform.processor() or ''}, {args.split}, {args.examples} examples, "
           f"median of {args.repeats} run(s) per way")
     print("| condition | before s | now s | ratio | same replies | " + " | ".join(f"{m} before / now" for m in SHOWN) + " |")

@@ -201,18 +201,23 @@ class RagSequence(Strategy):
 
         thorough = agent.opt.get("rag_sequence_decoding", "fast") == "thorough"
         doc_log_probs = torch.log_softmax(state.doc_scores.float(), dim=1)
-        ranked = []
+        per_example = []  # (candidates, pairs) of each example
         for b in range(bsz):
             produced_by = {}  # hypothesis tokens -> passages whose search produced it
             for k in range(n_docs):
                 for tokens, _, _ in beams[b * n_docs + k].get_rescored_finished(n_best=beam_size):
                     produced_by.setdefault(_strip(tokens, agent.START_IDX), set()).add(k)
             candidates = list(produced_by)
-            pairs = [(c, k) for c, hyp in enumerate(candidates)
-                     for k in (range(n_docs) if thorough else sorted(produced_by[hyp]))]
-            ll = _pair_log_likelihoods(agent, per_pair, b, n_docs, candidates, pairs)
+            per_example.append((candidates, [(c, k) for c, hyp in enumerate(candidates)
+                                             for k in (range(n_docs) if thorough else sorted(produced_by[hyp]))]))
+        all_ll = _pair_log_likelihoods(agent, per_pair, [(b * n_docs + k, candidates[c])
+                                                         for b, (candidates, pairs) in enumerate(per_example)
+                                                         for c, k in pairs]).tolist()
+        ranked, offset = [], 0
+        for b, (candidates, pairs) in enumerate(per_example):
+            ll, offset = all_ll[offset:offset + len(pairs)], offset + len(pairs)
             scores = torch.full((len(candidates), n_docs), float("-inf"))
-            for (c, k), value in zip(pairs, ll.tolist()):
+            for (c, k), value in zip(pairs, ll):
                 scores[c, k] = value + doc_log_probs[b, k].item()
             totals = torch.logsumexp(scores, dim=1)
             order = totals.argsort(descending=True).tolist()
@@ -291,10 +296,19 @@ def _strip(tokens, start_id: int) -> tuple:
     return tuple(tokens[1:] if tokens and tokens[0] == start_id else tokens)
 
 
-def _pair_log_likelihoods(agent, per_pair, b, n_docs, candidates, pairs):
-    """log p(y_c | x, z_k) for each (candidate c, passage k) pair, in one forced pass."""
-    rows = torch.tensor([b * n_docs + k for _, k in pairs], device=per_pair.device)
-    state = per_pair._replace(gen=select_rows(per_pair.gen, rows), doc_scores=per_pair.doc_scores.index_select(0, rows))
-    target, _ = agent._pad_tensor([list(candidates[c]) for c, _ in pairs], is_label=True)
-    with torch.no_grad():
-        return agent.model.target_log_probs(state, target.to(rows.device)).sum(-1)[:, 0]
+# rows of one forced pass when re-ranking: a pass holds [rows, T, 49k] logits in memory
+_PAIRS_PER_PASS = 64
+
+
+def _pair_log_likelihoods(agent, per_pair, pairs) -> torch.Tensor:
+    """log p(y | x, z) ``[P]`` for each (row of `per_pair`, hypothesis tokens) of ``pairs``,
+    in forced passes of up to `_PAIRS_PER_PASS` pairs (a pass per example ran a few rows)."""
+    out = []
+    for start in range(0, len(pairs), _PAIRS_PER_PASS):
+        chunk = pairs[start:start + _PAIRS_PER_PASS]
+        rows = torch.tensor([row for row, _ in chunk], device=per_pair.device)
+        state = per_pair._replace(gen=select_rows(per_pair.gen, rows), doc_scores=per_pair.doc_scores.index_select(0, rows))
+        target, _ = agent._pad_tensor([list(tokens) for _, tokens in chunk], is_label=True)
+        with torch.no_grad():
+            out.append(agent.model.target_log_probs(state, target.to(rows.device)).sum(-1)[:, 0])
+    return torch.cat(out) if out else torch.zeros(0)
