@@ -252,6 +252,19 @@ def test_degenerate_responses():
     assert m.score_response("Sure!", KNOWLEDGE, HISTORY)["degenerate_rate"] == 1.0
 
 
+def test_a_name_joined_to_itself_is_babble_unless_the_name_goes_on():
+    # a RAG-Token reply on real WoW valid ("What are the differences in the two breeds?"),
+    # scored "no claim" before
+    cardigans = "There are two recognized breeds, the Cardigan and the Cardigan."
+    assert m.is_degenerate(cardigans) and m.is_degenerate("Paris or Paris, I think.")
+    knowledge = ["There are two recognized breeds, the Cardigan Welsh Corgi and the Pembroke Welsh Corgi."]
+    assert m.response_category(cardigans, knowledge, ["What are the differences in the two breeds?"]) == "degenerate"
+    for speech in ("The syntax of Java is similar to C and C++.", "He studied at the City College of New York "
+                   "and New York University.", "Pompey or Pompey the Great was a Roman general.",
+                   "More and more people came.", "We walked for miles and miles."):
+        assert not m.is_degenerate(speech), speech
+
+
 def test_a_reply_that_restates_its_subject_says_nothing():
     # a chat reply of an undertrained model, asked "Where is it?" about Mount Everest
     himalayas = "The Himalayas are located in the Himalayas."
