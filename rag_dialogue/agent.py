@@ -670,7 +670,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         first, the generator said "The tallest animal is the giant panda." So does a
         sentence that joins two passage sentences into a claim neither makes
         (`metrics.blended_sentence`: "Mars is the second planet from the Sun." from Mars's
-        "fourth" and the question's "second"). A question that no passage sentence answers
+        "fourth" and the question's "second"), and one that reads a passage sentence out,
+        then ends it with a claim of its own (`metrics.swapped_ending`: "Melbourne is the
+        capital and most populous city of the Australian capital territory."). A question that no passage sentence answers
         (`passage_reply` finds none that holds what it asks) is declined. Babble gives way too: a true sentence serves
         better than a second try that passes over the passages the first drew on
         (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
@@ -687,7 +689,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         passages = retrieval.pairs()
         knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
         unsupported = (metrics.is_degenerate(text, min_words=1) or metrics.is_hallucinated(text, knowledge, turns)
-                       or metrics.blended_sentence(text, passages, turns) is not None)
+                       or metrics.blended_sentence(text, passages, turns) is not None
+                       or metrics.swapped_ending(text, passages, turns) is not None)
         if metrics.declines(text) or not unsupported:
             return output
         # a question for a number is answered by the sentence that gives it, where one does

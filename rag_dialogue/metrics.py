@@ -776,6 +776,33 @@ def blended_sentence(response: str, passages, history) -> str | None:
     return None
 
 
+def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | None:
+    """The first claim sentence of `response` that opens by reading out at least `min_run`
+    words of a passage sentence ((title, text) pairs), then leaves it where the passage
+    goes on, with a content word that no passage and no dialogue turn holds; else None.
+
+    The words before the turn are the passage's, so the word-level measures call such a
+    sentence faithful (and read out), but its ending is another claim: asked "What is the
+    capital of Australia?" with Melbourne's "Melbourne is the capital and most populous
+    city of the Australian state of Victoria ...", "Melbourne is the capital and most
+    populous city of the Australian capital territory." (a chat reply)."""
+    turns = _turns(history)
+    held = _content_stems(" ".join(f"{title} {text}" for title, text in passages)) | _content_stems(_as_text(turns))
+    written = [_NOT_WORD.sub(" ", sentence.lower()).split()
+               for _, text in passages for sentence in passage_sentences(text)]
+    for sentence in _SENTENCE_END.split(statements(response or "").strip()):
+        words = _NOT_WORD.sub(" ", sentence.lower()).split()
+        for passage in written:
+            for start in (j for j, w in enumerate(passage) if words and w == words[0]):
+                run = 0
+                while run < len(words) and start + run < len(passage) and words[run] == passage[start + run]:
+                    run += 1
+                if min_run <= run < len(words) and start + run < len(passage):
+                    if {stem(w) for w in content_words(" ".join(words[run:]))} - held:
+                        return sentence
+    return None
+
+
 def is_hallucinated(response: str, knowledge, history,
                     rare_words: Callable[[str], bool] | None = None) -> bool:
     """True when the response's category is `hallucinated`: a fluent response that makes a

@@ -443,3 +443,19 @@ def test_human_wizards_rarely_blend_their_knowledge(embedded):
     assert len(faithful) >= 30
     blended = [r for r, k, h in faithful if m.blended_sentence(r, [("", s) for s in k.split("\n")], h)]
     assert len(blended) / len(faithful) <= 0.05, blended
+
+
+def test_a_passage_sentence_read_out_then_ended_otherwise_is_a_claim_of_its_own():
+    melbourne = [("Melbourne", "Melbourne is the capital and most populous city of the Australian state of "
+                               "Victoria and the second-most populous city in Australia.")]
+    asked = ["What is the capital of Australia?"]
+    made_up = "Melbourne is the capital and most populous city of the Australian capital territory."  # a chat reply
+    assert m.swapped_ending(made_up, melbourne, asked) == made_up
+    assert m.is_hallucinated(made_up, "\n".join(t for _, t in melbourne), asked) is False  # what the words miss
+    for true in ("Melbourne is the capital and most populous city of the Australian state of Victoria.",  # cut short
+                 "Yes, Melbourne is the capital and most populous city of Victoria.",  # its own words, held
+                 "Melbourne is the capital and most populous city of the Australian capital territory.  "[:30]):
+        assert m.swapped_ending(true, melbourne, asked) is None, true
+    # a word the dialogue holds may end it: "Canberra" came from the partner
+    assert m.swapped_ending("Melbourne is the capital and most populous city of the Australian Canberra.",
+                            melbourne, ["Is it Canberra?"]) is None
