@@ -250,7 +250,6 @@ class _Backend:
     `reorder_incremental` on its own state."""
 
     _separator: List[int] = []  # tokens after each passage (a seq2seq input's " //")
-    drop_ended_rows = False  # whether `step` leaves out the rows whose reply has ended
 
     def __init__(self, generator, tokenizer, special_ids: dict, max_context_len: int,
                  passage_truncate: int, autocast_bf16: bool = False, bf16_inference: bool = False):

@@ -792,8 +792,10 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
                for _, text in passages for sentence in passage_sentences(text)]
     for sentence in _SENTENCE_END.split(statements(response or "").strip()):
         words = _NOT_WORD.sub(" ", sentence.lower()).split()
+        if not words:
+            continue
         for passage in written:
-            for start in (j for j, w in enumerate(passage) if words and w == words[0]):
+            for start in (j for j, w in enumerate(passage) if w == words[0]):
                 run = 0
                 while run < len(words) and start + run < len(passage) and words[run] == passage[start + run]:
                     run += 1

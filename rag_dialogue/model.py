@@ -281,8 +281,9 @@ class RagModel(TorchGeneratorModel):
         texts = None
         if state.numbers is not None or state.names is not None:
             texts = self._texts(decoder_input)
-            ended = decoder_input[:, 1:].eq(self.END_IDX).any(1).tolist() if self.backend.drop_ended_rows else None
-            logits = self._close_unstated(logits, texts, state, ended)
+            # the rows still being written, as the backend's step kept them (None: all)
+            live = getattr(incr, "rows", None)
+            logits = self._close_unstated(logits, texts, state, None if live is None else live.tolist())
         log_probs = rag_token_next_log_probs(logits, state.doc_scores)
         if state.awaited is not None:
             held = hold_end_until_number(log_probs[:, -1], texts or self._texts(decoder_input), state.awaited,
@@ -332,13 +333,13 @@ class RagModel(TorchGeneratorModel):
             self._name_tokens = NameTokens(self.tokenizer, vocab)
         return self._name_tokens
 
-    def _close_unstated(self, logits, texts, state, ended=None):
+    def _close_unstated(self, logits, texts, state, live=None):
         """Each row's next-token logits ``[B*R, 1, V]`` with the numbers and names its
-        passage lacks closed; ``texts``: each beam row's reply so far; ``ended`` ``[B]``:
-        the beam rows whose reply has ended, which are left as they are (the search no
-        longer reads them)."""
+        passage lacks closed; ``texts``: each beam row's reply so far; ``live``: the rows
+        still being written (None: all); an ended row is left as it is (the search no
+        longer reads it)."""
         n_docs = state.doc_scores.size(1)
-        rows = [r for r in range(len(texts) * n_docs) if ended is None or not ended[r // n_docs]]
+        rows = list(range(len(texts) * n_docs)) if live is None else live
         every = len(rows) == len(texts) * n_docs
         per_row = [texts[r // n_docs] for r in rows]
         last = logits[:, -1]
