@@ -114,6 +114,21 @@ def _stems(text: str) -> list:
     return [metrics.stem(w) for w in metrics.content_words(text)]
 
 
+# endings that make a word of the same root ("invented" -> "inventor", "founded" -> "founder")
+_DERIVED = ("er", "or", "ion", "ist", "ian", "al")
+
+
+def _held_stems(asked: set, held: set) -> set:
+    """The stems of `asked` that `held` has, or has with one ending more or less of
+    `_DERIVED`: "Who invented the telephone?" is answered by "... inventor ... credited with
+    patenting the first practical telephone"."""
+    def holds(word: str) -> bool:
+        return word in held or any(
+            (h.startswith(word) and h[len(word):] in _DERIVED) or (word.startswith(h) and word[len(h):] in _DERIVED)
+            for h in held)
+    return {word for word in asked if holds(word)}
+
+
 def _name_stems(names) -> set:
     """The stems of every content word of `names`."""
     return {stem for name in names for stem in _stems(name)}
@@ -356,14 +371,15 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         # a question is answered only by a sentence that holds what it asks, all its words
         # but one of four or more: "What is the tallest mountain in the world?" is not
         # answered by Burj Khalifa's "the tallest building in the world"
-        kept = [(pair, held) for pair, held in zip(fresh, stems) if len(asked - held) <= (len(asked) >= 4)]
+        kept = [(pair, held) for pair, held in zip(fresh, stems)
+                if len(asked - _held_stems(asked, held)) <= (len(asked) >= 4)]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
-    if not any(asked & held for held in stems):
+    if not any(_held_stems(asked, held) for held in stems):
         asked = {stem for turn in said for stem in _stems(turn)}
     who = _ASKS_WHO.match(message or "")
     best, best_shared = None, 0
     for (title, sentence), held in zip(fresh, stems):
-        shared = len(asked & held)
+        shared = len(_held_stems(asked, held))
         if shared and who and any(name not in message for name in _FULL_NAME.findall(f"{title}. {sentence}")):
             shared += 1  # "Who ...?" asks for someone: a sentence that names a person may answer
         if shared > best_shared:

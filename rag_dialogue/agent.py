@@ -672,7 +672,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         (`metrics.blended_sentence`: "Mars is the second planet from the Sun." from Mars's
         "fourth" and the question's "second"), and one that reads a passage sentence out,
         then ends it with a claim of its own (`metrics.swapped_ending`: "Melbourne is the
-        capital and most populous city of the Australian capital territory."). A question that no passage sentence answers
+        capital and most populous city of the Australian capital territory."), and one that
+        joins two passages' names into one neither writes (`metrics.blended_name`: "Mount
+        Emperor" from Mount Tai's "Jade Emperor Peak"). A question that no passage sentence answers
         (`passage_reply` finds none that holds what it asks) is declined. Babble gives way too: a true sentence serves
         better than a second try that passes over the passages the first drew on
         (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
@@ -690,7 +692,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
         unsupported = (metrics.is_degenerate(text, min_words=1) or metrics.is_hallucinated(text, knowledge, turns)
                        or metrics.blended_sentence(text, passages, turns) is not None
-                       or metrics.swapped_ending(text, passages, turns) is not None)
+                       or metrics.swapped_ending(text, passages, turns) is not None
+                       or metrics.blended_name(text, passages, turns) is not None)
         if metrics.declines(text) or not unsupported:
             return output
         # a question for a number is answered by the sentence that gives it, where one does

@@ -805,6 +805,70 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
     return None
 
 
+# two or more capitalised words in a row, as a reader takes a name ("Jade Emperor Peak")
+_NAME_RUN = re.compile(r"\b[A-Z][^\W\d_]*(?:\s+[A-Z][^\W\d_]*)+\b")
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def blended_name(response: str, passages, history) -> str | None:
+    """The first name of two or more capitalised words in `response` whose words no
+    passage ((title, text) pairs) and no dialogue turn writes in that order within one run
+    of capitalised words; else None. A run may leave words out ("Rachel Green" for "Rachel
+    Karen Green", "Charles Price" for "Charles F. Price"), a word may add a plural "s"
+    ("Welsh Corgis"), a name that opens a sentence may drop its first word ("The Eiffel
+    Tower" for "the Eiffel Tower"), and "I" is no name.
+
+    Each word may be held on its own, so the names held to the passages while decoding
+    (`grounded_names`) and the word-level measures pass the name, but it joins pieces of
+    two into a name nothing has: asked "What is the tallest mountain in the world?", with
+    Mount Tai's "The tallest peak is the Jade Emperor Peak ... 1,545 meters", "The tallest
+    mountain in the world is Mount Emperor, which is 1,545." (a chat reply); "Ronnie
+    Jagger" for Ronnie Wood after Mick Jagger (an evaluation reply)."""
+    held_runs = [run for title, text in passages for part in (title, text) for run in _capitalised_runs(part)]
+    held_runs += [run for turn in _turns(history) for run in _capitalised_runs(turn)]
+
+    def held(words) -> bool:
+        return len(words) < 2 or any(_in_order(words, run) for run in held_runs)
+
+    for sentence in _SENTENCE_END.split(response or ""):
+        for match in _NAME_RUN.finditer(sentence):
+            if not _LETTERS.search(sentence[:match.start()]):
+                opening = _LETTERS.findall(match.group(0))
+                if held(opening[1:]) or held(opening):
+                    continue
+            for run in _capitalised_runs(match.group(0)):
+                if not held(run):
+                    return " ".join(run)
+    return None
+
+
+def _capitalised_runs(text: str) -> list:
+    """The runs of capitalised words of `text`, letters only ("Charles F. Price" ->
+    [["Charles", "F", "Price"]]); "I" ends a run."""
+    runs, run = [], []
+    for word in _LETTERS.findall(text or ""):
+        if word[0].isupper() and word != "I":
+            run.append(word)
+            continue
+        if run:
+            runs.append(run)
+        run = []
+    return runs + [run] if run else runs
+
+
+def _in_order(words, run) -> bool:
+    """Whether `words` occur in `run` in order (gaps allowed), a plural "s" forgiven."""
+    position = 0
+    for word in words:
+        key = word.rstrip("s")
+        while position < len(run) and run[position].rstrip("s") != key:
+            position += 1
+        if position == len(run):
+            return False
+        position += 1
+    return True
+
+
 def is_hallucinated(response: str, knowledge, history,
                     rare_words: Callable[[str], bool] | None = None) -> bool:
     """True when the response's category is `hallucinated`: a fluent response that makes a

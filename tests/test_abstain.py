@@ -240,3 +240,10 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     assert abstain.passage_reply(relativity, [], asked) == relativity[0][1]
     assert abstain.passage_reply(relativity, [], "What developed the theory of general relativity?") == \
         "Equivalence principle: This form was a critical input for the development of the theory of general relativity."
+    # a word of the same root answers it: "invented" is held by "inventor", not by "organization"
+    telephone = [("Telephone", "A telephone, commonly shortened to phone, is a telecommunications device."),
+                 ("Alexander Graham Bell", "Alexander Graham Bell was a Scottish-born inventor who is credited "
+                                           "with patenting the first practical telephone.")]  # as the chat retrieved them
+    assert abstain.passage_reply(telephone, [], "Who invented the telephone?") == telephone[1][1]
+    assert abstain.passage_reply([("Telephone", "The organization of telephone networks.")], [],
+                                 "Who plays the organ on the telephone?") is None

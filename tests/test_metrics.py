@@ -445,6 +445,30 @@ def test_human_wizards_rarely_blend_their_knowledge(embedded):
     assert len(blended) / len(faithful) <= 0.05, blended
 
 
+def test_a_name_joined_from_two_names_is_held_by_neither():
+    tai = [("Mount Tai", "The tallest peak is the Jade Emperor Peak, which is commonly reported as being "
+                         "1,545 meters (5,069 ft) tall.")]
+    asked = ["What is the tallest mountain in the world?"]
+    made_up = "The tallest mountain in the world is Mount Emperor, which is 1,545."  # a chat reply
+    assert m.blended_name(made_up, tai, asked) == "Mount Emperor"
+    assert m.blended_sentence(made_up, tai, asked) is None  # each word is held, the title's too
+    for held in ("The Jade Emperor Peak is 1,545 meters tall.", "Mount Tai is tall.",
+                 "The Mount Tai peak is tall.",  # a sentence's first word may be no part of the name
+                 "Jade Peak is its tallest."):  # a name may leave words out
+        assert m.blended_name(held, tai, asked) is None, held
+    friends = [("Friends", "Rachel Karen Green is one of the six main characters. Charles F. Price writes. "
+                           "The Welsh Corgi is a dog.")]
+    for held in ("Rachel Green is the best.", "Charles Price does.", "Welsh Corgis are small.",
+                 "So I think Rachel Green is."):  # "I" is no name
+        assert m.blended_name(held, friends, ["Hi"]) is None, held
+    assert m.blended_name("The best is Green Rachel.", friends, ["Hi"]) == "Green Rachel"  # order counts
+    # the dialogue's turns hold names too
+    assert m.blended_name("Yes, Ronnie Jagger did.", [("The Rolling Stones", "Ronnie Wood joined.")],
+                          ["Did Ronnie Jagger join?"]) is None
+    assert m.blended_name("Yes, Ronnie Jagger did.", [("The Rolling Stones", "Ronnie Wood joined Mick Jagger.")],
+                          ["Who joined?"]) == "Ronnie Jagger"
+
+
 def test_a_passage_sentence_read_out_then_ended_otherwise_is_a_claim_of_its_own():
     melbourne = [("Melbourne", "Melbourne is the capital and most populous city of the Australian state of "
                                "Victoria and the second-most populous city in Australia.")]
