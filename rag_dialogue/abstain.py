@@ -217,6 +217,12 @@ _ENDINGS = ("s", "es", "ies", "ed", "d", "ing", "er", "est", "ly")
 _TO_THE_LISTENER = re.compile(r"\b(?:you|your|you're|youre|yours)\b", re.IGNORECASE)
 
 
+def asks_the_listener(message: str) -> bool:
+    """Whether a sentence of `message` that asks (`asks_for_fact`) asks about the listener:
+    "Hi! How are you today?", "Do you like jazz?"."""
+    return any(asks_for_fact(s) and _TO_THE_LISTENER.search(s) for s in _SENTENCE.split(message or ""))
+
+
 def _a_typo(word: str, is_word) -> bool:
     """Whether a long word (six letters or more) is a known one mistyped: two letters
     swapped ("anythign"), one left out ("attactive") or one too many. A letter changed is

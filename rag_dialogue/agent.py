@@ -690,15 +690,21 @@ class RagDialogueAgent(TorchGeneratorAgent):
         turns = turns.split(self.opt.get("delimiter", "\n"))
         passages = retrieval.pairs()
         knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
+
+        def joins(reply: str) -> bool:
+            return (metrics.blended_sentence(reply, passages, turns) is not None
+                    or metrics.swapped_ending(reply, passages, turns) is not None
+                    or metrics.blended_name(reply, passages, turns) is not None)
+
         unsupported = (metrics.is_degenerate(text, min_words=1) or metrics.is_hallucinated(text, knowledge, turns)
-                       or metrics.blended_sentence(text, passages, turns) is not None
-                       or metrics.swapped_ending(text, passages, turns) is not None
-                       or metrics.blended_name(text, passages, turns) is not None)
+                       or joins(text))
         if metrics.declines(text) or not unsupported:
             return output
         # a question for a number is answered by the sentence that gives it, where one does
         answering = [s for s in self._answering_sentences(batch, [passages])[0] if s not in self._replies]
-        instead = answering[0] if answering else passage_reply(passages, self._replies + turns, turns[-1])
+        instead = answering[0] if answering else (
+            _supported_lead(text, turns[-1], knowledge, turns, joins)
+            or passage_reply(passages, self._replies + turns, turns[-1]))
         if not instead and "?" in turns[-1]:
             instead = decline_reply([])  # no passage sentence holds what it asks: say so
         if instead:
@@ -793,3 +799,26 @@ class RagDialogueAgent(TorchGeneratorAgent):
             if hit is not None:
                 found[f"recall@{len(retrieval.passages)}"] = AverageMetric(int(hit))
         return found
+
+
+def _supported_lead(reply: str, message: str, knowledge: str, turns, joins) -> Optional[str]:
+    """The longest run of `reply`'s first whole sentences (not all of them) that says
+    something and joins no two passages into a claim (`joins`): a claim its passages hold,
+    or, to a message that asks the listener ("Hi! How are you today?"), words about itself
+    that claim nothing of the world (`metrics.is_inconsistent`): "I'm fine, I think.", not
+    what followed, "Greeting is an act of communication in which human beings
+    intentionally make their presence known to" (a chat reply, cut at its length). None
+    where no lead does."""
+    from rag_dialogue import metrics
+    from rag_dialogue.abstain import asks_the_listener
+
+    sentences = metrics.passage_sentences(reply)
+    for end in range(len(sentences) - 1, 0, -1):
+        lead = " ".join(sentences[:end])
+        if metrics.is_degenerate(lead) or metrics.declines(lead) or joins(lead):
+            continue
+        category = metrics.response_category(lead, knowledge, turns)
+        if category == "faithful" or (category == "hallucinated" and asks_the_listener(message)
+                                      and not metrics.is_inconsistent(lead, knowledge, turns)):
+            return lead
+    return None

@@ -732,15 +732,25 @@ def _normalised_sentences(text: str) -> tuple:
 _WORD_AS_WRITTEN = re.compile(r"[^\W_][\w'’]*")
 
 
+# superlatives rank as "second" does: "Brasilia is the largest of the 26 states" joins
+# Brazil's "largest country" to its "26 states"
+SUPERLATIVES = frozenset({
+    "largest", "biggest", "smallest", "tallest", "highest", "lowest", "longest", "shortest",
+    "oldest", "youngest", "newest", "deepest", "fastest", "slowest", "greatest", "heaviest",
+    "lightest", "richest", "poorest", "hottest", "coldest", "widest", "earliest", "latest",
+    "most", "least",
+})
+
+
 def _key_stems(sentence: str) -> set:
     """Stems of the words of a sentence that carry its facts: numbers, quantity and rank
-    words ("second"), and capitalised content words (names); the first word only if it is
-    not an everyday one ("Awesome, players ...", "Mars is ...")."""
+    words ("second", "largest"), and capitalised content words (names); the first word only
+    if it is not an everyday one ("Awesome, players ...", "Mars is ...")."""
     keys = set()
     common = default_rare_words().common
     for i, token in enumerate(_WORD_AS_WRITTEN.findall(sentence or "")):
         for word in content_words(token):
-            if _is_quantity(word) or (token[0].isupper() and (i > 0 or word not in common)):
+            if _is_quantity(word) or word in SUPERLATIVES or (token[0].isupper() and (i > 0 or word not in common)):
                 keys.add(stem(word))
     return keys
 
@@ -777,32 +787,55 @@ def blended_sentence(response: str, passages, history) -> str | None:
 
 
 def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | None:
-    """The first claim sentence of `response` that opens by reading out at least `min_run`
-    words of a passage sentence ((title, text) pairs), then leaves it where the passage
-    goes on, with a content word that no passage and no dialogue turn holds; else None.
+    """The first claim sentence of `response` that reads out at least `min_run` words of a
+    passage sentence ((title, text) pairs), then leaves it where the passage goes on, either
+    with a content word that no passage and no dialogue turn holds (a run that opens the
+    sentence), or with a number or name in place of the passage's next one (a run
+    anywhere); else None.
 
     The words before the turn are the passage's, so the word-level measures call such a
     sentence faithful (and read out), but its ending is another claim: asked "What is the
     capital of Australia?" with Melbourne's "Melbourne is the capital and most populous
     city of the Australian state of Victoria ...", "Melbourne is the capital and most
-    populous city of the Australian capital territory." (a chat reply)."""
+    populous city of the Australian capital territory."; asked "When did that happen?"
+    of the first Moon landing, "... and the first crewed mission to land on the moon was
+    Apollo 11 in Apollo 2." for "... in 1969." (chat replies)."""
     turns = _turns(history)
     held = _content_stems(" ".join(f"{title} {text}" for title, text in passages)) | _content_stems(_as_text(turns))
-    written = [_NOT_WORD.sub(" ", sentence.lower()).split()
-               for _, text in passages for sentence in passage_sentences(text)]
+    written = [([w.lower() for w in as_written], as_written)
+               for _, text in passages for sentence in passage_sentences(text)
+               for as_written in [_NOT_WORD.sub(" ", sentence).split()]]
     for sentence in _SENTENCE_END.split(statements(response or "").strip()):
-        words = _NOT_WORD.sub(" ", sentence.lower()).split()
+        as_written = _NOT_WORD.sub(" ", sentence).split()
+        words = [w.lower() for w in as_written]
         if not words:
             continue
-        for passage in written:
-            for start in (j for j, w in enumerate(passage) if w == words[0]):
-                run = 0
-                while run < len(words) and start + run < len(passage) and words[run] == passage[start + run]:
-                    run += 1
-                if min_run <= run < len(words) and start + run < len(passage):
-                    if {stem(w) for w in content_words(" ".join(words[run:]))} - held:
+        for passage, passage_as_written in written:
+            for first in range(len(words)):
+                for start in (j for j, w in enumerate(passage) if w == words[first]):
+                    run = 0
+                    while (first + run < len(words) and start + run < len(passage)
+                           and words[first + run] == passage[start + run]):
+                        run += 1
+                    if not (min_run <= run and first + run < len(words) and start + run < len(passage)):
+                        continue
+                    if first == 0 and {stem(w) for w in content_words(" ".join(words[run:]))} - held:
+                        return sentence
+                    if (_a_key(passage_as_written, start + run) and _a_key(as_written, first + run)
+                            and words[first + run] not in passage[start + run:start + run + 4]
+                            and not _a_key(passage_as_written, start + run - 1)):
+                        # a word or two left out ("of the Nile, Alexandria" for "of the Nile
+                        # Delta, Alexandria"), or a name cut short, is no other claim
                         return sentence
     return None
+
+
+def _a_key(words_as_written: list, i: int) -> bool:
+    """Whether the i-th word, as written, is a number or a name (a capitalised word)."""
+    if i >= len(words_as_written):
+        return False
+    word = words_as_written[i]
+    return is_number(normalize(word)) or word[:1].isupper()
 
 
 # two or more capitalised words in a row, as a reader takes a name ("Jade Emperor Peak")

@@ -247,3 +247,26 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     assert abstain.passage_reply(telephone, [], "Who invented the telephone?") == telephone[1][1]
     assert abstain.passage_reply([("Telephone", "The organization of telephone networks.")], [],
                                  "Who plays the organ on the telephone?") is None
+
+
+def test_a_chat_reply_keeps_the_lead_sentences_that_hold():
+    from rag_dialogue.agent import _supported_lead
+
+    knowledge = "Greeting: Greetings exist in all known human cultures."
+    joins_nothing = lambda reply: False  # noqa: E731
+    cut = ("I'm fine, I think. Greeting is an act of communication in which human beings intentionally "
+           "make their presence known to")  # a chat reply cut at its length
+    hello = "Hi! How are you today?"
+    assert _supported_lead(cut, hello, knowledge, [hello], joins_nothing) == "I'm fine, I think."
+    # words about itself answer only a message that asks the listener
+    asked = "What is a greeting?"
+    assert _supported_lead(cut, asked, knowledge, [asked], joins_nothing) is None
+    # a claim the passages hold leads; what follows it is dropped
+    made_up = "Greetings exist in all known human cultures. They were invented in 1850 in Paris."
+    assert _supported_lead(made_up, asked, knowledge, [asked], joins_nothing) == \
+        "Greetings exist in all known human cultures."
+    assert _supported_lead(made_up, asked, knowledge, [asked], lambda reply: True) is None  # a lead that joins
+    assert _supported_lead("I'm fine, thanks. I was born in Paris in 1850.", hello, knowledge, [hello],
+                           joins_nothing) == "I'm fine, thanks."
+    assert _supported_lead("I'm fine. I live in Paris.", hello, knowledge, [hello], joins_nothing) == "I'm fine."
+    assert _supported_lead("Paris. I live in Paris.", hello, knowledge, [hello], joins_nothing) is None  # babble

@@ -432,6 +432,13 @@ def test_a_sentence_that_joins_two_passages_into_a_claim_neither_makes():
     dogs = [("Labrador Retriever", "The Labrador Retriever is one of the most popular dog breeds in Canada.")]
     assert m.blended_sentence("Rex is lucky: the Labrador Retriever is popular in Canada.", dogs,
                               ["I have a dog called Rex."]) is None
+    # a superlative ranks as "second" does: Brazil's "largest" joined to its "26 states" (a chat reply)
+    brazil = [("Brazil", "Brazil is a federation composed of 26 states and a Federal District, which hosts the "
+                         "capital, Brasília."),
+              ("Brazil", "Brazil is the largest country in South America.")]
+    assert m.blended_sentence("Brasília is the capital of Brazil and is the largest of the 26 states.", brazil,
+                              ["What is the capital of Brazil?"])
+    assert m.blended_sentence("Brazil is the largest country in South America.", brazil, ["Tell me more."]) is None
 
 
 def test_human_wizards_rarely_blend_their_knowledge(embedded):
@@ -480,6 +487,18 @@ def test_a_passage_sentence_read_out_then_ended_otherwise_is_a_claim_of_its_own(
                  "Yes, Melbourne is the capital and most populous city of Victoria.",  # its own words, held
                  "Melbourne is the capital and most populous city of the Australian capital territory.  "[:30]):
         assert m.swapped_ending(true, melbourne, asked) is None, true
+    # a run anywhere in a sentence, then another number or name where the passage goes on (a chat reply)
+    moon = [("Moon landing", "The first human-made object to touch the Moon was Luna 2 in 1959, and the first "
+                             "crewed mission to land on the Moon was Apollo 11 in 1969.")]
+    then = ["Who was the first person on the moon?", "It was Neil Alden Armstrong.", "When did that happen?"]
+    swapped = "The first person on the Moon was named Luna 2 in 1959, and the first crewed mission was Apollo 11 in Apollo 2."
+    assert m.swapped_ending(swapped.replace("mission was", "mission to land on the moon was"), moon, then)
+    assert m.swapped_ending("The first crewed mission to land on the Moon was Apollo 11 in 1969.", moon, then) is None
+    # a word or two left out, or a name cut short, is no other claim
+    delta = [("Alexandria", "Lying at the western edge of the Nile River Delta, it extends about 90 km.")]
+    for left_out in ("Lying at the western edge of the Nile, Alexandria extends about 90 km.",
+                     "Lying at the western edge of the Nile River, it extends about 90 km."):
+        assert m.swapped_ending(left_out, delta, ["Where is it?"]) is None, left_out
     # a word the dialogue holds may end it: "Canberra" came from the partner
     assert m.swapped_ending("Melbourne is the capital and most populous city of the Australian Canberra.",
                             melbourne, ["Is it Canberra?"]) is None
