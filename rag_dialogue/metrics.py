@@ -558,7 +558,7 @@ def hallucination_features(response: str, knowledge, history,
                                       for w in _name_words(response))),
         "log_words": math.log1p(len(tokens)),
         "unmatched_knowledge": 1.0 - _f1(tokens, k_tokens) if tokens else 1.0,
-        "degenerate": float(is_degenerate(response)),
+        "degenerate": float(is_degenerate(response, written=(_as_text(knowledge), _as_text(history)))),
         **_sentence_evidence(response, k_stems, h_stems, per_sentence),
     }
 
@@ -621,7 +621,7 @@ def is_inconsistent(response: str, knowledge, history,
     """True for a fluent response that makes a claim (not `degenerate`, not `no_claim`) whose
     inconsistency_score is at least INCONSISTENT_ABOVE."""
     score = inconsistency_score(response, knowledge, history, rare_words)
-    return _category(response, history, score, INCONSISTENT_ABOVE) == "hallucinated"
+    return _category(response, knowledge, history, score, INCONSISTENT_ABOVE) == "hallucinated"
 
 
 def hallucination_score(response: str, knowledge, history,
@@ -656,11 +656,11 @@ def response_category(response: str, knowledge, history,
     """Exactly one of CATEGORIES, checked in this order: `degenerate` (`is_degenerate`),
     `no_claim` (not `makes_claim`), `hallucinated` (hallucination_score >= HALLUCINATED_ABOVE),
     else `faithful`. Babble is never faithful."""
-    return _category(response, history, hallucination_score(response, knowledge, history, rare_words))
+    return _category(response, knowledge, history, hallucination_score(response, knowledge, history, rare_words))
 
 
-def _category(response: str, history, score: float, threshold: float = HALLUCINATED_ABOVE) -> str:
-    if is_degenerate(response):
+def _category(response: str, knowledge, history, score: float, threshold: float = HALLUCINATED_ABOVE) -> str:
+    if is_degenerate(response, written=(_as_text(knowledge), _as_text(history))):
         return "degenerate"
     if not makes_claim(claims_beyond_decline(response), history):
         return "no_claim"
@@ -1014,9 +1014,26 @@ _SAME_NAME_JOINED = re.compile(r"(?<![\w'+-])(?<!of )((?:the |a |an )?[A-Z][\w'-
                                r"(?![\w'+-])(?! [A-Z])(?! (?:the|of) )")
 
 
-def is_degenerate(response: str, min_words: int = 3) -> bool:
+# a name said twice in a row: "the Cardigan Welsh Cardigan and the Cardigan Cardigan", "Walt
+# Walt Disney Pictures" (RAG-Token replies). Some names are so ("Cao Cao", "Humbert
+# Humbert"): one that the knowledge or the dialogue writes so is no babble. Among the human
+# turns and knowledge of the shipped WoW valid-seen conversations (11,564 strings), only "Bam Bam"
+_DOUBLED_NAME = re.compile(r"(?<![\w'-])([A-Z][\w'-]*) \1(?![\w'-])")
+
+
+# a range from a number to itself: "served as an Illinois state senator from 1997 to 1997",
+# "From 1972 to 1972, the band consisted of ..." (RAG-Token replies); no human turn or
+# knowledge of the shipped WoW valid-seen conversations, nor a passage of the embedded
+# corpus (39,319), has one ("between 8 and 8.7 million" goes on)
+_EMPTY_RANGE = re.compile(r"\b(?:from|between)\s+(\d[\d,.]*\d|\d)\s+(?:to|and|until|through)\s+\1(?![\d])(?![.,]\d)",
+                          re.IGNORECASE)
+
+
+def is_degenerate(response: str, min_words: int = 3, written=()) -> bool:
     """Babble rather than a sentence (normalised words): fewer than ``min_words`` words, a word
-    three times in a row, a phrase said twice in a row ("history of history of"), a
+    three times in a row, a name twice in a row that none of the texts ``written`` (the
+    knowledge, the dialogue) writes so, a range from a number to itself ("from 1997 to
+    1997"), a phrase said twice in a row ("history of history of"), a
     response where at least REPEATED_TRIGRAM_SHARE of the word 3-grams repeat an earlier one,
     one content word said over and over (DOMINANT_WORD_COUNT times, DOMINANT_WORD_SHARE of
     them), a clause that says again only what the response said before it (`_says_again`),
@@ -1034,6 +1051,10 @@ def is_degenerate(response: str, min_words: int = 3) -> bool:
     if len(words) < min_words:
         return True
     if any(a == b == c for a, b, c in zip(words, words[1:], words[2:])):
+        return True
+    if any(not any(m.group(0) in text for text in written) for m in _DOUBLED_NAME.finditer(response or "")):
+        return True
+    if _EMPTY_RANGE.search(response or ""):
         return True
     # A phrase said twice in a row, unless a sentence ends between the two ("Yes, he is. He is
     # writing a novel."); whole sentences said again are caught as a loop below.
@@ -1083,7 +1104,7 @@ def score_response(response: str, knowledge, history, changed_facts=None,
     """
     features = hallucination_features(response, knowledge, history, rare_words)
     score = score_from_features(features)
-    category = _category(response, history, score)
+    category = _category(response, knowledge, history, score)
     scores = {f"{name}_rate": float(category == name) for name in ("faithful", "no_claim", "degenerate")}
     scores["hallucination_rate"] = float(category == "hallucinated")
     scores["hallucination_score"] = score

@@ -233,7 +233,7 @@ def threshold_sensitivity(examples: list[Labelled], thresholds=THRESHOLDS, decis
     the threshold)."""
     labels = [e.hallucinated for e in examples]
     score = DECISIONS[decision][0]
-    scored = [(metrics._category(e.response, e.history, 0.0) == "faithful",
+    scored = [(metrics._category(e.response, e.knowledge, e.history, 0.0) == "faithful",
                score(e.response, e.knowledge, e.history)) for e in examples]
     return {t: balanced_accuracy(labels, [claims and score >= t for claims, score in scored]) for t in thresholds}
 

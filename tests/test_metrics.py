@@ -265,6 +265,26 @@ def test_a_name_joined_to_itself_is_babble_unless_the_name_goes_on():
         assert not m.is_degenerate(speech), speech
 
 
+def test_a_name_twice_in_a_row_is_babble_unless_it_is_written_so():
+    # RAG-Token replies on real WoW valid, scored faithful before
+    knowledge = ["Two separate breeds / Two separate breeds are recognized: the Pembroke Welsh Corgi and the "
+                 "Cardigan Welsh Corgi."]
+    babble = "There are several physical differences between the Cardigan Welsh Cardigan and the Cardigan Cardigan"
+    assert m.response_category(babble, knowledge, ["What are the differences?"]) == "degenerate"
+    assert m.is_degenerate("It was released by Walt Walt Disney Pictures.")
+    # a name that is so: the knowledge or the dialogue writes it twice
+    cao = ["Cao Cao / Cao Cao was a Chinese statesman and warlord."]
+    assert m.response_category("Cao Cao was a Chinese warlord.", cao, ["Who was he?"]) == "faithful"
+    assert not m.is_degenerate("Cao Cao was a Chinese warlord.", written=["Who was Cao Cao?"])
+    assert m.is_degenerate("Cao Cao was a Chinese warlord.", written=["Cao was a Chinese warlord."])
+    assert not m.is_degenerate("Yes yes, the Cardigan is larger.")  # not a name: speech
+    # a range from a number to itself (RAG-Token replies); a range that goes on is one
+    assert m.is_degenerate("He served as an Illinois state senator from 1997 to 1997.")
+    assert m.is_degenerate("From 1972 to 1972, the band consisted of Eddie Van Halen.")
+    assert not m.is_degenerate("The estimate is between 8 and 8.7 million species.")
+    assert not m.is_degenerate("He served from 1997 to 2004 and from 2005 to 2008.")
+
+
 def test_a_reply_that_restates_its_subject_says_nothing():
     # a chat reply of an undertrained model, asked "Where is it?" about Mount Everest
     himalayas = "The Himalayas are located in the Himalayas."
