@@ -198,6 +198,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             numbers_from_passages=bool(opt.get("numbers_from_passages", True)),
             names_from_passages=bool(opt.get("names_from_passages", True)),
             topic_bonus=bool(opt.get("retrieval_topic", True)),
+            context_contrast=float(opt.get("context_contrast") or 0.0),
         )
 
     def _build_retrieval(self):
@@ -696,7 +697,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.swapped_ending(reply, passages, turns) is not None
                     or metrics.blended_name(reply, passages, turns) is not None)
 
-        unsupported = (metrics.is_degenerate(text, min_words=1) or metrics.is_hallucinated(text, knowledge, turns)
+        unsupported = (metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
+                       or metrics.is_hallucinated(text, knowledge, turns)
                        or joins(text))
         if metrics.declines(text) or not unsupported:
             return output

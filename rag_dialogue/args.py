@@ -142,6 +142,14 @@ def add_rag_args(parser):
         "(rag_dialogue/grounded_names.py)",
     )
     group.add_argument(
+        "--context-contrast", type=float, default=0.0,
+        help="outside training, RAG-Token decodes with context-aware decoding (Shi et al. "
+        "2023) of this weight: each step's mixture over the passages is sharpened against "
+        "the generator's distribution without passages, (1+a) log p(y|x,z) - a log p(y|x), "
+        "so what it would say from its weights alone loses to what the passages make likely "
+        "(one generator row more per example; 0: off)",
+    )
+    group.add_argument(
         "--answer-asked-number", type="bool", default=True,
         help="outside training, a message that asks for a quantity or a date (\"How tall is "
         "...?\", \"When did ...?\") is searched with two hypotheses and its reply ends no "

@@ -49,6 +49,19 @@ def opens_sentence(text: str) -> bool:
     return bool(_OPENS_SENTENCE.search(text))
 
 
+_ENDS_IN_NUMBER = re.compile(r"\d[,.]?$")
+
+
+def inside_name_or_number(text: str) -> bool:
+    """Whether a reply written so far ends where a name or a number may go on: after a
+    digit ("1,"), or a capitalised word inside a sentence ("the Cardigan Welsh")."""
+    if _ENDS_IN_NUMBER.search(text):
+        return True
+    last = _TRAILING_WORD.search(text)
+    return bool(last) and last.group(0)[0].isupper() and last.group(0) not in FREE_WORDS \
+        and not opens_sentence(text[:last.start()])
+
+
 def unheld_names(reply: str, texts: Iterable[str]) -> set:
     """The names ``reply`` writes (capitalised words inside a sentence, not after a digit)
     that none of ``texts`` writes so: what decoding with names held to the passages

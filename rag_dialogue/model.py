@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import List, NamedTuple, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from parlai.core.torch_generator_agent import TorchGeneratorModel
 
 from rag_dialogue.backends import make_backend, select_rows
-from rag_dialogue.grounded_names import NameTokens, close_unstated_names, names_per_row
+from rag_dialogue.grounded_names import NameTokens, close_unstated_names, inside_name_or_number, names_per_row
 from rag_dialogue.grounded_numbers import (NUMBER_WAIT, NumberTokens, close_unstated_numbers, hold_end_until_number,
                                            number_about, numbers_per_row)
-from rag_dialogue.rag import rag_token_log_probs, rag_token_next_log_probs
+from rag_dialogue.rag import contrast_with_unconditioned, rag_token_log_probs, rag_token_next_log_probs
 from rag_dialogue.retrieval.retriever import search_fresh
 from rag_dialogue.strategies import strategy_for
 
@@ -79,6 +80,9 @@ class RagEncoderState(NamedTuple):
     # per generator row, the words it may write with a capital (`rag_dialogue.grounded_names`);
     # None: names are free (training, the no-knowledge type, or --names-from-passages off)
     names: Optional[tuple] = None
+    # context-aware decoding's weight (`rag.contrast_with_unconditioned`); above 0, each
+    # example's last row holds no passage (prior -inf: outside the mixture), the contrast
+    contrast: float = 0.0
 
     @property
     def device(self):
@@ -114,6 +118,8 @@ class RagModel(TorchGeneratorModel):
         sentence (`rag_dialogue.grounded_names`).
     :param topic_bonus: outside training, passages whose title the dialogue's first turn
         holds rank higher (`retrieval.query.TOPIC_BONUS`).
+    :param context_contrast: outside training, RAG-Token decodes with context-aware
+        decoding of this weight (`rag.contrast_with_unconditioned`; 0: off).
     """
 
     def __init__(
@@ -132,6 +138,7 @@ class RagModel(TorchGeneratorModel):
         numbers_from_passages: bool = False,
         names_from_passages: bool = False,
         topic_bonus: bool = False,
+        context_contrast: float = 0.0,
     ):
         super().__init__(
             padding_idx=special_ids["pad"],
@@ -149,6 +156,7 @@ class RagModel(TorchGeneratorModel):
         self.numbers_from_passages = numbers_from_passages
         self.names_from_passages = names_from_passages
         self.topic_bonus = topic_bonus
+        self.context_contrast = context_contrast
         self._number_tokens = None  # the vocabulary's digit pieces, on first use
         self._name_tokens = None  # its pieces that begin or go on with a word, on first use
         self._ending = None  # its pieces that end a sentence, on first use
@@ -216,6 +224,12 @@ class RagModel(TorchGeneratorModel):
 
         passages, scores = self.strategy.passages(inp, retrieve)
         histories = [[t for t in h if t != self.NULL_IDX] for h in inp.history.tolist()]
+        contrast = self.context_contrast if self.strategy.name == "token" and not self.training else 0.0
+        if contrast:  # one row more per example, without a passage, outside the mixture
+            passages = [list(example) + [("", "")] for example in passages]
+            scores = torch.zeros(len(passages), len(passages[0]) - 1, device=inp.history.device) \
+                if scores is None else scores
+            scores = torch.cat([scores, torch.full_like(scores[:, :1], float("-inf"))], dim=1)
         gen, doc_scores = self.strategy.encode(self.backend, histories, passages, scores, inp.history.device)
         numbers = allowed_names = None
         grounding = self.strategy.grounded and not self.training
@@ -235,7 +249,7 @@ class RagModel(TorchGeneratorModel):
         # the retrieval scores only when this pass retrieved (the gold-passage loss reads
         # them beside `last_retrieval`)
         return RagEncoderState(gen, doc_scores, retrieved[0] if retrieved else None, numbers, awaited,
-                               allowed_names)
+                               allowed_names, contrast)
 
     def _rows(self, indices: torch.LongTensor, n_docs: int) -> torch.LongTensor:
         """Example indices -> generator row indices (each example owns ``n_docs`` rows)."""
@@ -250,7 +264,7 @@ class RagModel(TorchGeneratorModel):
         awaited = None if state.awaited is None else tuple(state.awaited[i] for i in indices.tolist())
         return RagEncoderState(select_rows(state.gen, rows), state.doc_scores.index_select(0, indices),
                                None if scores is None else scores.index_select(0, indices), numbers, awaited,
-                               names)
+                               names, state.contrast)
 
     def reorder_decoder_incremental_state(self, incr_state, inds):
         # inds are beam rows (examples x beams); the cache has n_docs rows per beam row
@@ -278,6 +292,9 @@ class RagModel(TorchGeneratorModel):
         """
         self._decode_n_docs = state.doc_scores.size(1)
         logits, incr = self.backend.step(state.gen, self._per_row(state, decoder_input), incr_state)
+        if state.contrast:  # before the names and numbers rules: the contrast row holds no passage
+            plain = F.log_softmax(logits.view(state.doc_scores.size(0), self._decode_n_docs, *logits.shape[1:])[:, -1]
+                                  .float(), dim=-1)
         texts = None
         if state.numbers is not None or state.names is not None:
             texts = self._texts(decoder_input)
@@ -285,6 +302,13 @@ class RagModel(TorchGeneratorModel):
             live = getattr(incr, "rows", None)
             logits = self._close_unstated(logits, texts, state, None if live is None else live.tolist())
         log_probs = rag_token_next_log_probs(logits, state.doc_scores)
+        if state.contrast:
+            # not inside a name or a number: the contrast would turn "the Cardigan Welsh" from
+            # "Corgi", which the dialogue had said, and "1,545" into "1, 5,0, 1,54"
+            texts = texts or self._texts(decoder_input)
+            free = torch.tensor([not inside_name_or_number(t) for t in texts], device=log_probs.device)
+            log_probs = torch.where(free[:, None, None],
+                                    contrast_with_unconditioned(log_probs, plain, state.contrast), log_probs)
         if state.awaited is not None:
             held = hold_end_until_number(log_probs[:, -1], texts or self._texts(decoder_input), state.awaited,
                                          self._ending_tokens(), NUMBER_WAIT, decoder_input.size(1))

@@ -11,6 +11,8 @@ Conventions shared by every function here:
   (decoder input = start token + target[:-1]).
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -65,6 +67,40 @@ def rag_token_next_log_probs(seq_logits: torch.Tensor, doc_scores: torch.Tensor)
     probs = F.softmax(seq_logits.float(), dim=-1).view(batch, n_docs, -1)  # [B, K, T*V]
     weights = F.softmax(doc_scores.float(), dim=1).unsqueeze(1)  # [B, 1, K]
     return torch.bmm(weights, probs).view(batch, *seq_logits.shape[1:]).log()
+
+
+IMPLAUSIBLE = 50.0
+
+
+def contrast_with_unconditioned(log_probs: torch.Tensor, plain_log_probs: torch.Tensor,
+                                alpha: float, plausible: float = 0.1) -> torch.Tensor:
+    """Context-aware decoding (Shi et al. 2023): the next-token distribution with the
+    passages, sharpened against the generator's without them, among the tokens that are
+    plausible with the passages (Li et al. 2023's constraint: at least `plausible` times
+    the likeliest token's probability).
+
+    log p'(y_t) = log_softmax[(1 + alpha) log p(y_t | x, z, y_<t) - alpha log p(y_t | x, y_<t)]
+
+    A token the generator would write whatever the passages say (what it knows, or makes
+    up, from its weights) loses to one the passages make likely. Without the constraint
+    the contrast also favours unlikely tokens that the history happens to make unlikely,
+    and names come out garbled ("the Cardigan Welsh Cardigan" for "Corgi", which the
+    dialogue had said).
+
+    :param log_probs: ``[B, T, V]`` with the passages (the RAG-Token mixture).
+    :param plain_log_probs: ``[B, T, V]`` without passages (finite).
+    :param alpha: the contrast's weight (0: ``log_probs`` unchanged).
+    :param plausible: tokens below this share of the likeliest token's probability fall
+        `IMPLAUSIBLE` nats below their own log-probability.
+    :return: ``[B, T, V]`` log-probabilities.
+    """
+    if alpha == 0:
+        return log_probs
+    floor = log_probs.max(dim=-1, keepdim=True).values + math.log(plausible)
+    contrasted = (1.0 + alpha) * log_probs - alpha * plain_log_probs
+    # implausible tokens stay far below, in their own order, but finite: the search still
+    # has a way on where blocking closes every plausible one
+    return F.log_softmax(torch.where(log_probs < floor, log_probs - IMPLAUSIBLE, contrasted), dim=-1)
 
 
 def marginalise_tokens(token_log_probs: torch.Tensor, doc_scores: torch.Tensor) -> torch.Tensor:

@@ -389,6 +389,49 @@ def test_generation_holds_each_rows_numbers_to_its_passage(trained_causal, tiny_
     model.eval()
 
 
+def test_context_contrast_decodes_against_a_row_without_passages(trained_causal, tiny_index):
+    """--context-contrast adds, outside training and for RAG-Token only, one generator row
+    per example without a passage and outside the mixture: the loss is the same, and each
+    decoding step is the mixture sharpened against that row (`rag.contrast_with_unconditioned`)."""
+    import torch.nn.functional as F
+
+    from rag_dialogue import chat
+    from rag_dialogue.model import RagInput
+    from rag_dialogue.rag import contrast_with_unconditioned, rag_token_next_log_probs
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    model, tok = agent.model, agent.model.backend.tokenizer
+    inp = RagInput(history=torch.tensor([tok.encode("When did it last erupt?", add_special_tokens=False)]),
+                   passages=[[("Mount Fuji", "It last erupted from 1707 to 1708."),
+                              ("Mount Pelee", "It last erupted in 1932.")]],
+                   doc_scores=torch.tensor([[2.0, 0.0]]))
+    ys = torch.tensor([[agent.START_IDX] + tok.encode("It last erupted", add_special_tokens=False)])
+    model.eval()
+    try:
+        with torch.no_grad():
+            plain_state = model.encoder(inp)
+            model.context_contrast = 0.5
+            state = model.encoder(inp)
+            assert state.contrast == 0.5 and state.doc_scores.shape == (1, 3)
+            assert state.doc_scores[0, 2] == float("-inf")
+            # the loss's mixture is the passages' alone
+            assert torch.allclose(model.target_log_probs(state, ys[:, 1:])[:, :2],
+                                  model.target_log_probs(plain_state, ys[:, 1:]), atol=1e-4)
+            contrasted, _ = model.decoder(ys, state)
+            mixture, _ = model.decoder(ys, plain_state)
+            blank = model.backend.encode(*model.backend.contexts([inp.history[0].tolist()], [[("", "")]],
+                                                                 inp.history.device))
+            without = F.log_softmax(model.backend.step(blank, ys, None)[0][:, -1:].float(), -1)
+            expected = contrast_with_unconditioned(mixture[:, -1:], without, 0.5)
+            assert torch.allclose(contrasted[:, -1:], expected, atol=1e-3)
+            assert not torch.allclose(contrasted[:, -1:], mixture[:, -1:], atol=1e-3)
+            model.train()
+            assert model.encoder(inp).contrast == 0.0  # training never contrasts
+    finally:
+        model.context_contrast = 0.0
+        model.eval()
+
+
 def test_a_reply_without_the_number_asked_gives_its_passages_sentence(trained_causal, tiny_index):
     """The tiny model's reply to a question for a date does not state the year its
     passage gives, so the chat replies with the passage's sentence that does, shown once

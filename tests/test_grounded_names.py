@@ -134,3 +134,12 @@ def test_ngram_blocking_passes_over_a_name_written_again(smollm2_tokenizer, toke
     assert blocked_after("I saw the tower and the tower", spared=True) == {" and"}  # word loops stay blocked
     assert tokens.in_name(smollm2_tokenizer.encode("the Pemb", add_special_tokens=False))
     assert not tokens.in_name(smollm2_tokenizer.encode("the pemb", add_special_tokens=False))
+
+
+def test_a_reply_so_far_ends_inside_a_name_or_a_number():
+    from rag_dialogue.grounded_names import inside_name_or_number
+
+    for inside in ("the Cardigan Welsh", "Yes, the Pembroke", "It is 1,", "It is 1", "It was 3."):
+        assert inside_name_or_number(inside), inside
+    for free in ("", "The", "I", "It is", "the", "He said so. Then"):
+        assert not inside_name_or_number(free), free

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from rag_dialogue.rag import (
+    IMPLAUSIBLE,
+    contrast_with_unconditioned,
     rag_sequence_log_likelihood,
     rag_token_log_probs,
     rag_token_target_log_probs,
@@ -84,3 +86,22 @@ def test_next_token_mixture_equals_logsumexp_form(logits_and_scores):
         rag_token_next_log_probs(seq_logits, doc_scores), rag_token_log_probs(seq_logits, doc_scores),
         atol=1e-5,
     )
+
+
+def test_the_contrast_sharpens_toward_what_the_passages_make_likely():
+    # with the passages: a 0.5, b 0.4, c 0.1 ... ; without: a 0.8 (the generator's own guess)
+    with_passages = torch.tensor([[[0.5, 0.4, 0.06, 0.04]]]).log()
+    without = torch.tensor([[[0.8, 0.1, 0.05, 0.05]]]).log()
+    out = contrast_with_unconditioned(with_passages, without, alpha=0.5)
+    assert out.shape == (1, 1, 4) and torch.allclose(out.exp().sum(-1), torch.ones(1, 1))
+    assert out[0, 0].argmax() == 1  # b: what the passages, not the weights, make likely
+    # by the definition, among the plausible tokens a, b, c (at least a tenth of the likeliest's 0.5)
+    raw = 1.5 * with_passages - 0.5 * without
+    assert torch.allclose(out[0, 0, :3], F.log_softmax(raw[0, 0, :3], -1), atol=1e-4)
+    # d (0.04 < 0.05) is implausible: far below, though its contrast alone would lift it
+    assert torch.allclose(out[0, 0, 3] - out[0, 0, 2], (with_passages[0, 0, 3] - IMPLAUSIBLE) - raw[0, 0, 2], atol=1e-4)
+    assert contrast_with_unconditioned(with_passages, without, alpha=0.0) is with_passages
+    # a token the passages close (numbers, names) stays closed
+    closed = with_passages.clone()
+    closed[..., 2] = float("-inf")
+    assert contrast_with_unconditioned(closed, without, alpha=0.5)[0, 0, 2] == float("-inf")
