@@ -224,7 +224,7 @@ class RagModel(TorchGeneratorModel):
 
         passages, scores = self.strategy.passages(inp, retrieve)
         histories = [[t for t in h if t != self.NULL_IDX] for h in inp.history.tolist()]
-        contrast = self.context_contrast if self.strategy.name == "token" and not self.training else 0.0
+        contrast = self.context_contrast if self.strategy.contrasts and not self.training else 0.0
         if contrast:  # one row more per example, without a passage, outside the mixture
             passages = [list(example) + [("", "")] for example in passages]
             scores = torch.zeros(len(passages), len(passages[0]) - 1, device=inp.history.device) \

@@ -32,6 +32,9 @@ class Strategy(abc.ABC):
     streams: bool  # the tree search's best partial hypothesis becomes the reply (chat streams it)
     row_per_passage: bool = True  # each passage its own generator row (precomputed rows then fit)
     grounded: bool = True  # reads passages, so its numbers may be held to them (--numbers-from-passages)
+    # decodes its passages' mixture step by step, so a row without passage can contrast it
+    # (--context-contrast, `rag.contrast_with_unconditioned`)
+    contrasts: bool = False
 
     @abc.abstractmethod
     def passages(self, inp, retrieve: Callable) -> Tuple[Passages, Optional[torch.Tensor]]:
@@ -144,6 +147,7 @@ class RagToken(Strategy):
     by the passage prior at every step; tree search runs on the mixture."""
 
     name, retrieves, streams = "token", True, True
+    contrasts = True
 
     def passages(self, inp, retrieve):
         return _given_or_retrieved(inp, retrieve)
