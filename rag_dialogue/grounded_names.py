@@ -72,6 +72,24 @@ def unheld_names(reply: str, texts: Iterable[str]) -> set:
             and not reply[:m.start()][-1:].isdigit() and not opens_sentence(reply[:m.start()])}
 
 
+def name_followers(texts: Iterable[str]) -> Dict[str, frozenset]:
+    """Per capitalised word of ``texts``, the capitalised words after it in the same run of
+    capitalised words (punctuation and digits between do not end a run; "I" and a
+    lowercase word do): "Charles F. Price" gives "Charles" -> {"F", "Price"}."""
+    followers: Dict[str, set] = {}
+    for text in texts:
+        run: List[str] = []
+        for m in list(_WORD.finditer(text or "")) + [None]:
+            word = m.group(0) if m else ""
+            if word[:1].isupper() and word not in FREE_WORDS:
+                run.append(word)
+                continue
+            for i, first in enumerate(run):
+                followers.setdefault(first, set()).update(run[i + 1:])
+            run = []
+    return {word: frozenset(after) for word, after in followers.items()}
+
+
 @dataclass(frozen=True)
 class AllowedNames:
     """The words a row may write with a capital, and every beginning of one; and those of
@@ -81,11 +99,16 @@ class AllowedNames:
     beginnings: frozenset
     example: Optional["AllowedNames"] = field(default=None, compare=False, repr=False)
     _closed: Dict = field(default_factory=dict, compare=False, repr=False)
+    # per capitalised word, the capitalised words that follow it within one name of the
+    # texts ("Jade" -> {"Emperor", "Peak"}): a name goes on only as one of them
+    followers: Dict[str, frozenset] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, texts: Iterable[str], example: Optional["AllowedNames"] = None) -> "AllowedNames":
+        texts = list(texts)
         words = names_in(texts) | FREE_WORDS
-        return cls(words, frozenset(w[:i] for w in words for i in range(1, len(w) + 1)), example)
+        return cls(words, frozenset(w[:i] for w in words for i in range(1, len(w) + 1)), example,
+                   followers=name_followers(texts))
 
     def closed_starts(self, tokens: "NameTokens") -> torch.Tensor:
         """The pieces that would begin a capitalised word this row may not write (found once)."""
@@ -101,6 +124,19 @@ class AllowedNames:
         if key not in self._closed:
             self._closed[key] = torch.tensor(
                 [i for i, (letters, ends) in tokens.goes_on.items() if not self.admits(word + letters, ends)],
+                dtype=torch.long)
+        return self._closed[key]
+
+    def closed_starts_after(self, word: str, tokens: "NameTokens") -> torch.Tensor:
+        """The pieces that would begin a capitalised word that does not follow ``word``
+        within a name of this row's texts: "Mount" may go on as "Mount Tai", not as
+        "Mount Emperor" from "Jade Emperor Peak" (found once a word)."""
+        key = ("starts after", word)
+        if key not in self._closed:
+            after = self.followers.get(word, frozenset()) | FREE_WORDS
+            begun = {w[:i] for w in after for i in range(1, len(w) + 1)}
+            self._closed[key] = torch.tensor(
+                [i for i, (letters, ends) in tokens.starts.items() if letters not in (after if ends else begun)],
                 dtype=torch.long)
         return self._closed[key]
 
@@ -184,6 +220,9 @@ def closed_tokens(text: str, allowed: AllowedNames, tokens: NameTokens) -> Tuple
             bytes_on = tokens.unfinished_bytes if holder.goes_on_in_bytes(word) else []
             return [ways_on + bytes_on], True
         closed.append(holder.closed_after(word, tokens))
+        # a name goes on only as a name of its texts does: no "Mount Emperor" of "Mount Tai"
+        # and "Jade Emperor Peak", no "Cardigan Welsh Cardigan"
+        closed.append(holder.closed_starts_after(word, tokens))
     return closed, False
 
 

@@ -59,6 +59,28 @@ def test_a_name_may_only_go_the_way_of_one_the_row_holds(smollm2_tokenizer, toke
     assert is_open("It was founded in", " city") and is_open("It was founded in", " a")
 
 
+def test_a_name_goes_on_only_as_a_name_of_its_texts_does(smollm2_tokenizer, tokens):
+    """Each word of "Mount Emperor" is held ("Mount Tai", "Jade Emperor Peak"), but not the
+    name: after "Mount" only "Tai" begins a word of a name (a chat reply said "The tallest
+    mountain in the world is Mount Emperor, which is 1,545.")."""
+    tai = AllowedNames.of(["What is the tallest mountain in the world?",
+                           "Mount Tai The tallest peak is the Jade Emperor Peak, which is 1,545 meters tall."])
+
+    def is_open(text, piece):
+        return _is_open(smollm2_tokenizer, tokens, text, tai, piece)
+
+    assert not is_open("The tallest mountain in the world is Mount", " Emperor")
+    assert is_open("The tallest mountain in the world is Mount", " T")  # on its way to "Tai"
+    assert is_open("The tallest peak is the Jade", " Emperor") and is_open("the Jade", " Peak")  # a word left out
+    assert not is_open("the Jade Emperor", " J") and not is_open("the Jade Emperor", " Mount")
+    assert is_open("The tallest mountain in the world is Mount", ",")  # a name may end
+    assert is_open("It is in Mount", " I")  # "I" is no name
+    assert is_open("The tallest mountain in the world is", " Emperor")  # a name may begin with any held word
+    corgis = AllowedNames.of(["Tell me about corgis.", " ".join(CORGI)])
+    assert not _is_open(smollm2_tokenizer, tokens, "the Cardigan Welsh", corgis, " Card")
+    assert _is_open(smollm2_tokenizer, tokens, "the Cardigan Welsh", corgis, " C")  # "Corgi"
+
+
 def test_a_name_begun_can_only_end_as_one_the_row_holds(smollm2_tokenizer, tokens):
     """"Pembrokeshire" and "Cormi" are words no passage holds: once "Pemb" and "Cor" are
     written, the row can only go on towards "Pembroke" and "Corgi" (or "corgis")."""
