@@ -196,11 +196,17 @@ def is_about(names: list[str], title: str) -> bool:
                if _stems(name) and not is_everyday(name))
 
 
-def decline_reply(missing: list[str]) -> str:
-    """What the agent says instead of an answer its passages cannot support."""
+def decline_reply(missing: list[str], message: str = "") -> str:
+    """What the agent says instead of an answer its passages cannot support; a name the
+    message wrote after "the" keeps it ("... anything about the Glorbian Empire.")."""
     if not missing:
         return "I'm sorry, I don't know that."
-    about = " or ".join(missing[:2])  # the first two: a list of five reads as babble
+
+    def as_written(name: str) -> str:
+        led = re.search(rf"\bthe\s+{re.escape(name)}\b", message or "", re.IGNORECASE)
+        return f"the {name}" if led and name[:1].isupper() and not name.lower().startswith("the ") else name
+
+    about = " or ".join(as_written(name) for name in missing[:2])  # the first two: a list of five reads as babble
     return f"I'm sorry, I don't know anything about {about}."
 
 
@@ -282,7 +288,7 @@ def unsupported_question(message: str, passages, is_word=None) -> str | None:
         held = _name_stems(names)
         names += [w for w in unknown_words(asking, is_word) if metrics.stem(w) not in held]
     missing = missing_names(asking, passages, names)
-    return decline_reply(missing) if names and len(missing) == len(names) else None
+    return decline_reply(missing, asking) if names and len(missing) == len(names) else None
 
 
 # "When was it first known, and where?": the passages may answer the rest

@@ -36,6 +36,7 @@ def test_answers_when_the_passages_hold_what_is_asked(message):
     ("What is the capital of Zubrovia?", "Zubrovia"),
     ('What is "The Silent Orchard" about?', "The Silent Orchard"),
     ("Tell me about Mount Everest.", "Mount Everest"),
+    ("Tell me about the Glorbian Empire.", "the Glorbian Empire"),  # as the message wrote it
 ])
 def test_declines_a_name_no_passage_holds(message, about):
     reply = abstain.unsupported_question(message, PASSAGES)
