@@ -74,19 +74,15 @@ def unheld_names(reply: str, texts: Iterable[str]) -> set:
 
 def name_followers(texts: Iterable[str]) -> Dict[str, frozenset]:
     """Per capitalised word of ``texts``, the capitalised words after it in the same run of
-    capitalised words (punctuation and digits between do not end a run; "I" and a
-    lowercase word do): "Charles F. Price" gives "Charles" -> {"F", "Price"}."""
+    capitalised words (`metrics.capitalised_runs`; "I" and "OK" end a run too): "Charles
+    F. Price" gives "Charles" -> {"F", "Price"}."""
+    from rag_dialogue.metrics import capitalised_runs
+
     followers: Dict[str, set] = {}
     for text in texts:
-        run: List[str] = []
-        for m in list(_WORD.finditer(text or "")) + [None]:
-            word = m.group(0) if m else ""
-            if word[:1].isupper() and word not in FREE_WORDS:
-                run.append(word)
-                continue
+        for run in capitalised_runs(text, ending=FREE_WORDS):
             for i, first in enumerate(run):
                 followers.setdefault(first, set()).update(run[i + 1:])
-            run = []
     return {word: frozenset(after) for word, after in followers.items()}
 
 

@@ -558,7 +558,7 @@ def hallucination_features(response: str, knowledge, history,
                                       for w in _name_words(response))),
         "log_words": math.log1p(len(tokens)),
         "unmatched_knowledge": 1.0 - _f1(tokens, k_tokens) if tokens else 1.0,
-        "degenerate": float(is_degenerate(response, written=(_as_text(knowledge), _as_text(history)))),
+        "degenerate": float(_is_babble(response, knowledge, history)),
         **_sentence_evidence(response, k_stems, h_stems, per_sentence),
     }
 
@@ -620,8 +620,9 @@ def is_inconsistent(response: str, knowledge, history,
                     rare_words: Callable[[str], bool] | None = None) -> bool:
     """True for a fluent response that makes a claim (not `degenerate`, not `no_claim`) whose
     inconsistency_score is at least INCONSISTENT_ABOVE."""
-    score = inconsistency_score(response, knowledge, history, rare_words)
-    return _category(response, knowledge, history, score, INCONSISTENT_ABOVE) == "hallucinated"
+    features = hallucination_features(response, knowledge, history, rare_words)
+    score = inconsistency_from_features(features)
+    return _category(response, history, score, bool(features["degenerate"]), INCONSISTENT_ABOVE) == "hallucinated"
 
 
 def hallucination_score(response: str, knowledge, history,
@@ -656,11 +657,18 @@ def response_category(response: str, knowledge, history,
     """Exactly one of CATEGORIES, checked in this order: `degenerate` (`is_degenerate`),
     `no_claim` (not `makes_claim`), `hallucinated` (hallucination_score >= HALLUCINATED_ABOVE),
     else `faithful`. Babble is never faithful."""
-    return _category(response, knowledge, history, hallucination_score(response, knowledge, history, rare_words))
+    features = hallucination_features(response, knowledge, history, rare_words)
+    return _category(response, history, score_from_features(features), bool(features["degenerate"]))
 
 
-def _category(response: str, knowledge, history, score: float, threshold: float = HALLUCINATED_ABOVE) -> str:
-    if is_degenerate(response, written=(_as_text(knowledge), _as_text(history))):
+def _is_babble(response: str, knowledge, history) -> bool:
+    """`is_degenerate`, a name said twice as the knowledge or the dialogue writes it excepted."""
+    return is_degenerate(response, written=(_as_text(knowledge), _as_text(history)))
+
+
+def _category(response: str, history, score: float, degenerate: bool, threshold: float = HALLUCINATED_ABOVE) -> str:
+    """The category of a response whose score and babble (`_is_babble`) are known."""
+    if degenerate:
         return "degenerate"
     if not makes_claim(claims_beyond_decline(response), history):
         return "no_claim"
@@ -857,8 +865,8 @@ def blended_name(response: str, passages, history) -> str | None:
     Mount Tai's "The tallest peak is the Jade Emperor Peak ... 1,545 meters", "The tallest
     mountain in the world is Mount Emperor, which is 1,545." (a chat reply); "Ronnie
     Jagger" for Ronnie Wood after Mick Jagger (an evaluation reply)."""
-    held_runs = [run for title, text in passages for part in (title, text) for run in _capitalised_runs(part)]
-    held_runs += [run for turn in _turns(history) for run in _capitalised_runs(turn)]
+    held_runs = [run for title, text in passages for part in (title, text) for run in capitalised_runs(part)]
+    held_runs += [run for turn in _turns(history) for run in capitalised_runs(turn)]
 
     def held(words) -> bool:
         return len(words) < 2 or any(_in_order(words, run) for run in held_runs)
@@ -869,18 +877,19 @@ def blended_name(response: str, passages, history) -> str | None:
                 opening = _LETTERS.findall(match.group(0))
                 if held(opening[1:]) or held(opening):
                     continue
-            for run in _capitalised_runs(match.group(0)):
+            for run in capitalised_runs(match.group(0)):
                 if not held(run):
                     return " ".join(run)
     return None
 
 
-def _capitalised_runs(text: str) -> list:
-    """The runs of capitalised words of `text`, letters only ("Charles F. Price" ->
-    [["Charles", "F", "Price"]]); "I" ends a run."""
+def capitalised_runs(text: str, ending=("I",)) -> list:
+    """The runs of capitalised words of `text`, letters only: punctuation and digits
+    between do not end a run ("Charles F. Price" -> [["Charles", "F", "Price"]]); a
+    lowercase word and the words of `ending` do."""
     runs, run = [], []
     for word in _LETTERS.findall(text or ""):
-        if word[0].isupper() and word != "I":
+        if word[0].isupper() and word not in ending:
             run.append(word)
             continue
         if run:
@@ -1104,7 +1113,7 @@ def score_response(response: str, knowledge, history, changed_facts=None,
     """
     features = hallucination_features(response, knowledge, history, rare_words)
     score = score_from_features(features)
-    category = _category(response, knowledge, history, score)
+    category = _category(response, history, score, bool(features["degenerate"]))
     scores = {f"{name}_rate": float(category == name) for name in ("faithful", "no_claim", "degenerate")}
     scores["hallucination_rate"] = float(category == "hallucinated")
     scores["hallucination_score"] = score

@@ -233,8 +233,9 @@ def threshold_sensitivity(examples: list[Labelled], thresholds=THRESHOLDS, decis
     the threshold)."""
     labels = [e.hallucinated for e in examples]
     score = DECISIONS[decision][0]
-    scored = [(metrics._category(e.response, e.knowledge, e.history, 0.0) == "faithful",
-               score(e.response, e.knowledge, e.history)) for e in examples]
+    babble = [metrics._is_babble(e.response, e.knowledge, e.history) for e in examples]
+    scored = [(metrics._category(e.response, e.history, 0.0, degenerate) == "faithful",
+               score(e.response, e.knowledge, e.history)) for e, degenerate in zip(examples, babble)]
     return {t: balanced_accuracy(labels, [claims and score >= t for claims, score in scored]) for t in thresholds}
 
 
