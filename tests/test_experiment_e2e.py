@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rag_dialogue.experiment import CONDITIONS, RETRIEVAL, SPLITS, Config, run
+from rag_dialogue.experiment import CONDITIONS, DEFAULT_SPLITS, RETRIEVAL, Config, run
 
 pytestmark = pytest.mark.slow
 
@@ -69,8 +69,8 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
         assert opt["query_encoder"] == str(out / "query_encoder")
     assert set(on_disk["conditions"]) == set(CONDITIONS)
     for condition in CONDITIONS:
-        assert set(on_disk["conditions"][condition]) == set(SPLITS)
-        for split in SPLITS:
+        assert set(on_disk["conditions"][condition]) == set(DEFAULT_SPLITS["embedded"])
+        for split in DEFAULT_SPLITS["embedded"]:
             metrics = on_disk["conditions"][condition][split]
             for name in ("ppl", "f1", "kf1", "rf1", "hallucination_rate"):
                 assert name in metrics, (condition, split, name)

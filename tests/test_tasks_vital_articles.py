@@ -264,3 +264,13 @@ def test_changed_only_keeps_the_turns_an_index_swap_counts(tmp_path):
     assert changed and len(counted) < len(everything)
     assert [m["eval_labels"] for m in counted if m.get("changed_facts")] == [m["eval_labels"] for m in changed]
     assert counted[-1]["changed_facts"] and counted[-1]["episode_done"]
+
+
+def test_the_demos_held_out_topic_is_in_the_experiments_index(datapath):
+    """The demo's closing chat talks from the experiment's index (`rag-dialogue chat` builds
+    the whole corpus's at its first use): the article it asks about must be in it."""
+    from rag_dialogue.experiment import _held_out_topic
+
+    topic = _held_out_topic({"rag_dialogue_data": "embedded", "datapath": str(datapath)})
+    assert topic in {p["title"] for p in passages(datapath)}
+    assert topic not in {e["chosen_topic"] for e in load(datapath, "train")}
