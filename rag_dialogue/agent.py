@@ -675,7 +675,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
         then ends it with a claim of its own (`metrics.swapped_ending`: "Melbourne is the
         capital and most populous city of the Australian capital territory."), and one that
         joins two passages' names into one neither writes (`metrics.blended_name`: "Mount
-        Emperor" from Mount Tai's "Jade Emperor Peak"). A question that no passage sentence answers
+        Emperor" from Mount Tai's "Jade Emperor Peak"), and one that reads a passage out
+        after words of its own (`metrics.swapped_lead`: "Honey bees are a sweet and
+        viscous substance ..." from Honey's), and one that counts what a question asks per
+        another whole (`grounded_numbers.counts_another_whole`: "There are thirty bones in
+        each leg." for the human body). A question that no passage sentence answers
         (`passage_reply` finds none that holds what it asks) is declined. Babble gives way too: a true sentence serves
         better than a second try that passes over the passages the first drew on
         (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
@@ -685,6 +689,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return output
         from rag_dialogue import metrics
         from rag_dialogue.abstain import decline_reply, passage_reply
+        from rag_dialogue.grounded_numbers import counts_another_whole
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = batch.observations[0].get("full_text", batch.observations[0].get("text", ""))
@@ -695,7 +700,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         def joins(reply: str) -> bool:
             return (metrics.blended_sentence(reply, passages, turns) is not None
                     or metrics.swapped_ending(reply, passages, turns) is not None
-                    or metrics.blended_name(reply, passages, turns) is not None)
+                    or metrics.swapped_lead(reply, passages) is not None
+                    or metrics.blended_name(reply, passages, turns) is not None
+                    or counts_another_whole(reply, turns[-1]))
 
         unsupported = (metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
                        or metrics.is_hallucinated(text, knowledge, turns)
@@ -703,10 +710,13 @@ class RagDialogueAgent(TorchGeneratorAgent):
         if metrics.declines(text) or not unsupported:
             return output
         # a question for a number is answered by the sentence that gives it, where one does
-        answering = [s for s in self._answering_sentences(batch, [passages])[0] if s not in self._replies]
+        answering = [s for s in self._answering_sentences(batch, [passages])[0]
+                     if s not in self._replies and not counts_another_whole(s, turns[-1])]
         instead = answering[0] if answering else (
             _supported_lead(text, turns[-1], knowledge, turns, joins)
             or passage_reply(passages, self._replies + turns, turns[-1]))
+        if instead and counts_another_whole(instead, turns[-1]):
+            instead = None
         if not instead and "?" in turns[-1]:
             instead = decline_reply([])  # no passage sentence holds what it asks: say so
         if instead:

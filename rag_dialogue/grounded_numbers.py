@@ -362,6 +362,38 @@ def _counts_of(thing: str, text: str) -> set:
     return found
 
 
+# a count given per some whole: "thirty bones in each leg", "nine players per team"
+_PER_WHOLE = re.compile(r"\b(?:in|on|per)\s+(?:each|every|a|an|one|per)\s+([a-z][a-z\s-]*)", re.IGNORECASE)
+_WHOLE_ENDS = frozenset("and or but with which that who where while when as at by for from to of".split())
+
+
+def counts_another_whole(reply: str, message: str) -> bool:
+    """Whether `reply` gives a count of what a count question asks for ("How many bones
+    are in the human body?") per some whole that the question does not name: "There are
+    thirty bones in each leg." is true, and it is not the answer. "There are 88 keys on a
+    standard piano" still answers "How many keys does a piano have?"."""
+    from rag_dialogue.metrics import content_words, passage_sentences, stem
+
+    thing = counted_thing(message) if asked_number(message) == "count" else None
+    if not thing:
+        return False
+    asked, counted = {stem(w) for w in content_words(message)}, stem(thing)
+    for sentence in passage_sentences(reply or ""):
+        tokens = [t.lower() for t in _TOKEN.findall(sentence)]
+        if not any((t[0] in DIGITS or t in _COUNT_WORDS) and counted in {stem(a) for a in tokens[i + 1:i + 1 + COUNT_REACH]}
+                   for i, t in enumerate(tokens)):
+            continue  # no count of the thing asked ("thirty bones")
+        for match in _PER_WHOLE.finditer(sentence):
+            whole = []
+            for word in match.group(1).lower().split()[:3]:
+                if word in _WHOLE_ENDS:
+                    break
+                whole.append(word)
+            if whole and not {stem(w) for w in whole} & asked:
+                return True
+    return False
+
+
 def _answer_numbers(kind: str, thing, text: str) -> set:
     """The numbers in `text` that could answer a question for a number of `kind`: the
     counts of the `thing` counted, dates, measures, or (a count of nothing named: "How

@@ -827,13 +827,52 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
                         run += 1
                     if not (min_run <= run and first + run < len(words) and start + run < len(passage)):
                         continue
-                    if first == 0 and {stem(w) for w in content_words(" ".join(words[run:]))} - held:
+                    if first == 0 and {stem(w) for w in content_words(" ".join(words[run:]))
+                                       if w not in _HEDGES} - held:
                         return sentence
                     if (_a_key(passage_as_written, start + run) and _a_key(as_written, first + run)
                             and words[first + run] not in passage[start + run:start + run + 4]
                             and not _a_key(passage_as_written, start + run - 1)):
                         # a word or two left out ("of the Nile, Alexandria" for "of the Nile
                         # Delta, Alexandria"), or a name cut short, is no other claim
+                        return sentence
+    return None
+
+
+# how often something holds: one in place of another is the passage's claim in other words
+# ("Sushi is a traditional Japanese dish ..., usually seasoned" for "typically seasoned")
+_HEDGES = frozenset("usually typically often generally commonly mostly normally frequently mainly largely "
+                    "primarily chiefly sometimes".split())
+
+
+def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
+    """The first claim sentence of `response` that reads out at least `min_run` words of a
+    passage sentence ((title, text) pairs), not from its start, after words of its own: a
+    word before the run that is not among the 2,000 commonest and that neither the passage
+    sentence's words before the run nor its title hold. Else None.
+
+    The run is the passage's, so the word-level measures call the sentence faithful, but
+    what leads into it makes it a claim about something else. Asked "What do you know
+    about honey bees?" with Honey's "Honey is a sweet and viscous substance made by
+    several species of bees, ...", the chat said "Oh, Honey bees are a sweet and viscous
+    substance made by several species of bees, ..."; asked when the Moon landing
+    happened, "The first crewed or robotic spacecraft to touch the Moon was Apollo 11 in
+    1969." (Luna 2 touched it first). Conversational words before the run ("I know that
+    honey is ...") and a pronoun or a title for the subject ("Giraffes are ..." for
+    Giraffe's "They are ...") keep the passage's claim."""
+    common = default_rare_words().common
+    written = [(title, [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()])
+               for title, text in passages for sentence in passage_sentences(text)]
+    for sentence in _SENTENCE_END.split(statements(response or "").strip()):
+        words = [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()]
+        for title, passage in written:
+            for first in range(1, len(words) - min_run + 1):
+                for start in (j for j, w in enumerate(passage) if j > 0 and w == words[first]):
+                    if words[first:first + min_run] != passage[start:start + min_run]:
+                        continue
+                    held = {stem(w) for w in content_words(" ".join(passage[:start]) + " " + title)}
+                    own = {stem(w) for w in content_words(" ".join(words[:first])) if w not in common}
+                    if own - held:
                         return sentence
     return None
 

@@ -5,7 +5,7 @@ import torch
 from conftest import ngram_blocked_after
 
 from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, _counts_of, answering_sentences, asked_number,
-                                           asks_for_number, close_unstated_numbers, closed_tokens, counted_thing,
+                                           asks_for_number, close_unstated_numbers, closed_tokens, counted_thing, counts_another_whole,
                                            hold_end_until_number, number_about, number_check, numbers_in, numbers_per_row,
                                            spare_numbers_from_ngram_blocking, states_asked_number, states_number,
                                            trailing_number)
@@ -232,3 +232,14 @@ def test_a_measure_is_not_a_date():
     assert number_check("How many works did Mozart complete?")("He completed more than 800 works.")
     assert not number_check("How many works did Mozart complete?")("He completed Symphony No. 41 in 1788.")
     assert number_check("Who was Mozart?") is None
+
+
+def test_a_count_per_another_whole_does_not_answer_a_count_question():
+    body = "How many bones are in the human body?"
+    assert counts_another_whole("There are thirty bones in each leg.", body)  # a chat reply: true, not the answer
+    for answer in ("The adult human skeleton is made up of 206 bones.", "There are 206 bones in an adult human body.",
+                   "A leg has thirty bones, I think."):
+        assert not counts_another_whole(answer, body), answer
+    assert not counts_another_whole("There are 88 keys on a standard piano.", "How many keys does a piano have?")
+    assert not counts_another_whole("There are thirty bones in each leg.", "How many bones are in a leg?")
+    assert not counts_another_whole("There are thirty bones in each leg.", "When were bones first studied?")

@@ -522,3 +522,32 @@ def test_a_passage_sentence_read_out_then_ended_otherwise_is_a_claim_of_its_own(
     # a word the dialogue holds may end it: "Canberra" came from the partner
     assert m.swapped_ending("Melbourne is the capital and most populous city of the Australian Canberra.",
                             melbourne, ["Is it Canberra?"]) is None
+    # one word of how often for another is the passage's claim in other words (a chat reply)
+    sushi = [("Sushi", "Sushi is a traditional Japanese dish made with vinegared rice , typically seasoned "
+                       "with sugar and salt, and combined with a variety of ingredients.")]
+    paraphrase = "Sushi is a traditional Japanese dish made with vinegared rice, usually seasoned with sugar."
+    assert m.swapped_ending(paraphrase, sushi, ["Where does it come from?"]) is None
+    assert m.swapped_ending(paraphrase.replace("usually", "sweetly"), sushi, ["Where does it come from?"])
+
+
+def test_a_passage_sentence_read_out_after_words_of_its_own_is_another_claim():
+    honey = [("Honey", "Honey is a sweet and viscous substance made by several species of bees, the "
+                       "best-known of which are honey bees.")]
+    made_up = "Oh, Honey bees are a sweet and viscous substance made by several species of bees."  # a chat reply
+    assert m.swapped_lead(made_up, honey) == made_up
+    assert m.is_hallucinated(made_up, honey[0][1], ["What do you know about honey bees?"]) is False  # what the words miss
+    for kept in ("Honey is a sweet and viscous substance made by several species of bees.",
+                 "It is a sweet and viscous substance made by several species of bees.",  # a pronoun
+                 "I know that honey is a sweet and viscous substance made by several species of bees.",
+                 "Honey bees make honey."):  # no read-out run
+        assert m.swapped_lead(kept, honey) is None, kept
+    giraffe = [("Giraffe", "They are the tallest living terrestrial animals and the largest ruminants on Earth.")]
+    assert m.swapped_lead("Giraffes are the tallest living terrestrial animals on Earth.", giraffe) is None  # the title
+    mauna_loa = [("Mauna Loa", "It was historically considered to be the largest volcano on Earth until the "
+                               "submarine mountain Tamu Massif was discovered to be larger.")]
+    assert m.swapped_lead("Mount Fuji was historically considered to be the largest volcano on Earth.", mauna_loa)
+    moon = [("Moon landing", "The first human-made object to touch the Moon was Luna 2 in 1959, and the first "
+                             "crewed mission to land on the Moon was Apollo 11 in 1969.")]
+    blend = "The first crewed or robotic spacecraft to touch the Moon was Apollo 11 in 1969."  # a chat reply
+    assert m.swapped_lead(blend, moon) == blend
+    assert m.swapped_lead("The first crewed mission to land on the Moon was Apollo 11 in 1969.", moon) is None
