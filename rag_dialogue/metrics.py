@@ -849,7 +849,7 @@ def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
     """The first claim sentence of `response` that reads out at least `min_run` words of a
     passage sentence ((title, text) pairs), not from its start, after words of its own: a
     word before the run that is not among the 2,000 commonest and that neither the passage
-    sentence's words before the run nor its title hold. Else None.
+    sentence's words before the run nor its title hold (a number is the numbers rules'), else None.
 
     The run is the passage's, so the word-level measures call the sentence faithful, but
     what leads into it makes it a claim about something else. Asked "What do you know
@@ -858,22 +858,29 @@ def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
     substance made by several species of bees, ..."; asked when the Moon landing
     happened, "The first crewed or robotic spacecraft to touch the Moon was Apollo 11 in
     1969." (Luna 2 touched it first). Conversational words before the run ("I know that
-    honey is ...") and a pronoun or a title for the subject ("Giraffes are ..." for
+    honey is ...", what leads up to a "that") and a pronoun or a title for the subject ("Giraffes are ..." for
     Giraffe's "They are ...") keep the passage's claim."""
     common = default_rare_words().common
     written = [(title, [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()])
                for title, text in passages for sentence in passage_sentences(text)]
     for sentence in _SENTENCE_END.split(statements(response or "").strip()):
         words = [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()]
+        kept = []  # per passage sentence read out: whether it holds the words before its first run
         for title, passage in written:
-            for first in range(1, len(words) - min_run + 1):
-                for start in (j for j, w in enumerate(passage) if j > 0 and w == words[first]):
-                    if words[first:first + min_run] != passage[start:start + min_run]:
-                        continue
+            for first, start in ((f, j) for f in range(1, len(words) - min_run + 1)
+                                 for j in range(1, len(passage)) if passage[j] == words[f]):
+                if words[first:first + min_run] == passage[start:start + min_run]:
                     held = {stem(w) for w in content_words(" ".join(passage[:start]) + " " + title)}
-                    own = {stem(w) for w in content_words(" ".join(words[:first])) if w not in common}
-                    if own - held:
-                        return sentence
+                    lead = words[:first]  # "I think it is important to mention that": not a claim
+                    lead = lead[len(lead) - lead[::-1].index("that"):] if "that" in lead else lead
+                    own = {stem(w) for w in content_words(" ".join(lead))
+                           if w not in common and not is_number(w) and w not in QUANTITY_WORDS}
+                    kept.append(not own - held)
+                    break
+        # one passage holding it will do: "one of the six main characters who appeared in
+        # ... Friends" is in Monica's sentence and in Rachel's
+        if kept and not any(kept):
+            return sentence
     return None
 
 

@@ -533,14 +533,24 @@ def test_a_passage_sentence_read_out_then_ended_otherwise_is_a_claim_of_its_own(
 def test_a_passage_sentence_read_out_after_words_of_its_own_is_another_claim():
     honey = [("Honey", "Honey is a sweet and viscous substance made by several species of bees, the "
                        "best-known of which are honey bees.")]
-    made_up = "Oh, Honey bees are a sweet and viscous substance made by several species of bees."  # a chat reply
+    made_up = ("Oh, Honey bees are a sweet and viscous substance made by several species of bees, the best-known "
+               "of which are honey bees.")  # a chat reply
     assert m.swapped_lead(made_up, honey) == made_up
     assert m.is_hallucinated(made_up, honey[0][1], ["What do you know about honey bees?"]) is False  # what the words miss
     for kept in ("Honey is a sweet and viscous substance made by several species of bees.",
                  "It is a sweet and viscous substance made by several species of bees.",  # a pronoun
                  "I know that honey is a sweet and viscous substance made by several species of bees.",
+                 "It is worth a mention that honey is a sweet and viscous substance made by several species of bees.",
                  "Honey bees make honey."):  # no read-out run
         assert m.swapped_lead(kept, honey) is None, kept
+    friends = [("Monica Geller", "Monica Geller is a fictional character, one of the six main characters who "
+                                 "appeared in the American sitcom Friends."),
+               ("Rachel Green", "Rachel Karen Green is a fictional character, one of the six main characters who "
+                                "appeared in the American sitcom Friends.")]
+    assert m.swapped_lead("I know Rachel Karen Green is one of the six main characters who appeared in the "
+                          "American sitcom Friends.", friends) is None  # Rachel's sentence holds it
+    assert m.swapped_lead("Ross Geller is one of the six main characters who appeared in the American sitcom "
+                          "Friends.", friends)
     giraffe = [("Giraffe", "They are the tallest living terrestrial animals and the largest ruminants on Earth.")]
     assert m.swapped_lead("Giraffes are the tallest living terrestrial animals on Earth.", giraffe) is None  # the title
     mauna_loa = [("Mauna Loa", "It was historically considered to be the largest volcano on Earth until the "
