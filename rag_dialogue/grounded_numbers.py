@@ -380,7 +380,8 @@ def counts_another_whole(reply: str, message: str) -> bool:
     asked, counted = {stem(w) for w in content_words(message)}, stem(thing)
     for sentence in passage_sentences(reply or ""):
         tokens = [t.lower() for t in _TOKEN.findall(sentence)]
-        if not any((t[0] in DIGITS or t in _COUNT_WORDS) and counted in {stem(a) for a in tokens[i + 1:i + 1 + COUNT_REACH]}
+        if not any((t[0] in DIGITS or t in _COUNT_WORDS)
+                   and counted in {stem(a) for a in tokens[i + 1:i + 1 + COUNT_REACH]}
                    for i, t in enumerate(tokens)):
             continue  # no count of the thing asked ("thirty bones")
         for match in _PER_WHOLE.finditer(sentence):

@@ -703,6 +703,19 @@ def statements(response: str) -> str:
     return " ".join(s for s in _SENTENCE_END.split((response or "").strip()) if not s.rstrip().endswith("?"))
 
 
+def _statement_sentences(response: str) -> list:
+    """The sentences of `statements(response)`: what the sentence-level checks read."""
+    return _SENTENCE_END.split(statements(response or "").strip())
+
+
+def _passage_sentence_words(passages) -> list:
+    """(title, its words lowercased, its words as written) of every sentence of `passages`
+    ((title, text) pairs), punctuation left out: what a reply's read-out runs are found in."""
+    return [(title, [w.lower() for w in as_written], as_written)
+            for title, text in passages for sentence in passage_sentences(text)
+            for as_written in [_NOT_WORD.sub(" ", sentence).split()]]
+
+
 _BUT = re.compile(r"(?:,\s*|\s)but\s", re.IGNORECASE)
 
 
@@ -786,12 +799,18 @@ def blended_sentence(response: str, passages, history) -> str | None:
     evidence = [_content_stems(title) | _content_stems(sentence)
                 for title, text in list(passages) + [("", r) for r in replies]
                 for sentence in passage_sentences(text)]
-    for sentence in _SENTENCE_END.split(statements(response or "").strip()):
+    for sentence in _statement_sentences(response):
         claim = _beyond_decline(sentence)
         keys = _key_stems(claim) - said
         if len(keys) >= 2 and not any(keys <= held for held in evidence):
             return sentence
     return None
+
+
+# how often something holds: one in place of another is the passage's claim in other words
+# ("Sushi is a traditional Japanese dish ..., usually seasoned" for "typically seasoned")
+_HEDGES = frozenset("usually typically often generally commonly mostly normally frequently mainly largely "
+                    "primarily chiefly sometimes".split())
 
 
 def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | None:
@@ -810,15 +829,13 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
     Apollo 11 in Apollo 2." for "... in 1969." (chat replies)."""
     turns = _turns(history)
     held = _content_stems(" ".join(f"{title} {text}" for title, text in passages)) | _content_stems(_as_text(turns))
-    written = [([w.lower() for w in as_written], as_written)
-               for _, text in passages for sentence in passage_sentences(text)
-               for as_written in [_NOT_WORD.sub(" ", sentence).split()]]
-    for sentence in _SENTENCE_END.split(statements(response or "").strip()):
+    written = _passage_sentence_words(passages)
+    for sentence in _statement_sentences(response):
         as_written = _NOT_WORD.sub(" ", sentence).split()
         words = [w.lower() for w in as_written]
         if not words:
             continue
-        for passage, passage_as_written in written:
+        for _, passage, passage_as_written in written:
             for first in range(len(words)):
                 for start in (j for j, w in enumerate(passage) if w == words[first]):
                     run = 0
@@ -839,17 +856,12 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
     return None
 
 
-# how often something holds: one in place of another is the passage's claim in other words
-# ("Sushi is a traditional Japanese dish ..., usually seasoned" for "typically seasoned")
-_HEDGES = frozenset("usually typically often generally commonly mostly normally frequently mainly largely "
-                    "primarily chiefly sometimes".split())
-
-
 def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
     """The first claim sentence of `response` that reads out at least `min_run` words of a
     passage sentence ((title, text) pairs), not from its start, after words of its own: a
     word before the run that is not among the 2,000 commonest and that neither the passage
-    sentence's words before the run nor its title hold (a number is the numbers rules'), else None.
+    sentence's words before the run nor its title hold (a number is the numbers rules'),
+    else None.
 
     The run is the passage's, so the word-level measures call the sentence faithful, but
     what leads into it makes it a claim about something else. Asked "What do you know
@@ -858,15 +870,14 @@ def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
     substance made by several species of bees, ..."; asked when the Moon landing
     happened, "The first crewed or robotic spacecraft to touch the Moon was Apollo 11 in
     1969." (Luna 2 touched it first). Conversational words before the run ("I know that
-    honey is ...", what leads up to a "that") and a pronoun or a title for the subject ("Giraffes are ..." for
-    Giraffe's "They are ...") keep the passage's claim."""
+    honey is ...", what leads up to a "that") and a pronoun or a title for the subject
+    ("Giraffes are ..." for Giraffe's "They are ...") keep the passage's claim."""
     common = default_rare_words().common
-    written = [(title, [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()])
-               for title, text in passages for sentence in passage_sentences(text)]
-    for sentence in _SENTENCE_END.split(statements(response or "").strip()):
+    written = _passage_sentence_words(passages)
+    for sentence in _statement_sentences(response):
         words = [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()]
         kept = []  # per passage sentence read out: whether it holds the words before its first run
-        for title, passage in written:
+        for title, passage, _ in written:
             for first, start in ((f, j) for f in range(1, len(words) - min_run + 1)
                                  for j in range(1, len(passage)) if passage[j] == words[f]):
                 if words[first:first + min_run] == passage[start:start + min_run]:
