@@ -351,6 +351,53 @@ _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 _SUBJECT_PRONOUN = re.compile(r"^(?:It|They|He|She|Its|Their|His|Her|This|These)\b")
 
 
+def _follows_up(message: str, said) -> bool:
+    """A follow-up that points back and names nothing ("Who designed it?", "When did it
+    last erupt?"): it asks about what the dialogue is about."""
+    return bool(said) and bool(_POINTS_BACK.search(message or "")) and not named_terms(message or "")
+
+
+def on_topic(passages, message: str, said) -> list:
+    """The `passages` ((title, text) pairs) that may answer `message`: to a follow-up
+    (`_follows_up`), those whose title the dialogue (`said`, its turns) holds, so that
+    "Who designed it?" after the Eiffel Tower is not answered by Tower Bridge's "designed
+    by Horace Jones"; to any other message, all of them."""
+    if not _follows_up(message, said):
+        return list(passages)
+    from rag_dialogue.retrieval.query import topic_share
+
+    dialogue = "\n".join(said)
+    return [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0]
+
+
+def another_subject(reply: str, message: str, said, passages) -> bool:
+    """True when `reply`, to a follow-up (`_follows_up`), speaks of the subject of a
+    retrieved passage whose title shares no word with the dialogue (`said`, its turns), and
+    of nothing else the dialogue holds beyond the message's words. Asked "When did it last
+    erupt?" after Tamu Massif, with Volcano's, Mount Pelée's and Mount Fuji's passages, the
+    chat said "Mount Fuji last erupted from 1707 to 1708.", true of another mountain.
+    "Apollo 11 landed on the Moon in 1969." to "When did that happen?" after the Moon
+    landing speaks of the Moon too, and stands."""
+    if not _follows_up(message, said):
+        return False
+    from rag_dialogue.retrieval.query import topic_share
+
+    dialogue = "\n".join(said)
+    held, asked = metrics.content_stems(dialogue), metrics.content_stems(message)
+    return any(topic_share(dialogue, title) == 0 and topic_share(reply, title) == 1.0
+               and not (metrics.content_stems(reply) - metrics.content_stems(title) - asked) & held
+               for title, _ in passages)
+
+
+def of_the_subject(passages, message: str, said) -> list:
+    """The `passages` ((title, text) pairs) that do not speak of another subject
+    (`another_subject`, read with their title) to a follow-up; all of them to any other
+    message. Mount Pelée's "Its most recent eruption was in 1932." does not answer "When
+    did it last erupt?" after Tamu Massif."""
+    return [(title, text) for title, text in passages
+            if not another_subject(f"{title}: {text}", message, said, [(title, text)])]
+
+
 def passage_reply(passages, said, message: str = "") -> str | None:
     """The sentence of `passages` ((title, text) pairs, best first) that shares most words
     (by stem, its title's too) with `message`, the best passage's first on a tie, among
@@ -370,11 +417,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     title the dialogue holds answer it, not Tower Bridge's "designed by Horace Jones". A
     question ("...?") takes only a sentence that holds all its content words (all but one
     of four or more); None where none does."""
-    if said and _POINTS_BACK.search(message) and not named_terms(message):
-        from rag_dialogue.retrieval.query import topic_share
-
-        dialogue = "\n".join(said)
-        passages = [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0]
+    passages = on_topic(passages, message, said)
     fresh = [(title, sentence) for title, text in passages for sentence in metrics.passage_sentences(text)
              if len(sentence.split()) >= 3 and not repeats(sentence, said)]
     stems = [set(_stems(f"{title} {sentence}")) for title, sentence in fresh]

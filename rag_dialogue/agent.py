@@ -679,7 +679,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
         after words of its own (`metrics.swapped_lead`: "Honey bees are a sweet and
         viscous substance ..." from Honey's), and one that counts what a question asks per
         another whole (`grounded_numbers.counts_another_whole`: "There are thirty bones in
-        each leg." for the human body). A question that no passage sentence answers
+        each leg." for the human body), and one that turns a passage's roles round
+        (`metrics.swapped_roles`: "Honey bees are made by ..." from honey "made by several
+        species of bees"), and one that answers a follow-up about another passage's subject
+        (`abstain.another_subject`: "Mount Fuji last erupted ..." when asked of Tamu
+        Massif). A question that no passage sentence answers
         (`passage_reply` finds none that holds what it asks) is declined. Babble gives way too: a true sentence serves
         better than a second try that passes over the passages the first drew on
         (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
@@ -688,7 +692,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import decline_reply, passage_reply
+        from rag_dialogue.abstain import another_subject, decline_reply, of_the_subject, passage_reply
         from rag_dialogue.grounded_numbers import counts_another_whole
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
@@ -702,7 +706,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.swapped_ending(reply, passages, turns) is not None
                     or metrics.swapped_lead(reply, passages) is not None
                     or metrics.blended_name(reply, passages, turns) is not None
-                    or counts_another_whole(reply, turns[-1]))
+                    or metrics.swapped_roles(reply, passages, turns) is not None
+                    or counts_another_whole(reply, turns[-1])
+                    or another_subject(reply, turns[-1], turns, passages))
 
         unsupported = (metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
                        or metrics.is_hallucinated(text, knowledge, turns)
@@ -710,7 +716,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         if metrics.declines(text) or not unsupported:
             return output
         # a question for a number is answered by the sentence that gives it, where one does
-        answering = [s for s in self._answering_sentences(batch, [passages])[0]
+        answering = [s for s in self._answering_sentences(batch, [of_the_subject(passages, turns[-1], turns)])[0]
                      if s not in self._replies and not counts_another_whole(s, turns[-1])]
         instead = answering[0] if answering else (
             _supported_lead(text, turns[-1], knowledge, turns, joins)

@@ -826,7 +826,11 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
     city of the Australian state of Victoria ...", "Melbourne is the capital and most
     populous city of the Australian capital territory."; asked "When did that happen?"
     of the first Moon landing, "... and the first crewed mission to land on the moon was
-    Apollo 11 in Apollo 2." for "... in 1969." (chat replies)."""
+    Apollo 11 in Apollo 2." for "... in 1969." (chat replies). So does a run that leaves
+    its passage for a phrase of place, time or agent that reads out another passage
+    sentence: "The genus of the coffee plant is native to tropical Africa, specifically in
+    the equatorial regions of the Americas, Southeast Asia, and India.", where the Americas
+    are where coffee is grown now."""
     turns = _turns(history)
     held = _content_stems(" ".join(f"{title} {text}" for title, text in passages)) | _content_stems(_as_text(turns))
     written = _passage_sentence_words(passages)
@@ -853,7 +857,26 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
                         # a word or two left out ("of the Nile, Alexandria" for "of the Nile
                         # Delta, Alexandria"), or a name cut short, is no other claim
                         return sentence
+                    if words[first + run] in _PREPOSITIONS and _continues_another(
+                            words[first:first + run], words[first + run:first + run + min_run - 1], written):
+                        return sentence
     return None
+
+
+# words that open a phrase of place, time or agent, which a verb before them takes as its own
+_PREPOSITIONS = frozenset("in on at from of by for with during since after before into near across".split())
+
+
+def _continues_another(run: list, then: list, written) -> bool:
+    """Whether the words `then` read out another passage sentence (of `written`, as
+    `_passage_sentence_words` gives them) that holds under half of the content words of
+    `run`, the words read out before them: a phrase of another sentence's claim."""
+    before = set(content_words(" ".join(run)))
+    for _, passage, _ in written:
+        at = [j for j, w in enumerate(passage) if w == then[0]]
+        if any(passage[j:j + len(then)] == then for j in at) and len(before & set(passage)) * 2 < len(before):
+            return True
+    return False
 
 
 def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
@@ -892,6 +915,44 @@ def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
         # ... Friends" is in Monica's sentence and in Rachel's
         if kept and not any(kept):
             return sentence
+    return None
+
+
+# a passive verb and the "by" that names its agent: "is made by", "was largely built by"
+_PASSIVE = re.compile(r"\b(?:is|are|was|were|be|been|being)\s+(?:\w+ly\s+)?(\w+)\s+by\b", re.IGNORECASE)
+_CLAUSE_START = re.compile(r"[,;:]|\b(?:that|which|who|and|but)\b", re.IGNORECASE)
+
+
+def swapped_roles(response: str, passages, history=()) -> str | None:
+    """The first claim sentence of `response` whose subject a passage sentence ((title,
+    text) pairs) or a dialogue turn names as the agent of the same passive verb, and none
+    as its subject; else None.
+
+    Every word is the passages', so the word-level measures call it faithful, but the
+    roles are turned round: asked how bees make honey, with Honey's "Honey is a sweet and
+    viscous substance made by several species of bees" (a reply before), the chat said
+    "Honey bees are made by the process of regurgitation and the production of honey.";
+    "Italian cuisine was
+    influenced by French cuisine" from the reverse. The subject is the content words
+    before the verb in its clause, all of which must stand after the passage's "by" (the
+    agent and what the sentence says of it: "by several species of bees, the best-known of
+    which are honey bees"), or before its verb, to count as said."""
+    said = list(passages) + [("", turn) for turn in _turns(history)]
+    written = [[stem(w) for w in words] for _, words, _ in _passage_sentence_words(said)]
+    for sentence in _statement_sentences(response):
+        for match in _PASSIVE.finditer(sentence):
+            verb = stem(match.group(1).lower())
+            subject = {stem(w) for w in content_words(_CLAUSE_START.split(sentence[:match.start()])[-1])}
+            if not subject:
+                continue
+            as_agent = as_subject = False
+            for words in written:
+                for i in (i for i, w in enumerate(words) if w == verb):
+                    as_subject = as_subject or subject <= set(words[:i])
+                    as_agent = as_agent or (words[i + 1:i + 2] == ["by"]
+                                            and subject <= set(words[i + 2:]))
+            if as_agent and not as_subject:
+                return sentence
     return None
 
 

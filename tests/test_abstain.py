@@ -271,3 +271,28 @@ def test_a_chat_reply_keeps_the_lead_sentences_that_hold():
                            joins_nothing) == "I'm fine, thanks."
     assert _supported_lead("I'm fine. I live in Paris.", hello, knowledge, [hello], joins_nothing) == "I'm fine."
     assert _supported_lead("Paris. I live in Paris.", hello, knowledge, [hello], joins_nothing) is None  # babble
+
+
+def test_a_follow_up_answered_about_another_passages_subject_is_another_subject():
+    # as the chat retrieved them, asked after Tamu Massif "When did it last erupt?"
+    volcanoes = [("Volcano", "Volcanoes resulting from divergent tectonic activity are usually non-explosive."),
+                 ("Mount Pelée", "Its most recent eruption was in 1932."),
+                 ("Mount Fuji", "Mount Fuji last erupted from 1707 to 1708.")]
+    said = ["Hey there! Do you know anything about volcanoes?", "A volcano is a vent in the crust.",
+            "Which one is the biggest?", "It is the submarine volcano Tamu Massif.", "When did it last erupt?"]
+    assert abstain.another_subject("Mount Fuji last erupted from 1707 to 1708.", said[-1], said, volcanoes)
+    assert abstain.of_the_subject(volcanoes, said[-1], said) == volcanoes[:1]
+    assert not abstain.another_subject("It last erupted long ago.", said[-1], said, volcanoes)
+    assert not abstain.another_subject("Volcanoes like Mount Fuji erupt.", said[-1], said, volcanoes)  # speaks of both
+    # a message that names what it asks about is not a follow-up
+    assert not abstain.another_subject("Mount Fuji last erupted from 1707 to 1708.", "When did Mount Fuji last erupt?",
+                                       said[:-1] + ["When did Mount Fuji last erupt?"], volcanoes)
+    assert abstain.of_the_subject(volcanoes, "When did Mount Fuji last erupt?", said) == volcanoes
+    moon = [("Moon landing", "The first crewed mission to land on the Moon was Apollo 11 in 1969."),
+            ("Apollo 11", "Apollo 11 was the spaceflight that first landed humans on the Moon.")]
+    said = ["Tell me about the Moon landing.", "A Moon landing is the arrival of a spacecraft on the Moon.",
+            "When did that happen?"]
+    assert not abstain.another_subject("Apollo 11 landed on the Moon in 1969.", said[-1], said, moon)
+    spaceflight = [("History of spaceflight", "The United States landed the first men on the Moon in 1969.")]
+    assert not abstain.another_subject(spaceflight[0][1], said[-1], said, moon + spaceflight)
+    assert abstain.of_the_subject(spaceflight, said[-1], said) == spaceflight  # it speaks of the Moon

@@ -528,6 +528,19 @@ def test_a_passage_sentence_read_out_then_ended_otherwise_is_a_claim_of_its_own(
     paraphrase = "Sushi is a traditional Japanese dish made with vinegared rice, usually seasoned with sugar."
     assert m.swapped_ending(paraphrase, sushi, ["Where does it come from?"]) is None
     assert m.swapped_ending(paraphrase.replace("usually", "sweetly"), sushi, ["Where does it come from?"])
+    # a phrase of place from another sentence ends the claim (a chat reply, as it retrieved them)
+    coffee = [("Coffee", "Coffee plants are now cultivated in over 70 countries, primarily in the equatorial "
+                         "regions of the Americas, Southeast Asia, India, and Africa."),
+              ("Coffee", "The genus \"Coffea\" is native to tropical Africa (specifically having its origin in "
+                         "Ethiopia and Sudan) and Madagascar, the Comoros, Mauritius, and Réunion in the Indian Ocean.")]
+    spliced = ("The genus of the coffee plant is native to tropical Africa, specifically in the equatorial regions "
+               "of the Americas, Southeast Asia, and India.")
+    assert m.swapped_ending(spliced, coffee, ["Where does it come from?"]) == spliced
+    for kept in ("The genus Coffea is native to tropical Africa, specifically having its origin in Ethiopia.",
+                 "Coffee plants are now cultivated in over 70 countries, mostly in the equatorial regions of the "
+                 "Americas.",  # its own sentence, a word changed
+                 "The genus is native to tropical Africa, and is now cultivated in over 70 countries."):
+        assert m.swapped_ending(kept, coffee, ["Where does it come from?"]) is None, kept
 
 
 def test_a_passage_sentence_read_out_after_words_of_its_own_is_another_claim():
@@ -561,3 +574,28 @@ def test_a_passage_sentence_read_out_after_words_of_its_own_is_another_claim():
     blend = "The first crewed or robotic spacecraft to touch the Moon was Apollo 11 in 1969."  # a chat reply
     assert m.swapped_lead(blend, moon) == blend
     assert m.swapped_lead("The first crewed mission to land on the Moon was Apollo 11 in 1969.", moon) is None
+
+
+def test_a_subject_that_the_passages_name_as_the_agent_is_a_claim_turned_round():
+    honey = [("Honey", "Honey is made and stored to nourish bee colonies."),  # as the chat retrieved them
+             ("Honey", "Bees produce honey by gathering and then refining the sugary secretions of plants or the "
+                       "secretions of other insects, like the honeydew of aphids."),
+             ("Honey", "This refinement takes place both within individual bees, through regurgitation and "
+                       "enzymatic activity, and during storage in the hive, through water evaporation that "
+                       "concentrates the honey's sugars until it is thick and viscous.")]
+    said = ["What do you know about honey bees?",
+            "Honey is a sweet and viscous substance made by several species of bees, the best-known of which "
+            "are honey bees.",
+            "How do they make honey?"]
+    made_up = "Honey bees are made by the process of regurgitation and the production of honey."  # a chat reply
+    assert m.swapped_roles(made_up, honey, said) == made_up  # the agent was named in a reply before
+    assert m.swapped_roles(made_up, honey, said[:1]) is None  # nothing names bees as the agent
+    knowledge = "\n".join(f"{title}: {text}" for title, text in honey)  # as the chat gives it
+    assert m.is_hallucinated(made_up, knowledge, said) is False  # what the words miss
+    for kept in ("Honey is made by several species of bees.", "Bees make honey.",
+                 "Honey is made and stored by honey bees to nourish their colonies."):
+        assert m.swapped_roles(kept, honey, said) is None, kept
+    cuisine = [("Italian cuisine", "French cuisine was influenced by Italian cuisine in the 16th century.")]
+    assert m.swapped_roles("Italian cuisine was influenced by French cuisine.", cuisine)
+    assert m.swapped_roles("French cuisine was strongly influenced by Italian cuisine.", cuisine) is None
+    assert m.swapped_roles("Is Italian cuisine influenced by French cuisine?", cuisine) is None  # asks
