@@ -291,6 +291,17 @@ def unsupported_question(message: str, passages, is_word=None) -> str | None:
     return decline_reply(missing, asking) if names and len(missing) == len(names) else None
 
 
+def unheld_subject(message: str, passages) -> str | None:
+    """The decline reply, naming it, when the first name that `message`'s asking sentences
+    give (what they ask about) is one no passage holds, else None. For a reply already
+    taken back: "Tell me about the Glimmerfen Bridge in Oslo." is not answered by "Oslo
+    is the capital and most populous city of Norway." (`unsupported_question` answers it,
+    as Oslo is held: a name in passing may be all a passage needs to hold)."""
+    asking = _asking((message or "").strip())
+    names = named_terms(asking)
+    return decline_reply(names[:1], asking) if names and missing_names(asking, passages, names[:1]) else None
+
+
 # "When was it first known, and where?": the passages may answer the rest
 _ASKS_MORE = re.compile(r"\b(?:and|or)\s+(?:who|whom|whose|what|where|which|why|how)\b", re.IGNORECASE)
 

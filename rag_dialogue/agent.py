@@ -683,7 +683,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         (`metrics.swapped_roles`: "Honey bees are made by ..." from honey "made by several
         species of bees"), and one that answers a follow-up about another passage's subject
         (`abstain.another_subject`: "Mount Fuji last erupted ..." when asked of Tamu
-        Massif). A question that no passage sentence answers
+        Massif). A message whose first name no passage holds is declined by that name ("I'm
+        sorry, I don't know anything about the Glimmerfen Bridge.", not Oslo's first
+        sentence). A question that no passage sentence answers
         (`passage_reply` finds none that holds what it asks) is declined. Babble gives way too: a true sentence serves
         better than a second try that passes over the passages the first drew on
         (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
@@ -692,7 +694,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import another_subject, decline_reply, of_the_subject, passage_reply
+        from rag_dialogue.abstain import another_subject, decline_reply, of_the_subject, passage_reply, unheld_subject
         from rag_dialogue.grounded_numbers import counts_another_whole
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
@@ -719,7 +721,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         answering = [s for s in self._answering_sentences(batch, [of_the_subject(passages, turns[-1], turns)])[0]
                      if s not in self._replies and not counts_another_whole(s, turns[-1])]
         instead = answering[0] if answering else (
-            _supported_lead(text, turns[-1], knowledge, turns, joins)
+            unheld_subject(turns[-1], passages)
+            or _supported_lead(text, turns[-1], knowledge, turns, joins)
             or passage_reply(passages, self._replies + turns, turns[-1]))
         if instead and counts_another_whole(instead, turns[-1]):
             instead = None

@@ -296,3 +296,13 @@ def test_a_follow_up_answered_about_another_passages_subject_is_another_subject(
     spaceflight = [("History of spaceflight", "The United States landed the first men on the Moon in 1969.")]
     assert not abstain.another_subject(spaceflight[0][1], said[-1], said, moon + spaceflight)
     assert abstain.of_the_subject(spaceflight, said[-1], said) == spaceflight  # it speaks of the Moon
+
+
+def test_a_message_whose_first_name_no_passage_holds_is_declined_by_that_name():
+    oslo = [("Oslo", "Oslo is the capital and most populous city of Norway.")]
+    asked = "Tell me about the Glimmerfen Bridge in Oslo."  # no such bridge
+    assert abstain.unsupported_question(asked, oslo) is None  # Oslo is held: answered, and then checked
+    assert abstain.unheld_subject(asked, oslo) == "I'm sorry, I don't know anything about the Glimmerfen Bridge."
+    assert abstain.unheld_subject("Tell me about Oslo's bridges.", oslo) is None
+    assert abstain.unheld_subject("I went to Stavanger. Tell me about Oslo.", oslo) is None  # said, not asked
+    assert abstain.unheld_subject("What is a fjord?", oslo) is None  # names nothing
