@@ -357,6 +357,7 @@ def says_nothing_new(reply: str, message: str, earlier) -> bool:
 
 
 _ASKS_WHO = re.compile(r"^\s*(?:who|whom|whose)\b", re.IGNORECASE)
+_ASKS_WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
 # a person's full name: two capitalised words or more ("Albert Einstein", "Alexander Fleming")
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 _SUBJECT_PRONOUN = re.compile(r"^(?:It|They|He|She|Its|Their|His|Her|This|These)\b")
@@ -427,7 +428,8 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     it?", after the Eiffel Tower) asks about what the dialogue is about: only passages whose
     title the dialogue holds answer it, not Tower Bridge's "designed by Horace Jones". A
     question ("...?") takes only a sentence that holds all its content words (all but one
-    of four or more); None where none does."""
+    of four or more); None where none does. "Where ...?" takes only a sentence that names a
+    place, or anything, that the dialogue has not named: a capitalised word inside it."""
     passages = on_topic(passages, message, said)
     fresh = [(title, sentence) for title, text in passages for sentence in metrics.passage_sentences(text)
              if len(sentence.split()) >= 3 and not repeats(sentence, said)]
@@ -439,6 +441,13 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         # answered by Burj Khalifa's "the tallest building in the world"
         kept = [(pair, held) for pair, held in zip(fresh, stems)
                 if len(asked - _held_stems(asked, held)) <= (len(asked) >= 4)]
+        fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
+    if _ASKS_WHERE.match(message or ""):
+        # "Where is it?" asks for a place: a sentence that names none the dialogue has not
+        # is no answer ("The Great Barrier Reef can be seen from outer space ...")
+        known = {stem for text in list(said) + [message] for stem in _stems(text)}
+        kept = [(pair, held) for pair, held in zip(fresh, stems)
+                if {metrics.stem(w) for w in metrics.name_words(pair[1])} - known]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     if not any(_held_stems(asked, held) for held in stems):
         asked = {stem for turn in said for stem in _stems(turn)}

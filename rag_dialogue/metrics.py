@@ -555,7 +555,7 @@ def hallucination_features(response: str, knowledge, history,
         "unsupported_number": float(any(is_number(w) and s not in k_stems and s not in h_stems
                                         for w, s in zip(words, stems))),
         "unsupported_name": float(any(stem(w) not in k_stems and stem(w) not in h_stems
-                                      for w in _name_words(response))),
+                                      for w in name_words(response))),
         "log_words": math.log1p(len(tokens)),
         "unmatched_knowledge": 1.0 - _f1(tokens, k_tokens) if tokens else 1.0,
         "degenerate": float(_is_babble(response, knowledge, history)),
@@ -566,7 +566,7 @@ def hallucination_features(response: str, knowledge, history,
 _INNER_CAPITALISED = re.compile(r"(?<![.!?:\"'(\[]\s)(?<=\s)[A-Z][\w'’-]*")
 
 
-def _name_words(response: str) -> list[str]:
+def name_words(response: str) -> list[str]:
     """Content words of the capitalised words that do not start a sentence: names, which
     lowercased responses simply do not have."""
     return [w for token in _INNER_CAPITALISED.findall(response) for w in content_words(token)]

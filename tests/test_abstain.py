@@ -306,3 +306,12 @@ def test_a_message_whose_first_name_no_passage_holds_is_declined_by_that_name():
     assert abstain.unheld_subject("Tell me about Oslo's bridges.", oslo) is None
     assert abstain.unheld_subject("I went to Stavanger. Tell me about Oslo.", oslo) is None  # said, not asked
     assert abstain.unheld_subject("What is a fjord?", oslo) is None  # names nothing
+
+
+def test_where_is_answered_only_by_a_sentence_that_names_a_place():
+    reef = [("Great Barrier Reef", "The Great Barrier Reef can be seen from outer space and is the world's biggest "
+                                   "single structure made by living organisms."),
+            ("Great Barrier Reef", "It is located in the Coral Sea, off the coast of Queensland, Australia.")]
+    said = ["What is the Great Barrier Reef?", "It is the world's largest coral reef system."]
+    assert abstain.passage_reply(reef, said, "Where is it?") == "Great Barrier Reef: " + reef[1][1]
+    assert abstain.passage_reply(reef[:1], said, "Where is it?") is None  # names no place
