@@ -269,7 +269,7 @@ def tokenizer_vocabulary(*tokenizers):
     return is_word
 
 
-def unsupported_question(message: str, passages, is_word=None) -> str | None:
+def unsupported_question(message: str, passages, is_word=None, said=()) -> str | None:
     """The decline reply when `message` asks for a fact and the sentences that ask name
     things none of the passages holds (not one of their names), else None (answer from
     the passages). With `is_word` (`tokenizer_vocabulary`), a word no vocabulary knows
@@ -278,12 +278,24 @@ def unsupported_question(message: str, passages, is_word=None) -> str | None:
     Every name must be missing: people name things in passing ("I know zebras roam in
     Africa, but ...") that the answer need not hold. A question without names is answered:
     its rare words miss paraphrasing passages too often (42% of real WoW questions whose
-    wizard had the answer were declined that way; words no vocabulary knows, 7%)."""
+    wizard had the answer were declined that way; words no vocabulary knows, 7%).
+
+    A follow-up (`_follows_up`: "Who was its first emperor?") to a reply that declined
+    asks about the names of the same speaker's latest turn before it that names something
+    and points back to nothing (`said`: the dialogue's turns before `message`): asked
+    about the Zarnovian Empire, the chat declined, and then, asked its first emperor, made
+    up "The empire was ruled by the Zarnovian dynasty.". After any other reply a name said
+    in passing is not what a follow-up asks about ("Is that a trait you can tell early
+    on?" after a wizard's reply on genius and an apprentice's mention of IQ)."""
     message = (message or "").strip()
     if not message or not asks_for_fact(message):
         return None
     asking = _asking(message)
     names = named_terms(asking)
+    if not names and _follows_up(message, said) and metrics.declines(said[-1]):
+        asking = next((turn for turn in list(said)[-2::-2]
+                       if named_terms(turn) and not _POINTS_BACK.search(turn)), asking)
+        names = named_terms(asking)
     if is_word is not None:
         held = _name_stems(names)
         names += [w for w in unknown_words(asking, is_word) if metrics.stem(w) not in held]

@@ -752,7 +752,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         declines = []
         for obs, r in zip(observations, retrievals):
             message, passages = obs.get("text", "").split(delimiter)[-1], r.pairs()
-            decline = unsupported_question(message, passages, self._vocabulary())
+            said = obs.get("full_text", "").split(delimiter)[:-1]  # the dialogue before it
+            decline = unsupported_question(message, passages, self._vocabulary(), said)
             if decline is None and self.opt.get("answer_asked_number", True):
                 decline = unanswered_number(message, passages)
                 if decline is not None and unanswered_number(message, [("", r) for r in self._replies]) is None:

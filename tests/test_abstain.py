@@ -315,3 +315,18 @@ def test_where_is_answered_only_by_a_sentence_that_names_a_place():
     said = ["What is the Great Barrier Reef?", "It is the world's largest coral reef system."]
     assert abstain.passage_reply(reef, said, "Where is it?") == "Great Barrier Reef: " + reef[1][1]
     assert abstain.passage_reply(reef[:1], said, "Where is it?") is None  # names no place
+
+
+def test_a_follow_up_is_declined_when_no_passage_holds_what_the_conversation_asked_about():
+    empires = [("Theodosius I", "Theodosius was the last emperor to rule the entire Roman Empire."),
+               ("Nerva–Antonine dynasty", 'The first five of these are popularly known as the "Five Good Emperors".')]
+    said = ["Tell me about the Zarnovian Empire.", "I'm sorry, I don't know anything about the Zarnovian Empire."]
+    asked = "Who was its first emperor?"  # as the chat retrieved them
+    assert abstain.unsupported_question(asked, empires) is None  # names nothing of its own
+    assert abstain.unsupported_question(asked, empires, said=said) == \
+        "I'm sorry, I don't know anything about the Zarnovian Empire."
+    rome = [("Roman Empire", "Augustus was the first Roman emperor.")]
+    assert abstain.unsupported_question(asked, rome, said=["Tell me about the Roman Empire.", "It was vast."]) is None
+    assert abstain.unsupported_question("Who was the first emperor?", empires, said=said) is None  # points back to nothing
+    said = ["Tell me about the Zarnovian Empire.", "It was a great empire."]
+    assert abstain.unsupported_question(asked, empires, said=said) is None  # a reply it stands by, answered
