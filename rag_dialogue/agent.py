@@ -683,7 +683,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         (`metrics.swapped_roles`: "Honey bees are made by ..." from honey "made by several
         species of bees"), and one that answers a follow-up about another passage's subject
         (`abstain.another_subject`: "Mount Fuji last erupted ..." when asked of Tamu
-        Massif). A message whose first name no passage holds is declined by that name ("I'm
+        Massif). A word said twice in a row that the passages do not write so gives way too
+        (`metrics.doubled_word`: "the largest reliably reliably recorded"). A message whose
+        first name no passage holds is declined by that name ("I'm
         sorry, I don't know anything about the Glimmerfen Bridge.", not Oslo's first
         sentence). A question that no passage sentence answers
         (`passage_reply` finds none that holds what it asks) is declined. Babble gives way too: a true sentence serves
@@ -713,6 +715,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or another_subject(reply, turns[-1], turns, passages))
 
         unsupported = (metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
+                       or metrics.doubled_word(text, [knowledge] + turns) is not None
                        or metrics.is_hallucinated(text, knowledge, turns)
                        or joins(text))
         if metrics.declines(text) or not unsupported:

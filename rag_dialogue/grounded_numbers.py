@@ -412,9 +412,10 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     is about it by title, those of the passage that holds most of the names, two at
     least, and more than any other: "How many players are on a soccer team?" takes
     "Association football, more commonly known as football or soccer, ... two teams of
-    eleven players", not Volleyball's "two teams of six players"."""
-    from rag_dialogue.abstain import _ASKS_MORE, is_about, names_mentioned
-    from rag_dialogue.metrics import passage_sentences
+    eleven players", not Volleyball's "two teams of six players". Of the passages about
+    it, only those whose titles hold most of the names' words answer."""
+    from rag_dialogue.abstain import _ASKS_MORE, _name_stems, is_about, names_mentioned
+    from rag_dialogue.metrics import content_stems, passage_sentences
 
     kind = asked_number(message)
     if kind is None or _ASKS_MORE.search(message):
@@ -422,9 +423,17 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     thing = counted_thing(message) if kind == "count" else None
     answering = [(title, [s for s in passage_sentences(text) if _answer_numbers(kind, thing, s)])
                  for title, text in passages]
-    found = [s for (title, sentences) in answering if is_about(names, title) for s in sentences]
-    if found:
-        return found
+    about = [(title, sentences) for title, sentences in answering if is_about(names, title)]
+    if about:
+        # of those, the ones whose titles hold most of the names' words: "How big is a great
+        # white shark?" is not answered by Whale shark's "An individual with a length of
+        # 18.8 m ...", though Whale shark is about a shark
+        named = _name_stems(names)
+        closest = max(len(content_stems(title) & named) for title, _ in about)
+        found = [s for title, sentences in about if len(content_stems(title) & named) == closest
+                 for s in sentences]
+        if found:
+            return found
     held = [(names_mentioned(names, title, text), sentences)
             for (title, text), (_, sentences) in zip(passages, answering) if sentences]
     best = max((h for h, _ in held), default=0)

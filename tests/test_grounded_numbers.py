@@ -243,3 +243,17 @@ def test_a_count_per_another_whole_does_not_answer_a_count_question():
     assert not counts_another_whole("There are 88 keys on a standard piano.", "How many keys does a piano have?")
     assert not counts_another_whole("There are thirty bones in each leg.", "How many bones are in a leg?")
     assert not counts_another_whole("There are thirty bones in each leg.", "When were bones first studied?")
+
+
+def test_of_the_passages_about_it_those_whose_title_holds_most_of_the_names_answer():
+    from rag_dialogue.abstain import conversation_names
+
+    asked = "How big is a great white shark?"  # as the chat retrieved them
+    sharks = [("Whale shark", "An individual with a length of 18.8 m (61.7 ft) has been considered the largest "
+                              "reliably recorded."),
+              ("Great white shark", "The white shark is one of the largest living shark and fish species."),
+              ("Great white shark", "It can reach a length of 6.1 m (20 ft).")]
+    names = conversation_names(asked, ["I'm watching a documentary about sharks.", "Sharks are fish.", asked])
+    assert answering_sentences(asked, names, sharks) == ["It can reach a length of 6.1 m (20 ft)."]
+    assert answering_sentences(asked, names, sharks[:2]) == []  # not the whale shark's length
+    assert answering_sentences("How big is a whale shark?", ["whale", "shark", "big"], sharks[:2]) == [sharks[0][1]]

@@ -599,3 +599,13 @@ def test_a_subject_that_the_passages_name_as_the_agent_is_a_claim_turned_round()
     assert m.swapped_roles("Italian cuisine was influenced by French cuisine.", cuisine)
     assert m.swapped_roles("French cuisine was strongly influenced by Italian cuisine.", cuisine) is None
     assert m.swapped_roles("Is Italian cuisine influenced by French cuisine?", cuisine) is None  # asks
+
+
+def test_a_word_said_twice_in_a_row_is_a_stumble_unless_the_passages_write_it_so():
+    shark = "An individual with a length of 18.8 m (61.7 ft) has been considered the largest reliably recorded."
+    reply = "The individual with a length of 18.8 m (61.7 ft) is considered to be the largest reliably reliably recorded."
+    assert m.doubled_word(reply, [shark]) == "reliably reliably"  # a chat reply
+    assert m.doubled_word("She danced the cha cha all night.", ["The cha cha is a Cuban dance."]) is None
+    assert m.doubled_word("It was a very very long time ago.", []) is None  # stress
+    assert m.doubled_word("Oh, ame ame, amaterasu.", []) is None  # three letters: left to the measure
+    assert m.doubled_word("The the tower is tall.", []) is None  # an article: too short to tell
