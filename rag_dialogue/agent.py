@@ -684,7 +684,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         species of bees"), and one that answers a follow-up about another passage's subject
         (`abstain.another_subject`: "Mount Fuji last erupted ..." when asked of Tamu
         Massif). A word said twice in a row that the passages do not write so gives way too
-        (`metrics.doubled_word`: "the largest reliably reliably recorded"). A message whose
+        (`metrics.doubled_word`: "the largest reliably reliably recorded"), and a passage
+        sentence read out to its end that then stutters its words (`metrics.runs_on`: "...
+        in the town of Kelvo in the 1803 Amalric Sorensby was born"). A message whose
         first name no passage holds is declined by that name ("I'm
         sorry, I don't know anything about the Glimmerfen Bridge.", not Oslo's first
         sentence). A question that no passage sentence answers
@@ -711,6 +713,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.swapped_lead(reply, passages) is not None
                     or metrics.blended_name(reply, passages, turns) is not None
                     or metrics.swapped_roles(reply, passages, turns) is not None
+                    or metrics.runs_on(reply, passages) is not None
                     or counts_another_whole(reply, turns[-1])
                     or another_subject(reply, turns[-1], turns, passages))
 

@@ -62,14 +62,28 @@ def context_ids(passage_ids: Sequence[int], history_ids: Sequence[int], max_len:
 PASSAGE_SEPARATOR = " / "
 
 
+_HEADER_LEAD = 2  # words a copied header may have before its title
+
+
 def without_passage_header(reply: str, titles) -> str:
-    """`reply` without a leading "title / " of one of its passages' `titles`: the layout of
-    the generator's input, which a reply sometimes copies ("Beer / Beer is brewed from
-    cereal grains ..."; 10 of the 1,280 replies of the demo's evaluation)."""
+    """`reply` without a leading "title / " of one of its passages' `titles`, a word or two
+    before the title included: the layout of the generator's input, which a reply sometimes
+    copies ("Beer / Beer is brewed from cereal grains ..."; 10 of the 1,280 replies of the
+    demo's evaluation; "Orvieda Festival of Lanterns of Orvieda / Participants release ..."
+    in a chat)."""
     head, separator, rest = reply.partition(PASSAGE_SEPARATOR)
-    if separator and rest.strip() and head.strip() in {t.strip() for t in titles if t and t.strip()}:
+    if separator and rest.strip() and any(_a_header(head.strip(), t.strip()) for t in titles if t and t.strip()):
         return rest.lstrip()
     return reply
+
+
+def _a_header(head: str, title: str) -> bool:
+    """`head` is `title`, or the title after a word or two of its own ("Orvieda Festival of
+    Lanterns of Orvieda"), as a copied header may stutter; "I like Beer" is no header."""
+    if not head.endswith(title):
+        return False
+    lead = head[:-len(title)].split()
+    return len(lead) <= _HEADER_LEAD and set(w.lower() for w in lead) <= set(title.lower().split())
 
 
 def special_token_wrapping(tokenizer) -> Tuple[List[int], List[int]]:

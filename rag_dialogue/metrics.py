@@ -918,6 +918,27 @@ def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
     return None
 
 
+def runs_on(response: str, passages, min_run: int = 6) -> str | None:
+    """The first claim sentence of `response` that reads out a passage sentence ((title,
+    text) pairs) to its end, its last `min_run` words at least, then goes on, without a
+    sentence's end, with two words or more that say nothing but what the run and the title
+    said; else None. Asked "Where was Amalric Sorensby born?", the chat said "He was born in
+    1803 in the town of Kelvo in the 1803 Amalric Sorensby was born": the passage's sentence,
+    then a stutter of its words. An ending that says something more is left to the other
+    checks."""
+    for sentence in _statement_sentences(response):
+        words = [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()]
+        for title, passage, _ in _passage_sentence_words(passages):
+            tail = passage[-min_run:]
+            ends = [i + min_run for i in range(len(words) - min_run + 1) if words[i:i + min_run] == tail]
+            for end in ends:
+                rest = words[end:]
+                said = {stem(w) for w in content_words(" ".join(words[:end]) + " " + title)}
+                if len(rest) >= 2 and {stem(w) for w in content_words(" ".join(rest))} <= said:
+                    return sentence
+    return None
+
+
 # a passive verb and the "by" that names its agent: "is made by", "was largely built by"
 _PASSIVE = re.compile(r"\b(?:is|are|was|were|be|been|being)\s+(?:\w+ly\s+)?(\w+)\s+by\b", re.IGNORECASE)
 _CLAUSE_START = re.compile(r"[,;:]|\b(?:that|which|who|and|but)\b", re.IGNORECASE)

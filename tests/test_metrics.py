@@ -609,3 +609,15 @@ def test_a_word_said_twice_in_a_row_is_a_stumble_unless_the_passages_write_it_so
     assert m.doubled_word("It was a very very long time ago.", []) is None  # stress
     assert m.doubled_word("Oh, ame ame, amaterasu.", []) is None  # three letters: left to the measure
     assert m.doubled_word("The the tower is tall.", []) is None  # an article: too short to tell
+
+
+def test_a_passage_sentence_read_to_its_end_then_stuttered_runs_on():
+    composer = [("Amalric Sorensby", "He was born in 1803 in the town of Kelvo."),
+                ("Amalric Sorensby", "He taught at the Royal Academy of Tarnholm for thirty years.")]
+    stutter = "He was born in 1803 in the town of Kelvo in the 1803 Amalric Sorensby was born"  # a chat reply
+    assert m.runs_on(stutter, composer) == stutter
+    assert m.is_hallucinated(stutter, "\n".join(t for _, t in composer), ["Where was Amalric Sorensby born?"]) is False
+    for kept in ("He was born in 1803 in the town of Kelvo.",
+                 "He was born in 1803 in the town of Kelvo, which he loved.",  # says more: other checks
+                 "He was born in 1803 in the town of Kelvo. Amalric Sorensby was born there."):  # a sentence of its own
+        assert m.runs_on(kept, composer) is None, kept

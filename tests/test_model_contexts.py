@@ -25,6 +25,11 @@ def test_a_reply_loses_the_passage_header_it_copied():
     assert without_passage_header("Ales and/or lagers / stouts.", titles) == "Ales and/or lagers / stouts."
     assert without_passage_header("Beer / ", titles) == "Beer / "  # nothing after it: left as it is
     assert without_passage_header("Beer / Beer.", []) == "Beer / Beer."
+    # a stutter of the title before it (a chat reply)
+    festival = ["Festival of Lanterns of Orvieda"]
+    assert without_passage_header("Orvieda Festival of Lanterns of Orvieda / Participants release lanterns.",
+                                  festival) == "Participants release lanterns."
+    assert without_passage_header("I like Beer / stouts.", titles) == "I like Beer / stouts."
 
 
 def test_contexts_are_title_text_separator_history(tiny_bart_dir):
