@@ -422,6 +422,19 @@ def of_the_subject(passages, message: str, said) -> list:
             if not another_subject(f"{title}: {text}", message, said, [(title, text)])]
 
 
+def names_no_one(reply: str, message: str) -> bool:
+    """True when `message` asks "Who ...?" of someone it does not name, and `reply` names
+    no one: no capitalised word that the message lacks and that is not an everyday word
+    ("A", "The"). "Who invented the light bulb?" got "A bulb socket provides mechanical
+    support and electrical connections."; "Edison invented it." names someone, and "Who
+    were the Beatles?" asks what they were."""
+    if not _ASKS_WHO.match(message or "") or named_terms(message):
+        return False
+    common, asked = metrics.default_rare_words().common, set(_stems(message))
+    return not any(metrics.stem(w) not in asked and w not in common
+                   for token in re.findall(r"\b[A-Z][\w'’-]*", reply or "") for w in metrics.content_words(token))
+
+
 def passage_reply(passages, said, message: str = "") -> str | None:
     """The sentence of `passages` ((title, text) pairs, best first) that shares most words
     (by stem, its title's too) with `message`, the best passage's first on a tie, among

@@ -686,7 +686,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
         Massif). A word said twice in a row that the passages do not write so gives way too
         (`metrics.doubled_word`: "the largest reliably reliably recorded"), and a passage
         sentence read out to its end that then stutters its words (`metrics.runs_on`: "...
-        in the town of Kelvo in the 1803 Amalric Sorensby was born"). A message whose
+        in the town of Kelvo in the 1803 Amalric Sorensby was born"), and one that states
+        the relation a question asks that no passage states (`metrics.unheld_relation`:
+        "The capital of Australia is Sydney"), and one to "Who ...?" that names no one
+        (`abstain.names_no_one`). A message whose
         first name no passage holds is declined by that name ("I'm
         sorry, I don't know anything about the Glimmerfen Bridge.", not Oslo's first
         sentence). A question that no passage sentence answers
@@ -698,7 +701,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import another_subject, decline_reply, of_the_subject, passage_reply, unheld_subject
+        from rag_dialogue.abstain import (another_subject, decline_reply, names_no_one, of_the_subject, passage_reply,
+                                          unheld_subject)
         from rag_dialogue.grounded_numbers import counts_another_whole
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
@@ -714,6 +718,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.blended_name(reply, passages, turns) is not None
                     or metrics.swapped_roles(reply, passages, turns) is not None
                     or metrics.runs_on(reply, passages) is not None
+                    or metrics.unheld_relation(reply, passages, turns) is not None
+                    or names_no_one(reply, turns[-1])
                     or counts_another_whole(reply, turns[-1])
                     or another_subject(reply, turns[-1], turns, passages))
 

@@ -939,6 +939,45 @@ def runs_on(response: str, passages, min_run: int = 6) -> str | None:
     return None
 
 
+# "the capital of Australia": a word, then the name it is of
+_WORD_OF_NAME = re.compile(r"\b([A-Za-z][\w'’-]*)\s+of\s+(?:the\s+)?([A-Z][\w'’-]*)")
+_WH_START = re.compile(r"^\s*(?:what|whats|what's|who|whos|who's|where|when|which|how|why)\b", re.IGNORECASE)
+_RELATION_GAP = 2  # content words that may stand between the two ("the capital city of")
+
+
+def unheld_relation(response: str, passages, history) -> str | None:
+    """The first "A of B" (B a name) in a claim sentence of `response` that says what the
+    partner's last turn asks (A and B both among its words: "What's the capital of
+    Australia?") and that no passage sentence ((title, text) pairs, the title before it)
+    and no earlier reply relates: A at most `_RELATION_GAP` content words before B, or B
+    just before A ("Australia's capital"); else None.
+
+    Asked the capital of Australia with Adelaide's, Melbourne's and Sydney's "the capital
+    ... city of ..." sentences retrieved, the chat said "The capital of Australia is
+    Sydney": every word is the passages', so the measures call it faithful, but no passage
+    says Sydney is the capital of Australia."""
+    turns = _turns(history)
+    if not turns or not (_WH_START.match(turns[-1]) or turns[-1].rstrip().endswith("?")):
+        return None
+    asked = _content_stems(turns[-1])
+    replies = turns[::-1][1::2]
+    related = [[stem(w) for w in content_words(f"{title} {sentence}")]
+               for title, text in list(passages) + [("", r) for r in replies]
+               for sentence in passage_sentences(text)]
+
+    def relates(a: str, b: str) -> bool:
+        return any((w == a and b in words[i + 1:i + 2 + _RELATION_GAP]) or (w == b and a in words[i + 1:i + 2])
+                   for words in related for i, w in enumerate(words))
+
+    for sentence in _statement_sentences(response):
+        for match in _WORD_OF_NAME.finditer(sentence):
+            a, b = content_words(match.group(1)), content_words(match.group(2))
+            if a and b and match.start(2) > 0 and {stem(a[0]), stem(b[0])} <= asked \
+                    and not relates(stem(a[0]), stem(b[0])):
+                return match.group(0)
+    return None
+
+
 # a passive verb and the "by" that names its agent: "is made by", "was largely built by"
 _PASSIVE = re.compile(r"\b(?:is|are|was|were|be|been|being)\s+(?:\w+ly\s+)?(\w+)\s+by\b", re.IGNORECASE)
 _CLAUSE_START = re.compile(r"[,;:]|\b(?:that|which|who|and|but)\b", re.IGNORECASE)

@@ -330,3 +330,12 @@ def test_a_follow_up_is_declined_when_no_passage_holds_what_the_conversation_ask
     assert abstain.unsupported_question("Who was the first emperor?", empires, said=said) is None  # points back to nothing
     said = ["Tell me about the Zarnovian Empire.", "It was a great empire."]
     assert abstain.unsupported_question(asked, empires, said=said) is None  # a reply it stands by, answered
+
+
+def test_who_is_answered_by_a_reply_that_names_someone():
+    asked = "Who invented the light bulb?"
+    assert abstain.names_no_one("A bulb socket provides mechanical support and electrical connections.", asked)
+    assert not abstain.names_no_one("Edison invented it.", asked)
+    assert not abstain.names_no_one("Thomas Edison is known for his work on the light bulb.", asked)
+    assert not abstain.names_no_one("They were an English rock band.", "Who were the Beatles?")  # asks what
+    assert not abstain.names_no_one("A bulb socket holds it.", "What holds a light bulb?")

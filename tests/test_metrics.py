@@ -621,3 +621,19 @@ def test_a_passage_sentence_read_to_its_end_then_stuttered_runs_on():
                  "He was born in 1803 in the town of Kelvo, which he loved.",  # says more: other checks
                  "He was born in 1803 in the town of Kelvo. Amalric Sorensby was born there."):  # a sentence of its own
         assert m.runs_on(kept, composer) is None, kept
+
+
+def test_the_relation_a_question_asks_needs_a_passage_that_states_it():
+    cities = [("Adelaide", "Adelaide is the capital and most populous city of South Australia, as well as the "
+                           "fifth-most populous city in Australia."),
+              ("Sydney", "Sydney is the capital city of the state of New South Wales and the most populous city "
+                         "in Australia.")]  # as the chat retrieved them
+    asked = ["whats the capital of australia"]
+    assert m.unheld_relation("The capital of Australia is Sydney", cities, asked) == "capital of Australia"
+    assert m.is_hallucinated("The capital of Australia is Sydney", "\n".join(t for _, t in cities), asked) is False
+    canberra = [("Canberra", "Canberra is the capital city of Australia.")]
+    assert m.unheld_relation("The capital of Australia is Canberra.", cities + canberra, asked) is None
+    assert m.unheld_relation("Australia's capital is Canberra.", [("Canberra", "It is Australia's capital.")],
+                             asked) is None
+    assert m.unheld_relation("Sydney is the capital city of New South Wales.", cities, asked) is None  # not asked
+    assert m.unheld_relation("The capital of Australia is Sydney", cities, ["I love Sydney."]) is None  # no question
