@@ -427,8 +427,10 @@ def names_no_one(reply: str, message: str) -> bool:
     no one: no capitalised word that the message lacks and that is not an everyday word
     ("A", "The"). "Who invented the light bulb?" got "A bulb socket provides mechanical
     support and electrical connections."; "Edison invented it." names someone, and "Who
-    were the Beatles?" asks what they were."""
-    if not _ASKS_WHO.match(message or "") or named_terms(message):
+    were the Beatles?" asks what they were, "Who is your favourite singer?" asks the
+    listener, and "Who knows, ..." asks nothing."""
+    message = message or ""
+    if not (_ASKS_WHO.match(message) and "?" in message) or named_terms(message) or asks_the_listener(message):
         return False
     common, asked = metrics.default_rare_words().common, set(_stems(message))
     return not any(metrics.stem(w) not in asked and w not in common

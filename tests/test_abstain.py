@@ -339,3 +339,5 @@ def test_who_is_answered_by_a_reply_that_names_someone():
     assert not abstain.names_no_one("Thomas Edison is known for his work on the light bulb.", asked)
     assert not abstain.names_no_one("They were an English rock band.", "Who were the Beatles?")  # asks what
     assert not abstain.names_no_one("A bulb socket holds it.", "What holds a light bulb?")
+    assert not abstain.names_no_one("The lady who is in every episode.", "Who is your favorite character?")
+    assert not abstain.names_no_one("That's true.", "Who knows, maybe we can benefit from that research.")
