@@ -688,7 +688,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
         sentence read out to its end that then stutters its words (`metrics.runs_on`: "...
         in the town of Kelvo in the 1803 Amalric Sorensby was born"), and one that states
         the relation a question asks that no passage states (`metrics.unheld_relation`:
-        "The capital of Australia is Sydney"), and one to "Who ...?" that names no one
+        "The capital of Australia is Sydney"), and one that drops the rank its passage
+        gives a superlative (`metrics.dropped_rank`: "Neptune is the largest planet" from
+        "the fourth-largest planet") or ranks another thing so (`metrics.moved_superlative`:
+        "the largest planet" from Triton's "the largest natural satellite"), and one to
+        "Who ...?" that names no one
         (`abstain.names_no_one`). A message whose
         first name no passage holds is declined by that name ("I'm
         sorry, I don't know anything about the Glimmerfen Bridge.", not Oslo's first
@@ -719,6 +723,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.swapped_roles(reply, passages, turns) is not None
                     or metrics.runs_on(reply, passages) is not None
                     or metrics.unheld_relation(reply, passages, turns) is not None
+                    or metrics.dropped_rank(reply, passages) is not None
+                    or metrics.moved_superlative(reply, passages, turns) is not None
                     or names_no_one(reply, turns[-1])
                     or counts_another_whole(reply, turns[-1])
                     or another_subject(reply, turns[-1], turns, passages))

@@ -939,6 +939,66 @@ def runs_on(response: str, passages, min_run: int = 6) -> str | None:
     return None
 
 
+_RANK = re.compile(r"^(?:\d+(?:st|nd|rd|th)|" + "|".join(_ORDINALS) + r")$")
+
+
+def _rank_before(words: list, i: int) -> tuple:
+    """The words that rank the superlative at `words[i]`: an ordinal ("fourth largest",
+    "4th largest") or "one of" ("one of the largest", "one of its largest"); () where none
+    does."""
+    if i >= 1 and _RANK.match(words[i - 1]):
+        return (words[i - 1],)
+    if i >= 3 and words[i - 3:i - 1] == ["one", "of"]:  # "one of the largest", "one of its largest"
+        return ("one", "of")
+    return ()
+
+
+def dropped_rank(response: str, passages) -> str | None:
+    """The first claim sentence of `response` with a superlative ("largest", "most") that
+    every passage sentence ((title, text) pairs, the title counted) holding it and half the
+    sentence's content words ranks, by an ordinal or "one of the", where the sentence does
+    not; else None. Asked "What's the biggest planet?", with Neptune's "It is the
+    fourth-largest planet in the Solar System by diameter" retrieved, the chat said "Neptune
+    is the largest planet in the solar system.": every word is the passage's."""
+    written = [(_content_stems(f"{title} {' '.join(words)}"), words) for title, words, _ in _passage_sentence_words(passages)]
+    for sentence in _statement_sentences(response):
+        words = [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()]
+        claim = _content_stems(sentence)
+        for i, word in enumerate(words):
+            if word not in SUPERLATIVES or _rank_before(words, i):
+                continue
+            holding = [(len(claim & stems), passage) for stems, passage in written
+                       if word in passage and 2 * len(claim & stems) >= len(claim)]
+            if holding and all(_rank_before(passage, j) for _, passage in holding
+                               for j, w in enumerate(passage) if w == word):
+                return sentence
+    return None
+
+
+def moved_superlative(response: str, passages, history=()) -> str | None:
+    """The first claim sentence of `response` with a superlative whose content word after
+    it (what it ranks: "the largest planet") follows it in no passage sentence ((title,
+    text) pairs) and no dialogue turn that holds it, two content words apart at most;
+    else None. Asked "What's the biggest planet?", with Neptune's "the eighth and farthest
+    known planet" and Triton's "the largest natural satellite of the planet Neptune"
+    retrieved, a chat said "Neptune is the largest planet in the solar system.": the
+    passages rank a moon so, not a planet. Of the 3,939 wizard replies of the shipped WoW
+    valid-seen conversations it flags 8 against their checked sentences, paraphrases and
+    claims of the wizard's own ("the fastest breed of dogs")."""
+    texts = [text for _, text in passages] + _turns(history)
+    written = [[stem(w) for w in content_words(sentence)] for text in texts for sentence in passage_sentences(text)]
+    for sentence in _statement_sentences(response):
+        words = [stem(w) for w in content_words(sentence)]
+        for i, word in enumerate(words[:-1]):
+            if word not in SUPERLATIVES or word == "least":  # "at least" ranks nothing
+                continue
+            ranked = words[i + 1]
+            holding = [w for w in written if word in w]
+            if holding and not any(ranked in w[j + 1:j + 3] for w in holding for j, x in enumerate(w) if x == word):
+                return sentence
+    return None
+
+
 # "the capital of Australia": a word, then the name it is of
 _WORD_OF_NAME = re.compile(r"\b([A-Za-z][\w'’-]*)\s+of\s+(?:the\s+)?([A-Z][\w'’-]*)")
 _WH_START = re.compile(r"^\s*(?:what|whats|what's|who|whos|who's|where|when|which|how|why)\b", re.IGNORECASE)

@@ -637,3 +637,28 @@ def test_the_relation_a_question_asks_needs_a_passage_that_states_it():
                              asked) is None
     assert m.unheld_relation("Sydney is the capital city of New South Wales.", cities, asked) is None  # not asked
     assert m.unheld_relation("The capital of Australia is Sydney", cities, ["I love Sydney."]) is None  # no question
+
+
+def test_a_superlative_without_the_rank_its_passage_gives_it_is_another_claim():
+    neptune = [("Neptune", "Neptune is the eighth and farthest known planet orbiting the Sun."),
+               ("Neptune", "It is the fourth-largest planet in the Solar System by diameter, the third-most-massive "
+                           "planet, and the densest giant planet.")]
+    made_up = "Neptune is the largest planet in the solar system."  # a chat reply
+    assert m.dropped_rank(made_up, neptune) == made_up
+    assert m.is_hallucinated(made_up, "\n".join(t for _, t in neptune), ["What's the biggest planet?"]) is False
+    for kept in ("Neptune is the fourth-largest planet in the solar system.", "It is the fourth largest planet.",
+                 "Neptune is the farthest known planet."):
+        assert m.dropped_rank(kept, neptune) is None, kept
+    assert m.dropped_rank("Jupiter is the largest planet.", [("Jupiter", "Jupiter is the largest planet.")]) is None
+    cities = [("Alexandria", "It is one of the largest cities in Egypt.")]
+    assert m.dropped_rank("It is the largest city in Egypt.", cities)
+    assert m.dropped_rank("It is one of the largest cities in Egypt.", cities) is None
+
+
+def test_a_superlative_that_the_passages_give_another_thing_is_moved():
+    passages = [("Neptune", "Neptune is the eighth and farthest known planet orbiting the Sun."),
+                ("Triton (moon)", "Triton is the largest natural satellite of the planet Neptune.")]
+    made_up = "Neptune is the largest planet in the solar system."  # a chat reply, as it retrieved them
+    assert m.moved_superlative(made_up, passages) == made_up
+    assert m.moved_superlative("Triton is the largest satellite of Neptune.", passages) is None
+    assert m.moved_superlative("Neptune is at least the farthest known planet.", passages) is None
