@@ -437,6 +437,25 @@ def names_no_one(reply: str, message: str) -> bool:
                    for token in re.findall(r"\b[A-Z][\w'’-]*", reply or "") for w in metrics.content_words(token))
 
 
+def with_its_subject(reply: str, passages, said) -> str:
+    """`reply` led by its passage's title ("Mount Pelée: Its most recent eruption was in
+    1932.") where it opens with a pronoun and reads out the opening of a sentence of a
+    passage ((title, text) pairs) whose title the dialogue (`said`) does not hold: the
+    pronoun is the passage's, and the listener cannot know what it stands for. As
+    `passage_reply` leads the sentences it gives."""
+    if not _SUBJECT_PRONOUN.match(reply or ""):
+        return reply
+    from rag_dialogue.retrieval.query import topic_share
+
+    opening = metrics.normalize(" ".join(reply.split()[:6]))
+    dialogue = "\n".join(said)
+    for title, text in passages:
+        if title and topic_share(dialogue, title) < 1.0 and any(
+                metrics.normalize(sentence).startswith(opening) for sentence in metrics.passage_sentences(text)):
+            return f"{_PARENTHESIS.sub('', title).strip()}: {reply}"
+    return reply
+
+
 def passage_reply(passages, said, message: str = "") -> str | None:
     """The sentence of `passages` ((title, text) pairs, best first) that shares most words
     (by stem, its title's too) with `message`, the best passage's first on a tie, among

@@ -484,6 +484,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             output = self._with_the_number_asked(batch, output)
             output = self._unless_unsupported(batch, output)
             output = self._unless_a_repeat(batch, output)
+            output = self._with_its_subject(batch, output)
         progress.advance(len(batch.valid_indices) if batch.valid_indices is not None else 0)
         if output is None or output.get("text") is None:
             return output
@@ -624,6 +625,18 @@ class RagDialogueAgent(TorchGeneratorAgent):
             message = batch.observations[i].get("text", "").split(delimiter)[-1]
             if sentences and not states_asked_number(output["text"][i], message, sentences):
                 output["text"][i] = sentences[0]
+        return output
+
+    def _with_its_subject(self, batch, output):
+        """In a chat, a reply that reads out a passage sentence led by a pronoun is led by
+        the passage's title where the dialogue does not name it (`abstain.with_its_subject`)."""
+        if not (self._chatting(batch) and output is not None and output.get("text") and self.model.last_retrieval):
+            return output
+        from rag_dialogue.abstain import with_its_subject
+
+        turns = batch.observations[0].get("full_text", batch.observations[0].get("text", ""))
+        said = turns.split(self.opt.get("delimiter", "\n"))
+        output["text"][0] = with_its_subject(output["text"][0], self.model.last_retrieval[0].pairs(), said)
         return output
 
     def _unless_a_repeat(self, batch, output):

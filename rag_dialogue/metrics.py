@@ -975,6 +975,12 @@ def dropped_rank(response: str, passages) -> str | None:
     return None
 
 
+def _same_root(a: str, b: str, root: int = 5) -> bool:
+    """Stems of one root: equal, or sharing their first `root` letters ("volcan" and
+    "volcano", which Porter stems apart)."""
+    return a == b or (len(a) >= root and len(b) >= root and a[:root] == b[:root])
+
+
 def moved_superlative(response: str, passages, history=()) -> str | None:
     """The first claim sentence of `response` with a superlative whose content word after
     it (what it ranks: "the largest planet") follows it in no passage sentence ((title,
@@ -994,7 +1000,8 @@ def moved_superlative(response: str, passages, history=()) -> str | None:
                 continue
             ranked = words[i + 1]
             holding = [w for w in written if word in w]
-            if holding and not any(ranked in w[j + 1:j + 3] for w in holding for j, x in enumerate(w) if x == word):
+            if holding and not any(_same_root(ranked, other) for w in holding for j, x in enumerate(w)
+                                   if x == word for other in w[j + 1:j + 3]):
                 return sentence
     return None
 

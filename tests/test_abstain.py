@@ -341,3 +341,13 @@ def test_who_is_answered_by_a_reply_that_names_someone():
     assert not abstain.names_no_one("A bulb socket holds it.", "What holds a light bulb?")
     assert not abstain.names_no_one("The lady who is in every episode.", "Who is your favorite character?")
     assert not abstain.names_no_one("That's true.", "Who knows, maybe we can benefit from that research.")
+
+
+def test_a_passage_sentence_led_by_a_pronoun_keeps_its_subject_in_a_chat():
+    pelee = [("Mount Pelée", "Mount Pelée is a volcano in Martinique. Its most recent eruption was in 1932.")]
+    said = ["Do you know anything about volcanoes?", "A volcano is a vent in the crust.", "When did it last erupt?"]
+    assert abstain.with_its_subject("Its most recent eruption was in 1932.", pelee, said) == \
+        "Mount Pelée: Its most recent eruption was in 1932."
+    assert abstain.with_its_subject("Its most recent eruption was in 1932.", pelee,
+                                    ["Tell me about Mount Pelée."]) == "Its most recent eruption was in 1932."
+    assert abstain.with_its_subject("It erupted once.", pelee, said) == "It erupted once."  # not the passage's

@@ -662,3 +662,7 @@ def test_a_superlative_that_the_passages_give_another_thing_is_moved():
     assert m.moved_superlative(made_up, passages) == made_up
     assert m.moved_superlative("Triton is the largest satellite of Neptune.", passages) is None
     assert m.moved_superlative("Neptune is at least the farthest known planet.", passages) is None
+    mauna_loa = [("Mauna Loa", "It was historically considered to be the largest volcano on Earth until the "
+                               "submarine mountain Tamu Massif was discovered to be larger.")]
+    assert m.moved_superlative("It is the submarine volcano Tamu Massif, which is the largest volcanic mountain on "
+                               "Earth.", mauna_loa) is None  # a word of the same root
