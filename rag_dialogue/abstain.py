@@ -118,12 +118,31 @@ def _stems(text: str) -> list:
 _DERIVED = ("er", "or", "ion", "ist", "ian", "al")
 
 
+# irregular verbs, each form's stem to its base's: "Who wrote Romeo and Juliet?" is answered
+# by "... a tragedy written by William Shakespeare"
+_IRREGULAR_VERBS = (
+    "write wrote written", "make made", "build built", "find found", "give gave given", "take took taken",
+    "begin began begun", "lead led", "win won", "sing sang sung", "speak spoke spoken", "know knew known",
+    "draw drew drawn", "grow grew grown", "eat ate eaten", "fly flew flown", "see saw seen", "hold held",
+    "keep kept", "sell sold", "tell told", "think thought", "teach taught", "bring brought", "buy bought",
+    "fight fought", "run ran", "come came", "become became", "choose chose chosen", "rise rose risen",
+    "fall fell fallen", "bear bore born", "lose lost", "leave left", "meet met", "pay paid", "say said",
+    "send sent", "spend spent", "stand stood", "feed fed", "shoot shot", "drive drove driven",
+    "ride rode ridden", "break broke broken", "steal stole stolen", "freeze froze frozen", "wear wore worn",
+    "swim swam swum", "drink drank drunk", "ring rang rung", "sink sank sunk", "hide hid hidden")
+_VERB_FORMS = {metrics.stem(form): metrics.stem(forms.split()[0])
+               for forms in _IRREGULAR_VERBS for form in forms.split()}
+
+
 def _held_stems(asked: set, held: set) -> set:
     """The stems of `asked` that `held` has, or has with one ending more or less of
-    `_DERIVED`: "Who invented the telephone?" is answered by "... inventor ... credited with
-    patenting the first practical telephone"."""
+    `_DERIVED`, or in another form of an irregular verb (`_IRREGULAR_VERBS`): "Who invented the
+    telephone?" is answered by "... inventor ... credited with patenting the first
+    practical telephone"."""
+    bases = {_VERB_FORMS.get(h, h) for h in held}
+
     def holds(word: str) -> bool:
-        return word in held or any(
+        return word in held or _VERB_FORMS.get(word, word) in bases or any(
             (h.startswith(word) and h[len(word):] in _DERIVED) or (word.startswith(h) and word[len(h):] in _DERIVED)
             for h in held)
     return {word for word in asked if holds(word)}

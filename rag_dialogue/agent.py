@@ -755,8 +755,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             unheld_subject(turns[-1], passages)
             or _supported_lead(text, turns[-1], knowledge, turns, joins)
             or passage_reply(passages, self._replies + turns, turns[-1]))
-        if instead and counts_another_whole(instead, turns[-1]):
-            instead = None
+        if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(instead, turns[-1])):
+            instead = None  # a passage's sentence that does not answer either
         if not instead and "?" in turns[-1]:
             instead = decline_reply([])  # no passage sentence holds what it asks: say so
         if instead:

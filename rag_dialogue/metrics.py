@@ -967,10 +967,13 @@ def dropped_rank(response: str, passages) -> str | None:
         for i, word in enumerate(words):
             if word not in SUPERLATIVES or _rank_before(words, i):
                 continue
-            holding = [(len(claim & stems), passage) for stems, passage in written
+            holding = [passage for stems, passage in written
                        if word in passage and 2 * len(claim & stems) >= len(claim)]
-            if holding and all(_rank_before(passage, j) for _, passage in holding
-                               for j, w in enumerate(passage) if w == word):
+            # where the passage says it again, the place that ranks the same word ("the fourth
+            # largest desert in the world and the largest in Asia": "largest desert")
+            places = [(passage, j) for passage in holding for j, w in enumerate(passage) if w == word]
+            following = [(passage, j) for passage, j in places if passage[j + 1:j + 2] == words[i + 1:i + 2]]
+            if places and all(_rank_before(passage, j) for passage, j in following or places):
                 return sentence
     return None
 

@@ -351,3 +351,9 @@ def test_a_passage_sentence_led_by_a_pronoun_keeps_its_subject_in_a_chat():
     assert abstain.with_its_subject("Its most recent eruption was in 1932.", pelee,
                                     ["Tell me about Mount Pelée."]) == "Its most recent eruption was in 1932."
     assert abstain.with_its_subject("It erupted once.", pelee, said) == "It erupted once."  # not the passage's
+
+
+def test_a_question_word_is_held_in_another_form_of_an_irregular_verb():
+    play = [("Romeo and Juliet", "The Tragedy of Romeo and Juliet is a tragedy written by William Shakespeare.")]
+    assert abstain.passage_reply(play, [], "Who wrote Romeo and Juliet?") == play[0][1]
+    assert abstain.passage_reply(play, [], "Who sang Romeo and Juliet?") is None

@@ -653,6 +653,10 @@ def test_a_superlative_without_the_rank_its_passage_gives_it_is_another_claim():
     cities = [("Alexandria", "It is one of the largest cities in Egypt.")]
     assert m.dropped_rank("It is the largest city in Egypt.", cities)
     assert m.dropped_rank("It is one of the largest cities in Egypt.", cities) is None
+    desert = [("Arabian Desert", "It is the fourth largest desert in the world and the largest in Asia.")]
+    made_up = "It is the largest desert in the world and the largest in Asia."  # a chat reply
+    assert m.dropped_rank(made_up, desert) == made_up
+    assert m.dropped_rank("It is the fourth largest desert in the world and the largest in Asia.", desert) is None
 
 
 def test_a_superlative_that_the_passages_give_another_thing_is_moved():
