@@ -389,6 +389,7 @@ def says_nothing_new(reply: str, message: str, earlier) -> bool:
 
 _ASKS_WHO = re.compile(r"^\s*(?:who|whom|whose)\b", re.IGNORECASE)
 _ASKS_WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
+_ASKS_WHO_IS = re.compile(r"^\s*who(?:\s+(?:is|was|are|were)\b|'s|’s)", re.IGNORECASE)
 # a person's full name: two capitalised words or more ("Albert Einstein", "Alexander Fleming")
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 _SUBJECT_PRONOUN = re.compile(r"^(?:It|They|He|She|Its|Their|His|Her|This|These)\b")
@@ -433,23 +434,33 @@ def another_subject(reply: str, message: str, said, passages) -> bool:
 
 
 def of_the_subject(passages, message: str, said) -> list:
-    """The `passages` ((title, text) pairs) that do not speak of another subject
-    (`another_subject`, read with their title) to a follow-up; all of them to any other
-    message. Mount Pelée's "Its most recent eruption was in 1932." does not answer "When
-    did it last erupt?" after Tamu Massif."""
-    return [(title, text) for title, text in passages
-            if not another_subject(f"{title}: {text}", message, said, [(title, text)])]
+    """The `passages` ((title, text) pairs) that may answer a follow-up (`_follows_up`):
+    those whose title shares a word with the dialogue (`said`, its turns) and that do not
+    speak of another subject (`another_subject`, read with their title); all of them to any
+    other message. Mount Pelée's "Its most recent eruption was in 1932." does not answer
+    "When did it last erupt?" after Tamu Massif, nor Mount Tai's "The tallest peak is ...
+    1,545 meters" "how tall is it" after the tallest building; Moon landing's "... Apollo 11
+    in 1969." answers "When did that happen?" after the first person on the Moon."""
+    if not _follows_up(message, said):
+        return list(passages)
+    from rag_dialogue.retrieval.query import topic_share
+
+    dialogue = "\n".join(said)
+    return [(title, text) for title, text in passages if topic_share(dialogue, title) > 0
+            and not another_subject(f"{title}: {text}", message, said, [(title, text)])]
 
 
 def names_no_one(reply: str, message: str) -> bool:
-    """True when `message` asks "Who ...?" of someone it does not name, and `reply` names
-    no one: no capitalised word that the message lacks and that is not an everyday word
-    ("A", "The"). "Who invented the light bulb?" got "A bulb socket provides mechanical
-    support and electrical connections."; "Edison invented it." names someone, and "Who
+    """True when `message` asks "Who ...?" for someone, and `reply` names no one: no
+    capitalised word that the message lacks and that is not an everyday word ("A",
+    "The"). "Who invented the light bulb?" got "A bulb socket provides mechanical support
+    and electrical connections."; "Who wrote Pride and Prejudice?", "Written when she was
+    aged 20–21, it was her third novel ...". "Edison invented it." names someone; "Who
     were the Beatles?" asks what they were, "Who is your favourite singer?" asks the
     listener, and "Who knows, ..." asks nothing."""
     message = message or ""
-    if not (_ASKS_WHO.match(message) and "?" in message) or named_terms(message) or asks_the_listener(message):
+    if not (_ASKS_WHO.match(message) and "?" in message) or asks_the_listener(message) \
+            or (_ASKS_WHO_IS.match(message) and named_terms(message)):
         return False
     common, asked = metrics.default_rare_words().common, set(_stems(message))
     return not any(metrics.stem(w) not in asked and w not in common

@@ -596,14 +596,16 @@ class RagDialogueAgent(TorchGeneratorAgent):
         asks = getattr(rag_input, "asks_number", None)
         if not (asks and any(asks) and self.opt.get("answer_asked_number", True)):
             return [[] for _ in batch.observations]
-        from rag_dialogue.abstain import retrieval_names
+        from rag_dialogue.abstain import of_the_subject, retrieval_names
         from rag_dialogue.grounded_numbers import answering_sentences
 
         delimiter = self.opt.get("delimiter", "\n")
         found = []
         for i, (obs, example) in enumerate(zip(batch.observations, passages)):
             message = obs.get("text", "").split(delimiter)[-1]
+            said = obs.get("full_text", obs.get("text", "")).split(delimiter)
             names = rag_input.names[i] if rag_input.names else retrieval_names(message)
+            example = of_the_subject(example, message, said)  # a follow-up keeps to the dialogue's subject
             found.append(answering_sentences(message, names, example) if asks[i] else [])
         return found
 
@@ -718,8 +720,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import (another_subject, decline_reply, names_no_one, of_the_subject, passage_reply,
-                                          unheld_subject)
+        from rag_dialogue.abstain import another_subject, decline_reply, names_no_one, passage_reply, unheld_subject
         from rag_dialogue.grounded_numbers import counts_another_whole
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
@@ -749,7 +750,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         if metrics.declines(text) or not unsupported:
             return output
         # a question for a number is answered by the sentence that gives it, where one does
-        answering = [s for s in self._answering_sentences(batch, [of_the_subject(passages, turns[-1], turns)])[0]
+        answering = [s for s in self._answering_sentences(batch, [passages])[0]
                      if s not in self._replies and not counts_another_whole(s, turns[-1])]
         instead = answering[0] if answering else (
             unheld_subject(turns[-1], passages)

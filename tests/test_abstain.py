@@ -295,7 +295,13 @@ def test_a_follow_up_answered_about_another_passages_subject_is_another_subject(
     assert not abstain.another_subject("Apollo 11 landed on the Moon in 1969.", said[-1], said, moon)
     spaceflight = [("History of spaceflight", "The United States landed the first men on the Moon in 1969.")]
     assert not abstain.another_subject(spaceflight[0][1], said[-1], said, moon + spaceflight)
-    assert abstain.of_the_subject(spaceflight, said[-1], said) == spaceflight  # it speaks of the Moon
+    assert abstain.of_the_subject(moon + spaceflight, said[-1], said) == moon[:1]  # titled by the dialogue's words
+    # as the chat retrieved them, asked "how tall is it" of the tallest building
+    tall = [("Mount Tai", "The tallest peak is the Jade Emperor Peak, which is 1,545 meters (5,069 ft) tall."),
+            ("Burj Khalifa", "It has a total height of 829.8 m.")]
+    said = ["what is the tallest building in the world", "Burj Khalifa: It has been the tallest building in the world "
+            "since 2009.", "how tall is it"]
+    assert abstain.of_the_subject(tall, said[-1], said) == tall[1:]
 
 
 def test_a_message_whose_first_name_no_passage_holds_is_declined_by_that_name():
@@ -338,6 +344,9 @@ def test_who_is_answered_by_a_reply_that_names_someone():
     assert not abstain.names_no_one("Edison invented it.", asked)
     assert not abstain.names_no_one("Thomas Edison is known for his work on the light bulb.", asked)
     assert not abstain.names_no_one("They were an English rock band.", "Who were the Beatles?")  # asks what
+    assert abstain.names_no_one("Written when she was aged 20–21, it was her third novel.",
+                                "Who wrote Pride and Prejudice?")
+    assert not abstain.names_no_one("Jane Austen wrote it.", "Who wrote Pride and Prejudice?")
     assert not abstain.names_no_one("A bulb socket holds it.", "What holds a light bulb?")
     assert not abstain.names_no_one("The lady who is in every episode.", "Who is your favorite character?")
     assert not abstain.names_no_one("That's true.", "Who knows, maybe we can benefit from that research.")
