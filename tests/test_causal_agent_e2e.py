@@ -500,3 +500,26 @@ def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_in
     assert agent._declines(asked, [retrieval]) == [decline_reply([])]
     agent._replies = ["It was published in 1865."]
     assert agent._declines(asked, [retrieval]) == [NOTHING_MORE]
+
+
+def test_small_talk_is_answered_in_kind_without_retrieving(trained_causal, tiny_index):
+    """"hi" got a lecture from Greeting's passage, "thanks" a made-up painter."""
+    import io
+
+    from rag_dialogue import chat, small_talk
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, print_docs=True, log_file=trained_causal.parent / "chat.log")
+    retrieve, calls = agent.model.retrieve, []
+
+    def retrieve_and_count(*args, **kwargs):
+        calls.append(args)
+        return retrieve(*args, **kwargs)
+
+    agent.model.retrieve = retrieve_and_count
+    out = io.StringIO()
+    turns = list(chat.converse(agent, iter(["hi", "Who wrote the opera The Glass Ferry?", "thanks"]), out=out))
+    assert [reply for _, reply, *_ in turns] == [
+        small_talk.REPLIES["greeting"], "I'm sorry, I don't know anything about The Glass Ferry.",
+        small_talk.REPLIES["thanks"]]
+    assert len(calls) == 1  # the question only
+    assert out.getvalue().count("[retrieved passages]") == 1

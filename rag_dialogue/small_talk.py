@@ -1,0 +1,51 @@
+"""What a chat says to a message that only greets, thanks or takes leave.
+
+"hi" has nothing to retrieve for: the retriever still returns passages (Greeting's "Greetings
+exist in all known human cultures."), and the generator lectures from them or makes
+something up ("thanks" got "I know that is a Ukrainian-born Russian painter and musician.").
+A person answers such a message in kind, so the chat does, without generating. A message
+that says anything more ("Hi, I'm planning a trip to Japan.") is answered as any other.
+"""
+
+import re
+
+# phrases of each kind, longest first within a kind; matched on lowercased words
+_KINDS = (
+    ("how", ("how are you doing", "how are you", "how is it going", "how's it going", "hows it going",
+             "how do you do", "what's up", "whats up")),
+    ("thanks", ("thank you very much", "thank you so much", "thanks a lot", "thank you", "thanks", "thx",
+                "cheers")),
+    ("bye", ("see you later", "see you", "good night", "goodbye", "good bye", "bye bye", "bye", "farewell",
+             "take care")),
+    ("greeting", ("good morning", "good afternoon", "good evening", "hello", "hiya", "howdy", "hey", "hi",
+                  "greetings", "yo")),
+)
+# words that may come with them and say nothing more ("Hi there!", "Hello again", "today")
+_FILLER = frozenset("there again today all everyone you friend bot mate ok okay oh well so and".split())
+
+REPLIES = {
+    "how": "I'm fine, thanks. What would you like to talk about?",
+    "thanks": "You're welcome!",
+    "bye": "Goodbye! It was nice talking to you.",
+    "greeting": "Hi! What would you like to talk about?",
+}
+
+
+def kinds_of(message: str) -> list:
+    """The kinds of small talk (`REPLIES`' keys) `message` is made of, in the order of
+    `_KINDS`; [] when it says anything else."""
+    text = " ".join(re.findall(r"[a-z']+", (message or "").lower().replace("’", "'")))
+    found = []
+    for kind, phrases in _KINDS:
+        for phrase in phrases:
+            text, n = re.subn(rf"(?<!\S){re.escape(phrase)}(?!\S)", " ", text)
+            if n and kind not in found:
+                found.append(kind)
+    return found if found and not set(text.split()) - _FILLER else []
+
+
+def reply_to(message: str) -> str | None:
+    """The chat's reply to a message of small talk only, else None: a question how it is
+    goes first ("Hi, how are you?" -> "I'm fine, thanks. ..."), then thanks, leave, greeting."""
+    kinds = kinds_of(message)
+    return REPLIES[kinds[0]] if kinds else None

@@ -1,0 +1,18 @@
+from rag_dialogue import small_talk
+
+
+def test_small_talk_only_is_answered_in_kind():
+    assert small_talk.reply_to("hi") == small_talk.REPLIES["greeting"]
+    assert small_talk.reply_to("Hello there!") == small_talk.REPLIES["greeting"]
+    assert small_talk.reply_to("Good morning") == small_talk.REPLIES["greeting"]
+    assert small_talk.reply_to("Hi! How are you today?") == small_talk.REPLIES["how"]  # how it is goes first
+    assert small_talk.reply_to("Thank you so much!") == small_talk.REPLIES["thanks"]
+    assert small_talk.reply_to("ok bye") == small_talk.REPLIES["bye"]
+    assert small_talk.reply_to("hi hi") == small_talk.REPLIES["greeting"]
+
+
+def test_a_message_that_says_more_is_answered_from_the_passages():
+    for message in ("Hi, I'm planning a trip to Japan.", "hey there, what is the tallest mountain?",
+                    "How are you different from a search engine?", "Thanks, what else?", "Why?", "",
+                    "Hi Mark", "See you at the Louvre"):
+        assert small_talk.reply_to(message) is None, message
