@@ -428,8 +428,9 @@ def another_subject(reply: str, message: str, said, passages) -> bool:
 
     dialogue = "\n".join(said)
     held, asked = metrics.content_stems(dialogue), metrics.content_stems(message)
+    beyond_the_message = metrics.content_stems(reply) - asked
     return any(topic_share(dialogue, title) == 0 and topic_share(reply, title) == 1.0
-               and not (metrics.content_stems(reply) - metrics.content_stems(title) - asked) & held
+               and not (beyond_the_message - metrics.content_stems(title)) & held
                for title, _ in passages)
 
 

@@ -307,7 +307,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
             delimiter = self.opt.get("delimiter", "\n")
             queries = [
-                retrieval_query(obs.get("full_text", obs.get("text", "")).split(delimiter),
+                retrieval_query(self._turns(obs),
                                 self.opt["retrieval_turns"], self.opt.get("retrieval_keep_first_turn", False))
                 for obs in valid
             ]
@@ -316,9 +316,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             if self.opt.get("retrieval_names", True):
                 from rag_dialogue.abstain import conversation_names
 
-                rag_input.names = [conversation_names(obs.get("text", ""),
-                                                      obs.get("full_text", obs.get("text", "")).split(delimiter))
-                                   for obs in valid]
+                rag_input.names = [conversation_names(obs.get("text", ""), self._turns(obs)) for obs in valid]
             if self.opt.get("answer_asked_number", True):
                 from rag_dialogue.grounded_numbers import asked_number
 
@@ -565,6 +563,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 backend.tokenizer, backend.generator.get_output_embeddings().weight.size(0))
         return self._space_led_mask
 
+    def _turns(self, obs) -> List[str]:
+        """The dialogue's turns up to and including `obs`'s message (ParlAI's history, its
+        `full_text`, split at the delimiter)."""
+        return obs.get("full_text", obs.get("text", "")).split(self.opt.get("delimiter", "\n"))
+
     def _chatting(self, batch) -> bool:
         return bool(self.opt.get("interactive_mode")) and batch.label_vec is None \
             and self.strategy.retrieves and batch.text_vec is not None
@@ -614,7 +617,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         found = []
         for i, (obs, example) in enumerate(zip(batch.observations, passages)):
             message = obs.get("text", "").split(delimiter)[-1]
-            said = obs.get("full_text", obs.get("text", "")).split(delimiter)
+            said = self._turns(obs)
             names = rag_input.names[i] if rag_input.names else retrieval_names(message)
             example = of_the_subject(example, message, said)  # a follow-up keeps to the dialogue's subject
             found.append(answering_sentences(message, names, example) if asks[i] else [])
@@ -647,9 +650,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return output
         from rag_dialogue.abstain import with_its_subject
 
-        turns = batch.observations[0].get("full_text", batch.observations[0].get("text", ""))
-        said = turns.split(self.opt.get("delimiter", "\n"))
-        output["text"][0] = with_its_subject(output["text"][0], self.model.last_retrieval[0].pairs(), said)
+        output["text"][0] = with_its_subject(output["text"][0], self.model.last_retrieval[0].pairs(),
+                                             self._turns(batch.observations[0]))
         return output
 
     def _unless_a_repeat(self, batch, output):
@@ -718,12 +720,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
         gives a superlative (`metrics.dropped_rank`: "Neptune is the largest planet" from
         "the fourth-largest planet") or ranks another thing so (`metrics.moved_superlative`:
         "the largest planet" from Triton's "the largest natural satellite"), and one to
-        "Who ...?" that names no one
-        (`abstain.names_no_one`). A message whose
-        first name no passage holds is declined by that name ("I'm
-        sorry, I don't know anything about the Glimmerfen Bridge.", not Oslo's first
-        sentence). A question that no passage sentence answers
-        (`passage_reply` finds none that holds what it asks) is declined. Babble gives way too: a true sentence serves
+        "Who ...?" that names no one (`abstain.names_no_one`). A message whose first name
+        no passage holds is declined by that name ("I'm sorry, I don't know anything about
+        the Glimmerfen Bridge.", not Oslo's first sentence). A question that no passage
+        sentence answers (`passage_reply` finds none that holds what it asks) is declined.
+        Babble gives way too: a true sentence serves
         better than a second try that passes over the passages the first drew on
         (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
         the experiment measures what the generator says."""
@@ -735,8 +736,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         from rag_dialogue.grounded_numbers import counts_another_whole
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
-        turns = batch.observations[0].get("full_text", batch.observations[0].get("text", ""))
-        turns = turns.split(self.opt.get("delimiter", "\n"))
+        turns = self._turns(batch.observations[0])
         passages = retrieval.pairs()
         knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
 
@@ -795,7 +795,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         declines = []
         for obs, r in zip(observations, retrievals):
             message, passages = obs.get("text", "").split(delimiter)[-1], r.pairs()
-            said = obs.get("full_text", "").split(delimiter)[:-1]  # the dialogue before it
+            said = self._turns(obs)[:-1]  # the dialogue before it
             decline = unsupported_question(message, passages, self._vocabulary(), said)
             if decline is None and self.opt.get("answer_asked_number", True):
                 decline = unanswered_number(message, passages)

@@ -708,6 +708,12 @@ def _statement_sentences(response: str) -> list:
     return _SENTENCE_END.split(statements(response or "").strip())
 
 
+def _lowered_words(sentence: str) -> list:
+    """A sentence's words, lowercased, punctuation left out: how the read-out checks match
+    a reply against `_passage_sentence_words`."""
+    return [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()]
+
+
 def _passage_sentence_words(passages) -> list:
     """(title, its words lowercased, its words as written) of every sentence of `passages`
     ((title, text) pairs), punctuation left out: what a reply's read-out runs are found in."""
@@ -898,7 +904,7 @@ def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
     common = default_rare_words().common
     written = _passage_sentence_words(passages)
     for sentence in _statement_sentences(response):
-        words = [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()]
+        words = _lowered_words(sentence)
         kept = []  # per passage sentence read out: whether it holds the words before its first run
         for title, passage, _ in written:
             for first, start in ((f, j) for f in range(1, len(words) - min_run + 1)
@@ -927,7 +933,7 @@ def runs_on(response: str, passages, min_run: int = 6) -> str | None:
     then a stutter of its words. An ending that says something more is left to the other
     checks."""
     for sentence in _statement_sentences(response):
-        words = [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()]
+        words = _lowered_words(sentence)
         for title, passage, _ in _passage_sentence_words(passages):
             tail = passage[-min_run:]
             ends = [i + min_run for i in range(len(words) - min_run + 1) if words[i:i + min_run] == tail]
@@ -962,7 +968,7 @@ def dropped_rank(response: str, passages) -> str | None:
     is the largest planet in the solar system.": every word is the passage's."""
     written = [(_content_stems(f"{title} {' '.join(words)}"), words) for title, words, _ in _passage_sentence_words(passages)]
     for sentence in _statement_sentences(response):
-        words = [w.lower() for w in _NOT_WORD.sub(" ", sentence).split()]
+        words = _lowered_words(sentence)
         claim = _content_stems(sentence)
         for i, word in enumerate(words):
             if word not in SUPERLATIVES or _rank_before(words, i):
@@ -1062,8 +1068,8 @@ def swapped_roles(response: str, passages, history=()) -> str | None:
     roles are turned round: asked how bees make honey, with Honey's "Honey is a sweet and
     viscous substance made by several species of bees" (a reply before), the chat said
     "Honey bees are made by the process of regurgitation and the production of honey.";
-    "Italian cuisine was
-    influenced by French cuisine" from the reverse. The subject is the content words
+    "Italian cuisine was influenced by French cuisine" from the reverse. The subject is the
+    content words
     before the verb in its clause, all of which must stand after the passage's "by" (the
     agent and what the sentence says of it: "by several species of bees, the best-known of
     which are honey bees"), or before its verb, to count as said."""
