@@ -13,12 +13,15 @@ measures), two ways, alternating which goes first:
             RAG-Sequence re-scores the whole batch's hypotheses in passes of up to 64
             (`strategies._pair_log_likelihoods`)
 
-and prints per condition the median seconds of each way, their ratio (measured in the same
+With --before-docs N, "before" is this decoding with N passages retrieved (the experiment's
+eval_docs before it became the 3 the recipes train with) and "now" with --docs.
+
+It prints per condition the median seconds of each way, their ratio (measured in the same
 run), how many replies are the same, and the measures of both. The machine may be noisy:
 read the ratio, and the run names its CPU.
 
     .venv/bin/python bench/bench_eval.py [--run runs/embedded] [--conditions rag_token,fid]
-        [--split valid_wow] [--examples 32] [--repeats 1]
+        [--split valid_wow] [--examples 32] [--repeats 1] [--docs 3] [--before-docs 5]
 """
 
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
@@ -41,7 +44,7 @@ from rag_dialogue.presets import split_options
 
 CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence", "fid")
 WAYS = {"before": False, "now": True}
-SHOWN = ("ppl", "f1", "hallucination_rate", "faithful_rate")
+SHOWN = ("ppl", "f1", "hallucination_rate", "faithful_rate", "read_out_rate")
 
 
 def replies(log_file: Path) -> list:
@@ -55,7 +58,9 @@ def replies(log_file: Path) -> list:
 BATCHED_PAIRS = strategies._pair_log_likelihoods
 
 
-def set_way(way: str, docs: int):
+def set_way(way: str, docs: int, before_docs=None):
+    if before_docs:  # both ways decode as now; they differ in the passages retrieved
+        way = "now"
     CausalLMBackend.drop_ended_rows = CausalLMBackend.group_forced_rows = WAYS[way]
 
     def per_example(agent, per_pair, pairs):  # the previous way: one pass per example's pairs
@@ -65,8 +70,10 @@ def set_way(way: str, docs: int):
     strategies._pair_log_likelihoods = BATCHED_PAIRS if WAYS[way] else per_example
 
 
-def run_way(way: str, model_file: Path, split: str, examples: int, docs: int, folder: Path):
-    set_way(way, docs)
+def run_way(way: str, model_file: Path, split: str, examples: int, docs: int, folder: Path, before_docs=None):
+    set_way(way, docs, before_docs)
+    if before_docs and way == "before":
+        docs = before_docs
     opt = json.loads(Path(str(model_file) + ".opt").read_text())
     base = {k: opt[k] for k in ("task", "datapath", "index_dir", "eval_batchsize", "inference",
                                 "beam_block_ngram", "beam_min_length") if k in opt}
@@ -85,7 +92,8 @@ def main():
     ap.add_argument("--conditions", default=",".join(CONDITIONS))
     ap.add_argument("--split", default="valid_wow", help="develop on valid splits: test splits are for reporting")
     ap.add_argument("--examples", type=int, default=32)
-    ap.add_argument("--docs", type=int, default=5, help="passages retrieved, as the experiment's eval_docs")
+    ap.add_argument("--docs", type=int, default=3, help="passages retrieved, as the experiment's eval_docs")
+    ap.add_argument("--before-docs", type=int, help="compare against this decoding with this many passages")
     ap.add_argument("--repeats", type=int, default=1, help="runs of each way (medians are reported)")
     args = ap.parse_args()
     rows = []
@@ -98,7 +106,8 @@ def main():
             for repeat in range(args.repeats):
                 order = list(WAYS) if repeat % 2 == 0 else list(WAYS)[::-1]
                 for way in order:
-                    took, measures, said = run_way(way, model_file, args.split, args.examples, args.docs, Path(tmp))
+                    took, measures, said = run_way(way, model_file, args.split, args.examples, args.docs, Path(tmp),
+                                                  args.before_docs)
                     seconds[way].append(took)
                     results[way] = (measures, said)
             same = sum(a == b for a, b in zip(results["before"][1], results["now"][1]))

@@ -57,7 +57,7 @@ from rag_dialogue import agent as agent_module
 from rag_dialogue.experiment import evaluate
 from rag_dialogue.retrieval import retriever
 
-SHOWN = ("f1", "kf1", "faithful_rate", "hallucination_rate", "degenerate_rate", "read_out_rate", "recall@5")
+SHOWN = ("f1", "kf1", "faithful_rate", "hallucination_rate", "degenerate_rate", "read_out_rate")
 
 
 def _numbers_in_replies(log_file: Path) -> tuple:
@@ -88,7 +88,7 @@ def main():
     parser.add_argument("-mf", "--model-file", required=True)
     parser.add_argument("--splits", default="valid_unseen,valid_wow")
     parser.add_argument("--examples", type=int, default=32)
-    parser.add_argument("--n-docs", type=int, default=5, help="passages per reply (the experiment's)")
+    parser.add_argument("--n-docs", type=int, default=3, help="passages per reply (the experiment's)")
     parser.add_argument("--ways", default="before,spared,numbers,names,int8,topics",
                         help="which ways, comma-separated (ratios are to the first)")
     parser.add_argument("--recount", action="store_true",

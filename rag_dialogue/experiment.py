@@ -41,8 +41,8 @@ METRICS = {
     "grounding_precision": "grounding_precision", "hallucination_rate": "hallucination_rate",
     "faithful_rate": "faithful_rate", "no_claim_rate": "no_claim_rate",
     "degenerate_rate": "degenerate_rate", "hallucination_score": "hallucination_score",
-    "recall@5": "recall@5", "decline_rate": "decline_rate", "read_out_rate": "read_out_rate",
-}
+    "decline_rate": "decline_rate", "read_out_rate": "read_out_rate",
+}  # and recall@K, K the passages retrieved
 SWAP_METRICS = ("follow_rate", "stale_rate")
 
 
@@ -59,7 +59,10 @@ class Config:
     cap_slack: float = 2.5
     eval_examples: int = 64  # per split and condition (a multiple of the eval batch)
     swap_examples: int = 72  # turns up to the last that states a changed fact (>= 20 counted)
-    eval_docs: int = 5  # passages retrieved at evaluation (recall@5)
+    # passages retrieved at evaluation (recall@3): as many as the RAG recipes train with.
+    # Five cost RAG-Token and RAG-Sequence 1.6x the time for no better replies
+    # (bench/bench_eval.py --before-docs 5, README "An evaluation's time")
+    eval_docs: int = 3
     splits: Optional[tuple] = None  # None: DEFAULT_SPLITS of the family's data
     # each stage's cap, as a share of the training time (what is left after data
     # preparation and the evaluation reserve); in proportion to the recipes' planned steps
@@ -69,7 +72,8 @@ class Config:
         "gold_knowledge": 0.27, "no_knowledge": 0.11, "query_encoder": 0.165, "rag_token": 0.29,
         "rag_sequence": 0.165, "fid": 0.2})
     # evaluation cost measured on 2 cores, greedy, SmolLM2-135M with bf16 inference:
-    # seconds per example without and with retrieval (5 passages), and per evaluation
+    # seconds per example without and with retrieval (measured with 5 passages: a reserve
+    # now that the evaluation retrieves 3), and per evaluation
     # run (model and task loading); training overhead per condition (loading, saving)
     eval_seconds: dict = field(default_factory=lambda: {
         "plain": 0.3, "retrieval": 1.5, "run": 3.0, "train_run": 20.0})
@@ -125,7 +129,7 @@ def evaluate(model_file: Path, base: dict, overrides: dict, examples: int, log_f
         report = EvalModel.main(**opts)
     logging.getLogger("rag_dialogue").info("eval_model %s: %s", model_file, printed.getvalue().strip())
     out = {ours: _value(report[key]) for ours, key in METRICS.items() if key in report}
-    out.update({k: _value(report[k]) for k in SWAP_METRICS if k in report})
+    out.update({k: _value(report[k]) for k in report if k in SWAP_METRICS or k.startswith("recall@")})
     if "follow_rate" in report:  # how many responses stated a changed fact at all
         out["responses_stating_a_changed_fact"] = int(report["follow_rate"]._denom)
     out["examples"] = _value(report["exs"])

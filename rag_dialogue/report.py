@@ -5,16 +5,22 @@ from pathlib import Path
 from rag_dialogue.utils import atomic_path
 
 COLUMNS = ("ppl", "f1", "kf1", "rf1", "grounding_precision", "faithful_rate", "hallucination_rate",
-           "no_claim_rate", "degenerate_rate", "read_out_rate", "decline_rate", "recall@5")
+           "no_claim_rate", "degenerate_rate", "read_out_rate", "decline_rate", "recall")
 HEADERS = {"grounding_precision": "ground.", "faithful_rate": "faithful", "hallucination_rate": "halluc.",
            "no_claim_rate": "no claim", "degenerate_rate": "degen.", "read_out_rate": "read out",
-           "decline_rate": "declines", "recall@5": "R@5"}
+           "decline_rate": "declines"}
 SPLIT_TITLES = {"valid_wow": "valid wow (real Wizard of Wikipedia conversations, valid seen, held out "
                              "of training)",
                 "test_wow": "test wow (real Wizard of Wikipedia conversations, test seen; "
                             "its knowledge is the index)"}
 LABELS = {"no_knowledge": "No knowledge", "gold_knowledge": "Gold knowledge",
           "rag_token": "RAG-Token", "rag_sequence": "RAG-Sequence", "fid": "FiD-RAG"}
+
+
+def _recall_key(conditions: dict) -> str:
+    """`recall@K` of the results, K the passages the evaluation retrieved (5 before 3)."""
+    keys = {k for by_split in conditions.values() for m in by_split.values() for k in m if k.startswith("recall@")}
+    return min(keys, default="recall@3", key=lambda k: int(k.split("@")[1]))
 
 
 def _cell(metrics: dict, name: str) -> str:
@@ -27,15 +33,18 @@ def _cell(metrics: dict, name: str) -> str:
 def results_markdown(summary: dict) -> str:
     conditions = summary["conditions"]
     splits = list(next(iter(conditions.values())).keys()) if conditions else []
+    recall = _recall_key(conditions)
+    columns = [recall if c == "recall" else c for c in COLUMNS]
+    headers = {**HEADERS, recall: "R@" + recall.split("@")[1]}
     lines = ["# Retrieval and hallucination", ""]
     for split in splits:
         lines += [f"## {SPLIT_TITLES.get(split, split.replace('_', ' '))}", "",
-                  "| condition | " + " | ".join(HEADERS.get(c, c.upper()) for c in COLUMNS) + " |",
-                  "|---|" + "---:|" * len(COLUMNS)]
+                  "| condition | " + " | ".join(headers.get(c, c.upper()) for c in columns) + " |",
+                  "|---|" + "---:|" * len(columns)]
         for condition, by_split in conditions.items():
             metrics = by_split.get(split, {})
             lines.append(f"| {LABELS.get(condition, condition)} | "
-                         + " | ".join(_cell(metrics, c) for c in COLUMNS) + " |")
+                         + " | ".join(_cell(metrics, c) for c in columns) + " |")
         lines.append("")
     swap = summary.get("swap") or {}
     if swap:
@@ -84,7 +93,8 @@ def results_markdown(summary: dict) -> str:
         "the knowledge nor the history supports) or faithful; the four shares sum to 1. "
         "read out = 80% or more of the reply's words in one run of one knowledge sentence; "
         "declines = says it does not know. "
-        "R@5 = gold passage among the 5 retrieved (definitions in the README).",
+        f"{headers.get(recall, 'R@K')} = gold passage among the {recall.split('@')[1]} retrieved "
+        "(definitions in the README).",
         f"Wall time: {summary.get('wall_seconds', 0) / 60:.1f} min.", ""]
     return "\n".join(lines)
 
@@ -104,7 +114,8 @@ def plot_results(summary: dict, out: Path):
     conditions = summary["conditions"]
     names = list(conditions)
     splits = list(next(iter(conditions.values())).keys())
-    metrics = [c for c in COLUMNS if c not in ("ppl", "decline_rate")]
+    recall = _recall_key(conditions)
+    metrics = [recall if c == "recall" else c for c in COLUMNS if c not in ("ppl", "decline_rate")]
     fig, axes = plt.subplots(2, 5, figsize=(22, 8))
     width = 0.8 / len(names)
     for ax, metric in zip(axes.flat, metrics):

@@ -74,7 +74,7 @@ def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
             metrics = on_disk["conditions"][condition][split]
             for name in ("ppl", "f1", "kf1", "rf1", "hallucination_rate"):
                 assert name in metrics, (condition, split, name)
-            assert ("recall@5" in metrics) == (condition in RETRIEVAL), (condition, split)
+            assert ("recall@3" in metrics) == (condition in RETRIEVAL), (condition, split)  # eval_docs
     assert {"follow_rate", "stale_rate"} <= set(on_disk["swap"])
     assert (out / "results.md").read_text().startswith("# Retrieval and hallucination")
     assert (out / "metrics.png").stat().st_size > 1000
