@@ -427,11 +427,17 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     if about:
         # of those, the ones whose titles hold most of the names' words: "How big is a great
         # white shark?" is not answered by Whale shark's "An individual with a length of
-        # 18.8 m ...", though Whale shark is about a shark
+        # 18.8 m ...", though Whale shark is about a shark; and of those, the ones whose
+        # titles add fewest words of their own: "How many strings does a guitar have?" is
+        # not answered by Bass guitar's "four strings" when Guitar's passage is there
         named = _name_stems(names)
-        closest = max(len(content_stems(title) & named) for title, _ in about)
-        found = [s for title, sentences in about if len(content_stems(title) & named) == closest
-                 for s in sentences]
+
+        def closeness(title):
+            stems = content_stems(title)
+            return len(stems & named), -len(stems - named)
+
+        closest = max(closeness(title) for title, _ in about)
+        found = [s for title, sentences in about if closeness(title) == closest for s in sentences]
         if found:
             return found
     held = [(names_mentioned(names, title, text), sentences)

@@ -257,3 +257,15 @@ def test_of_the_passages_about_it_those_whose_title_holds_most_of_the_names_answ
     assert answering_sentences(asked, names, sharks) == ["It can reach a length of 6.1 m (20 ft)."]
     assert answering_sentences(asked, names, sharks[:2]) == []  # not the whale shark's length
     assert answering_sentences("How big is a whale shark?", ["whale", "shark", "big"], sharks[:2]) == [sharks[0][1]]
+
+
+def test_of_the_passages_about_it_those_whose_title_adds_least_answer():
+    asked = "How many strings does a guitar have?"
+    guitars = [("Bass guitar", "The bass guitar is similar in appearance to the guitar, but it has four strings."),
+               ("Guitar", "The guitar is a fretted musical instrument that typically has six strings.")]
+    assert answering_sentences(asked, ["guitar"], guitars) == [guitars[1][1]]
+    assert answering_sentences(asked, ["guitar"], guitars[:1]) == []  # a bass guitar alone is not a guitar
+    sharks = [("Whale shark", "An individual with a length of 18.8 m has been recorded."),
+              ("Shark", "Sharks range in size from the 17 cm dwarf lanternshark to the 12 m whale shark.")]
+    assert answering_sentences("How long can a shark grow?", ["shark"], sharks) == [sharks[1][1]]
+    assert answering_sentences("How long can a shark grow?", ["shark"], sharks[:1]) == [sharks[0][1]]
