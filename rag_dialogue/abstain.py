@@ -453,8 +453,9 @@ def of_the_subject(passages, message: str, said) -> list:
 
 def names_no_one(reply: str, message: str) -> bool:
     """True when `message` asks "Who ...?" for someone, and `reply` names no one: no
-    capitalised word that the message lacks and that is not an everyday word ("A",
-    "The"). "Who invented the light bulb?" got "A bulb socket provides mechanical support
+    capitalised word of two letters or more that the message lacks and that is not an
+    everyday word ("A", "The"; "penicillin G" names a compound, not who discovered
+    it). "Who invented the light bulb?" got "A bulb socket provides mechanical support
     and electrical connections."; "Who wrote Pride and Prejudice?", "Written when she was
     aged 20–21, it was her third novel ...". "Edison invented it." names someone; "Who
     were the Beatles?" asks what they were, "Who is your favourite singer?" asks the
@@ -465,7 +466,7 @@ def names_no_one(reply: str, message: str) -> bool:
         return False
     common, asked = metrics.default_rare_words().common, set(_stems(message))
     return not any(metrics.stem(w) not in asked and w not in common
-                   for token in re.findall(r"\b[A-Z][\w'’-]*", reply or "") for w in metrics.content_words(token))
+                   for token in re.findall(r"\b[A-Z][\w'’-]+", reply or "") for w in metrics.content_words(token))
 
 
 def with_its_subject(reply: str, passages, said) -> str:

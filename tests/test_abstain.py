@@ -350,6 +350,9 @@ def test_who_is_answered_by_a_reply_that_names_someone():
     assert not abstain.names_no_one("A bulb socket holds it.", "What holds a light bulb?")
     assert not abstain.names_no_one("The lady who is in every episode.", "Who is your favorite character?")
     assert not abstain.names_no_one("That's true.", "Who knows, maybe we can benefit from that research.")
+    assert abstain.names_no_one("A number of natural penicillins have been discovered, but only two are in "
+                                "clinical use: penicillin G and penicillin V.", "Who discovered penicillin?")
+    assert not abstain.names_no_one("Alexander Fleming discovered it in 1928.", "Who discovered penicillin?")
 
 
 def test_a_passage_sentence_led_by_a_pronoun_keeps_its_subject_in_a_chat():
