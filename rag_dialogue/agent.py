@@ -801,10 +801,21 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 decline = unanswered_number(message, passages)
                 if decline is not None and unanswered_number(message, [("", r) for r in self._replies]) is None:
                     # a number of the kind asked was in a reply before, from a passage now
-                    # passed over as said: that was all it knows, not nothing
-                    decline = NOTHING_MORE
+                    # passed over as said: that was all it knows, not nothing. Asked "How
+                    # tall is it?" after a reply gave Mount Fuji's elevation, it says it again
+                    decline = self._said_number(message) or NOTHING_MORE
             declines.append(decline)
         return declines
+
+    def _said_number(self, message: str) -> Optional[str]:
+        """The latest sentence of this chat's replies that gives the number `message` asks
+        for, of the kind asked (`grounded_numbers.number_check`), or None."""
+        from rag_dialogue.grounded_numbers import number_check
+        from rag_dialogue.metrics import passage_sentences
+
+        gives = number_check(message)
+        found = [s for reply in self._replies for s in passage_sentences(reply) if gives and gives(s)]
+        return found[-1] if found else None
 
     def _vocabulary(self):
         """Whether a word is one its tokenizers know (`abstain.tokenizer_vocabulary`): the

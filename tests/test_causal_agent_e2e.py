@@ -486,9 +486,10 @@ def test_a_chat_reply_its_passages_do_not_support_gives_way_to_a_passage_sentenc
     assert reply == said["text"]
 
 
-def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_index):
+def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_index, monkeypatch):
     """Asked again for a number a reply of the chat gave, whose passage is now passed over
-    as said, the chat says it knows no more, not that it does not know."""
+    as said, the chat says it again, not that it does not know; where no sentence of its
+    replies gives it as asked, that it knows no more."""
     from types import SimpleNamespace
 
     from rag_dialogue import chat
@@ -498,7 +499,9 @@ def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_in
     retrieval = SimpleNamespace(pairs=lambda: [("Alice's Adventures in Wonderland", "It is a children's novel.")])
     asked = [{"text": "When was Alice's Adventures in Wonderland published?"}]
     assert agent._declines(asked, [retrieval]) == [decline_reply([])]
-    agent._replies = ["It was published in 1865."]
+    agent._replies = ["It is a novel by Lewis Carroll. It was published in 1865.", "It has twelve chapters."]
+    assert agent._declines(asked, [retrieval]) == ["It was published in 1865."]
+    monkeypatch.setattr(agent, "_said_number", lambda message: None)
     assert agent._declines(asked, [retrieval]) == [NOTHING_MORE]
 
 
