@@ -1019,6 +1019,14 @@ def moved_superlative(response: str, passages, history=()) -> str | None:
 _WORD_OF_NAME = re.compile(r"\b([A-Za-z][\w'’-]*)\s+of\s+(?:the\s+)?([A-Z][\w'’-]*)")
 _WH_START = re.compile(r"^\s*(?:what|whats|what's|who|whos|who's|where|when|which|how|why)\b", re.IGNORECASE)
 _RELATION_GAP = 2  # content words that may stand between the two ("the capital city of")
+_NAME_RUN = re.compile(r"\b[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*")
+
+
+def _name_runs(text: str) -> list[frozenset]:
+    """The stems of each run of capitalised words in `text`: "Perth is the capital of
+    Western Australia" -> [{perth}, {western, australia}]."""
+    runs = (frozenset(stem(w) for w in content_words(m.group(0))) for m in _NAME_RUN.finditer(text))
+    return [run for run in runs if run]
 
 
 def unheld_relation(response: str, passages, history) -> str | None:
@@ -1031,25 +1039,30 @@ def unheld_relation(response: str, passages, history) -> str | None:
     Asked the capital of Australia with Adelaide's, Melbourne's and Sydney's "the capital
     ... city of ..." sentences retrieved, the chat said "The capital of Australia is
     Sydney": every word is the passages', so the measures call it faithful, but no passage
-    says Sydney is the capital of Australia."""
+    says Sydney is the capital of Australia. B is its whole name: Perth's "the capital city
+    of Western Australia" does not say "The capital of Australia is Perth"."""
     turns = _turns(history)
     if not turns or not (_WH_START.match(turns[-1]) or turns[-1].rstrip().endswith("?")):
         return None
     asked = _content_stems(turns[-1])
     replies = turns[::-1][1::2]
-    related = [[stem(w) for w in content_words(f"{title} {sentence}")]
+    related = [([stem(w) for w in content_words(f"{title} {sentence}")], _name_runs(f"{title}. {sentence}"))
                for title, text in list(passages) + [("", r) for r in replies]
                for sentence in passage_sentences(text)]
 
-    def relates(a: str, b: str) -> bool:
-        return any((w == a and b in words[i + 1:i + 2 + _RELATION_GAP]) or (w == b and a in words[i + 1:i + 2])
-                   for words in related for i, w in enumerate(words))
+    def relates(a: str, b: str, name: frozenset) -> bool:
+        return any(((w == a and b in words[i + 1:i + 2 + _RELATION_GAP]) or (w == b and a in words[i + 1:i + 2]))
+                   and (name in runs or not any(b in run for run in runs))
+                   for words, runs in related for i, w in enumerate(words))
 
     for sentence in _statement_sentences(response):
         for match in _WORD_OF_NAME.finditer(sentence):
             a, b = content_words(match.group(1)), content_words(match.group(2))
-            if a and b and match.start(2) > 0 and {stem(a[0]), stem(b[0])} <= asked \
-                    and not relates(stem(a[0]), stem(b[0])):
+            if not (a and b and match.start(2) > 0 and {stem(a[0]), stem(b[0])} <= asked):
+                continue
+            name = next((run for run in _name_runs(sentence[match.start(2):]) if stem(b[0]) in run),
+                        frozenset([stem(b[0])]))
+            if not relates(stem(a[0]), stem(b[0]), name):
                 return match.group(0)
     return None
 

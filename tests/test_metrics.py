@@ -633,6 +633,10 @@ def test_the_relation_a_question_asks_needs_a_passage_that_states_it():
     assert m.is_hallucinated("The capital of Australia is Sydney", "\n".join(t for _, t in cities), asked) is False
     canberra = [("Canberra", "Canberra is the capital city of Australia.")]
     assert m.unheld_relation("The capital of Australia is Canberra.", cities + canberra, asked) is None
+    perth = [("Perth", "Perth is the capital city of Western Australia.")]
+    assert m.unheld_relation("The capital of Australia is Perth.", perth, asked) == "capital of Australia"
+    assert m.unheld_relation("The capital of Western Australia is Perth.", perth,
+                             ["What is the capital of Western Australia?"]) is None
     assert m.unheld_relation("Australia's capital is Canberra.", [("Canberra", "It is Australia's capital.")],
                              asked) is None
     assert m.unheld_relation("Sydney is the capital city of New South Wales.", cities, asked) is None  # not asked
