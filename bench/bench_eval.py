@@ -58,9 +58,7 @@ def replies(log_file: Path) -> list:
 BATCHED_PAIRS = strategies._pair_log_likelihoods
 
 
-def set_way(way: str, docs: int, before_docs=None):
-    if before_docs:  # both ways decode as now; they differ in the passages retrieved
-        way = "now"
+def set_way(way: str, docs: int):
     CausalLMBackend.drop_ended_rows = CausalLMBackend.group_forced_rows = WAYS[way]
 
     def per_example(agent, per_pair, pairs):  # the previous way: one pass per example's pairs
@@ -71,9 +69,9 @@ def set_way(way: str, docs: int, before_docs=None):
 
 
 def run_way(way: str, model_file: Path, split: str, examples: int, docs: int, folder: Path, before_docs=None):
-    set_way(way, docs, before_docs)
-    if before_docs and way == "before":
-        docs = before_docs
+    if before_docs:  # both ways decode as now; "before" retrieves before_docs passages
+        docs = before_docs if way == "before" else docs
+    set_way("now" if before_docs else way, docs)
     opt = json.loads(Path(str(model_file) + ".opt").read_text())
     base = {k: opt[k] for k in ("task", "datapath", "index_dir", "eval_batchsize", "inference",
                                 "beam_block_ngram", "beam_min_length") if k in opt}

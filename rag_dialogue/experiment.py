@@ -60,7 +60,7 @@ class Config:
     eval_examples: int = 64  # per split and condition (a multiple of the eval batch)
     swap_examples: int = 72  # turns up to the last that states a changed fact (>= 20 counted)
     # passages retrieved at evaluation (recall@3): as many as the RAG recipes train with.
-    # Five cost RAG-Token and RAG-Sequence 1.6x the time for no better replies
+    # Five cost RAG-Token and RAG-Sequence 1.5-1.6x the time for no better replies
     # (bench/bench_eval.py --before-docs 5, README "An evaluation's time")
     eval_docs: int = 3
     splits: Optional[tuple] = None  # None: DEFAULT_SPLITS of the family's data

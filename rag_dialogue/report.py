@@ -17,10 +17,12 @@ LABELS = {"no_knowledge": "No knowledge", "gold_knowledge": "Gold knowledge",
           "rag_token": "RAG-Token", "rag_sequence": "RAG-Sequence", "fid": "FiD-RAG"}
 
 
-def _recall_key(conditions: dict) -> str:
-    """`recall@K` of the results, K the passages the evaluation retrieved (5 before 3)."""
+def _recall_columns(conditions: dict):
+    """COLUMNS with its "recall" as the results' `recall@K` (K the passages the evaluation
+    retrieved: 5 before 3), and K."""
     keys = {k for by_split in conditions.values() for m in by_split.values() for k in m if k.startswith("recall@")}
-    return min(keys, default="recall@3", key=lambda k: int(k.split("@")[1]))
+    recall = min(keys, default="recall@3", key=lambda k: int(k.split("@")[1]))
+    return [recall if c == "recall" else c for c in COLUMNS], recall.split("@")[1]
 
 
 def _cell(metrics: dict, name: str) -> str:
@@ -33,9 +35,8 @@ def _cell(metrics: dict, name: str) -> str:
 def results_markdown(summary: dict) -> str:
     conditions = summary["conditions"]
     splits = list(next(iter(conditions.values())).keys()) if conditions else []
-    recall = _recall_key(conditions)
-    columns = [recall if c == "recall" else c for c in COLUMNS]
-    headers = {**HEADERS, recall: "R@" + recall.split("@")[1]}
+    columns, k = _recall_columns(conditions)
+    headers = {**HEADERS, f"recall@{k}": f"R@{k}"}
     lines = ["# Retrieval and hallucination", ""]
     for split in splits:
         lines += [f"## {SPLIT_TITLES.get(split, split.replace('_', ' '))}", "",
@@ -93,7 +94,7 @@ def results_markdown(summary: dict) -> str:
         "the knowledge nor the history supports) or faithful; the four shares sum to 1. "
         "read out = 80% or more of the reply's words in one run of one knowledge sentence; "
         "declines = says it does not know. "
-        f"{headers.get(recall, 'R@K')} = gold passage among the {recall.split('@')[1]} retrieved "
+        f"R@{k} = gold passage among the {k} retrieved "
         "(definitions in the README).",
         f"Wall time: {summary.get('wall_seconds', 0) / 60:.1f} min.", ""]
     return "\n".join(lines)
@@ -114,8 +115,7 @@ def plot_results(summary: dict, out: Path):
     conditions = summary["conditions"]
     names = list(conditions)
     splits = list(next(iter(conditions.values())).keys())
-    recall = _recall_key(conditions)
-    metrics = [recall if c == "recall" else c for c in COLUMNS if c not in ("ppl", "decline_rate")]
+    metrics = [c for c in _recall_columns(conditions)[0] if c not in ("ppl", "decline_rate")]
     fig, axes = plt.subplots(2, 5, figsize=(22, 8))
     width = 0.8 / len(names)
     for ax, metric in zip(axes.flat, metrics):
