@@ -358,6 +358,9 @@ def unanswered_number(message: str, passages) -> str | None:
 
 REPEAT_F1 = 0.6  # token F1 with an earlier reply at which a reply says nothing new
 NOTHING_MORE = "I'm sorry, I don't know more about that."  # when every try repeats
+# to a question about itself ("What's your favourite kind?") that it has no true answer to:
+# it has no tastes or travels of its own, and says so
+OF_ITSELF = "I can't say for myself. What about you?"
 
 
 def repeats(reply: str, earlier) -> bool:
@@ -506,8 +509,13 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     it?", after the Eiffel Tower) asks about what the dialogue is about: only passages whose
     title the dialogue holds answer it, not Tower Bridge's "designed by Horace Jones". A
     question ("...?") takes only a sentence that holds all its content words (all but one
-    of four or more); None where none does. "Where ...?" takes only a sentence that names a
-    place, or anything, that the dialogue has not named: a capitalised word inside it."""
+    of four or more); None where none does. "What is the capital of Australia?" takes only
+    a sentence that relates the two (`metrics.relates`). "Where ...?" takes only a sentence that names a
+    place, or anything, that the dialogue has not named: a capitalised word inside it.
+    Of sentences sharing as many words, one whose subject is what the message asks about
+    comes first: "What is the Colosseum?" takes "The Colosseum is an elliptical
+    amphitheatre ...", not the first passage's "Further modifications were made during the
+    reign of Domitian."""
     passages = on_topic(passages, message, said)
     fresh = [(title, sentence) for title, text in passages for sentence in metrics.passage_sentences(text)
              if len(sentence.split()) >= 3 and not repeats(sentence, said)]
@@ -519,6 +527,12 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         # answered by Burj Khalifa's "the tallest building in the world"
         kept = [(pair, held) for pair, held in zip(fresh, stems)
                 if len(asked - _held_stems(asked, held)) <= (len(asked) >= 4)]
+        fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
+    relation = metrics.asked_relation(message)
+    if relation:
+        # "What is the capital of Australia?" is answered only by a sentence that says
+        # whose capital: not Melbourne's "the capital ... of the Australian state of Victoria"
+        kept = [(pair, held) for pair, held in zip(fresh, stems) if metrics.relates([pair], *relation)]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     if _ASKS_WHERE.match(message or ""):
         # "Where is it?" asks for a place: a sentence that names none the dialogue has not
@@ -535,7 +549,47 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         shared = len(_held_stems(asked, held))
         if shared and who and any(name not in message for name in _FULL_NAME.findall(f"{title}. {sentence}")):
             shared += 1  # "Who ...?" asks for someone: a sentence that names a person may answer
+        if shared and _opens_with(sentence, asked):
+            shared += 0.5  # a sentence about what is asked, as its subject: "The Colosseum is ..."
         if shared > best_shared:
             lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
             best, best_shared = lead + sentence, shared
     return best
+
+
+def _opens_with(sentence: str, asked: set) -> bool:
+    """Whether the first content word of `sentence` is one of the stems `asked`: the
+    sentence speaks of what is asked as its subject."""
+    words = metrics.content_words(" ".join(sentence.split()[:6]))
+    return bool(words) and bool(_held_stems({metrics.stem(words[0])}, asked))
+
+
+# "What else?", "Anything more about it?", "Can we talk about Bible?": asks for anything
+# more, or about a subject, not for a fact in particular
+_ASKS_ANYTHING = re.compile(r"\b(?:else|more|(?:talk|tell\s+me|anything)\s+about)\b", re.IGNORECASE)
+
+
+def misses_the_question(reply: str, message: str, knowledge) -> bool:
+    """True when `reply` reads out a sentence of `knowledge` (`metrics.reads_out`) to a
+    question about the world (not the listener) and holds none of the words it asks (by
+    stem): the generator copied a passage instead of answering. Asked "What was the
+    biggest one?" about dinosaurs, the chat read out "They became the dominant terrestrial
+    vertebrates after the Triassic-Jurassic extinction event ..."; asked "Is it hard to
+    learn?" about the guitar, a sentence about its strings. A reply to "What is the A of
+    B?" misses it, read out or not, unless it relates A to B (`metrics.relates`): asked the
+    capital of Australia, "Melbourne is the capital ... of the Australian state of
+    Victoria ..." names a capital, not Australia's."""
+    from rag_dialogue.grounded_numbers import asked_number
+
+    if "?" not in (message or "") or asks_the_listener(message) or asked_number(message) is not None:
+        return False  # a question for a number is held to the number (`grounded_numbers`)
+    relation = metrics.asked_relation(message)
+    if relation and not metrics.relates([("", reply)], *relation):
+        return True
+    if _ASKS_ANYTHING.search(message):
+        return False  # "What else should I know?" asks for anything more
+    asked = set(_stems(_asking(message) or message))
+    if not asked or not metrics.reads_out(reply, knowledge):
+        return False
+    return not _held_stems(asked, set(_stems(reply)))
+

@@ -720,10 +720,17 @@ class RagDialogueAgent(TorchGeneratorAgent):
         gives a superlative (`metrics.dropped_rank`: "Neptune is the largest planet" from
         "the fourth-largest planet") or ranks another thing so (`metrics.moved_superlative`:
         "the largest planet" from Triton's "the largest natural satellite"), and one to
-        "Who ...?" that names no one (`abstain.names_no_one`). A message whose first name
+        "Who ...?" that names no one (`abstain.names_no_one`), and one that reads a passage
+        out to a question without a word of what it asks (`abstain.misses_the_question`:
+        "They became the dominant terrestrial vertebrates ..." to "What was the biggest
+        one?"), and one that gives a number of the kind asked that no passage gives
+        (`grounded_numbers.unheld_number`: "There are two players on a team." from
+        "two teams of six players"). A message whose first name
         no passage holds is declined by that name ("I'm sorry, I don't know anything about
         the Glimmerfen Bridge.", not Oslo's first sentence). A question that no passage
-        sentence answers (`passage_reply` finds none that holds what it asks) is declined.
+        sentence answers (`passage_reply` finds none that holds what it asks) is declined;
+        one about the chat itself ("What's your favourite kind?") is returned
+        (`abstain.OF_ITSELF`), as it has no tastes of its own to tell.
         Babble gives way too: a true sentence serves
         better than a second try that passes over the passages the first drew on
         (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
@@ -732,8 +739,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import another_subject, decline_reply, names_no_one, passage_reply, unheld_subject
-        from rag_dialogue.grounded_numbers import counts_another_whole
+        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, decline_reply,
+                                          misses_the_question, names_no_one, passage_reply, unheld_subject)
+        from rag_dialogue.grounded_numbers import counts_another_whole, unheld_number
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = self._turns(batch.observations[0])
@@ -751,7 +759,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.dropped_rank(reply, passages) is not None
                     or metrics.moved_superlative(reply, passages, turns) is not None
                     or names_no_one(reply, turns[-1])
+                    or misses_the_question(reply, turns[-1], knowledge)
                     or counts_another_whole(reply, turns[-1])
+                    or unheld_number(reply, turns[-1], passages)
                     or another_subject(reply, turns[-1], turns, passages))
 
         unsupported = (metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
@@ -770,7 +780,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(instead, turns[-1])):
             instead = None  # a passage's sentence that does not answer either
         if not instead and "?" in turns[-1]:
-            instead = decline_reply([])  # no passage sentence holds what it asks: say so
+            # no passage sentence holds what it asks: say so
+            instead = OF_ITSELF if asks_the_listener(turns[-1]) else decline_reply([])
         if instead:
             output["text"][0] = instead
         return output

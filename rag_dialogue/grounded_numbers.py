@@ -395,6 +395,24 @@ def counts_another_whole(reply: str, message: str) -> bool:
     return False
 
 
+def unheld_number(reply: str, message: str, passages) -> bool:
+    """Whether `reply` gives a number of the kind `message` asks for (`asked_number`: for
+    "How many players ...?", a count of players) that no passage sentence ((title, text)
+    pairs) gives as that kind. Asked "How many players are on a team?" with Volleyball's
+    "two teams of six players" and Netball's "two teams of seven players", the chat said
+    "There are two players on a team.": every word is the passages', the count is no
+    passage's."""
+    kind = asked_number(message)
+    if kind is None:
+        return False
+    thing = counted_thing(message) if kind == "count" else None
+    given = _answer_numbers(kind, thing, reply or "")
+    if not given:
+        return False
+    held = set().union(*(_answer_numbers(kind, thing, f"{title} {text}") for title, text in passages))
+    return not given & held
+
+
 def _answer_numbers(kind: str, thing, text: str) -> set:
     """The numbers in `text` that could answer a question for a number of `kind`: the
     counts of the `thing` counted, dates, measures, or (a count of nothing named: "How

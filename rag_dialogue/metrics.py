@@ -1046,25 +1046,54 @@ def unheld_relation(response: str, passages, history) -> str | None:
         return None
     asked = _content_stems(turns[-1])
     replies = turns[::-1][1::2]
-    related = [([stem(w) for w in content_words(f"{title} {sentence}")], _name_runs(f"{title}. {sentence}"))
-               for title, text in list(passages) + [("", r) for r in replies]
-               for sentence in passage_sentences(text)]
-
-    def relates(a: str, b: str, name: frozenset) -> bool:
-        return any(((w == a and b in words[i + 1:i + 2 + _RELATION_GAP]) or (w == b and a in words[i + 1:i + 2]))
-                   and (name in runs or not any(b in run for run in runs))
-                   for words, runs in related for i, w in enumerate(words))
-
+    related = list(passages) + [("", r) for r in replies]
     for sentence in _statement_sentences(response):
         for match in _WORD_OF_NAME.finditer(sentence):
-            a, b = content_words(match.group(1)), content_words(match.group(2))
-            if not (a and b and match.start(2) > 0 and {stem(a[0]), stem(b[0])} <= asked):
-                continue
-            name = next((run for run in _name_runs(sentence[match.start(2):]) if stem(b[0]) in run),
-                        frozenset([stem(b[0])]))
-            if not relates(stem(a[0]), stem(b[0]), name):
+            relation = _relation(sentence, match)
+            if relation and set(relation[:2]) <= asked and not relates(related, *relation):
                 return match.group(0)
     return None
+
+
+def _relation(text: str, match) -> tuple | None:
+    """(A, B, B's whole name) as stems, from a `_WORD_OF_NAME` match in `text`."""
+    a, b = content_words(match.group(1)), content_words(match.group(2))
+    if not (a and b and match.start(2) > 0):
+        return None
+    b = stem(b[0])
+    name = next((run for run in _name_runs(text[match.start(2):]) if b in run), frozenset([b]))
+    return stem(a[0]), b, name
+
+
+def relates(passages, a: str, b: str, name: frozenset) -> bool:
+    """Whether a sentence of `passages` ((title, text) pairs, the title before it) relates
+    A to B (stems): A at most `_RELATION_GAP` content words before B, or B just before A
+    ("Australia's capital"), B standing in a run of capitalised words only as its whole
+    `name` ("Western Australia" is not Australia)."""
+    for title, text in passages:
+        for sentence in passage_sentences(text):
+            words = [stem(w) for w in content_words(f"{title} {sentence}")]
+            runs = _name_runs(f"{title}. {sentence}")
+            if (name in runs or not any(b in run for run in runs)) and any(
+                    (w == a and b in words[i + 1:i + 2 + _RELATION_GAP]) or (w == b and a in words[i + 1:i + 2])
+                    for i, w in enumerate(words)):
+                return True
+    return False
+
+
+# "What is the capital of Australia?", "Who was the first president of Kenya?": a question
+# whose answer is the one thing that stands in that relation to a name
+_ASKS_RELATION = re.compile(r"^\s*(?:what|who|which)(?:'s|’s|s|\s+is|\s+was|\s+are|\s+were)\s+(?:the\s+)?"
+                            r"(?:[a-z]+\s+)?[a-z]+\s+of\s+(?:the\s+)?[A-Z][^?]*\?\s*$", re.IGNORECASE)
+
+
+def asked_relation(message: str) -> tuple | None:
+    """The (A, B, B's whole name) stems a question of the form "What is the A of B?" asks
+    for ("What is the capital of Australia?" -> capit, australia), else None."""
+    if not _ASKS_RELATION.match(message or ""):
+        return None
+    match = _WORD_OF_NAME.search(message)
+    return _relation(message, match) if match else None
 
 
 # a passive verb and the "by" that names its agent: "is made by", "was largely built by"

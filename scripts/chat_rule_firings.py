@@ -22,7 +22,8 @@ import json
 from pathlib import Path
 
 import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
-from rag_dialogue import metrics
+from rag_dialogue import abstain, metrics
+from rag_dialogue.grounded_numbers import unheld_number
 
 WOW_VALID = Path(__file__).resolve().parent.parent / "tasks/wizard_of_wikipedia/data/wow_valid_seen.fsb.json.gz"
 
@@ -30,6 +31,7 @@ WOW_VALID = Path(__file__).resolve().parent.parent / "tasks/wizard_of_wikipedia/
 def checks(passages, history):
     """Each check's name and what it returns for a reply (None or False: no firing)."""
     knowledge = "\n".join(f"{title}: {text}" for title, text in passages)
+    message = history[-1] if history else ""
     return {
         "blended_sentence": lambda r: metrics.blended_sentence(r, passages, history),
         "swapped_ending": lambda r: metrics.swapped_ending(r, passages, history),
@@ -41,6 +43,8 @@ def checks(passages, history):
         "dropped_rank": lambda r: metrics.dropped_rank(r, passages),
         "moved_superlative": lambda r: metrics.moved_superlative(r, passages, history),
         "doubled_word": lambda r: metrics.doubled_word(r, [knowledge] + list(history)),
+        "misses_the_question": lambda r: message and abstain.misses_the_question(r, message, knowledge),
+        "unheld_number": lambda r: message and unheld_number(r, message, passages),
     }
 
 

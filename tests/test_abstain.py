@@ -248,6 +248,45 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     assert abstain.passage_reply(telephone, [], "Who invented the telephone?") == telephone[1][1]
     assert abstain.passage_reply([("Telephone", "The organization of telephone networks.")], [],
                                  "Who plays the organ on the telephone?") is None
+    # of sentences sharing as many words, the one whose subject is what is asked (as the
+    # chat retrieved them: the first passage first)
+    colosseum = [("Colosseum", "Further modifications were made during the reign of Domitian."),
+                 ("Colosseum", "The Colosseum is an elliptical amphitheatre in the centre of the city of Rome.")]
+    assert abstain.passage_reply(colosseum, [], "What is the Colosseum?") == colosseum[1][1]
+    assert abstain.passage_reply(colosseum[:1], [], "What is the Colosseum?") == colosseum[0][1]
+
+
+def test_a_read_out_that_holds_no_word_of_the_question_misses_it():
+    dinosaur = ("Dinosaur: They became the dominant terrestrial vertebrates after the Triassic-Jurassic "
+                "extinction event and their dominance continued throughout the Jurassic and Cretaceous periods.")
+    read_out = dinosaur.split(": ", 1)[1]
+    assert abstain.misses_the_question(read_out, "What was the biggest one?", dinosaur)
+    assert abstain.misses_the_question(read_out, "Is it hard to find their fossils?", dinosaur)
+    # it holds a word asked: an answer, if a poor one
+    assert not abstain.misses_the_question(read_out, "Which periods did they dominate?", dinosaur)
+    # not a read-out, not a question, about the listener, or for a number (held to the number)
+    assert not abstain.misses_the_question("I think they were huge.", "What was the biggest one?", dinosaur)
+    assert not abstain.misses_the_question(read_out, "Tell me more.", dinosaur)
+    assert not abstain.misses_the_question(read_out, "Do you like them?", dinosaur)
+    assert not abstain.misses_the_question(read_out, "When did they die out?", dinosaur)
+    # nor one that asks for anything more, or about a subject
+    assert not abstain.misses_the_question(read_out, "What else should I know?", dinosaur)
+    assert not abstain.misses_the_question(read_out, "Can we talk about fossils?", dinosaur)
+
+
+def test_a_question_for_the_a_of_b_is_answered_only_by_a_sentence_that_relates_them():
+    # as the chat retrieved them: no passage says what Australia's capital is
+    cities = [("Melbourne", "Melbourne is the capital and most populous city of the Australian state of "
+                            "Victoria and the second-most populous city in Australia."),
+              ("Perth", "Perth is the capital and largest city of the Australian state of Western Australia.")]
+    asked = "What is the capital of Australia?"
+    assert abstain.misses_the_question(cities[0][1], asked, cities[0][1])
+    assert abstain.passage_reply(cities, [], asked) is None
+    canberra = ("Canberra", "Canberra is the capital city of Australia.")
+    assert abstain.passage_reply(cities + [canberra], [], asked) == canberra[1]
+    assert not abstain.misses_the_question("Australia's capital is Canberra.", asked, canberra[1])
+    assert not abstain.misses_the_question("It is Canberra, the capital of Australia.", "whats the capital of Australia?", "")
+    assert metrics.asked_relation("What is the tallest mountain in the world?") is None
 
 
 def test_a_chat_reply_keeps_the_lead_sentences_that_hold():

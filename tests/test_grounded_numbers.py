@@ -8,7 +8,7 @@ from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, _counts
                                            asks_for_number, close_unstated_numbers, closed_tokens, counted_thing, counts_another_whole,
                                            hold_end_until_number, number_about, number_check, numbers_in, numbers_per_row,
                                            spare_numbers_from_ngram_blocking, states_asked_number, states_number,
-                                           trailing_number)
+                                           trailing_number, unheld_number)
 from rag_dialogue.rag import rag_token_next_log_probs
 
 FUJI = "Mount Fuji / Mount Fuji last erupted from 1707 to 1708."
@@ -269,3 +269,19 @@ def test_of_the_passages_about_it_those_whose_title_adds_least_answer():
               ("Shark", "Sharks range in size from the 17 cm dwarf lanternshark to the 12 m whale shark.")]
     assert answering_sentences("How long can a shark grow?", ["shark"], sharks) == [sharks[1][1]]
     assert answering_sentences("How long can a shark grow?", ["shark"], sharks[:1]) == [sharks[0][1]]
+
+
+def test_a_reply_that_gives_a_number_of_the_kind_asked_that_no_passage_gives():
+    # as the chat retrieved them for "How many players are on a team?" after basketball
+    sports = [("Volleyball", "Volleyball is a team sport in which two teams of six players are separated by a net."),
+              ("Netball", "Netball is a ball sport played on a rectangular court by two teams of seven players.")]
+    asked = "How many players are on a team?"
+    assert unheld_number("There are two players on a team.", asked, sports)  # two counts teams
+    assert not unheld_number("There are six players on a volleyball team.", asked, sports)
+    assert not unheld_number("It is a team sport.", asked, sports)  # gives no count: another check's
+    assert not unheld_number("There are two players on a team.", "Do you play?", sports)
+    eiffel = [("Eiffel Tower", "The tower is 330 metres (1,083 ft) tall, and was completed in 1889.")]
+    assert unheld_number("It is 324 metres tall.", "How tall is it?", eiffel)
+    assert not unheld_number("It is 330 metres tall.", "How tall is it?", eiffel)
+    assert unheld_number("It was built in 1887.", "When was it built?", eiffel)
+
