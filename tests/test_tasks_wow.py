@@ -194,3 +194,9 @@ def test_training_on_grounded_replies_keeps_the_dropped_turns_in_the_history(tmp
     assert grounded[2]["episode_done"] and len(every) == len(grounded) + 2
     # evaluation reads every turn, whatever the option says
     assert len(teacher_messages(tmp_path, TASK, "train:evalmode", "--train-on", "grounded")) == len(every)
+    # a second teacher of the same data (the experiment's next stage) decides from the memo
+    from rag_dialogue.tasks.wizard_of_wikipedia.agents import _supported
+
+    hits = _supported.cache_info().hits
+    assert teacher_messages(tmp_path, TASK, "train:ordered", "--train-on", "grounded") == grounded
+    assert _supported.cache_info().hits >= hits + len(every)
