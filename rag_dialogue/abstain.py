@@ -532,7 +532,8 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     if relation:
         # "What is the capital of Australia?" is answered only by a sentence that says
         # whose capital: not Melbourne's "the capital ... of the Australian state of Victoria"
-        kept = [(pair, held) for pair, held in zip(fresh, stems) if metrics.relates([pair], *relation)]
+        kept = [(pair, held) for pair, held in zip(fresh, stems) if metrics.relates([pair], *relation)
+                and not metrics.relation_in_past(pair[1], message)]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     if _ASKS_WHERE.match(message or ""):
         # "Where is it?" asks for a place: a sentence that names none the dialogue has not
@@ -578,13 +579,15 @@ def misses_the_question(reply: str, message: str, knowledge) -> bool:
     learn?" about the guitar, a sentence about its strings. A reply to "What is the A of
     B?" misses it, read out or not, unless it relates A to B (`metrics.relates`): asked the
     capital of Australia, "Melbourne is the capital ... of the Australian state of
-    Victoria ..." names a capital, not Australia's."""
+    Victoria ..." names a capital, not Australia's; asked who *is* the president of France,
+    "... Mitterrand was President of France from 1981 to 1995" names a past one
+    (`metrics.relation_in_past`)."""
     from rag_dialogue.grounded_numbers import asked_number
 
     if "?" not in (message or "") or asks_the_listener(message) or asked_number(message) is not None:
         return False  # a question for a number is held to the number (`grounded_numbers`)
     relation = metrics.asked_relation(message)
-    if relation and not metrics.relates([("", reply)], *relation):
+    if relation and (not metrics.relates([("", reply)], *relation) or metrics.relation_in_past(reply, message)):
         return True
     if _ASKS_ANYTHING.search(message):
         return False  # "What else should I know?" asks for anything more

@@ -573,18 +573,20 @@ class RagDialogueAgent(TorchGeneratorAgent):
             and self.strategy.retrieves and batch.text_vec is not None
 
     def _decline_before_generating(self, batch):
-        """In a chat, a message of small talk only is answered in kind (`small_talk`), and a
+        """In a chat, a message of small talk only is answered in kind (`small_talk`), one
+        that asks what is happening now is told the chat cannot know it, and a
         question whose passages do not hold what it asks about is declined, both without
         generating (nothing is streamed that is then taken back)."""
         if not self._chatting(batch):
             return None
         from parlai.core.torch_agent import Output
 
-        from rag_dialogue.small_talk import reply_to
+        from rag_dialogue.small_talk import about_the_moment, reply_to
 
         delimiter = self.opt.get("delimiter", "\n")
-        small_talk = [reply_to(obs.get("text", "").split(delimiter)[-1]) for obs in batch.observations]
-        if all(small_talk):  # "hi", "thanks", "bye": answered in kind, nothing retrieved
+        messages = [obs.get("text", "").split(delimiter)[-1] for obs in batch.observations]
+        small_talk = [reply_to(m) or about_the_moment(m) for m in messages]
+        if all(small_talk):  # "hi", "thanks", "bye", "what time is it?": nothing retrieved
             self.model.last_retrieval = []
             return Output(small_talk)
         if not self.opt.get("decline_unsupported", True):

@@ -1087,6 +1087,23 @@ _ASKS_RELATION = re.compile(r"^\s*(?:what|who|which)(?:'s|’s|s|\s+is|\s+was|\s
                             r"(?:[a-z]+\s+)?[a-z]+\s+of\s+(?:the\s+)?[A-Z][^?]*\?\s*$", re.IGNORECASE)
 
 
+_ASKS_NOW = re.compile(r"^\s*(?:who|what|which)(?:'s|’s|s|\s+is|\s+are)\s", re.IGNORECASE)
+_PAST = frozenset({"was", "were", "former", "formerly", "served", "had", "ex"})
+
+
+def relation_in_past(reply: str, message: str) -> bool:
+    """True when `message` asks who or what *is* the A of B ("Who is the president of
+    France?") and `reply` gives A only in the past ("François Mitterrand was President of
+    France from 1981 to 1995", "a former president"): an answer to another question."""
+    match = _WORD_OF_NAME.search(message or "") if _ASKS_NOW.match(message or "") and asked_relation(message) else None
+    if not match:
+        return False
+    a = match.group(1).lower()
+    words = re.findall(r"[\w'’-]+", (reply or "").lower())
+    found = [i for i, w in enumerate(words) if w == a]
+    return bool(found) and all(_PAST & set(words[max(0, i - 6):i]) for i in found)
+
+
 def asked_relation(message: str) -> tuple | None:
     """The (A, B, B's whole name) stems a question of the form "What is the A of B?" asks
     for ("What is the capital of Australia?" -> capit, australia), else None."""

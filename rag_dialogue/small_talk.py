@@ -1,4 +1,5 @@
-"""What a chat says to a message that only greets, thanks or takes leave.
+"""What a chat says to a message that only greets, thanks or takes leave, or asks what is
+happening now.
 
 "hi" has nothing to retrieve for: the retriever still returns passages (Greeting's "Greetings
 exist in all known human cultures."), and the generator lectures from them or makes
@@ -29,6 +30,25 @@ REPLIES = {
     "bye": "Goodbye! It was nice talking to you.",
     "greeting": "Hi! What would you like to talk about?",
 }
+
+
+# a question about the present moment: what is happening now is in no passage it has read
+_NOW = re.compile(r"\b(?:today|tonight|tomorrow|right now|at the moment|this (?:morning|afternoon|evening|week|"
+                  r"weekend)|what time is it|what(?:'s| is) the (?:time|date)|what day is it)\b", re.IGNORECASE)
+_ASKS = re.compile(r"\?|^\s*(?:who|what|when|where|which|why|how|is|are|will|do|does)\b", re.IGNORECASE)
+_TO_THE_LISTENER = re.compile(r"\b(?:you|your|you're|yours)\b", re.IGNORECASE)
+NOT_NOW = "I can't say: I know what I have read, not what is happening now."
+
+
+def about_the_moment(message: str) -> str | None:
+    """`NOT_NOW` for a question about the present moment that is not about the listener
+    ("What's the weather like today?", "What time is it?"), else None: the retriever still
+    finds passages (Weather's "Weather is the state of the atmosphere ..."), and none says
+    what is happening now."""
+    message = message or ""
+    if _NOW.search(message) and _ASKS.search(message) and not _TO_THE_LISTENER.search(message):
+        return NOT_NOW
+    return None
 
 
 def kinds_of(message: str) -> list:

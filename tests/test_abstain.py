@@ -287,6 +287,13 @@ def test_a_question_for_the_a_of_b_is_answered_only_by_a_sentence_that_relates_t
     assert not abstain.misses_the_question("Australia's capital is Canberra.", asked, canberra[1])
     assert not abstain.misses_the_question("It is Canberra, the capital of Australia.", "whats the capital of Australia?", "")
     assert metrics.asked_relation("What is the tallest mountain in the world?") is None
+    # asked who is, not who was: a past holder answers another question
+    france = [("François Mitterrand", "François Maurice Adrien Marie Mitterrand was President of France "
+                                      "from 1981 to 1995.")]
+    assert abstain.misses_the_question(france[0][1], "Who is the president of France?", france[0][1])
+    assert abstain.passage_reply(france, [], "Who is the president of France?") is None
+    assert not abstain.misses_the_question(france[0][1], "Who was the president of France in 1990?", france[0][1])
+    assert not metrics.relation_in_past("Emmanuel Macron is the President of France.", "Who is the president of France?")
 
 
 def test_a_chat_reply_keeps_the_lead_sentences_that_hold():

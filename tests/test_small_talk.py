@@ -16,3 +16,16 @@ def test_a_message_that_says_more_is_answered_from_the_passages():
                     "How are you different from a search engine?", "Thanks, what else?", "Why?", "",
                     "Hi Mark", "See you at the Louvre"):
         assert small_talk.reply_to(message) is None, message
+
+
+def test_a_question_about_the_present_moment_is_told_the_chat_cannot_know():
+    from rag_dialogue.metrics import declines
+
+    for message in ("What's the weather like today?", "What time is it?", "Who won the game tonight?",
+                    "Is it going to rain tomorrow?"):
+        assert small_talk.about_the_moment(message) == small_talk.NOT_NOW, message
+    assert declines(small_talk.NOT_NOW)  # counted as a decline, not a claim
+    # not a question, about the listener, or about a time the passages may hold
+    for message in ("I went hiking today.", "What are you doing today?", "How are you today?",
+                    "What happened in 1912?", "What is the capital of France?"):
+        assert small_talk.about_the_moment(message) is None, message
