@@ -570,29 +570,42 @@ def _opens_with(sentence: str, asked: set) -> bool:
 _ASKS_ANYTHING = re.compile(r"\b(?:else|more|(?:talk|tell\s+me|anything)\s+about)\b", re.IGNORECASE)
 
 
-def misses_the_question(reply: str, message: str, knowledge) -> bool:
-    """True when `reply` reads out a sentence of `knowledge` (`metrics.reads_out`) to a
-    question about the world (not the listener) and holds none of the words it asks (by
-    stem): the generator copied a passage instead of answering. Asked "What was the
-    biggest one?" about dinosaurs, the chat read out "They became the dominant terrestrial
-    vertebrates after the Triassic-Jurassic extinction event ..."; asked "Is it hard to
-    learn?" about the guitar, a sentence about its strings. A reply to "What is the A of
-    B?" misses it, read out or not, unless it relates A to B (`metrics.relates`): asked the
-    capital of Australia, "Melbourne is the capital ... of the Australian state of
-    Victoria ..." names a capital, not Australia's; asked who *is* the president of France,
-    "... Mitterrand was President of France from 1981 to 1995" names a past one
-    (`metrics.relation_in_past`)."""
+def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
+    """True when `reply` reads out a sentence of `passages` ((title, text) pairs;
+    `metrics.reads_out`) to a question about the world (not the listener) and holds none
+    of the words it asks (by stem, the read-out passage's title with it, as "It feeds
+    mainly on snails" speaks of its title's glassfin eel): the generator copied a passage
+    instead of answering. Asked "What was the biggest one?" about dinosaurs, the chat read
+    out "They became the dominant terrestrial vertebrates after the Triassic-Jurassic
+    extinction event ..."; asked "Is it hard to learn?" about the guitar, a sentence about
+    its strings. A reply to "What is the A of B?" misses it, read out or not, unless it
+    relates A to B (`metrics.relates`): asked the capital of Australia, "Melbourne is the
+    capital ... of the Australian state of Victoria ..." names a capital, not Australia's;
+    asked who *is* the president of France, "... Mitterrand was President of France from
+    1981 to 1995" names a past one (`metrics.relation_in_past`). A read-out misses it too
+    when the passage sentence the chat would answer with instead (`passage_reply`, no
+    earlier turn `said` repeats it) holds more of its words: "What is Tarnwick known for?" is not answered by "Tarnwick is a market town in
+    the province of Oldmere." when "Tarnwick is known for its weekly cheese market" was
+    retrieved."""
     from rag_dialogue.grounded_numbers import asked_number
 
     if "?" not in (message or "") or asks_the_listener(message) or asked_number(message) is not None:
         return False  # a question for a number is held to the number (`grounded_numbers`)
+    sources = [(title, text) for title, text in passages if metrics.reads_out(reply, text)]
+    titles = " ".join(title for title, _ in sources)
     relation = metrics.asked_relation(message)
-    if relation and (not metrics.relates([("", reply)], *relation) or metrics.relation_in_past(reply, message)):
+    if relation and (not metrics.relates([(titles, reply)], *relation) or metrics.relation_in_past(reply, message)):
         return True
     if _ASKS_ANYTHING.search(message):
         return False  # "What else should I know?" asks for anything more
     asked = set(_stems(_asking(message) or message))
-    if not asked or not metrics.reads_out(reply, knowledge):
+    if not asked or not sources:
         return False
-    return not _held_stems(asked, set(_stems(reply)))
+    held = _held_stems(asked, set(_stems(f"{titles} {reply}")))
+    if not held:
+        return True
+    # the sentence the chat would answer with instead, if it answers more of it
+    instead = passage_reply(passages, said, message)
+    return bool(instead) and not names_no_one(instead, message) \
+        and len(_held_stems(asked, set(_stems(instead)))) > len(held)
 

@@ -761,7 +761,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.dropped_rank(reply, passages) is not None
                     or metrics.moved_superlative(reply, passages, turns) is not None
                     or names_no_one(reply, turns[-1])
-                    or misses_the_question(reply, turns[-1], knowledge)
+                    or misses_the_question(reply, turns[-1], passages, self._replies + turns[:-1])
                     or counts_another_whole(reply, turns[-1])
                     or unheld_number(reply, turns[-1], passages)
                     or another_subject(reply, turns[-1], turns, passages))

@@ -1055,28 +1055,49 @@ def unheld_relation(response: str, passages, history) -> str | None:
     return None
 
 
+# a name with the short words names keep inside them: "Order of the Pale Lantern"
+_JOINED_NAME = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:(?:of|the|de|la|and)\s+)*[A-Z][\w'’-]*)*")
+
+
 def _relation(text: str, match) -> tuple | None:
-    """(A, B, B's whole name) as stems, from a `_WORD_OF_NAME` match in `text`."""
+    """(A, B, B's run of capitalised words, B's whole name) as stems, from a
+    `_WORD_OF_NAME` match in `text`."""
     a, b = content_words(match.group(1)), content_words(match.group(2))
     if not (a and b and match.start(2) > 0):
         return None
     b = stem(b[0])
     name = next((run for run in _name_runs(text[match.start(2):]) if b in run), frozenset([b]))
-    return stem(a[0]), b, name
+    joined = _JOINED_NAME.match(text, match.start(2))
+    whole = frozenset(stem(w) for w in content_words(joined.group(0))) if joined else name
+    return stem(a[0]), b, name, whole or name
 
 
-def relates(passages, a: str, b: str, name: frozenset) -> bool:
+# "Its current grand master is ...": a sentence that speaks of its article's subject
+_POSSESSIVE_START = re.compile(r"^\s*(?:its|their|his|her)\b", re.IGNORECASE)
+# a reply led by its passage's title ("Order of the Pale Lantern: Its ...", `abstain.with_its_subject`)
+_TITLE_LEAD = re.compile(r"^([A-Z][^:]{0,80}):\s+(.*)$", re.DOTALL)
+
+
+def relates(passages, a: str, b: str, name: frozenset, whole: frozenset | None = None) -> bool:
     """Whether a sentence of `passages` ((title, text) pairs, the title before it) relates
     A to B (stems): A at most `_RELATION_GAP` content words before B, or B just before A
     ("Australia's capital"), B standing in a run of capitalised words only as its whole
-    `name` ("Western Australia" is not Australia)."""
+    `name` ("Western Australia" is not Australia); or, the title being B's `whole` name
+    (no word more), the sentence opens with a possessive and A ("Order of the Pale
+    Lantern": "Its current grand master is Edmund Straive.")."""
     for title, text in passages:
         for sentence in passage_sentences(text):
-            words = [stem(w) for w in content_words(f"{title} {sentence}")]
-            runs = _name_runs(f"{title}. {sentence}")
+            lead = _TITLE_LEAD.match(sentence)
+            subject, body = (f"{title} {lead.group(1)}".strip(), lead.group(2)) if lead else (title, sentence)
+            words = [stem(w) for w in content_words(f"{subject} {body}")]
+            runs = _name_runs(f"{subject}. {body}")
             if (name in runs or not any(b in run for run in runs)) and any(
                     (w == a and b in words[i + 1:i + 2 + _RELATION_GAP]) or (w == b and a in words[i + 1:i + 2])
                     for i, w in enumerate(words)):
+                return True
+            held = {stem(w) for w in content_words(subject)}
+            if _POSSESSIVE_START.match(body) and held and held <= (whole or name) \
+                    and a in [stem(w) for w in content_words(" ".join(body.split()[:5]))]:
                 return True
     return False
 
@@ -1105,8 +1126,8 @@ def relation_in_past(reply: str, message: str) -> bool:
 
 
 def asked_relation(message: str) -> tuple | None:
-    """The (A, B, B's whole name) stems a question of the form "What is the A of B?" asks
-    for ("What is the capital of Australia?" -> capit, australia), else None."""
+    """The stems a question of the form "What is the A of B?" asks for, as `relates`
+    takes them ("What is the capital of Australia?" -> capit, australia, ...), else None."""
     if not _ASKS_RELATION.match(message or ""):
         return None
     match = _WORD_OF_NAME.search(message)

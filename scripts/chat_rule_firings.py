@@ -43,7 +43,7 @@ def checks(passages, history):
         "dropped_rank": lambda r: metrics.dropped_rank(r, passages),
         "moved_superlative": lambda r: metrics.moved_superlative(r, passages, history),
         "doubled_word": lambda r: metrics.doubled_word(r, [knowledge] + list(history)),
-        "misses_the_question": lambda r: message and abstain.misses_the_question(r, message, knowledge),
+        "misses_the_question": lambda r: message and abstain.misses_the_question(r, message, passages, history[:-1]),
         "unheld_number": lambda r: message and unheld_number(r, message, passages),
     }
 

@@ -257,13 +257,25 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
 
 
 def test_a_read_out_that_holds_no_word_of_the_question_misses_it():
-    dinosaur = ("Dinosaur: They became the dominant terrestrial vertebrates after the Triassic-Jurassic "
-                "extinction event and their dominance continued throughout the Jurassic and Cretaceous periods.")
-    read_out = dinosaur.split(": ", 1)[1]
+    read_out = ("They became the dominant terrestrial vertebrates after the Triassic-Jurassic extinction event "
+                "and their dominance continued throughout the Jurassic and Cretaceous periods.")
+    dinosaur = [("Dinosaur", read_out)]
     assert abstain.misses_the_question(read_out, "What was the biggest one?", dinosaur)
     assert abstain.misses_the_question(read_out, "Is it hard to find their fossils?", dinosaur)
     # it holds a word asked: an answer, if a poor one
     assert not abstain.misses_the_question(read_out, "Which periods did they dominate?", dinosaur)
+    # its passage's title speaks through its pronoun: "It" is the glassfin eel
+    eel = [("Glassfin eel", "It feeds mainly on snails and insect larvae.")]
+    assert not abstain.misses_the_question(eel[0][1], "What does the glassfin eel eat?", eel)
+    # the sentence the chat would answer with instead holds more of what is asked
+    town = [("Tarnwick", "Tarnwick is a market town in the province of Oldmere."),
+            ("Tarnwick", "Tarnwick is known for its weekly cheese market.")]
+    assert abstain.misses_the_question(town[0][1], "What is Tarnwick known for?", town)
+    assert not abstain.misses_the_question(town[0][1], "What is Tarnwick known for?", town, said=[town[1][1]])
+    # ... but not a sentence that names no one, to "Who ...?" (as the chat retrieved them)
+    novel = [("Pride and Prejudice", "Pride and Prejudice is a novel by English author Jane Austen."),
+             ("Pride and Prejudice", "Written when she was aged 20–21, it was her third novel.")]
+    assert not abstain.misses_the_question(novel[0][1], "Who wrote Pride and Prejudice?", novel)
     # not a read-out, not a question, about the listener, or for a number (held to the number)
     assert not abstain.misses_the_question("I think they were huge.", "What was the biggest one?", dinosaur)
     assert not abstain.misses_the_question(read_out, "Tell me more.", dinosaur)
@@ -280,19 +292,26 @@ def test_a_question_for_the_a_of_b_is_answered_only_by_a_sentence_that_relates_t
                             "Victoria and the second-most populous city in Australia."),
               ("Perth", "Perth is the capital and largest city of the Australian state of Western Australia.")]
     asked = "What is the capital of Australia?"
-    assert abstain.misses_the_question(cities[0][1], asked, cities[0][1])
+    assert abstain.misses_the_question(cities[0][1], asked, cities)
     assert abstain.passage_reply(cities, [], asked) is None
     canberra = ("Canberra", "Canberra is the capital city of Australia.")
     assert abstain.passage_reply(cities + [canberra], [], asked) == canberra[1]
-    assert not abstain.misses_the_question("Australia's capital is Canberra.", asked, canberra[1])
-    assert not abstain.misses_the_question("It is Canberra, the capital of Australia.", "whats the capital of Australia?", "")
+    assert not abstain.misses_the_question("Australia's capital is Canberra.", asked, [canberra])
+    assert not abstain.misses_the_question("It is Canberra, the capital of Australia.", "whats the capital of Australia?", [])
     assert metrics.asked_relation("What is the tallest mountain in the world?") is None
+    # the title's subject, spoken of by a possessive: "Its current grand master is ..."
+    order = [("Order of the Pale Lantern", "Its current grand master is Edmund Straive.")]
+    master = "Who is the grand master of the Order of the Pale Lantern?"
+    assert not abstain.misses_the_question(order[0][1], master, order)
+    assert not abstain.misses_the_question(f"Order of the Pale Lantern: {order[0][1]}", master, [])
+    assert abstain.passage_reply(order, [], master) == "Order of the Pale Lantern: " + order[0][1]
+    assert abstain.misses_the_question(order[0][1], "Who is the grand master of the Order of Corvell?", order)
     # asked who is, not who was: a past holder answers another question
     france = [("François Mitterrand", "François Maurice Adrien Marie Mitterrand was President of France "
                                       "from 1981 to 1995.")]
-    assert abstain.misses_the_question(france[0][1], "Who is the president of France?", france[0][1])
+    assert abstain.misses_the_question(france[0][1], "Who is the president of France?", france)
     assert abstain.passage_reply(france, [], "Who is the president of France?") is None
-    assert not abstain.misses_the_question(france[0][1], "Who was the president of France in 1990?", france[0][1])
+    assert not abstain.misses_the_question(france[0][1], "Who was the president of France in 1990?", france)
     assert not metrics.relation_in_past("Emmanuel Macron is the President of France.", "Who is the president of France?")
 
 
