@@ -525,8 +525,10 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         # a question is answered only by a sentence that holds what it asks, all its words
         # but one of four or more: "What is the tallest mountain in the world?" is not
         # answered by Burj Khalifa's "the tallest building in the world"
-        kept = [(pair, held) for pair, held in zip(fresh, stems)
-                if len(asked - _held_stems(asked, held)) <= (len(asked) >= 4)]
+        # ("Where ...?" one word fewer, its verb often the one left: "Where does the
+        # mossback tortoise live?" -> "... native to the Ferrow Islands."; it must name a place)
+        spare = 1 if _ASKS_WHERE.match(message) else int(len(asked) >= 4)
+        kept = [(pair, held) for pair, held in zip(fresh, stems) if len(asked - _held_stems(asked, held)) <= spare]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     relation = metrics.asked_relation(message)
     if relation:

@@ -207,6 +207,10 @@ def spare_numbers_from_ngram_blocking(tree, tokens: NumberTokens) -> None:
 _NOT_THE_LISTENER = r"(?!\s+(?:do|did|would|have|are|were)\s+(?:you|u|ya)\b)"
 _WHAT_IS_THE = r"\bwhat\s+(?:is|was|'s|’s)\s+(?:the\s+|its\s+|their\s+)?"
 _ASKED_KINDS = (
+    # "How long can it live?", "How long does it take ...?": a time, not a length
+    ("duration", re.compile(r"\bhow\s+long\b" + _NOT_THE_LISTENER + r"[^?.!]*\b(?:live[sd]?|last(?:s|ed)?|"
+                            r"take[sn]?|took|reign(?:s|ed)?|rule[sd]?|survive[sd]?|stay(?:s|ed)?|ago|sleep(?:s)?|"
+                            r"wait|run(?:s)?|ran)\b", re.IGNORECASE)),
     ("measure", re.compile(r"\bhow\s+(?:long|tall|high|deep|far|big|large|wide|heavy|fast|hot|cold)\b"
                            + _NOT_THE_LISTENER + "|" + _WHAT_IS_THE + r"(?:height|length|area|depth|width|weight|"
                            r"distance|diameter|elevation|altitude|temperature|speed|size|mass|boiling point|melting point|"
@@ -224,6 +228,12 @@ _MEASURE = re.compile(
     r"yards?|kilograms?|grams?|tonnes?|tons?|pounds?|light-years?|au|degrees?|kelvin|acres?|hectares?|km2|sq|"
     r"square|mph|knots?|m/s|km/h)\b)", re.IGNORECASE)
 _DATE = re.compile(r"(?<![0-9.,])(?:[0-9]{3,4})(?![0-9]|[.,][0-9])")  # a year: "1961", "AD 476"
+# a time with its unit: "more than 120 years", "29.45 years", "about 26 years"
+_DURATION = re.compile(
+    r"(?:[0-9][0-9,]*(?:\.[0-9]+)?|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"fifteen|twenty|thirty|forty|fifty|sixty|hundred)\b)(?:[\s-]*(?:million|thousand))?[\s-]*"
+    r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|century|millennia)\b"
+    r"(?!\s+(?:ago|before|earlier|later|after)\b)", re.IGNORECASE)  # "14,000 years ago" is when, not how long
 _YEAR = re.compile(r"(?<![0-9.,])(?:1[0-9]{3}|20[0-9]{2})(?![0-9]|[.,][0-9])")
 _NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -242,9 +252,9 @@ NUMBER_BEAMS = 2
 
 
 def asked_number(message: str):
-    """The kind of number the message asks for: "measure" ("How tall is Mount
-    Kilimanjaro?"), "count" ("How many species ...?") or "date" ("When did ...?"); None
-    when it asks for none."""
+    """The kind of number the message asks for: "duration" ("How long can it live?"),
+    "measure" ("How tall is Mount Kilimanjaro?"), "count" ("How many species ...?") or
+    "date" ("When did ...?"); None when it asks for none."""
     for kind, pattern in _ASKED_KINDS:
         if pattern.search(message or ""):
             return kind
@@ -262,6 +272,8 @@ def _numbers_of_kind(kind: str, text: str) -> frozenset:
     three or four digits, not a measure's), or counts (any number but a year)."""
     if kind == "measure":
         found = [m.group(0) for m in _MEASURE.finditer(text)]
+    elif kind == "duration":
+        found = [m.group(0) for m in _DURATION.finditer(text)]
     elif kind == "date":  # not a measure's number: "Its main span is 412 metres long."
         measured = [m.span() for m in _MEASURE.finditer(text)]
         found = [m.group(0) for m in _DATE.finditer(text)

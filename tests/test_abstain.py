@@ -386,6 +386,10 @@ def test_where_is_answered_only_by_a_sentence_that_names_a_place():
     said = ["What is the Great Barrier Reef?", "It is the world's largest coral reef system."]
     assert abstain.passage_reply(reef, said, "Where is it?") == "Great Barrier Reef: " + reef[1][1]
     assert abstain.passage_reply(reef[:1], said, "Where is it?") is None  # names no place
+    # "Where ...?" may leave one word of it out, its verb often: "native to" for "live"
+    tortoise = [("Mossback tortoise", "Individuals can live for more than 120 years."),
+                ("Mossback tortoise", "The mossback tortoise is a land tortoise native to the Ferrow Islands.")]
+    assert abstain.passage_reply(tortoise, [], "Where does the mossback tortoise live?") == tortoise[1][1]
 
 
 def test_a_follow_up_is_declined_when_no_passage_holds_what_the_conversation_asked_about():

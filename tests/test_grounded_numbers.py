@@ -285,3 +285,18 @@ def test_a_reply_that_gives_a_number_of_the_kind_asked_that_no_passage_gives():
     assert not unheld_number("It is 330 metres tall.", "How tall is it?", eiffel)
     assert unheld_number("It was built in 1887.", "When was it built?", eiffel)
 
+
+def test_how_long_something_lives_or_takes_asks_for_a_time():
+    assert asked_number("How long can a mossback tortoise live?") == "duration"
+    assert asked_number("How long does it take to orbit the Sun?") == "duration"
+    assert asked_number("How long is the Panama Canal?") == "measure"
+    assert asked_number("How long have you lived there?") is None  # the listener
+    tortoise = [("Mossback tortoise", "Individuals can live for more than 120 years."),
+                ("Mossback tortoise", "Adults are 40 cm long.")]
+    assert answering_sentences("How long can a mossback tortoise live?", ["mossback tortoise"], tortoise) == \
+        [tortoise[0][1]]
+    assert unheld_number("They live for 80 years.", "How long can they live?", tortoise)
+    # when, not how long
+    dog = [("Dog", "Dogs were the first species to be domesticated over 14,000 years ago.")]
+    assert answering_sentences("How long do dogs live?", ["dogs"], dog) == []
+
