@@ -303,7 +303,10 @@ def unsupported_question(message: str, passages, is_word=None, said=()) -> str |
     asks about the names of the same speaker's latest turn before it that names something
     and points back to nothing (`said`: the dialogue's turns before `message`): asked
     about the Zarnovian Empire, the chat declined, and then, asked its first emperor, made
-    up "The empire was ruled by the Zarnovian dynasty.". After any other reply a name said
+    up "The empire was ruled by the Zarnovian dynasty.". A question in between that names
+    nothing sets the topic as well: after "I've been reading about ancient Egypt." and "Who
+    built the pyramids?" (declined), "How old are they?" asks about the pyramids, not
+    Egypt. After any other reply a name said
     in passing is not what a follow-up asks about ("Is that a trait you can tell early
     on?" after a wizard's reply on genius and an apprentice's mention of IQ)."""
     message = (message or "").strip()
@@ -313,7 +316,7 @@ def unsupported_question(message: str, passages, is_word=None, said=()) -> str |
     names = named_terms(asking)
     if not names and _follows_up(message, said) and metrics.declines(said[-1]):
         asking = next((turn for turn in list(said)[-2::-2]
-                       if named_terms(turn) and not _POINTS_BACK.search(turn)), asking)
+                       if (named_terms(turn) or asks_for_fact(turn)) and not _POINTS_BACK.search(turn)), asking)
         names = named_terms(asking)
     if is_word is not None:
         held = _name_stems(names)

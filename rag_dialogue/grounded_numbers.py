@@ -407,6 +407,18 @@ def counts_another_whole(reply: str, message: str) -> bool:
     return False
 
 
+def _counts_something(text: str) -> bool:
+    """Whether `text` gives a count of a thing it names right after the number ("45,700
+    spider species"), not a bare amount ("about 38 million")."""
+    from rag_dialogue.metrics import content_words
+
+    tokens = [t.lower().replace(",", "") for t in _TOKEN.findall(text)]
+    return any(token[0] in DIGITS and not _YEAR.fullmatch(token) and i + 1 < len(tokens)
+               and tokens[i + 1] not in ("million", "billion", "thousand", "hundred")
+               and content_words(tokens[i + 1])
+               for i, token in enumerate(tokens))
+
+
 def unheld_number(reply: str, message: str, passages) -> bool:
     """Whether `reply` gives a number of the kind `message` asks for (`asked_number`: for
     "How many players ...?", a count of players) that no passage sentence ((title, text)
@@ -420,7 +432,11 @@ def unheld_number(reply: str, message: str, passages) -> bool:
     thing = counted_thing(message) if kind == "count" else None
     given = _answer_numbers(kind, thing, reply or "")
     if not given:
-        return False
+        # a count of another thing, the thing asked not named: "How many legs do they
+        # have?" -> "At least 45,700 spider species have been recorded by taxonomists."
+        from rag_dialogue.metrics import content_stems, stem
+
+        return bool(thing) and _counts_something(reply or "") and stem(thing) not in content_stems(reply or "")
     held = set().union(*(_answer_numbers(kind, thing, f"{title} {text}") for title, text in passages))
     return not given & held
 

@@ -405,6 +405,11 @@ def test_a_follow_up_is_declined_when_no_passage_holds_what_the_conversation_ask
     assert abstain.unsupported_question("Who was the first emperor?", empires, said=said) is None  # points back to nothing
     said = ["Tell me about the Zarnovian Empire.", "It was a great empire."]
     assert abstain.unsupported_question(asked, empires, said=said) is None  # a reply it stands by, answered
+    # a question in between that names nothing sets the topic too (as the chat retrieved them)
+    pyramid = [("Great Pyramid of Giza", "It was built c. 2600 BC over a period of about 26 years.")]
+    said = ["I've been reading about ancient Egypt.", "Ancient Egypt was a cradle of civilization.",
+            "Who built the pyramids?", "I'm sorry, I don't know that."]
+    assert abstain.unsupported_question("How old are they?", pyramid, said=said) is None
 
 
 def test_who_is_answered_by_a_reply_that_names_someone():

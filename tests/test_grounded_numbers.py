@@ -279,6 +279,10 @@ def test_a_reply_that_gives_a_number_of_the_kind_asked_that_no_passage_gives():
     assert unheld_number("There are two players on a team.", asked, sports)  # two counts teams
     assert not unheld_number("There are six players on a volleyball team.", asked, sports)
     assert not unheld_number("It is a team sport.", asked, sports)  # gives no count: another check's
+    # a count of another thing, what is asked not named
+    assert unheld_number("At least 45,700 spider species have been recorded.", "How many legs do they have?", [])
+    assert not unheld_number("Spiders have eight legs.", "How many legs do they have?", [("Spider", "eight legs")])
+    assert not unheld_number("The population is about 38 million.", "How many people live in Tokyo?", [])
     assert not unheld_number("There are two players on a team.", "Do you play?", sports)
     eiffel = [("Eiffel Tower", "The tower is 330 metres (1,083 ft) tall, and was completed in 1889.")]
     assert unheld_number("It is 324 metres tall.", "How tall is it?", eiffel)
