@@ -26,7 +26,7 @@ _PARENTHESIS = re.compile(r"\s*\([^)]*\)")
 _POINTS_BACK = re.compile(r"\b(it|its|they|them|their|there|he|him|his|she|her|this|that|these|those)\b",
                           re.IGNORECASE)
 _ASKING_START = re.compile(
-    r"^\s*(who|whom|whose|what|when|where|which|why|how|is|are|was|were|do|does|did|can|could|"
+    r"^\s*(who|whom|whose|what|whats|when|where|which|why|how|hows|is|are|was|were|do|does|did|can|could|"
     r"tell me|do you know|have you heard|name|list|describe|explain)\b", re.IGNORECASE)
 # Words that start a sentence capitalised but are not names.
 _NOT_NAME_WORDS = frozenset({"who", "whom", "whose", "what", "when", "where", "which", "why", "how",
@@ -239,7 +239,8 @@ _ENDINGS = ("s", "es", "ies", "ed", "d", "ing", "er", "est", "ly")
 
 
 # a sentence that asks about the listener ("Do you like to run on treadmills?") asks for no fact
-_TO_THE_LISTENER = re.compile(r"\b(?:you|your|you're|youre|yours)\b", re.IGNORECASE)
+# ("u", "ur", "ya" in lowercase only: "Ur" is a city)
+_TO_THE_LISTENER = re.compile(r"\b(?:(?i:you|your|you're|youre|yours|yourself)|u|ur|ya)\b")
 
 
 def asks_the_listener(message: str) -> bool:
@@ -523,7 +524,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     fresh = [(title, sentence) for title, text in passages for sentence in metrics.passage_sentences(text)
              if len(sentence.split()) >= 3 and not repeats(sentence, said)]
     stems = [set(_stems(f"{title} {sentence}")) for title, sentence in fresh]
-    asked = set(_stems(message))
+    asked = set(_stems(_TO_THE_LISTENER.sub(" ", message)))  # "whats ur favorite movie" asks no "ur"
     if "?" in message and asked:
         # a question is answered only by a sentence that holds what it asks, all its words
         # but one of four or more: "What is the tallest mountain in the world?" is not
@@ -548,7 +549,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
                 if {metrics.stem(w) for w in metrics.name_words(pair[1])} - known]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     if not any(_held_stems(asked, held) for held in stems):
-        asked = {stem for turn in said for stem in _stems(turn)}
+        asked = {stem for turn in said for stem in _stems(_TO_THE_LISTENER.sub(" ", turn))}
     who = _ASKS_WHO.match(message or "")
     best, best_shared = None, 0
     for (title, sentence), held in zip(fresh, stems):
@@ -575,9 +576,20 @@ def _opens_with(sentence: str, asked: set) -> bool:
 _ASKS_ANYTHING = re.compile(r"\b(?:else|more|(?:talk|tell\s+me|anything)\s+about)\b", re.IGNORECASE)
 
 
+# a question for a fact put to the listener: "Do you know where it originated from?" is
+# answered by "Pizza was invented in Naples", without a word of it
+_ASKS_POLITELY = re.compile(r"\b(?:do|did|does)\s+(?:you|u)\s+(?:\w+\s+)?(?:know|remember)\b|"
+                            r"\b(?:can|could|would)\s+(?:you|u)\s+(?:tell|name|explain|recommend|suggest)\b|"
+                            r"\bwhat\s+can\s+(?:you|u)\s+tell\b", re.IGNORECASE)
+
+
+_ANSWER_WORD = re.compile(r"^\W*(?:yes|yeah|yep|yup|no|nope|not really|sure|of course)\b", re.IGNORECASE)
+
+
 def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     """True when `reply` reads out a sentence of `passages` ((title, text) pairs;
-    `metrics.reads_out`) to a question about the world (not the listener) and holds none
+    `metrics.reads_out`) to a question (`asks_for_fact`: "whats ur favorite movie" got Ur's
+    "Ur was a major Sumerian city-state ...") and holds none
     of the words it asks (by stem, the read-out passage's title with it, as "It feeds
     mainly on snails" speaks of its title's glassfin eel): the generator copied a passage
     instead of answering. Asked "What was the biggest one?" about dinosaurs, the chat read
@@ -594,18 +606,18 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     retrieved."""
     from rag_dialogue.grounded_numbers import asked_number
 
-    if "?" not in (message or "") or asks_the_listener(message) or asked_number(message) is not None:
+    if not asks_for_fact(message or "") or asked_number(message) is not None or _ASKS_POLITELY.search(message):
         return False  # a question for a number is held to the number (`grounded_numbers`)
     sources = [(title, text) for title, text in passages if metrics.reads_out(reply, text)]
     titles = " ".join(title for title, _ in sources)
-    relation = metrics.asked_relation(message)
+    relation = None if asks_the_listener(message) else metrics.asked_relation(message)
     if relation and (not metrics.relates([(titles, reply)], *relation) or metrics.relation_in_past(reply, message)):
         return True
     if _ASKS_ANYTHING.search(message):
         return False  # "What else should I know?" asks for anything more
-    asked = set(_stems(_asking(message) or message))
-    if not asked or not sources:
-        return False
+    asked = set(_stems(_TO_THE_LISTENER.sub(" ", _asking(message) or message)))  # not "ur" of "ur favorite"
+    if not asked or not sources or _ANSWER_WORD.match(reply or ""):
+        return False  # "Yes, but they are often territorial" answers "Can you have one as a pet?"
     held = _held_stems(asked, set(_stems(f"{titles} {reply}")))
     if not held:
         return True

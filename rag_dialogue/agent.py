@@ -574,18 +574,21 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def _decline_before_generating(self, batch):
         """In a chat, a message of small talk only is answered in kind (`small_talk`), one
-        that asks what is happening now is told the chat cannot know it, and a
+        that asks what is happening now is told the chat cannot know it, an opening that
+        says nothing to talk about ("why?") is asked what it is about, and a
         question whose passages do not hold what it asks about is declined, both without
         generating (nothing is streamed that is then taken back)."""
         if not self._chatting(batch):
             return None
         from parlai.core.torch_agent import Output
 
-        from rag_dialogue.small_talk import about_the_moment, reply_to
+        from rag_dialogue.small_talk import about_the_moment, reply_to, unclear_opening
 
         delimiter = self.opt.get("delimiter", "\n")
         messages = [obs.get("text", "").split(delimiter)[-1] for obs in batch.observations]
-        small_talk = [reply_to(m) or about_the_moment(m) for m in messages]
+        small_talk = [reply_to(m) or about_the_moment(m)
+                      or (unclear_opening(m) if len(self._turns(obs)) == 1 else None)
+                      for m, obs in zip(messages, batch.observations)]
         if all(small_talk):  # "hi", "thanks", "bye", "what time is it?": nothing retrieved
             self.model.last_retrieval = []
             return Output(small_talk)
@@ -781,7 +784,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             or passage_reply(passages, self._replies + turns, turns[-1]))
         if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(instead, turns[-1])):
             instead = None  # a passage's sentence that does not answer either
-        if not instead and "?" in turns[-1]:
+        if not instead and ("?" in turns[-1] or asks_the_listener(turns[-1])):
             # no passage sentence holds what it asks: say so
             instead = OF_ITSELF if asks_the_listener(turns[-1]) else decline_reply([])
         if instead:

@@ -683,10 +683,14 @@ _DECLINE = re.compile(
     r"i\s+can(\s*not|\s*['’]?\s*t)\s+(say|tell|find))\b", re.IGNORECASE)
 
 
+_QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
+
+
 def declines(response: str) -> bool:
     """True when the response says it does not know ("I don't know who wrote it", "I'm not
-    sure about that")."""
-    return bool(_DECLINE.search(response or ""))
+    sure about that"); not when the words stand in quotes, a title's ("The Beatles' first
+    album was 1962's "I don't know what I do"" claims an album)."""
+    return bool(_DECLINE.search(_QUOTED.sub('""', response or "")))
 
 
 def claims_beyond_decline(response: str) -> str:

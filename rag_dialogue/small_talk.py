@@ -36,7 +36,6 @@ REPLIES = {
 _NOW = re.compile(r"\b(?:today|tonight|tomorrow|right now|at the moment|this (?:morning|afternoon|evening|week|"
                   r"weekend)|what time is it|what(?:'s| is) the (?:time|date)|what day is it)\b", re.IGNORECASE)
 _ASKS = re.compile(r"\?|^\s*(?:who|what|when|where|which|why|how|is|are|will|do|does)\b", re.IGNORECASE)
-_TO_THE_LISTENER = re.compile(r"\b(?:you|your|you're|yours)\b", re.IGNORECASE)
 NOT_NOW = "I can't say: I know what I have read, not what is happening now."
 
 
@@ -45,9 +44,27 @@ def about_the_moment(message: str) -> str | None:
     ("What's the weather like today?", "What time is it?"), else None: the retriever still
     finds passages (Weather's "Weather is the state of the atmosphere ..."), and none says
     what is happening now."""
+    from rag_dialogue.abstain import asks_the_listener
+
     message = message or ""
-    if _NOW.search(message) and _ASKS.search(message) and not _TO_THE_LISTENER.search(message):
+    if _NOW.search(message) and _ASKS.search(message) and not asks_the_listener(message):
         return NOT_NOW
+    return None
+
+
+UNCLEAR = "What would you like to know about?"
+
+
+def unclear_opening(message: str) -> str | None:
+    """`UNCLEAR` for a conversation's first message that says nothing to talk about ("why?",
+    "what?", "hmm"): the retriever still finds passages, and the generator talks about them
+    ("why?" got "Most animal caches are of the fish."); else None."""
+    from rag_dialogue.abstain import asks_the_listener
+    from rag_dialogue.metrics import content_words
+
+    message = (message or "").strip()
+    if message and not content_words(message) and not kinds_of(message) and not asks_the_listener(message):
+        return UNCLEAR
     return None
 
 

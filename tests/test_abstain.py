@@ -262,6 +262,8 @@ def test_a_read_out_that_holds_no_word_of_the_question_misses_it():
     dinosaur = [("Dinosaur", read_out)]
     assert abstain.misses_the_question(read_out, "What was the biggest one?", dinosaur)
     assert abstain.misses_the_question(read_out, "Is it hard to find their fossils?", dinosaur)
+    # an answer word answers a yes-no question
+    assert not abstain.misses_the_question("Yes, " + read_out, "Is it hard to find their fossils?", dinosaur)
     # it holds a word asked: an answer, if a poor one
     assert not abstain.misses_the_question(read_out, "Which periods did they dominate?", dinosaur)
     # its passage's title speaks through its pronoun: "It" is the glassfin eel
@@ -410,6 +412,19 @@ def test_a_follow_up_is_declined_when_no_passage_holds_what_the_conversation_ask
     said = ["I've been reading about ancient Egypt.", "Ancient Egypt was a cradle of civilization.",
             "Who built the pyramids?", "I'm sorry, I don't know that."]
     assert abstain.unsupported_question("How old are they?", pyramid, said=said) is None
+
+
+def test_the_listener_is_asked_about_in_chat_spelling_too():
+    assert abstain.asks_the_listener("whats ur favorite movie")
+    assert abstain.asks_the_listener("do u like jazz?")
+    assert not abstain.asks_the_listener("What was Ur?")  # a city: "ur" for "your" is lowercase
+    # a read-out to a question about the listener that holds no word of it misses it
+    city = [("Ur", "Ur was a major Sumerian city-state in ancient Mesopotamia.")]
+    assert abstain.misses_the_question(city[0][1], "whats ur favorite movie", city)
+    assert abstain.passage_reply(city, ["whats ur favorite movie"], "whats ur favorite movie") is None
+    # ... but a question for a fact put to the listener is a question for the fact
+    pizza = [("Pizza", "Pizza was invented in Naples.")]
+    assert not abstain.misses_the_question(pizza[0][1], "Do you know where it originated from?", pizza)
 
 
 def test_who_is_answered_by_a_reply_that_names_someone():

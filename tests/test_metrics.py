@@ -218,6 +218,9 @@ def test_declines():
     assert m.declines("I don’t know.") and m.declines("I cannot tell.")
     assert not m.declines("I know she was Swedish.") and not m.declines("Garbo was not sure of herself.")
     assert m.score_response("I do not know, sorry.", KNOWLEDGE, HISTORY)["decline_rate"] == 1.0
+    # the words of a title in quotes decline nothing
+    assert not m.declines('Their first album was "I don\'t know what I do".')
+    assert not m.declines("“I don’t know” is a song.") and m.declines("I don't know “Yesterday”.")
 
 
 def test_statements_leave_out_questions():

@@ -29,3 +29,10 @@ def test_a_question_about_the_present_moment_is_told_the_chat_cannot_know():
     for message in ("I went hiking today.", "What are you doing today?", "How are you today?",
                     "What happened in 1912?", "What is the capital of France?"):
         assert small_talk.about_the_moment(message) is None, message
+
+
+def test_an_opening_that_says_nothing_to_talk_about_is_asked_what_it_is_about():
+    for message in ("why?", "what?", "hmm", "?"):
+        assert small_talk.unclear_opening(message) == small_talk.UNCLEAR, message
+    for message in ("Why is the sky blue?", "hi", "Tell me about tea.", "", "What do you like about it?"):
+        assert small_talk.unclear_opening(message) is None, message
