@@ -513,9 +513,10 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     it?", after the Eiffel Tower) asks about what the dialogue is about: only passages whose
     title the dialogue holds answer it, not Tower Bridge's "designed by Horace Jones". A
     question ("...?") takes only a sentence that holds all its content words (all but one
-    of four or more); None where none does. "What is the capital of Australia?" takes only
-    a sentence that relates the two (`metrics.relates`). "Where ...?" takes only a sentence that names a
-    place, or anything, that the dialogue has not named: a capitalised word inside it.
+    of four or more; "Where ...?" all but one); None where none does. "What is the capital
+    of Australia?" takes only a sentence that relates the two (`metrics.relates`). "Where
+    ...?" takes only a sentence that names a place, or anything, that the dialogue has not
+    named: a capitalised word inside it.
     Of sentences sharing as many words, one whose subject is what the message asks about
     comes first: "What is the Colosseum?" takes "The Colosseum is an elliptical
     amphitheatre ...", not the first passage's "Further modifications were made during the
@@ -587,41 +588,42 @@ _ANSWER_WORD = re.compile(r"^\W*(?:yes|yeah|yep|yup|no|nope|not really|sure|of c
 
 
 def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
-    """True when `reply` reads out a sentence of `passages` ((title, text) pairs;
-    `metrics.reads_out`) to a question (`asks_for_fact`: "whats ur favorite movie" got Ur's
-    "Ur was a major Sumerian city-state ...") and holds none
-    of the words it asks (by stem, the read-out passage's title with it, as "It feeds
-    mainly on snails" speaks of its title's glassfin eel): the generator copied a passage
-    instead of answering. Asked "What was the biggest one?" about dinosaurs, the chat read
-    out "They became the dominant terrestrial vertebrates after the Triassic-Jurassic
-    extinction event ..."; asked "Is it hard to learn?" about the guitar, a sentence about
-    its strings. A reply to "What is the A of B?" misses it, read out or not, unless it
-    relates A to B (`metrics.relates`): asked the capital of Australia, "Melbourne is the
-    capital ... of the Australian state of Victoria ..." names a capital, not Australia's;
-    asked who *is* the president of France, "... Mitterrand was President of France from
-    1981 to 1995" names a past one (`metrics.relation_in_past`). A read-out misses it too
-    when the passage sentence the chat would answer with instead (`passage_reply`, no
-    earlier turn `said` repeats it) holds more of its words: "What is Tarnwick known for?" is not answered by "Tarnwick is a market town in
-    the province of Oldmere." when "Tarnwick is known for its weekly cheese market" was
-    retrieved."""
+    """True when `reply` does not answer the question `message` (`asks_for_fact`), though
+    its passages ((title, text) pairs) may hold every word of it:
+
+    - it reads out a passage sentence (`metrics.reads_out`) and holds none of the words
+      asked (by stem; the read-out passage's title counts, as "It feeds mainly on snails"
+      speaks of its glassfin eel). Asked "What was the biggest one?" about dinosaurs, the
+      chat read out "They became the dominant terrestrial vertebrates ..."; "whats ur
+      favorite movie" got "Ur was a major Sumerian city-state ...";
+    - it reads one out while the sentence the chat would answer with instead
+      (`passage_reply`, repeating no turn of `said`) holds more of the words asked: "What
+      is Tarnwick known for?" -> "Tarnwick is a market town in the province of Oldmere.",
+      with "Tarnwick is known for its weekly cheese market" retrieved;
+    - to "What is the A of B?", it does not relate A to B (`metrics.relates`), read out or
+      not, or only in the past (`metrics.relation_in_past`): "Melbourne is the capital ...
+      of the Australian state of Victoria ..." names a capital, not Australia's;
+      "... Mitterrand was President of France from 1981 to 1995" a past president.
+
+    A question for a number is left to the number's checks (`grounded_numbers`); one for a
+    fact put politely to the listener ("Do you know where it originated from?" -> "Pizza
+    was invented in Naples"), one for anything more ("What else?"), and a reply that opens
+    with "Yes" or "No" are answered as they are."""
     from rag_dialogue.grounded_numbers import asked_number
 
     if not asks_for_fact(message or "") or asked_number(message) is not None or _ASKS_POLITELY.search(message):
-        return False  # a question for a number is held to the number (`grounded_numbers`)
+        return False
     sources = [(title, text) for title, text in passages if metrics.reads_out(reply, text)]
     titles = " ".join(title for title, _ in sources)
     relation = None if asks_the_listener(message) else metrics.asked_relation(message)
     if relation and (not metrics.relates([(titles, reply)], *relation) or metrics.relation_in_past(reply, message)):
         return True
-    if _ASKS_ANYTHING.search(message):
-        return False  # "What else should I know?" asks for anything more
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", _asking(message) or message)))  # not "ur" of "ur favorite"
-    if not asked or not sources or _ANSWER_WORD.match(reply or ""):
-        return False  # "Yes, but they are often territorial" answers "Can you have one as a pet?"
+    if not asked or not sources or _ASKS_ANYTHING.search(message) or _ANSWER_WORD.match(reply or ""):
+        return False
     held = _held_stems(asked, set(_stems(f"{titles} {reply}")))
     if not held:
         return True
-    # the sentence the chat would answer with instead, if it answers more of it
     instead = passage_reply(passages, said, message)
     return bool(instead) and not names_no_one(instead, message) \
         and len(_held_stems(asked, set(_stems(instead)))) > len(held)
