@@ -725,7 +725,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         gives a superlative (`metrics.dropped_rank`: "Neptune is the largest planet" from
         "the fourth-largest planet") or ranks another thing so (`metrics.moved_superlative`:
         "the largest planet" from Triton's "the largest natural satellite"), and one to
-        "Who ...?" that names no one (`abstain.names_no_one`), and one that reads a passage
+        "Who ...?" that names no one (`abstain.names_no_one`), and one that claims an office
+        or role of a name that no passage relates (`metrics.unheld_title`: "Kyoto is the
+        capital city of Japan"), and one that reads a passage
         out to a question without a word of what it asks (`abstain.misses_the_question`:
         "They became the dominant terrestrial vertebrates ..." to "What was the biggest
         one?"), and one that gives a number of the kind asked that no passage gives
@@ -761,6 +763,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.swapped_roles(reply, passages, turns) is not None
                     or metrics.runs_on(reply, passages) is not None
                     or metrics.unheld_relation(reply, passages, turns) is not None
+                    or metrics.unheld_title(reply, passages, turns) is not None
                     or metrics.dropped_rank(reply, passages) is not None
                     or metrics.moved_superlative(reply, passages, turns) is not None
                     or names_no_one(reply, turns[-1])

@@ -1063,6 +1063,32 @@ def unheld_relation(response: str, passages, history) -> str | None:
 _JOINED_NAME = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:(?:of|the|de|la|and)\s+)*[A-Z][\w'’-]*)*")
 
 
+# offices and roles that one thing holds of another: a claim "the capital of B" must be a passage's
+_TITLES_HELD = frozenset(stem(w) for w in "capital president founder author king queen mayor currency emperor "
+                         "chancellor governor director".split())
+
+
+def unheld_title(response: str, passages, history=()) -> str | None:
+    """The first "A of B" in a claim sentence of `response` whose A (or the word before it:
+    "capital city of") is an office or role one thing holds of another (`_TITLES_HELD`:
+    capital, president, founder, ...) and that no passage sentence ((title, text) pairs)
+    and no dialogue turn relates (`relates`); else None. Told "I'm going to Kyoto next
+    month.", the chat said "Kyoto is the capital city of Japan and the capital of Honshu.",
+    every word its passages', from "the capital city of Kyoto Prefecture". Unlike
+    `unheld_relation`, the message need not ask for it: such a claim is made, or not."""
+    related = list(passages) + [("", turn) for turn in _turns(history)]
+    for sentence in _statement_sentences(response):
+        for match in _WORD_OF_NAME.finditer(sentence):
+            relation = _relation(sentence, match)
+            if not relation:
+                continue
+            before = content_words(sentence[:match.start(1)])[-1:]
+            for head in {relation[0]} | {stem(w) for w in before}:
+                if head in _TITLES_HELD and not relates(related, head, *relation[1:]):
+                    return match.group(0)
+    return None
+
+
 def _relation(text: str, match) -> tuple | None:
     """(A, B, B's run of capitalised words, B's whole name) as stems, from a
     `_WORD_OF_NAME` match in `text`."""

@@ -40,6 +40,7 @@ def checks(passages, history):
         "swapped_roles": lambda r: metrics.swapped_roles(r, passages, history),
         "runs_on": lambda r: metrics.runs_on(r, passages),
         "unheld_relation": lambda r: metrics.unheld_relation(r, passages, history),
+        "unheld_title": lambda r: metrics.unheld_title(r, passages, history),
         "dropped_rank": lambda r: metrics.dropped_rank(r, passages),
         "moved_superlative": lambda r: metrics.moved_superlative(r, passages, history),
         "doubled_word": lambda r: metrics.doubled_word(r, [knowledge] + list(history)),

@@ -646,6 +646,18 @@ def test_the_relation_a_question_asks_needs_a_passage_that_states_it():
     assert m.unheld_relation("The capital of Australia is Sydney", cities, ["I love Sydney."]) is None  # no question
 
 
+def test_an_office_claimed_of_a_name_needs_a_passage_or_turn_that_relates_them():
+    kyoto = [("Kyoto", "Kyoto is the capital city of Kyoto Prefecture in the Kansai region of Japan.")]
+    said = ["I'm going to Kyoto next month."]  # no question: the claim is made all the same
+    assert m.unheld_title("Kyoto is the capital city of Japan and the capital of Honshu.", kyoto, said) == \
+        "city of Japan"
+    assert m.unheld_title("Kyoto is the capital city of Kyoto Prefecture.", kyoto, said) is None
+    assert m.unheld_title("It is in the Kansai region of Japan.", kyoto, said) is None  # no office claimed
+    assert m.unheld_title("Paris is the capital of France.", [], ["Paris is the capital of France, right?"]) is None
+    assert m.unheld_title("Daegu is the capital of South East Africa.", [("Daegu", "Daegu is a city in South Korea.")]) \
+        == "capital of South"
+
+
 def test_a_superlative_without_the_rank_its_passage_gives_it_is_another_claim():
     neptune = [("Neptune", "Neptune is the eighth and farthest known planet orbiting the Sun."),
                ("Neptune", "It is the fourth-largest planet in the Solar System by diameter, the third-most-massive "
