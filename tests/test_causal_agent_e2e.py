@@ -215,6 +215,28 @@ def test_chat_declines_streams_and_keeps_parlai_quiet(trained_causal, tiny_index
     assert (trained_causal.parent / "chat.log").stat().st_size > 0  # ParlAI's chatter went there
 
 
+def test_the_chat_answers_what_it_cannot_know_without_retrieving(trained_causal, tiny_index):
+    """A question about the present moment, and an opening with nothing to talk about, are
+    answered before anything is retrieved or generated; "why?" later in a conversation is
+    asked of what was said, and generated."""
+    import io
+
+    from rag_dialogue import chat, small_talk
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    retrieve, calls = agent.model.retrieve, []
+
+    def retrieve_and_count(*args, **kwargs):
+        calls.append(args)
+        return retrieve(*args, **kwargs)
+
+    agent.model.retrieve = retrieve_and_count
+    turns = list(chat.converse(agent, iter(["What's the weather like today?", "[DONE]", "why?"]), out=io.StringIO()))
+    assert [reply for _, reply, *_ in turns] == [small_talk.NOT_NOW, small_talk.UNCLEAR] and not calls
+    list(chat.converse(agent, iter(["[DONE]", "Tell me about the sky.", "why?"]), out=io.StringIO()))
+    assert calls  # mid-conversation, "why?" asks about the reply before
+
+
 def test_the_chat_retrieves_in_eval_mode_from_its_first_message(trained_causal, tiny_index):
     """The decline check retrieves before ParlAI's eval_step sets eval mode; with the query
     encoder's dropout on, one message got other passages each time it was sent."""
