@@ -787,9 +787,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
             or passage_reply(passages, self._replies + turns, turns[-1]))
         if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(instead, turns[-1])):
             instead = None  # a passage's sentence that does not answer either
-        if not instead and ("?" in turns[-1] or asks_the_listener(turns[-1])):
+        listener = asks_the_listener(turns[-1])
+        if not instead and ("?" in turns[-1] or listener):
             # no passage sentence holds what it asks: say so
-            instead = OF_ITSELF if asks_the_listener(turns[-1]) else decline_reply([])
+            instead = OF_ITSELF if listener else decline_reply([])
         if instead:
             output["text"][0] = instead
         return output

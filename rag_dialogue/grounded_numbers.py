@@ -437,8 +437,7 @@ def unheld_number(reply: str, message: str, passages) -> bool:
         from rag_dialogue.metrics import content_stems, stem
 
         return bool(thing) and _counts_something(reply or "") and stem(thing) not in content_stems(reply or "")
-    held = set().union(*(_answer_numbers(kind, thing, f"{title} {text}") for title, text in passages))
-    return not given & held
+    return not states_asked_number(reply, message, [f"{title} {text}" for title, text in passages])
 
 
 def _answer_numbers(kind: str, thing, text: str) -> set:
