@@ -134,15 +134,22 @@ _VERB_FORMS = {metrics.stem(form): metrics.stem(forms.split()[0])
                for forms in _IRREGULAR_VERBS for form in forms.split()}
 
 
+# words a question asks with that passages say in others, by stem: "What do pandas eat?" is
+# answered by "... a diet consisting almost entirely of bamboo"
+_SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor", "carnivor", "omnivor")}
+
+
 def _held_stems(asked: set, held: set) -> set:
     """The stems of `asked` that `held` has, or has with one ending more or less of
-    `_DERIVED`, or in another form of an irregular verb (`_IRREGULAR_VERBS`): "Who invented the
+    `_DERIVED`, or in another form of an irregular verb (`_IRREGULAR_VERBS`), or in other
+    words (`_SAID_AS`): "Who invented the
     telephone?" is answered by "... inventor ... credited with patenting the first
     practical telephone"."""
     bases = {_VERB_FORMS.get(h, h) for h in held}
 
     def holds(word: str) -> bool:
-        return word in held or _VERB_FORMS.get(word, word) in bases or any(
+        return word in held or _VERB_FORMS.get(word, word) in bases \
+            or bool(held.intersection(_SAID_AS.get(_VERB_FORMS.get(word, word), ()))) or any(
             (h.startswith(word) and h[len(word):] in _DERIVED) or (word.startswith(h) and word[len(h):] in _DERIVED)
             for h in held)
     return {word for word in asked if holds(word)}
@@ -243,10 +250,26 @@ _ENDINGS = ("s", "es", "ies", "ed", "d", "ing", "er", "est", "ly")
 _TO_THE_LISTENER = re.compile(r"\b(?:(?i:you|your|you're|youre|yours|yourself)|u|ur|ya)\b")
 
 
+# the polite frame of a question for a fact: "Do you know anything about coffee?" asks about
+# coffee, not about the listener
+_POLITE_FRAME = re.compile(
+    r"\b(?:(?:do|did|does)\s+(?:you|u)\s+(?:happen\s+to\s+)?know|(?:can|could|would)\s+(?:you|u)\s+tell\s+me|"
+    r"what\s+(?:can|do)\s+(?:you|u)\s+(?:tell\s+me|know))(?:\s+(?:anything|something|much|a\s+lot|more))?"
+    r"(?:\s+about)?\b", re.IGNORECASE)
+
+
+def without_polite_frame(message: str) -> str:
+    """`message` less a polite frame around what it asks: "Do you know anything about
+    coffee?" -> " coffee?", "Can you tell me who painted it?" -> " who painted it?"."""
+    return _POLITE_FRAME.sub(" ", message or "")
+
+
 def asks_the_listener(message: str) -> bool:
     """Whether a sentence of `message` that asks (`asks_for_fact`) asks about the listener:
-    "Hi! How are you today?", "Do you like jazz?"."""
-    return any(asks_for_fact(s) and _TO_THE_LISTENER.search(s) for s in _SENTENCE.split(message or ""))
+    "Hi! How are you today?", "Do you like jazz?"; not "Do you know anything about
+    coffee?", which asks about coffee (`without_polite_frame`)."""
+    return any(asks_for_fact(s) and _TO_THE_LISTENER.search(without_polite_frame(s))
+               for s in _SENTENCE.split(message or ""))
 
 
 def _a_typo(word: str, is_word) -> bool:
@@ -525,7 +548,8 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     fresh = [(title, sentence) for title, text in passages for sentence in metrics.passage_sentences(text)
              if len(sentence.split()) >= 3 and not repeats(sentence, said)]
     stems = [set(_stems(f"{title} {sentence}")) for title, sentence in fresh]
-    asked = set(_stems(_TO_THE_LISTENER.sub(" ", message)))  # "whats ur favorite movie" asks no "ur"
+    # "whats ur favorite movie" asks no "ur", "Do you know anything about coffee?" no "know"
+    asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(message))))
     if "?" in message and asked:
         # a question is answered only by a sentence that holds what it asks, all its words
         # but one of four or more: "What is the tallest mountain in the world?" is not
@@ -552,6 +576,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     if not any(_held_stems(asked, held) for held in stems):
         asked = {stem for turn in said for stem in _stems(_TO_THE_LISTENER.sub(" ", turn))}
     who = _ASKS_WHO.match(message or "")
+    other_words = {said_as for word in asked for said_as in _SAID_AS.get(_VERB_FORMS.get(word, word), ())}
     best, best_shared = None, 0
     for (title, sentence), held in zip(fresh, stems):
         shared = len(_held_stems(asked, held))
@@ -559,6 +584,9 @@ def passage_reply(passages, said, message: str = "") -> str | None:
             shared += 1  # "Who ...?" asks for someone: a sentence that names a person may answer
         if shared and _opens_with(sentence, asked):
             shared += 0.5  # a sentence about what is asked, as its subject: "The Colosseum is ..."
+        # each other word for what is asked counts a little: "... herbivorous with a diet of
+        # bamboo" answers "What do pandas eat?" better than "... bamboo in place for feeding"
+        shared += 0.1 * len(held & other_words) if shared else 0
         if shared > best_shared:
             lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
             best, best_shared = lead + sentence, shared

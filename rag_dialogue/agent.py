@@ -662,10 +662,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def _unless_a_repeat(self, batch, output):
         """In a chat, a reply that says nothing new (`abstain.says_nothing_new`) is generated
         again with the passages it came from counted as said (so the next best take their
-        place); if that one says nothing new either, the reply says it knows no more."""
+        place); if that one says nothing new either, the passages' sentence that shares most
+        words with the message and repeats nothing said answers (`abstain.passage_reply`:
+        "I love cooking pasta on weekends." -> "Pasta is a staple food of Italian cuisine,
+        ...", where both tries said the message back), else the reply says it knows no
+        more. A decline is not generated again: "I don't know" may be said twice."""
         if not self._chatting(batch) or output is None or not output.get("text"):
             return output
-        from rag_dialogue.abstain import NOTHING_MORE, says_nothing_new
+        from rag_dialogue import metrics
+        from rag_dialogue.abstain import NOTHING_MORE, decline_reply, passage_reply, says_nothing_new
 
         delimiter = self.opt.get("delimiter", "\n")
         message = batch.observations[0].get("text", "").split(delimiter)[-1]
@@ -674,7 +679,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return says_nothing_new(reply, message, self._replies)
 
         text = output["text"][0]
-        if stale(text):
+        if stale(text) and not metrics.declines(text):
             retrieval = self.model.last_retrieval[0]
             # the reply's likeliest sources: the passages that share most of its words, else
             # the passage the retriever ranked first
@@ -689,7 +694,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
             if again is not None and again.get("text") and not stale(again["text"][0]):
                 output = again
             else:
-                output["text"][0] = NOTHING_MORE
+                turns = self._turns(batch.observations[0])
+                output["text"][0] = (passage_reply(self.model.last_retrieval[0].pairs(), self._replies + turns, message)
+                                     or (NOTHING_MORE if self._replies else decline_reply([])))
         self._replies.append(output["text"][0])
         self._used_passages.extend(self._sources(output["text"][0], self.model.last_retrieval[0]))
         return output
@@ -903,18 +910,34 @@ def _supported_lead(reply: str, message: str, knowledge: str, turns, joins) -> O
     or, to a message that asks the listener ("Hi! How are you today?"), words about itself
     that claim nothing of the world (`metrics.is_inconsistent`): "I'm fine, I think.", not
     what followed, "Greeting is an act of communication in which human beings
-    intentionally make their presence known to" (a chat reply, cut at its length). None
-    where no lead does."""
+    intentionally make their presence known to" (a chat reply, cut at its length). A lead
+    does not end inside a name: "The tallest mountain in the world is Mount." is no lead of
+    "... is Mount. Everest, ..." (`_inside_a_name`). None where no lead does."""
     from rag_dialogue import metrics
     from rag_dialogue.abstain import asks_the_listener
 
     sentences = metrics.passage_sentences(reply)
     for end in range(len(sentences) - 1, 0, -1):
         lead = " ".join(sentences[:end])
-        if metrics.is_degenerate(lead) or metrics.declines(lead) or joins(lead):
+        if _inside_a_name(sentences[end - 1], sentences[end]) or metrics.is_degenerate(lead) \
+                or metrics.declines(lead) or joins(lead):
             continue
         category = metrics.response_category(lead, knowledge, turns)
         if category == "faithful" or (category == "hallucinated" and asks_the_listener(message)
                                       and not metrics.is_inconsistent(lead, knowledge, turns)):
             return lead
     return None
+
+
+def _inside_a_name(sentence: str, following: str) -> bool:
+    """Whether the break between `sentence` and the `following` one may fall inside a name:
+    the sentence ends in a capitalised word that does not open it, and the next opens with
+    one that is not an everyday word ("... is Mount. Everest, ...", "in St. Louis"; not
+    "... by Leonardo. He died ...")."""
+    from rag_dialogue import metrics
+
+    last, first = sentence.split()[1:][-1:], following.split()[:1]
+    if not (last and first and last[0].rstrip(".")[:1].isupper() and first[0][:1].isupper()):
+        return False
+    word = first[0].strip(".,;:!?\"'’").lower()
+    return word not in metrics.default_rare_words().common and word not in metrics.stopwords()

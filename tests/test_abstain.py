@@ -338,6 +338,34 @@ def test_a_chat_reply_keeps_the_lead_sentences_that_hold():
                            joins_nothing) == "I'm fine, thanks."
     assert _supported_lead("I'm fine. I live in Paris.", hello, knowledge, [hello], joins_nothing) == "I'm fine."
     assert _supported_lead("Paris. I live in Paris.", hello, knowledge, [hello], joins_nothing) is None  # babble
+    # a lead does not end inside a name the generator broke with a full stop
+    tallest = "What's the tallest mountain in the world?"
+    peak = "Mount Tai: The tallest peak in the world is the Jade Emperor Peak."
+    broken = "The tallest mountain in the world is Mount. Everest, which is the highest mountain in all of"
+    assert _supported_lead(broken, tallest, peak, [tallest], joins_nothing) is None
+    assert _supported_lead("The tallest peak in the world is the Jade Emperor Peak. He climbed it in 1950.",
+                           tallest, peak, [tallest], joins_nothing) == "The tallest peak in the world is the Jade Emperor Peak."
+
+
+def test_a_question_put_politely_asks_about_its_subject_not_the_listener():
+    coffee = [("Coffee", "Coffee is a brewed drink prepared from roasted coffee beans."),
+              ("Coffee", "Coffee plants are now cultivated in over 70 countries.")]
+    asked = "Do you know anything about coffee?"
+    assert not abstain.asks_the_listener(asked)
+    assert abstain.without_polite_frame(asked).split() == ["coffee?"]
+    assert abstain.passage_reply(coffee, [asked], asked) == coffee[0][1]
+    assert not abstain.asks_the_listener("Can you tell me who painted the Mona Lisa?")
+    for to_the_listener in ("Do you like coffee?", "What do you know about yourself?", "Can you tell me your name?"):
+        assert abstain.asks_the_listener(to_the_listener)
+
+
+def test_what_an_animal_eats_is_answered_by_its_diet():
+    panda = [("Giant panda", "A thumb is visible on its forepaw, which helps in holding bamboo in place for feeding."),
+             ("Giant panda", "It is mostly herbivorous with a diet consisting almost entirely of bamboo."),
+             ("Giant panda", "It has large molar teeth and expanded temporal fossae.")]
+    assert abstain.passage_reply(panda, [], "What do pandas eat?") == "Giant panda: " + panda[1][1]
+    assert abstain.passage_reply(panda[:1], [], "What do pandas eat?") == panda[0][1]  # feeding is eating too
+    assert abstain.passage_reply(panda[2:], [], "What do pandas eat?") is None
 
 
 def test_a_follow_up_answered_about_another_passages_subject_is_another_subject():

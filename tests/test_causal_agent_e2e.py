@@ -527,6 +527,33 @@ def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_in
     assert agent._declines(asked, [retrieval]) == [NOTHING_MORE]
 
 
+def test_a_reply_said_back_twice_gives_way_to_a_passage_sentence(trained_causal, tiny_index):
+    """Where both tries say the message back, a passage sentence that shares its words
+    answers ("I love cooking pasta on weekends." got "I'm sorry, I don't know more about
+    that."); a decline said again stays a decline."""
+    import io
+
+    from rag_dialogue import chat
+    from rag_dialogue.abstain import decline_reply
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    said = {"text": ""}
+
+    def generator_says(batch, output):
+        output["text"][0] = said["text"]
+        return output
+
+    agent._with_the_number_asked = agent._unless_unsupported = generator_says  # the second try's too
+    loved = "I love reading Alice's Adventures in Wonderland."
+    said["text"] = loved
+    (_, reply, *_), = chat.converse(agent, iter([loved]), out=io.StringIO())
+    assert reply != loved and any(reply.split(": ")[-1] in p.text for p in agent.model.last_retrieval[0].passages)
+    said["text"] = decline_reply([])
+    turns = list(chat.converse(agent, iter(["[DONE]", "Who was its first reader?", "And its second?"]),
+                               out=io.StringIO()))
+    assert [reply for _, reply, *_ in turns][-2:] == [decline_reply([])] * 2
+
+
 def test_small_talk_is_answered_in_kind_without_retrieving(trained_causal, tiny_index):
     """"hi" got a lecture from Greeting's passage, "thanks" a made-up painter."""
     import io
