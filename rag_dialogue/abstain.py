@@ -37,9 +37,16 @@ _NOT_NAME_WORDS = frozenset({"who", "whom", "whose", "what", "when", "where", "w
                              "how's", "that's", "it's"})
 
 
+# a question word that opens a clause about someone: "When I was a child, ..." tells
+_TELLS = re.compile(r"^\s*(?:when|where|how|what|why|which)\s+(?:i|i'm|im|we|my|our|he|she|they|his|her|their)\b",
+                    re.IGNORECASE)
+
+
 def asks_for_fact(message: str) -> bool:
-    """A question ("...?") or a request for information ("Tell me about ...")."""
-    return "?" in message or bool(_ASKING_START.match(message))
+    """A question ("...?") or a request for information ("Tell me about ..."); not a
+    statement that opens with a clause about someone ("When I was a child my parents
+    separated.")."""
+    return "?" in message or bool(_ASKING_START.match(message) and not _TELLS.match(message))
 
 
 def named_terms(message: str) -> list[str]:
@@ -419,6 +426,7 @@ def says_nothing_new(reply: str, message: str, earlier) -> bool:
 
 _ASKS_WHO = re.compile(r"^\s*(?:who|whom|whose)\b", re.IGNORECASE)
 _ASKS_WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
+_ASKS_WHY = re.compile(r"^\W*(?:\w+[,!.]\s+)?why\b", re.IGNORECASE)
 _ASKS_WHO_IS = re.compile(r"^\s*who(?:\s+(?:is|was|are|were)\b|'s|’s)", re.IGNORECASE)
 # a person's full name: two capitalised words or more ("Albert Einstein", "Alexander Fleming")
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
@@ -615,6 +623,22 @@ _ASKS_POLITELY = re.compile(r"\b(?:do|did|does)\s+(?:you|u)\s+(?:\w+\s+)?(?:know
 _ANSWER_WORD = re.compile(r"^\W*(?:yes|yeah|yep|yup|no|nope|not really|sure|of course)\b", re.IGNORECASE)
 
 
+def _paraphrased(reply: str, passages, share: float = 0.6) -> tuple | None:
+    """The (title, sentence) of `passages` whose words (by stem) hold most of `reply`'s, at
+    least `share` of its four or more content words: the sentence it says in other words.
+    None where none does."""
+    words = set(_stems(reply))
+    if len(words) < 4:
+        return None
+    best, best_share = None, share
+    for title, text in passages:
+        for sentence in metrics.passage_sentences(text):
+            covered = len(_held_stems(words, set(_stems(f"{title} {sentence}")))) / len(words)
+            if covered >= best_share and (best is None or covered > best_share):
+                best, best_share = (title, sentence), covered
+    return best
+
+
 def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     """True when `reply` does not answer the question `message` (`asks_for_fact`), though
     its passages ((title, text) pairs) may hold every word of it:
@@ -628,6 +652,12 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
       (`passage_reply`, repeating no turn of `said`) holds more of the words asked: "What
       is Tarnwick known for?" -> "Tarnwick is a market town in the province of Oldmere.",
       with "Tarnwick is known for its weekly cheese market" retrieved;
+    - it says a passage sentence again in other words (`_paraphrased`), that sentence holds
+      at most all but two of the words asked, and the sentence the chat would answer with
+      instead holds every one: "What language do they speak in Brazil?" -> "Brazil is a
+      federation of 26 states ...", with "... the only Portuguese-speaking country in the
+      Americas, where it is the official language" retrieved ("Why ...?" is left out: a
+      reason need not repeat the question's words);
     - to "What is the A of B?", it does not relate A to B (`metrics.relates`), read out or
       not, or only in the past (`metrics.relation_in_past`): "Melbourne is the capital ...
       of the Australian state of Victoria ..." names a capital, not Australia's;
@@ -647,12 +677,24 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     if relation and (not metrics.relates([(titles, reply)], *relation) or metrics.relation_in_past(reply, message)):
         return True
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", _asking(message) or message)))  # not "ur" of "ur favorite"
-    if not asked or not sources or _ASKS_ANYTHING.search(message) or _ANSWER_WORD.match(reply or ""):
+    if not asked or _ASKS_ANYTHING.search(message) or _ANSWER_WORD.match(reply or ""):
         return False
-    held = _held_stems(asked, set(_stems(f"{titles} {reply}")))
-    if not held:
-        return True
+    if sources:
+        held = _held_stems(asked, set(_stems(f"{titles} {reply}")))
+        if not held:
+            return True
+    else:
+        # a reply in other words than its passage sentence is judged by that sentence: what
+        # it holds of the question, against the sentence that would answer instead
+        source = None if _ASKS_WHY.match(message) else _paraphrased(reply, passages)
+        if source is None:
+            return False
+        held = _held_stems(asked, set(_stems(" ".join(source))))
+        if len(held) > len(asked) - 2:
+            return False
     instead = passage_reply(passages, said, message)
-    return bool(instead) and not names_no_one(instead, message) \
-        and len(_held_stems(asked, set(_stems(instead)))) > len(held)
+    if not instead or names_no_one(instead, message):
+        return False
+    answered = _held_stems(asked, set(_stems(instead)))
+    return len(answered) > len(held) if sources else answered == asked
 

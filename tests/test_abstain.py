@@ -256,6 +256,28 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     assert abstain.passage_reply(colosseum[:1], [], "What is the Colosseum?") == colosseum[0][1]
 
 
+def test_a_reply_in_other_words_is_judged_by_the_sentence_it_says_again():
+    brazil = [("Brazil", "Brazil is a federation composed of 26 states and a Federal District, which hosts the "
+                         "capital, Brasilia."),
+              ("Brazil", "Brazil is the only Portuguese-speaking country in the Americas, where it is the official "
+                         "language.")]
+    asked = "What language do they speak in Brazil?"
+    assert abstain.misses_the_question("Brazil is a federation of 26 states and a federal district, which is the "
+                                       "capital of the country.", asked, brazil)
+    assert not abstain.misses_the_question("In Brazil they speak Portuguese, its official language.", asked, brazil)
+    assert not abstain.misses_the_question("Portuguese.", asked, brazil)  # too short to say a sentence again
+    # a reason need not repeat the words of "Why ...?"
+    assert not abstain.misses_the_question("Brazil is a federation of 26 states and a federal district.",
+                                           "Why do they speak Portuguese in Brazil?", brazil)
+
+
+def test_a_statement_that_opens_with_a_clause_asks_nothing():
+    assert not abstain.asks_for_fact("When I was a child my parents separated.")
+    assert not abstain.asks_for_fact("Where we live it snows all winter.")
+    assert abstain.asks_for_fact("When was the Eiffel Tower built")
+    assert abstain.asks_for_fact("When I was young, did you have a dog?")
+
+
 def test_a_read_out_that_holds_no_word_of_the_question_misses_it():
     read_out = ("They became the dominant terrestrial vertebrates after the Triassic-Jurassic extinction event "
                 "and their dominance continued throughout the Jurassic and Cretaceous periods.")
