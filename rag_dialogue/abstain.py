@@ -459,8 +459,11 @@ def another_subject(reply: str, message: str, said, passages) -> bool:
     erupt?" after Tamu Massif, with Volcano's, Mount Pelée's and Mount Fuji's passages, the
     chat said "Mount Fuji last erupted from 1707 to 1708.", true of another mountain.
     "Apollo 11 landed on the Moon in 1969." to "When did that happen?" after the Moon
-    landing speaks of the Moon too, and stands."""
-    if not _follows_up(message, said):
+    landing speaks of the Moon too, and stands. So does a reply to a message that tells of
+    its speaker and asks nothing (`tells_of_oneself`): "I've been feeling really tired
+    lately." -> "... especially for people with chickenpox." speaks of Chickenpox, whose
+    passage the retriever found for its "tiredness"."""
+    if not (_follows_up(message, said) or tells_of_oneself(message)):
         return False
     from rag_dialogue.retrieval.query import topic_share
 
@@ -470,6 +473,16 @@ def another_subject(reply: str, message: str, said, passages) -> bool:
     return any(topic_share(dialogue, title) == 0 and topic_share(reply, title) == 1.0
                and not (beyond_the_message - metrics.content_stems(title)) & held
                for title, _ in passages)
+
+
+_OF_ONESELF = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|me|my|we|we're|our|us)\b", re.IGNORECASE)
+
+
+def tells_of_oneself(message: str) -> bool:
+    """Whether `message` speaks of its speaker and asks nothing: "I've been feeling really
+    tired lately.", "My grandmother just turned 90."."""
+    return bool(_OF_ONESELF.search(message or "")) and not any(
+        asks_for_fact(s) for s in _SENTENCE.split(message or ""))
 
 
 def of_the_subject(passages, message: str, said) -> list:

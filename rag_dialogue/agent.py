@@ -910,21 +910,26 @@ def _supported_lead(reply: str, message: str, knowledge: str, turns, joins) -> O
     or, to a message that asks the listener ("Hi! How are you today?"), words about itself
     that claim nothing of the world (`metrics.is_inconsistent`): "I'm fine, I think.", not
     what followed, "Greeting is an act of communication in which human beings
-    intentionally make their presence known to" (a chat reply, cut at its length). A lead
+    intentionally make their presence known to" (a chat reply, cut at its length), or, to a
+    message that tells of its speaker (`abstain.tells_of_oneself`), the same: "I know that
+    can be really frustrating.", to "I've been feeling really tired lately.", not what
+    followed, about chickenpox. A lead
     does not end inside a name: "The tallest mountain in the world is Mount." is no lead of
     "... is Mount. Everest, ..." (`_inside_a_name`). None where no lead does."""
     from rag_dialogue import metrics
-    from rag_dialogue.abstain import asks_the_listener
+    from rag_dialogue.abstain import asks_the_listener, tells_of_oneself
 
     sentences = metrics.passage_sentences(reply)
+    talks_with = asks_the_listener(message) or tells_of_oneself(message)  # words about itself may answer
     for end in range(len(sentences) - 1, 0, -1):
         lead = " ".join(sentences[:end])
         if _inside_a_name(sentences[end - 1], sentences[end]) or metrics.is_degenerate(lead) \
                 or metrics.declines(lead) or joins(lead):
             continue
         category = metrics.response_category(lead, knowledge, turns)
-        if category == "faithful" or (category == "hallucinated" and asks_the_listener(message)
-                                      and not metrics.is_inconsistent(lead, knowledge, turns)):
+        if category == "faithful" or (category in ("hallucinated", "no_claim") and talks_with and (
+                not metrics.is_inconsistent(lead, knowledge, turns)
+                or not metrics.unsupported_rare_words(lead, knowledge, turns))):  # everyday words claim no fact
             return lead
     return None
 

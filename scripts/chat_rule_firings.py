@@ -46,6 +46,7 @@ def checks(passages, history):
         "doubled_word": lambda r: metrics.doubled_word(r, [knowledge] + list(history)),
         "misses_the_question": lambda r: message and abstain.misses_the_question(r, message, passages, history[:-1]),
         "unheld_number": lambda r: message and unheld_number(r, message, passages),
+        "another_subject": lambda r: message and abstain.another_subject(r, message, history, passages),
     }
 
 

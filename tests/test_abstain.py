@@ -271,6 +271,28 @@ def test_a_reply_in_other_words_is_judged_by_the_sentence_it_says_again():
                                            "Why do they speak Portuguese in Brazil?", brazil)
 
 
+def test_a_reply_to_news_of_oneself_keeps_to_what_was_said():
+    from rag_dialogue.agent import _supported_lead
+
+    tired = "I've been feeling really tired lately."
+    assert abstain.tells_of_oneself(tired) and abstain.tells_of_oneself("My grandmother just turned 90.")
+    assert not abstain.tells_of_oneself("Do I need more sleep?") and not abstain.tells_of_oneself("Cats purr.")
+    passages = [("Chickenpox", "The rash and other symptoms, such as fever, tiredness, and headaches, usually last "
+                               "five to seven days."),
+                ("Rubella", "A fever, sore throat, and fatigue may also occur.")]
+    reply = ("I know that can be really frustrating. The rash and other symptoms can be very serious, especially "
+             "for people with chickenpox.")
+    assert abstain.another_subject(reply, tired, [tired], passages)
+    assert not abstain.another_subject("I have three dogs too!", "I have three small dogs!", ["I have three small dogs!"],
+                                       [("Dog", "Dogs vary widely in shape, size and colors.")])
+    knowledge = "\n".join(f"{title}: {text}" for title, text in passages)
+    joins = lambda lead: abstain.another_subject(lead, tired, [tired], passages)  # noqa: E731
+    assert _supported_lead(reply, tired, knowledge, [tired], joins) == "I know that can be really frustrating."
+    # words about oneself that claim a fact of the world do not lead
+    assert _supported_lead("I know that sleep apnea causes it. The rash can be serious for people with chickenpox.",
+                           tired, knowledge, [tired], joins) is None
+
+
 def test_a_statement_that_opens_with_a_clause_asks_nothing():
     assert not abstain.asks_for_fact("When I was a child my parents separated.")
     assert not abstain.asks_for_fact("Where we live it snows all winter.")
