@@ -671,6 +671,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
       federation of 26 states ...", with "... the only Portuguese-speaking country in the
       Americas, where it is the official language" retrieved ("Why ...?" is left out: a
       reason need not repeat the question's words);
+    - read out or said again, to "Where ...?" or "Which river ...?", it names nothing the
+      dialogue has not, where the sentence that would answer does ("Individuals can live
+      for more than 120 years." to "Where does the mossback tortoise live?");
     - to "What is the A of B?", it does not relate A to B (`metrics.relates`), read out or
       not, or only in the past (`metrics.relation_in_past`): "Melbourne is the capital ...
       of the Australian state of Victoria ..." names a capital, not Australia's;
@@ -703,11 +706,27 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
         if source is None:
             return False
         held = _held_stems(asked, set(_stems(" ".join(source))))
-        if len(held) > len(asked) - 2:
-            return False
     instead = passage_reply(passages, said, message)
     if not instead or names_no_one(instead, message):
         return False
-    answered = _held_stems(asked, set(_stems(instead)))
-    return len(answered) > len(held) if sources else answered == asked
+    dialogue = list(said) + [message]
+    named = _names_beyond(instead, dialogue) if _ASKS_FOR_A_NAME.match(message) else set()
+    if named and not _names_beyond(reply, dialogue) and not named & set(_stems(reply)):
+        return True  # "Which river ...?" answered without naming one, where a passage names it
+    # the sentence's passage title counts for it as for the reply
+    titled = " ".join(title for title, text in passages if instead.split(": ", 1)[-1] in text)
+    answered = _held_stems(asked, set(_stems(f"{titled} {instead}")))
+    return len(answered) > len(held) if sources else len(held) <= len(asked) - 2 and answered == asked
+
+
+# a question whose answer is a name: "Where ...?", "Which river ...?" (not "Which is ...?")
+_ASKS_FOR_A_NAME = re.compile(r"^\W*(?:where\b|which\s+(?!(?:is|are|was|were|one|ones|of|do|does|did)\b)\w+)",
+                              re.IGNORECASE)
+
+
+def _names_beyond(text: str, dialogue) -> set:
+    """The stems of the names in `text` (capitalised words inside a sentence) that no turn
+    of `dialogue` holds."""
+    known = {stem for turn in dialogue for stem in _stems(turn)}
+    return {metrics.stem(w) for w in metrics.name_words(text)} - known
 

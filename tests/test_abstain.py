@@ -293,6 +293,23 @@ def test_a_reply_to_news_of_oneself_keeps_to_what_was_said():
                            tired, knowledge, [tired], joins) is None
 
 
+def test_a_question_for_a_name_is_missed_by_a_reply_that_names_nothing():
+    tortoise = [("Mossback tortoise", "Individuals can live for more than 120 years."),
+                ("Mossback tortoise", "The mossback tortoise is a land tortoise native to the Ferrow Islands.")]
+    where = "Where does the mossback tortoise live?"
+    assert abstain.misses_the_question(tortoise[0][1], where, tortoise)
+    assert not abstain.misses_the_question(tortoise[1][1], where, tortoise)
+    falls = [("Kessrin Falls", "A footbridge built in 1910 crosses the river below the falls."),
+             ("Kessrin Falls", "Kessrin Falls is a waterfall on the Ulva River in the Dremmen Highlands.")]
+    which = "Which river are Kessrin Falls on?"
+    assert abstain.misses_the_question("A footbridge crossing the river below the falls was built in 1910.", which, falls)
+    assert not abstain.misses_the_question("They are on the ulva river, in the highlands.", which, falls)  # lowercase
+    # the title of the sentence that would answer counts for it, as the reply's does for the reply
+    institute = [("Serrano Institute", "It was founded in 1957 by the engineer Luis Serrano."),
+                 ("Serrano Institute", "The institute is best known for its anechoic chamber.")]
+    assert abstain.misses_the_question(institute[0][1], "What is the Serrano Institute best known for?", institute)
+
+
 def test_a_statement_that_opens_with_a_clause_asks_nothing():
     assert not abstain.asks_for_fact("When I was a child my parents separated.")
     assert not abstain.asks_for_fact("Where we live it snows all winter.")
