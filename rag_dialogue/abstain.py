@@ -261,8 +261,9 @@ _TO_THE_LISTENER = re.compile(r"\b(?:(?i:you|your|you're|youre|yours|yourself)|u
 # coffee, not about the listener
 _POLITE_FRAME = re.compile(
     r"\b(?:(?:do|did|does)\s+(?:you|u)\s+(?:happen\s+to\s+)?know|(?:can|could|would)\s+(?:you|u)\s+tell\s+me|"
-    r"what\s+(?:can|do)\s+(?:you|u)\s+(?:tell\s+me|know))(?:\s+(?:anything|something|much|a\s+lot|more))?"
-    r"(?:\s+about)?\b", re.IGNORECASE)
+    r"what\s+(?:can|do)\s+(?:you|u)\s+(?:tell\s+me|know)|(?:have|did)\s+(?:you|u)\s+(?:ever\s+)?heard)"
+    r"(?:\s+(?:anything|something|much|a\s+lot|more))?"
+    r"(?:\s+(?:about|of))?\b", re.IGNORECASE)
 
 
 def without_polite_frame(message: str) -> str:
@@ -658,7 +659,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
 
     - it reads out a passage sentence (`metrics.reads_out`) and holds none of the words
       asked (by stem; the read-out passage's title counts, as "It feeds mainly on snails"
-      speaks of its glassfin eel). Asked "What was the biggest one?" about dinosaurs, the
+      speaks of its glassfin eel), or, to "What ...?" or a yes-no question, none of what it
+      asks of its subject (the words beyond the title and the names asked about: "What did
+      the Romans eat?" -> Roman mythology's "... the body of myths of ancient Rome ..."). Asked "What was the biggest one?" about dinosaurs, the
       chat read out "They became the dominant terrestrial vertebrates ..."; "whats ur
       favorite movie" got "Ur was a major Sumerian city-state ...";
     - it reads one out while the sentence the chat would answer with instead
@@ -692,13 +695,18 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     relation = None if asks_the_listener(message) else metrics.asked_relation(message)
     if relation and (not metrics.relates([(titles, reply)], *relation) or metrics.relation_in_past(reply, message)):
         return True
-    asked = set(_stems(_TO_THE_LISTENER.sub(" ", _asking(message) or message)))  # not "ur" of "ur favorite"
+    asking = without_polite_frame(_asking(message) or message)
+    asked = set(_stems(_TO_THE_LISTENER.sub(" ", asking)))  # not "ur" of "ur favorite", "heard" of "Have you heard of"
     if not asked or _ASKS_ANYTHING.search(message) or _ANSWER_WORD.match(reply or ""):
         return False
     if sources:
         held = _held_stems(asked, set(_stems(f"{titles} {reply}")))
-        if not held:
-            return True
+        # what it asks of its subject (the read-out passage's title, the names it asks about)
+        asked_of = asked - set(_stems(titles)) - _name_stems(named_terms(message))
+        if not held or (asked_of and not held & asked_of and _ASKS_WHAT.match(asking)
+                        and not asks_the_listener(message)
+                        and not any(_held_stems(asked, set(_stems(turn))) == asked for turn in said)):
+            return True  # (a question a turn answered before may be answered in other words)
     else:
         # a reply in other words than its passage sentence is judged by that sentence: what
         # it holds of the question, against the sentence that would answer instead
@@ -719,6 +727,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     return len(answered) > len(held) if sources else len(held) <= len(asked) - 2 and answered == asked
 
 
+# "What ...?" and yes-no questions, whose answer says again what they ask of their subject
+# ("Who founded it?" is answered by "... established a brewery", "Where?" by a place)
+_ASKS_WHAT = re.compile(r"^\W*(?:what|whats|is|are|was|were|do|does|did|can|could|has|have|had)\b", re.IGNORECASE)
 # a question whose answer is a name: "Where ...?", "Which river ...?" (not "Which is ...?")
 _ASKS_FOR_A_NAME = re.compile(r"^\W*(?:where\b|which\s+(?!(?:is|are|was|were|one|ones|of|do|does|did)\b)\w+)",
                               re.IGNORECASE)

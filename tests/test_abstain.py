@@ -293,6 +293,18 @@ def test_a_reply_to_news_of_oneself_keeps_to_what_was_said():
                            tired, knowledge, [tired], joins) is None
 
 
+def test_a_read_out_that_holds_only_the_subject_misses_what_is_asked_of_it():
+    romans = [("Roman mythology", "Roman mythology is the body of myths of ancient Rome as represented in the "
+                                  "literature and visual arts of the Romans.")]
+    assert abstain.misses_the_question(romans[0][1], "What did the Romans eat?", romans)
+    assert abstain.misses_the_question(romans[0][1], "Did the Romans eat bread?", romans)
+    # a question that only names its subject asks nothing more of it
+    assert not abstain.misses_the_question(romans[0][1], "Have you heard of Roman mythology?", romans)
+    # "Who ...?" and "Where ...?" are answered in other words ("established" for "founded")
+    coors = [("Coors", "In 1873, Adolph Coors established a brewery in Golden, Colorado.")]
+    assert not abstain.misses_the_question(coors[0][1], "Who founded Coors?", coors)
+
+
 def test_a_question_for_a_name_is_missed_by_a_reply_that_names_nothing():
     tortoise = [("Mossback tortoise", "Individuals can live for more than 120 years."),
                 ("Mossback tortoise", "The mossback tortoise is a land tortoise native to the Ferrow Islands.")]
