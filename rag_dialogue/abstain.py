@@ -143,7 +143,11 @@ _VERB_FORMS = {metrics.stem(form): metrics.stem(forms.split()[0])
 
 # words a question asks with that passages say in others, by stem: "What do pandas eat?" is
 # answered by "... a diet consisting almost entirely of bamboo"
-_SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor", "carnivor", "omnivor")}
+_SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor", "carnivor", "omnivor"),
+            # "What is the biggest ocean?" -> "The Pacific Ocean is the largest ..."
+            "big": ("larg",), "bigger": ("larger",), "biggest": ("largest",),
+            "larg": ("big",), "larger": ("bigger",), "largest": ("biggest",),
+            "tall": ("high",), "taller": ("higher",), "tallest": ("highest",)}
 
 
 def _held_stems(asked: set, held: set) -> set:
@@ -588,6 +592,9 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         kept = [(pair, held) for pair, held in zip(fresh, stems) if metrics.relates([pair], *relation)
                 and not metrics.relation_in_past(pair[1], message)]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
+    # "What is the biggest ocean?" is not answered by "the second largest of the world's five oceans"
+    kept = [(pair, held) for pair, held in zip(fresh, stems) if not _ranks_the_superlative(pair[1], message)]
+    fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     if _ASKS_WHERE.match(message or ""):
         # "Where is it?" asks for a place: a sentence that names none the dialogue has not
         # is no answer ("The Great Barrier Reef can be seen from outer space ...")
@@ -613,6 +620,18 @@ def passage_reply(passages, said, message: str = "") -> str | None:
             lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
             best, best_shared = lead + sentence, shared
     return best
+
+
+def _ranks_the_superlative(sentence: str, message: str) -> bool:
+    """Whether `message` asks for a superlative it does not rank ("the biggest ocean") that
+    `sentence` gives only ranked, by an ordinal or "one of" ("the second largest of the
+    world's five oceans")."""
+    asked = metrics._lowered_words(message or "")
+    wanted = {w for i, w in enumerate(asked) if w in metrics.SUPERLATIVES and not metrics._rank_before(asked, i)}
+    wanted |= {other for w in wanted for other in _SAID_AS.get(w, ())}
+    words = metrics._lowered_words(sentence)
+    places = [i for i, w in enumerate(words) if w in wanted]
+    return bool(places) and all(metrics._rank_before(words, i) for i in places)
 
 
 def _opens_with(sentence: str, asked: set) -> bool:

@@ -739,7 +739,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         "They became the dominant terrestrial vertebrates ..." to "What was the biggest
         one?"), and one that gives a number of the kind asked that no passage gives
         (`grounded_numbers.unheld_number`: "There are two players on a team." from
-        "two teams of six players"). A message whose first name
+        "two teams of six players"), and one that gives none to a question for a measure,
+        a count or a duration (`grounded_numbers.gives_no_number`). A message whose first name
         no passage holds is declined by that name ("I'm sorry, I don't know anything about
         the Glimmerfen Bridge.", not Oslo's first sentence). A question that no passage
         sentence answers (`passage_reply` finds none that holds what it asks) is declined;
@@ -755,7 +756,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         from rag_dialogue import metrics
         from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, decline_reply,
                                           misses_the_question, names_no_one, passage_reply, unheld_subject)
-        from rag_dialogue.grounded_numbers import counts_another_whole, unheld_number
+        from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, unheld_number
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = self._turns(batch.observations[0])
@@ -777,6 +778,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or misses_the_question(reply, turns[-1], passages, self._replies + turns[:-1])
                     or counts_another_whole(reply, turns[-1])
                     or unheld_number(reply, turns[-1], passages)
+                    or gives_no_number(reply, turns[-1])
                     or another_subject(reply, turns[-1], turns, passages))
 
         unsupported = (metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)

@@ -440,6 +440,17 @@ def unheld_number(reply: str, message: str, passages) -> bool:
     return not states_asked_number(reply, message, [f"{title} {text}" for title, text in passages])
 
 
+def gives_no_number(reply: str, message: str) -> bool:
+    """Whether `reply` states no number at all, nor declines, where `message` asks ("?") for
+    a measure, a count or a duration (`asked_number`): "How deep is it?" -> "The biggest
+    ocean is the ocean of the Pacific Ocean." (a date may be answered in words: "in the
+    Middle Ages")."""
+    from rag_dialogue.metrics import declines
+
+    return "?" in (message or "") and asked_number(message) in ("measure", "count", "duration") \
+        and not states_number(reply or "") and not declines(reply or "")
+
+
 def _answer_numbers(kind: str, thing, text: str) -> set:
     """The numbers in `text` that could answer a question for a number of `kind`: the
     counts of the `thing` counted, dates, measures, or (a count of nothing named: "How

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
 from rag_dialogue import abstain, metrics
-from rag_dialogue.grounded_numbers import unheld_number
+from rag_dialogue.grounded_numbers import gives_no_number, unheld_number
 
 WOW_VALID = Path(__file__).resolve().parent.parent / "tasks/wizard_of_wikipedia/data/wow_valid_seen.fsb.json.gz"
 
@@ -46,6 +46,7 @@ def checks(passages, history):
         "doubled_word": lambda r: metrics.doubled_word(r, [knowledge] + list(history)),
         "misses_the_question": lambda r: message and abstain.misses_the_question(r, message, passages, history[:-1]),
         "unheld_number": lambda r: message and unheld_number(r, message, passages),
+        "gives_no_number": lambda r: message and gives_no_number(r, message),
         "another_subject": lambda r: message and abstain.another_subject(r, message, history, passages),
     }
 

@@ -439,6 +439,9 @@ def test_what_an_animal_eats_is_answered_by_its_diet():
     assert abstain.passage_reply(panda, [], "What do pandas eat?") == "Giant panda: " + panda[1][1]
     assert abstain.passage_reply(panda[:1], [], "What do pandas eat?") == panda[0][1]  # feeding is eating too
     assert abstain.passage_reply(panda[2:], [], "What do pandas eat?") is None
+    oceans = [("Atlantic Ocean", "The Atlantic Ocean is the second largest of the world's five oceans."),
+              ("Pacific Ocean", "The Pacific Ocean is the largest and deepest of Earth's five oceanic divisions.")]
+    assert abstain.passage_reply(oceans, [], "What is the biggest ocean?") == oceans[1][1]
 
 
 def test_a_follow_up_answered_about_another_passages_subject_is_another_subject():

@@ -304,3 +304,14 @@ def test_how_long_something_lives_or_takes_asks_for_a_time():
     dog = [("Dog", "Dogs were the first species to be domesticated over 14,000 years ago.")]
     assert answering_sentences("How long do dogs live?", ["dogs"], dog) == []
 
+
+
+def test_a_reply_without_a_number_to_a_question_for_one_gives_none():
+    from rag_dialogue.grounded_numbers import gives_no_number
+
+    assert gives_no_number("The biggest ocean is the ocean of the Pacific Ocean.", "How deep is it?")
+    assert not gives_no_number("It is about 10,994 metres deep at its deepest.", "How deep is it?")
+    assert not gives_no_number("It has eight arms.", "How many arms do they have?")
+    assert not gives_no_number("I'm sorry, I don't know that.", "How deep is it?")
+    assert not gives_no_number("It was built in the Middle Ages.", "When was it built?")  # a date in words
+    assert not gives_no_number("Technology moves fast.", "It's crazy how much technology has improved.")  # asks nothing
