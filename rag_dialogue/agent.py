@@ -574,7 +574,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def _decline_before_generating(self, batch):
         """In a chat, a message of small talk only is answered in kind (`small_talk`), one
-        that asks what is happening now is told the chat cannot know it, an opening that
+        that asks for advice or a recommendation is told the chat has no taste of its own,
+        one that asks what is happening now is told the chat cannot know it, an opening that
         says nothing to talk about ("why?") is asked what it is about, and a
         question whose passages do not hold what it asks about is declined, both without
         generating (nothing is streamed that is then taken back)."""
@@ -582,11 +583,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return None
         from parlai.core.torch_agent import Output
 
-        from rag_dialogue.small_talk import about_the_moment, reply_to, unclear_opening
+        from rag_dialogue.small_talk import about_the_moment, asks_for_advice, reply_to, unclear_opening
 
         delimiter = self.opt.get("delimiter", "\n")
         messages = [obs.get("text", "").split(delimiter)[-1] for obs in batch.observations]
-        small_talk = [reply_to(m) or about_the_moment(m)
+        small_talk = [reply_to(m) or asks_for_advice(m) or about_the_moment(m)
                       or (unclear_opening(m) if len(self._turns(obs)) == 1 else None)
                       for m, obs in zip(messages, batch.observations)]
         if all(small_talk):  # "hi", "thanks", "bye", "what time is it?": nothing retrieved

@@ -20,6 +20,8 @@ _KINDS = (
              "take care")),
     ("greeting", ("good morning", "good afternoon", "good evening", "hello", "hiya", "howdy", "hey", "hi",
                   "greetings", "yo")),
+    ("bored", ("i'm so bored", "i am so bored", "im so bored", "i'm bored", "i am bored", "im bored", "so bored",
+               "bored")),
 )
 # words that may come with them and say nothing more ("Hi there!", "Hello again", "today")
 _FILLER = frozenset("there again today all everyone you friend bot mate ok okay oh well so and".split())
@@ -29,6 +31,7 @@ REPLIES = {
     "thanks": "You're welcome!",
     "bye": "Goodbye! It was nice talking to you.",
     "greeting": "Hi! What would you like to talk about?",
+    "bored": "Let's talk, then! What are you interested in?",
 }
 
 
@@ -43,13 +46,34 @@ def about_the_moment(message: str) -> str | None:
     """`NOT_NOW` for a question about the present moment that is not about the listener
     ("What's the weather like today?", "What time is it?"), else None: the retriever still
     finds passages (Weather's "Weather is the state of the atmosphere ..."), and none says
-    what is happening now."""
+    what is happening now. A request for advice is not about the moment
+    (`asks_for_advice`: "What's a good movie to watch tonight?")."""
     from rag_dialogue.abstain import asks_the_listener
 
     message = message or ""
-    if _NOW.search(message) and _ASKS.search(message) and not asks_the_listener(message):
+    if _NOW.search(message) and _ASKS.search(message) and not asks_the_listener(message) \
+            and not asks_for_advice(message):
         return NOT_NOW
     return None
+
+
+# a question for a recommendation or advice: taste, which the chat has none of
+_ADVICE = re.compile(r"\b(?:recommend|suggest|suggestions?|tips|advice)\b|"
+                     r"^\W*(?:what|which)(?:'s|’s|\s+is|\s+are)?\s+(?:a\s+|some\s+)?(?:good|great|nice|best)\s+\w+"
+                     r"\s+(?:to|for)\b", re.IGNORECASE)
+NO_TASTE = "I can't recommend anything myself, but I can tell you what I have read. What would you like to know?"
+
+
+def asks_for_advice(message: str) -> str | None:
+    """`NO_TASTE` for a message whose questions all ask what to choose ("What's a good movie
+    to watch tonight?", "Can you recommend a good book?", "Any tips?"), else None: the chat
+    has no taste of its own, and its passages answered with what a book is ("Books are
+    broadly classified into fiction and non-fiction")."""
+    from rag_dialogue.abstain import asks_for_fact
+
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", message or "") if s.strip()]
+    asking = [s for s in sentences if asks_for_fact(s) or _ADVICE.search(s)]
+    return NO_TASTE if asking and all(_ADVICE.search(s) for s in asking) else None
 
 
 UNCLEAR = "What would you like to know about?"

@@ -36,3 +36,18 @@ def test_an_opening_that_says_nothing_to_talk_about_is_asked_what_it_is_about():
         assert small_talk.unclear_opening(message) == small_talk.UNCLEAR, message
     for message in ("Why is the sky blue?", "hi", "Tell me about tea.", "", "What do you like about it?"):
         assert small_talk.unclear_opening(message) is None, message
+
+
+def test_a_request_for_advice_is_told_the_chat_has_no_taste_of_its_own():
+    for message in ("What's a good movie to watch tonight?", "Can you recommend a good book?",
+                    "I'm learning to cook. Any tips?"):
+        assert small_talk.asks_for_advice(message) == small_talk.NO_TASTE, message
+        assert small_talk.about_the_moment(message) is None, message  # "tonight" asks for no news
+    for message in ("What is a good source of protein?", "When should I plant them?", "I'm bored.",
+                    "Any tips? Also, who wrote Hamlet?"):  # a question for a fact beside it
+        assert small_talk.asks_for_advice(message) is None, message
+
+
+def test_boredom_is_answered_in_kind():
+    assert small_talk.reply_to("I'm so bored") == small_talk.REPLIES["bored"]
+    assert small_talk.reply_to("Hi! I'm bored.") == small_talk.REPLIES["greeting"]
