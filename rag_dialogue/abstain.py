@@ -147,7 +147,10 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             # "What is the biggest ocean?" -> "The Pacific Ocean is the largest ..."
             "big": ("larg",), "bigger": ("larger",), "biggest": ("largest",),
             "larg": ("big",), "larger": ("bigger",), "largest": ("biggest",),
-            "tall": ("high",), "taller": ("higher",), "tallest": ("highest",)}
+            "tall": ("high",), "taller": ("higher",), "tallest": ("highest",),
+            # "Where does it live?" -> "... native to the Ferrow Islands", "found in", "inhabits"
+            "live": ("nativ", "found", "inhabit", "habitat", "endem", "resid", "dwell"),
+            "die": ("death", "dead")}
 
 
 def _held_stems(asked: set, held: set) -> set:
@@ -580,9 +583,10 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         # a question is answered only by a sentence that holds what it asks, all its words
         # but one of four or more: "What is the tallest mountain in the world?" is not
         # answered by Burj Khalifa's "the tallest building in the world"
-        # ("Where ...?" one word fewer, its verb often the one left: "Where does the
-        # mossback tortoise live?" -> "... native to the Ferrow Islands."; it must name a place)
-        spare = 1 if _ASKS_WHERE.match(message) else int(len(asked) >= 4)
+        # ("Where ...?" of two words or more one word fewer, its verb often the one left:
+        # "Where does the mossback tortoise live?" -> "... native to the Ferrow Islands."; it
+        # must name a place)
+        spare = 1 if _ASKS_WHERE.match(message) and len(asked) >= 2 else int(len(asked) >= 4)
         kept = [(pair, held) for pair, held in zip(fresh, stems) if len(asked - _held_stems(asked, held)) <= spare]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     relation = metrics.asked_relation(message)
@@ -620,6 +624,23 @@ def passage_reply(passages, said, message: str = "") -> str | None:
             lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
             best, best_shared = lead + sentence, shared
     return best
+
+
+def _scoped_elsewhere(reply: str, message: str) -> bool:
+    """Whether `message` asks for a superlative it does not rank ("the smallest country in
+    the world") that `reply` gives of a place the message does not name ("Seychelles is the
+    smallest country in Africa")."""
+    asked = metrics._lowered_words(message or "")
+    wanted = {w for i, w in enumerate(asked) if w in metrics.SUPERLATIVES and not metrics._rank_before(asked, i)}
+    wanted |= {other for w in wanted for other in _SAID_AS.get(w, ())}
+    if not wanted:
+        return False
+    named = set(_stems(message))
+    for m in re.finditer(rf"\b(?:{'|'.join(sorted(wanted))})\b(?:\s+[a-z-]+){{0,3}}?\s+(?:in|of|on)\s+(?:the\s+)?"
+                         r"([A-Z][\w'-]*)", reply or "", re.IGNORECASE):
+        if m.group(1)[:1].isupper() and not set(_stems(m.group(1))) & named:
+            return True
+    return False
 
 
 def _ranks_the_superlative(sentence: str, message: str) -> bool:
@@ -696,6 +717,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     - read out or said again, to "Where ...?" or "Which river ...?", it names nothing the
       dialogue has not, where the sentence that would answer does ("Individuals can live
       for more than 120 years." to "Where does the mossback tortoise live?");
+    - asked for a superlative, it gives one of a place the question does not name
+      (`_scoped_elsewhere`: "Seychelles is the smallest country in Africa ..." to "What is
+      the smallest country in the world?");
     - to "What is the A of B?", it does not relate A to B (`metrics.relates`), read out or
       not, or only in the past (`metrics.relation_in_past`): "Melbourne is the capital ...
       of the Australian state of Victoria ..." names a capital, not Australia's;
@@ -713,6 +737,8 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     titles = " ".join(title for title, _ in sources)
     relation = None if asks_the_listener(message) else metrics.asked_relation(message)
     if relation and (not metrics.relates([(titles, reply)], *relation) or metrics.relation_in_past(reply, message)):
+        return True
+    if _scoped_elsewhere(reply, message):
         return True
     asking = without_polite_frame(_asking(message) or message)
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", asking)))  # not "ur" of "ur favorite", "heard" of "Have you heard of"
@@ -746,9 +772,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     return len(answered) > len(held) if sources else len(held) <= len(asked) - 2 and answered == asked
 
 
-# "What ...?" and yes-no questions, whose answer says again what they ask of their subject
-# ("Who founded it?" is answered by "... established a brewery", "Where?" by a place)
-_ASKS_WHAT = re.compile(r"^\W*(?:what|whats|is|are|was|were|do|does|did|can|could|has|have|had)\b", re.IGNORECASE)
+# "What ...?", "Where ...?" and yes-no questions, whose answer says again what they ask of
+# their subject ("Who founded it?" is answered by "... established a brewery")
+_ASKS_WHAT = re.compile(r"^\W*(?:what|whats|where|is|are|was|were|do|does|did|can|could|has|have|had)\b", re.IGNORECASE)
 # a question whose answer is a name: "Where ...?", "Which river ...?" (not "Which is ...?")
 _ASKS_FOR_A_NAME = re.compile(r"^\W*(?:where\b|which\s+(?!(?:is|are|was|were|one|ones|of|do|does|did)\b)\w+)",
                               re.IGNORECASE)

@@ -301,8 +301,19 @@ def test_a_read_out_that_holds_only_the_subject_misses_what_is_asked_of_it():
     # a question that only names its subject asks nothing more of it
     assert not abstain.misses_the_question(romans[0][1], "Have you heard of Roman mythology?", romans)
     # "Who ...?" and "Where ...?" are answered in other words ("established" for "founded")
+    napoleon = [("Napoleon", "He rose to prominence as a general during the French Revolution.")]
+    assert abstain.misses_the_question(napoleon[0][1], "Where did Napoleon die?", napoleon)
     coors = [("Coors", "In 1873, Adolph Coors established a brewery in Golden, Colorado.")]
     assert not abstain.misses_the_question(coors[0][1], "Who founded Coors?", coors)
+
+
+def test_a_superlative_of_another_place_misses_the_one_asked():
+    seychelles = [("Seychelles", "Seychelles is the smallest country in Africa.")]
+    asked = "What is the smallest country in the world?"
+    assert abstain.misses_the_question(seychelles[0][1], asked, seychelles)
+    assert abstain.passage_reply(seychelles, [], asked) is None
+    assert not abstain.misses_the_question(seychelles[0][1], "What is the smallest country in Africa?", seychelles)
+    assert not abstain.misses_the_question("Vatican City is the smallest country in the world.", asked, [])
 
 
 def test_a_question_for_a_name_is_missed_by_a_reply_that_names_nothing():
