@@ -439,6 +439,19 @@ _ASKS_WHO_IS = re.compile(r"^\s*who(?:\s+(?:is|was|are|were)\b|'s|’s)", re.IGN
 # a person's full name: two capitalised words or more ("Albert Einstein", "Alexander Fleming")
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 _SUBJECT_PRONOUN = re.compile(r"^(?:It|They|He|She|Its|Their|His|Her|This|These)\b")
+# a pronoun that opens the main clause after a fronted phrase: "At 7,088 kilometers long, it is ..."
+_FRONTED_PRONOUN = re.compile(r"^(.{3,100}?),\s+(?:it|they|he|she|its|their|his|her)\b")
+
+
+def _led_by_pronoun(sentence: str, title: str) -> bool:
+    """Whether `sentence` speaks of its subject by a pronoun before naming it: it opens with
+    one, or its main clause does after a fronted phrase that holds no word of `title`
+    ("At 7,088 kilometers (4,404 mi) long, it is the longest river in the world" of the
+    Nile)."""
+    if _SUBJECT_PRONOUN.match(sentence or ""):
+        return True
+    fronted = _FRONTED_PRONOUN.match(sentence or "")
+    return bool(fronted) and not set(_stems(fronted.group(1))) & set(_stems(title))
 
 
 def _follows_up(message: str, said) -> bool:
@@ -530,18 +543,19 @@ def names_no_one(reply: str, message: str) -> bool:
 
 def with_its_subject(reply: str, passages, said) -> str:
     """`reply` led by its passage's title ("Mount Pelée: Its most recent eruption was in
-    1932.") where it opens with a pronoun and reads out the opening of a sentence of a
+    1932.") where it speaks of its subject by a pronoun first (`_led_by_pronoun`: it opens
+    with one, or its main clause does) and reads out the opening of a sentence of a
     passage ((title, text) pairs) whose title the dialogue (`said`) does not hold: the
     pronoun is the passage's, and the listener cannot know what it stands for. As
     `passage_reply` leads the sentences it gives."""
-    if not _SUBJECT_PRONOUN.match(reply or ""):
+    if not (_SUBJECT_PRONOUN.match(reply or "") or _FRONTED_PRONOUN.match(reply or "")):
         return reply
     from rag_dialogue.retrieval.query import topic_share
 
     opening = metrics.normalize(" ".join(reply.split()[:6]))
     dialogue = "\n".join(said)
     for title, text in passages:
-        if title and topic_share(dialogue, title) < 1.0 and any(
+        if title and topic_share(dialogue, title) < 1.0 and _led_by_pronoun(reply, title) and any(
                 metrics.normalize(sentence).startswith(opening) for sentence in metrics.passage_sentences(text)):
             return f"{_PARENTHESIS.sub('', title).strip()}: {reply}"
     return reply
@@ -621,7 +635,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         # bamboo" answers "What do pandas eat?" better than "... bamboo in place for feeding"
         shared += 0.1 * len(held & other_words) if shared else 0
         if shared > best_shared:
-            lead = f"{_PARENTHESIS.sub('', title).strip()}: " if _SUBJECT_PRONOUN.match(sentence) and title else ""
+            lead = f"{_PARENTHESIS.sub('', title).strip()}: " if title and _led_by_pronoun(sentence, title) else ""
             best, best_shared = lead + sentence, shared
     return best
 

@@ -307,6 +307,16 @@ def test_a_read_out_that_holds_only_the_subject_misses_what_is_asked_of_it():
     assert not abstain.misses_the_question(coors[0][1], "Who founded Coors?", coors)
 
 
+def test_a_sentence_whose_main_clause_opens_with_a_pronoun_is_led_by_its_title():
+    nile = [("Nile", "At 7,088 kilometers (4,404 mi) long, it is the longest river in the world.")]
+    asked = "What is the longest river in the world?"
+    assert abstain.passage_reply(nile, [], asked) == "Nile: " + nile[0][1]
+    assert abstain.with_its_subject(nile[0][1], nile, [asked]) == "Nile: " + nile[0][1]
+    assert abstain.with_its_subject(nile[0][1], nile, ["Tell me about the Nile."]) == nile[0][1]  # named already
+    paris = [("Paris", "In Paris, it rained for a week.")]
+    assert abstain.with_its_subject(paris[0][1], paris, ["hi"]) == paris[0][1]  # the fronted phrase names it
+
+
 def test_a_superlative_of_another_place_misses_the_one_asked():
     seychelles = [("Seychelles", "Seychelles is the smallest country in Africa.")]
     asked = "What is the smallest country in the world?"
