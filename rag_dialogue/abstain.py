@@ -150,7 +150,8 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             "tall": ("high",), "taller": ("higher",), "tallest": ("highest",),
             # "Where does it live?" -> "... native to the Ferrow Islands", "found in", "inhabits"
             "live": ("nativ", "found", "inhabit", "habitat", "endem", "resid", "dwell"),
-            "die": ("death", "dead")}
+            "die": ("death", "dead"),
+            "mountain": ("mount",)}  # "Mount Sarrow"
 
 
 def _held_stems(asked: set, held: set) -> set:
@@ -572,7 +573,8 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     word more: "Who developed the theory of general relativity?" takes "Albert Einstein was
     a German-born theoretical physicist best known for developing the theory of
     relativity.", not "This form was a critical input for the development of the theory of
-    general relativity." Where no sentence shares a word with the message ("Tell me more."),
+    general relativity." "Which river ...?" likewise counts a river named so ("the River
+    Teme") as one word more. Where no sentence shares a word with the message ("Tell me more."),
     the words of the whole dialogue (`said`) decide; None where none shares one with that
     either ("Hi, how are you?" retrieved "0 is a number representing an empty quantity.")
     or every one repeats. A follow-up that points back and names nothing ("Who designed
@@ -623,12 +625,15 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     if not any(_held_stems(asked, held) for held in stems):
         asked = {stem for turn in said for stem in _stems(_TO_THE_LISTENER.sub(" ", turn))}
     who = _ASKS_WHO.match(message or "")
+    which = _ASKS_WHICH.match(message or "")
     other_words = {said_as for word in asked for said_as in _SAID_AS.get(_VERB_FORMS.get(word, word), ())}
     best, best_shared = None, 0
     for (title, sentence), held in zip(fresh, stems):
         shared = len(_held_stems(asked, held))
         if shared and who and any(name not in message for name in _FULL_NAME.findall(f"{title}. {sentence}")):
             shared += 1  # "Who ...?" asks for someone: a sentence that names a person may answer
+        if shared and which and _names_a(which.group(1), sentence):
+            shared += 1  # "Which river ...?": a sentence that names one ("the River Teme")
         if shared and _opens_with(sentence, asked):
             shared += 0.5  # a sentence about what is asked, as its subject: "The Colosseum is ..."
         # each other word for what is asked counts a little: "... herbivorous with a diet of
@@ -730,7 +735,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
       reason need not repeat the question's words);
     - read out or said again, to "Where ...?" or "Which river ...?", it names nothing the
       dialogue has not, where the sentence that would answer does ("Individuals can live
-      for more than 120 years." to "Where does the mossback tortoise live?");
+      for more than 120 years." to "Where does the mossback tortoise live?"), or, to
+      "Which river ...?", no river by a name that says so ("River Teme"), where that
+      sentence does;
     - asked for a superlative, it gives one of a place the question does not name
       (`_scoped_elsewhere`: "Seychelles is the smallest country in Africa ..." to "What is
       the smallest country in the world?");
@@ -780,6 +787,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     named = _names_beyond(instead, dialogue) if _ASKS_FOR_A_NAME.match(message) else set()
     if named and not _names_beyond(reply, dialogue) and not named & set(_stems(reply)):
         return True  # "Which river ...?" answered without naming one, where a passage names it
+    kind = _ASKS_WHICH.match(message)
+    if kind and _names_a(kind.group(1), instead) and not _names_a(kind.group(1), reply):
+        return True  # a name, but not a river's: "... crossed the river since the Middle Ages"
     # the sentence's passage title counts for it as for the reply
     titled = " ".join(title for title, text in passages if instead.split(": ", 1)[-1] in text)
     answered = _held_stems(asked, set(_stems(f"{titled} {instead}")))
@@ -792,6 +802,19 @@ _ASKS_WHAT = re.compile(r"^\W*(?:what|whats|where|is|are|was|were|do|does|did|ca
 # a question whose answer is a name: "Where ...?", "Which river ...?" (not "Which is ...?")
 _ASKS_FOR_A_NAME = re.compile(r"^\W*(?:where\b|which\s+(?!(?:is|are|was|were|one|ones|of|do|does|did)\b)\w+)",
                               re.IGNORECASE)
+
+
+_ASKS_WHICH = re.compile(r"^\W*which\s+(?!(?:is|are|was|were|one|ones|of|do|does|did)\b)([a-z]+)", re.IGNORECASE)
+# a run of capitalised words, "of" and "the" inside it: "River Teme", "Mount Sarrow", "Bay of Biscay"
+_NAME_RUN = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+(?:the\s+)?)?[A-Z][\w'-]*)+")
+
+
+def _names_a(kind: str, text: str) -> bool:
+    """Whether `text` names a `kind` of thing by a name that holds the kind's word ("River
+    Teme", "the Ulva River" for a river; "Mount Sarrow" for a mountain)."""
+    word = metrics.stem(kind)
+    kinds = {word, *_SAID_AS.get(word, ())}
+    return any({metrics.stem(w) for w in run.lower().split()} & kinds for run in _NAME_RUN.findall(text or ""))
 
 
 def _names_beyond(text: str, dialogue) -> set:

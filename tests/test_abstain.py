@@ -337,6 +337,15 @@ def test_a_question_for_a_name_is_missed_by_a_reply_that_names_nothing():
     which = "Which river are Kessrin Falls on?"
     assert abstain.misses_the_question("A footbridge crossing the river below the falls was built in 1910.", which, falls)
     assert not abstain.misses_the_question("They are on the ulva river, in the highlands.", which, falls)  # lowercase
+    # "Which river ...?" is answered by a river named so, not by any name ("the Middle Ages")
+    bridge = [("Harlan Ferry Bridge", "It replaced a rope ferry that had crossed the river since the Middle Ages."),
+              ("Harlan Ferry Bridge", "The Harlan Ferry Bridge is a suspension bridge over the River Teme.")]
+    crossed = "Which river does the Harlan Ferry Bridge cross?"
+    assert abstain.passage_reply(bridge, [], crossed) == bridge[1][1]
+    assert abstain.misses_the_question(bridge[0][1], crossed, bridge)
+    observatory = [("Quillon Observatory", "Its main telescope has a mirror 3.2 metres across."),
+                   ("Quillon Observatory", "It is an astronomical observatory on Mount Sarrow.")]
+    assert abstain.misses_the_question(observatory[0][1], "Which mountain is the Quillon Observatory on?", observatory)
     # the title of the sentence that would answer counts for it, as the reply's does for the reply
     institute = [("Serrano Institute", "It was founded in 1957 by the engineer Luis Serrano."),
                  ("Serrano Institute", "The institute is best known for its anechoic chamber.")]
