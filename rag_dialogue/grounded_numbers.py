@@ -210,7 +210,10 @@ _ASKED_KINDS = (
     # "How long can it live?", "How long does it take ...?": a time, not a length
     ("duration", re.compile(r"\bhow\s+long\b" + _NOT_THE_LISTENER + r"[^?.!]*\b(?:live[sd]?|last(?:s|ed)?|"
                             r"take[sn]?|took|reign(?:s|ed)?|rule[sd]?|survive[sd]?|stay(?:s|ed)?|ago|sleep(?:s)?|"
-                            r"wait|run(?:s)?|ran)\b", re.IGNORECASE)),
+                            r"wait|run(?:s)?|ran)\b|"
+                            # ... or ends in a verb's participle: "How long is Kesh pudding baked?"
+                            r"\bhow\s+long\b" + _NOT_THE_LISTENER + r"[^?.!]*\b(?-i:[a-z]+(?:ed|en))(?:\s+for)?\s*\?",
+                            re.IGNORECASE)),
     ("measure", re.compile(r"\bhow\s+(?:long|tall|high|deep|far|big|large|wide|heavy|fast|hot|cold)\b"
                            + _NOT_THE_LISTENER + "|" + _WHAT_IS_THE + r"(?:height|length|area|depth|width|weight|"
                            r"distance|diameter|elevation|altitude|temperature|speed|size|mass|boiling point|melting point|"
