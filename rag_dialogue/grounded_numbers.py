@@ -284,7 +284,9 @@ def _numbers_of_kind(kind: str, text: str) -> frozenset:
     else:
         years = {m.group(0) for m in _YEAR.finditer(text)}
         found = [m.group(0) for m in _NUMBER.finditer(text) if m.group(0).rstrip(",.") not in years]
-    return numbers_in(found)
+    # a time in words counts as its digits: "baked for three hours"
+    worded = {_SMALL[w] for time in found if kind == "duration" for w in time.lower().split() if w in _SMALL}
+    return numbers_in(found) | worded
 
 
 def _answers(kind: str, text: str, known: frozenset) -> bool:

@@ -1104,8 +1104,22 @@ def _relation(text: str, match) -> tuple | None:
 
 # "Its current grand master is ...": a sentence that speaks of its article's subject
 _POSSESSIVE_START = re.compile(r"^\s*(?:its|their|his|her)\b", re.IGNORECASE)
+
 # a reply led by its passage's title ("Order of the Pale Lantern: Its ...", `abstain.with_its_subject`)
 _TITLE_LEAD = re.compile(r"^([A-Z][^:]{0,80}):\s+(.*)$", re.DOTALL)
+
+
+# a sentence that opens with "the", A within three words, then "of" and a name: "The capital of Victoria ..."
+_OF_A_NAME = re.compile(r"^\W*the\s+(?:[\w-]+\s+){0,3}?of\s+(?:the\s+)?(?-i:[A-Z])", re.IGNORECASE)
+
+
+def _opens_with_the(sentence: str, a: str) -> bool:
+    """Whether `sentence` opens with "the", then A (a stem) within three words, and no "of"
+    and a name after it: "The first winner was ...", "The aim of the game is ..." speak of
+    their passage's title; "The capital of Victoria is ..." does not."""
+    words = [w.strip(",;:").lower() for w in sentence.split()[:5]]
+    return bool(words) and words[0] == "the" and not _OF_A_NAME.match(sentence) and any(
+        stem(w) == a for w in words[1:4])
 
 
 def relates(passages, a: str, b: str, name: frozenset, whole: frozenset | None = None) -> bool:
@@ -1114,20 +1128,28 @@ def relates(passages, a: str, b: str, name: frozenset, whole: frozenset | None =
     ("Australia's capital"), B standing in a run of capitalised words only as its whole
     `name` ("Western Australia" is not Australia); or, the title being B's `whole` name
     (no word more), the sentence opens with a possessive and A ("Order of the Pale
-    Lantern": "Its current grand master is Edmund Straive.")."""
+    Lantern": "Its current grand master is Edmund Straive."), or with "the" and A not
+    followed by "of" ("Marell Prize": "The first winner was the poet Tomas Brenn."; not
+    "The capital of Victoria is ...", which relates the capital to Victoria, not to the
+    title)."""
     for title, text in passages:
         for sentence in passage_sentences(text):
             lead = _TITLE_LEAD.match(sentence)
             subject, body = (f"{title} {lead.group(1)}".strip(), lead.group(2)) if lead else (title, sentence)
             words = [stem(w) for w in content_words(f"{subject} {body}")]
+            # B at the title's end and A the body's first is "B's A", but for "A of <another name>"
+            opening = len(content_words(subject)) if _OF_A_NAME.match(body) else -1
             runs = _name_runs(f"{subject}. {body}")
             if (name in runs or not any(b in run for run in runs)) and any(
-                    (w == a and b in words[i + 1:i + 2 + _RELATION_GAP]) or (w == b and a in words[i + 1:i + 2])
+                    (w == a and b in words[i + 1:i + 2 + _RELATION_GAP])
+                    or (w == b and a in words[i + 1:i + 2] and i + 1 != opening)
                     for i, w in enumerate(words)):
                 return True
             held = {stem(w) for w in content_words(subject)}
             if _POSSESSIVE_START.match(body) and held and held <= (whole or name) \
                     and a in [stem(w) for w in content_words(" ".join(body.split()[:5]))]:
+                return True
+            if held and held <= (whole or name) and _opens_with_the(body, a):
                 return True
     return False
 

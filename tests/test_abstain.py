@@ -411,6 +411,16 @@ def test_a_question_for_the_a_of_b_is_answered_only_by_a_sentence_that_relates_t
     assert not abstain.misses_the_question(f"Order of the Pale Lantern: {order[0][1]}", master, [])
     assert abstain.passage_reply(order, [], master) == "Order of the Pale Lantern: " + order[0][1]
     assert abstain.misses_the_question(order[0][1], "Who is the grand master of the Order of Corvell?", order)
+    # "The first winner was ..." speaks of its passage's title; "The capital of Victoria" does not
+    prize = [("Marell Prize", "The first winner was the poet Tomas Brenn."),
+             ("Marell Prize", "It was founded in 1959 by the publisher Ida Marell.")]
+    first = "Who was the first winner of the Marell Prize?"
+    assert abstain.passage_reply(prize, [], first) == prize[0][1]
+    assert metrics.unheld_relation("The first winner of the Marell Prize was the poet Tomas Brenn.", prize, [first]) is None
+    assert not metrics.relates([("Kelvor", "The capital of Ostrelia is Varn.")], *metrics.asked_relation(
+        "What is the capital of Kelvor?"))
+    assert metrics.relates([("Brellish", "The aim of the game is to collect sets of three cards.")],
+                           *metrics.asked_relation("What is the aim of Brellish?"))  # "the game" is the title's
     # asked who is, not who was: a past holder answers another question
     france = [("François Mitterrand", "François Maurice Adrien Marie Mitterrand was President of France "
                                       "from 1981 to 1995.")]

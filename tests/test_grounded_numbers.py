@@ -298,6 +298,8 @@ def test_how_long_something_lives_or_takes_asks_for_a_time():
     assert asked_number("How long is Kesh pudding baked?") == "duration"  # ends in a verb's participle
     assert asked_number("How long has Hinduism been practiced for?") == "duration"
     assert asked_number("How long is the movie Frozen?") == "measure"  # a name, not a participle
+    pudding = [("Kesh pudding", "The dish is baked for three hours in a clay pot.")]
+    assert answering_sentences("How long is Kesh pudding baked?", ["Kesh pudding"], pudding) == [pudding[0][1]]
     tortoise = [("Mossback tortoise", "Individuals can live for more than 120 years."),
                 ("Mossback tortoise", "Adults are 40 cm long.")]
     assert answering_sentences("How long can a mossback tortoise live?", ["mossback tortoise"], tortoise) == \
