@@ -648,18 +648,23 @@ def passage_reply(passages, said, message: str = "") -> str | None:
 def _scoped_elsewhere(reply: str, message: str) -> bool:
     """Whether `message` asks for a superlative it does not rank ("the smallest country in
     the world") that `reply` gives of a place the message does not name ("Seychelles is the
-    smallest country in Africa")."""
+    smallest country in Africa"). A yes-no question may be answered so ("Is it the
+    smallest country in the world?" -> "It is the smallest country in Africa.")."""
     asked = metrics._lowered_words(message or "")
     wanted = {w for i, w in enumerate(asked) if w in metrics.SUPERLATIVES and not metrics._rank_before(asked, i)}
     wanted |= {other for w in wanted for other in _SAID_AS.get(w, ())}
-    if not wanted:
+    if not wanted or _ASKS_YES_NO.match(message):  # "Is it the biggest desert?" -> "... the largest hot desert"
         return False
     named = set(_stems(message))
     for m in re.finditer(rf"\b(?:{'|'.join(sorted(wanted))})\b(?:\s+[a-z-]+){{0,3}}?\s+(?:in|of|on)\s+(?:the\s+)?"
                          r"([A-Z][\w'-]*)", reply or "", re.IGNORECASE):
-        if m.group(1)[:1].isupper() and not set(_stems(m.group(1))) & named:
+        if m.group(1)[:1].isupper() and not set(_stems(m.group(1))) & (named | _THE_WORLD):
             return True
     return False
+
+
+_ASKS_YES_NO = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|has|have|had)\b", re.IGNORECASE)
+_THE_WORLD = frozenset({"earth", "world"})  # "the largest of Earth's five oceans" narrows nothing
 
 
 def _ranks_the_superlative(sentence: str, message: str) -> bool:

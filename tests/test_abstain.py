@@ -324,6 +324,10 @@ def test_a_superlative_of_another_place_misses_the_one_asked():
     assert abstain.passage_reply(seychelles, [], asked) is None
     assert not abstain.misses_the_question(seychelles[0][1], "What is the smallest country in Africa?", seychelles)
     assert not abstain.misses_the_question("Vatican City is the smallest country in the world.", asked, [])
+    assert not abstain.misses_the_question("The Pacific Ocean is the largest and deepest of Earth's five oceanic "
+                                           "divisions.", "What is the biggest ocean?", [])
+    # a yes-no question may be answered so
+    assert not abstain.misses_the_question(seychelles[0][1], "Is it the smallest country in the world?", seychelles)
 
 
 def test_a_question_for_a_name_is_missed_by_a_reply_that_names_nothing():
