@@ -60,13 +60,17 @@ def about_the_moment(message: str) -> str | None:
 # a question for a recommendation or advice: taste, which the chat has none of
 _ADVICE = re.compile(r"\b(?:recommend|suggest|suggestions?|tips|advice)\b|"
                      r"^\W*(?:what|which)(?:'s|’s|\s+is|\s+are)?\s+(?:a\s+|some\s+)?(?:good|great|nice|best)\s+\w+"
-                     r"\s+(?:to|for)\b", re.IGNORECASE)
+                     r"\s+(?:to|for)\b|"
+                     # a judgement of taste: "Who is the best player ever?" (not "the best-selling album")
+                     r"^\W*(?:who|what|which)(?:'s|’s|\s+is|\s+are|\s+was|\s+were)?\s+(?:the\s+)?(?:best|worst)(?![\w-])(?!\s+man\b)",
+                     re.IGNORECASE)
 NO_TASTE = "I can't recommend anything myself, but I can tell you what I have read. What would you like to know?"
 
 
 def asks_for_advice(message: str) -> str | None:
     """`NO_TASTE` for a message whose questions all ask what to choose ("What's a good movie
-    to watch tonight?", "Can you recommend a good book?", "Any tips?"), else None: the chat
+    to watch tonight?", "Can you recommend a good book?", "Any tips?") or who is best ("Who
+    is the best player ever?" got "He was named the NBA Most Valuable Players."), else None: the chat
     has no taste of its own, and its passages answered with what a book is ("Books are
     broadly classified into fiction and non-fiction")."""
     from rag_dialogue.abstain import asks_for_fact
