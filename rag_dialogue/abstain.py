@@ -154,6 +154,11 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             "mountain": ("mount",)}  # "Mount Sarrow"
 
 
+def _said_as(word: str) -> tuple:
+    """The stems passages say `word` (a stem, any form of an irregular verb) in (`_SAID_AS`)."""
+    return _SAID_AS.get(_VERB_FORMS.get(word, word), ())
+
+
 def _held_stems(asked: set, held: set) -> set:
     """The stems of `asked` that `held` has, or has with one ending more or less of
     `_DERIVED`, or in another form of an irregular verb (`_IRREGULAR_VERBS`), or in other
@@ -164,7 +169,7 @@ def _held_stems(asked: set, held: set) -> set:
 
     def holds(word: str) -> bool:
         return word in held or _VERB_FORMS.get(word, word) in bases \
-            or bool(held.intersection(_SAID_AS.get(_VERB_FORMS.get(word, word), ()))) or any(
+            or bool(held.intersection(_said_as(word))) or any(
             (h.startswith(word) and h[len(word):] in _DERIVED) or (word.startswith(h) and word[len(h):] in _DERIVED)
             for h in held)
     return {word for word in asked if holds(word)}
@@ -626,7 +631,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         asked = {stem for turn in said for stem in _stems(_TO_THE_LISTENER.sub(" ", turn))}
     who = _ASKS_WHO.match(message or "")
     which = _ASKS_WHICH.match(message or "")
-    other_words = {said_as for word in asked for said_as in _SAID_AS.get(_VERB_FORMS.get(word, word), ())}
+    other_words = {said_as for word in asked for said_as in _said_as(word)}
     best, best_shared = None, 0
     for (title, sentence), held in zip(fresh, stems):
         shared = len(_held_stems(asked, held))
@@ -645,14 +650,20 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     return best
 
 
+def _asked_superlatives(message: str) -> set:
+    """The superlatives `message` asks for without ranking them ("the biggest ocean", not
+    "the second largest"), with their other words ("largest")."""
+    asked = metrics._lowered_words(message or "")
+    wanted = {w for i, w in enumerate(asked) if w in metrics.SUPERLATIVES and not metrics._rank_before(asked, i)}
+    return wanted | {other for w in wanted for other in _SAID_AS.get(w, ())}
+
+
 def _scoped_elsewhere(reply: str, message: str) -> bool:
     """Whether `message` asks for a superlative it does not rank ("the smallest country in
     the world") that `reply` gives of a place the message does not name ("Seychelles is the
     smallest country in Africa"). A yes-no question may be answered so ("Is it the
     smallest country in the world?" -> "It is the smallest country in Africa.")."""
-    asked = metrics._lowered_words(message or "")
-    wanted = {w for i, w in enumerate(asked) if w in metrics.SUPERLATIVES and not metrics._rank_before(asked, i)}
-    wanted |= {other for w in wanted for other in _SAID_AS.get(w, ())}
+    wanted = _asked_superlatives(message)
     if not wanted or _ASKS_YES_NO.match(message):  # "Is it the biggest desert?" -> "... the largest hot desert"
         return False
     named = set(_stems(message))
@@ -663,7 +674,8 @@ def _scoped_elsewhere(reply: str, message: str) -> bool:
     return False
 
 
-_ASKS_YES_NO = re.compile(r"^\W*(?:is|are|was|were|do|does|did|can|could|has|have|had)\b", re.IGNORECASE)
+_YES_NO_WORDS = r"is|are|was|were|do|does|did|can|could|has|have|had"  # that open a yes-no question
+_ASKS_YES_NO = re.compile(rf"^\W*(?:{_YES_NO_WORDS})\b", re.IGNORECASE)
 _THE_WORLD = frozenset({"earth", "world"})  # "the largest of Earth's five oceans" narrows nothing
 
 
@@ -671,9 +683,7 @@ def _ranks_the_superlative(sentence: str, message: str) -> bool:
     """Whether `message` asks for a superlative it does not rank ("the biggest ocean") that
     `sentence` gives only ranked, by an ordinal or "one of" ("the second largest of the
     world's five oceans")."""
-    asked = metrics._lowered_words(message or "")
-    wanted = {w for i, w in enumerate(asked) if w in metrics.SUPERLATIVES and not metrics._rank_before(asked, i)}
-    wanted |= {other for w in wanted for other in _SAID_AS.get(w, ())}
+    wanted = _asked_superlatives(message)
     words = metrics._lowered_words(sentence)
     places = [i for i, w in enumerate(words) if w in wanted]
     return bool(places) and all(metrics._rank_before(words, i) for i in places)
@@ -761,7 +771,8 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
         return False
     sources = [(title, text) for title, text in passages if metrics.reads_out(reply, text)]
     titles = " ".join(title for title, _ in sources)
-    relation = None if asks_the_listener(message) else metrics.asked_relation(message)
+    listener = asks_the_listener(message)
+    relation = None if listener else metrics.asked_relation(message)
     if relation and (not metrics.relates([(titles, reply)], *relation) or metrics.relation_in_past(reply, message)):
         return True
     if _scoped_elsewhere(reply, message):
@@ -774,8 +785,7 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
         held = _held_stems(asked, set(_stems(f"{titles} {reply}")))
         # what it asks of its subject (the read-out passage's title, the names it asks about)
         asked_of = asked - set(_stems(titles)) - _name_stems(named_terms(message))
-        if not held or (asked_of and not held & asked_of and _ASKS_WHAT.match(asking)
-                        and not asks_the_listener(message)
+        if not held or (asked_of and not held & asked_of and _ASKS_WHAT.match(asking) and not listener
                         and not any(_held_stems(asked, set(_stems(turn))) == asked for turn in said)):
             return True  # (a question a turn answered before may be answered in other words)
     else:
@@ -803,13 +813,11 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
 
 # "What ...?", "Where ...?" and yes-no questions, whose answer says again what they ask of
 # their subject ("Who founded it?" is answered by "... established a brewery")
-_ASKS_WHAT = re.compile(r"^\W*(?:what|whats|where|is|are|was|were|do|does|did|can|could|has|have|had)\b", re.IGNORECASE)
+_ASKS_WHAT = re.compile(rf"^\W*(?:what|whats|where|{_YES_NO_WORDS})\b", re.IGNORECASE)
 # a question whose answer is a name: "Where ...?", "Which river ...?" (not "Which is ...?")
-_ASKS_FOR_A_NAME = re.compile(r"^\W*(?:where\b|which\s+(?!(?:is|are|was|were|one|ones|of|do|does|did)\b)\w+)",
-                              re.IGNORECASE)
-
-
-_ASKS_WHICH = re.compile(r"^\W*which\s+(?!(?:is|are|was|were|one|ones|of|do|does|did)\b)([a-z]+)", re.IGNORECASE)
+_NOT_A_KIND = r"(?!(?:is|are|was|were|one|ones|of|do|does|did)\b)"
+_ASKS_FOR_A_NAME = re.compile(rf"^\W*(?:where\b|which\s+{_NOT_A_KIND}\w+)", re.IGNORECASE)
+_ASKS_WHICH = re.compile(rf"^\W*which\s+{_NOT_A_KIND}([a-z]+)", re.IGNORECASE)
 # a run of capitalised words, "of" and "the" inside it: "River Teme", "Mount Sarrow", "Bay of Biscay"
 _NAME_RUN = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+(?:the\s+)?)?[A-Z][\w'-]*)+")
 

@@ -1104,7 +1104,6 @@ def _relation(text: str, match) -> tuple | None:
 
 # "Its current grand master is ...": a sentence that speaks of its article's subject
 _POSSESSIVE_START = re.compile(r"^\s*(?:its|their|his|her)\b", re.IGNORECASE)
-
 # a reply led by its passage's title ("Order of the Pale Lantern: Its ...", `abstain.with_its_subject`)
 _TITLE_LEAD = re.compile(r"^([A-Z][^:]{0,80}):\s+(.*)$", re.DOTALL)
 
@@ -1128,10 +1127,10 @@ def relates(passages, a: str, b: str, name: frozenset, whole: frozenset | None =
     ("Australia's capital"), B standing in a run of capitalised words only as its whole
     `name` ("Western Australia" is not Australia); or, the title being B's `whole` name
     (no word more), the sentence opens with a possessive and A ("Order of the Pale
-    Lantern": "Its current grand master is Edmund Straive."), or with "the" and A not
-    followed by "of" ("Marell Prize": "The first winner was the poet Tomas Brenn."; not
-    "The capital of Victoria is ...", which relates the capital to Victoria, not to the
-    title)."""
+    Lantern": "Its current grand master is Edmund Straive."), or with "the" and A, not
+    followed by "of" and a name (`_opens_with_the`: "Marell Prize": "The first winner was
+    the poet Tomas Brenn."; not "The capital of Victoria is ...", which relates the
+    capital to Victoria, not to the title)."""
     for title, text in passages:
         for sentence in passage_sentences(text):
             lead = _TITLE_LEAD.match(sentence)

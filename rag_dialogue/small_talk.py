@@ -73,9 +73,9 @@ def asks_for_advice(message: str) -> str | None:
     is the best player ever?" got "He was named the NBA Most Valuable Players."), else None: the chat
     has no taste of its own, and its passages answered with what a book is ("Books are
     broadly classified into fiction and non-fiction")."""
-    from rag_dialogue.abstain import asks_for_fact
+    from rag_dialogue.abstain import _SENTENCE, asks_for_fact
 
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", message or "") if s.strip()]
+    sentences = [s for s in _SENTENCE.split(message or "") if s.strip()]
     asking = [s for s in sentences if asks_for_fact(s) or _ADVICE.search(s)]
     return NO_TASTE if asking and all(_ADVICE.search(s) for s in asking) else None
 
