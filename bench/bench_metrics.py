@@ -11,9 +11,11 @@ Reports the median seconds of --repeats passes for each and their ratio, and whe
 default measure keeps within its budget (5,000 replies in under a minute on 2 cores).
 --lm N also times the model-based option (`rag_dialogue.consistency.lm_ratio`, the packaged
 SmolLM2's likelihood ratio) on the first N triples, after one warm-up reply, and gives its
-seconds for --n replies at that rate.
+seconds for --n replies at that rate. --checker DIR times the trained checker's combined score
+(`rag_dialogue.checker.Checker.score`, a checker `rag-dialogue metrics train-checker` built)
+on all --n, once.
 
-    .venv/bin/python bench/bench_metrics.py [--n 5000] [--repeats 3] [--lm 20]
+    .venv/bin/python bench/bench_metrics.py [--n 5000] [--repeats 3] [--lm 20] [--checker DIR]
 """
 
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
@@ -58,6 +60,7 @@ def main():
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lm", type=int, default=0, metavar="N", help="also time the LM likelihood ratio on N replies")
+    parser.add_argument("--checker", default=None, metavar="DIR", help="also time the trained checker built in DIR")
     args = parser.parse_args()
     from parlai.core.metrics import F1Metric
 
@@ -82,6 +85,15 @@ def main():
         lm = timed(consistency.lm_ratio, data[:args.lm]) * args.n / args.lm
         print(f"| LM likelihood ratio (packaged SmolLM2; {args.lm} timed, {lm / args.n:.2f} s a reply) "
               f"| {lm:.0f} | {args.n / lm:.2f} | {lm / b:.0f} |")
+    if args.checker:
+        from rag_dialogue.checker import Checker
+
+        checker = Checker(args.checker)
+        checker.score(*data[0])  # the first call pays for torch's start
+        start = time.perf_counter()
+        checker.read([(response, knowledge) for response, knowledge, _ in data])  # batched, as validate does
+        c = time.perf_counter() - start + timed(checker.score, data)
+        print(f"| trained checker + lexical evidence (Checker.score) | {c:.1f} | {args.n / c:.0f} | {c / b:.1f} |")
     budget = 60.0 * args.n / 5000
     print(f"default measure within budget ({budget:.0f} s for {args.n}): {'yes' if o < budget else 'NO'}")
     print("categories: " + ", ".join(f"{c} {rates.count(c) / len(rates):.3f}" for c in metrics.CATEGORIES))

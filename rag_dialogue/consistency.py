@@ -1,6 +1,10 @@
 """Model-based hallucination measures: options for `rag-dialogue metrics validate --models`,
-never used by the teachers (they need a model and are some thousand times slower than
+never used by the teachers (they need a model and are far slower than
 `metrics.hallucination_score`).
+
+`checker:DIR`: the trained factual-consistency checker that `rag-dialogue metrics
+train-checker` built in DIR (`rag_dialogue.checker`), alone and combined with
+`metrics.inconsistency_score`'s evidence.
 
 `lm`: the packaged SmolLM2-135M's likelihood ratio, the mean log-probability of the reply
 with the knowledge in the prompt minus without it; a reply the knowledge does not make more
@@ -56,9 +60,22 @@ def lm_ratio(response: str, knowledge, history) -> float:
     return _mean_log_probability(with_knowledge, response or "") - _mean_log_probability(dialogue, response or "")
 
 
-def measures(name: str) -> dict:
-    """validate's (score, decision) entries of the model-based measure `name`."""
+def measures(name: str, examples=()) -> dict:
+    """validate's (score, decision) entries of the model-based measure `name`: "lm", or
+    "checker:DIR" (a checker that `rag-dialogue metrics train-checker` built in DIR), which
+    reads the `examples` it will score in batches first."""
     if name == "lm":
         return {"- LM likelihood ratio (packaged SmolLM2)": (
             lambda e: -lm_ratio(e.response, e.knowledge, e.history), None)}
-    raise ValueError(f"unknown model-based measure {name!r}; known: lm")
+    if name.startswith("checker:"):
+        from rag_dialogue.checker import Checker
+
+        checker = Checker(name.split(":", 1)[1])
+        checker.read([(e.response, e.knowledge) for e in examples])
+        return {
+            "checker logit alone (trained)": (lambda e: checker.logit(e.response, e.knowledge), None),
+            "inconsistency_score + checker / is_inconsistent": (
+                lambda e: checker.score(e.response, e.knowledge, e.history),
+                lambda e: checker.is_inconsistent(e.response, e.knowledge, e.history)),
+        }
+    raise ValueError(f"unknown model-based measure {name!r}; known: lm, checker:DIR")

@@ -191,13 +191,13 @@ def token_f1_score(example: Labelled) -> float:
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # of each decision, for the sensitivity lines
 
 
-def measures(models=()) -> dict:
+def measures(models=(), examples=()) -> dict:
     """name -> (score function or None, decision function or None) over a Labelled.
 
     The default measure first, then the factual-consistency measure beside it, the evidence
     they combine and the baselines; `models`
-    adds the model-based options by name ("lm"), which need the packaged language model
-    and are far slower (see `rag_dialogue.consistency`)."""
+    adds the model-based options by name ("lm", "checker:DIR"), which need a model and are
+    slower (see `rag_dialogue.consistency`); a checker reads `examples` in batches first."""
     m = metrics
     table = {
         "hallucination_score / is_hallucinated": (
@@ -218,7 +218,7 @@ def measures(models=()) -> dict:
         from rag_dialogue import consistency
 
         for name in models:
-            table.update(consistency.measures(name))
+            table.update(consistency.measures(name, examples))
     return table
 
 
@@ -243,7 +243,7 @@ def validate(examples: list[Labelled], models=()) -> dict:
     """name -> {auc, balanced_accuracy, confusion} of each measure on `examples`."""
     labels = [e.hallucinated for e in examples]
     results = {}
-    for name, (score, decide) in measures(models).items():
+    for name, (score, decide) in measures(models, examples).items():
         row = {}
         if score is not None:
             row["auc"] = roc_auc(labels, [score(e) for e in examples])
@@ -314,14 +314,51 @@ def add_subparser(subparsers):
     check.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON here")
     check.add_argument("--models", default="", metavar="NAMES",
                        help="also the model-based measures, comma-separated: lm (the packaged SmolLM2's "
-                       "likelihood ratio with and without the knowledge, 0.6-3 s a reply on 2 cores)")
+                       "likelihood ratio with and without the knowledge, 0.6-3 s a reply on 2 cores), "
+                       "checker:DIR (a checker built by train-checker, alone and combined with "
+                       "inconsistency_score; some 35 replies a second)")
     check.set_defaults(func=_cmd_validate)
+    trainer = sub.add_parser(
+        "train-checker", help="build the trained factual-consistency checker (an option of validate)",
+        description=checker_doc(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    trainer.add_argument("--out", required=True, help="the checker's folder (written atomically)")
+    trainer.add_argument("--labels", nargs="+", required=True, metavar="FILE",
+                         help="labelled dev responses, as validate reads them (never a test split), "
+                         "e.g. tests/data/q2_consistency_dev.jsonl tests/data/q2_cross_annotation_dev.jsonl")
+    trainer.add_argument("--pairs", type=int, default=8000, help="synthetic pairs of the first stage")
+    trainer.add_argument("--folds", type=int, default=5, help="fine-tunings for the out-of-fold logits")
+    trainer.add_argument("--base", default=None,
+                         help="a BERT folder to start from (default: the packaged all-MiniLM-L6-v2)")
+    trainer.add_argument("--seed", type=int, default=0)
+    trainer.set_defaults(func=_cmd_train_checker)
     score = sub.add_parser(
         "score", help="the hallucination measures of the responses in ParlAI world logs",
         description="Score the responses saved in ParlAI world logs (JSONL: eval_model --world-logs, or "
         "the experiment's CONDITION/SPLIT.jsonl) with the project's measures, as its teachers do.")
     score.add_argument("files", nargs="+", metavar="LOG", help="world-log JSONL files")
     score.set_defaults(func=_cmd_score)
+
+
+def checker_doc() -> str:
+    from rag_dialogue import checker
+
+    return checker.__doc__
+
+
+def _cmd_train_checker(args) -> int:
+    from rag_dialogue import checker
+
+    for path in args.labels:
+        if not Path(path).is_file():
+            raise LabelledFileError(path, None, "no such file")
+    combination = checker.train(args.out, args.labels, base=args.base, pairs=args.pairs, folds=args.folds,
+                                seed=args.seed)
+    weights = ", ".join(f"{n} {w:+.3f}" for n, w in zip(combination["features"], combination["weights"]))
+    print(f"checker written to {args.out}; combination: {weights}, bias {combination['bias']:+.3f}")
+    print("ROC AUC on the labels (the logit out of fold; the models 10-fold cross-validated): "
+          + ", ".join(f"{name} {auc:.3f}" for name, auc in combination["roc_auc"].items()))
+    print(f"use it: rag-dialogue metrics validate FILE... --models checker:{args.out}")
+    return 0
 
 
 def _cmd_score(args) -> int:
