@@ -201,6 +201,12 @@ def missing_names(message: str, passages, names: list[str] | None = None) -> lis
     return [name for name in names if not any(_holds(name, held) for held in runs)]
 
 
+# a lowercase word that may be a verb's form ("barking", "adopted"): it names a passage's
+# subject only where the passage writes that form ("My dog keeps barking" is not about Bark
+# (botany), "I just adopted a cat" not about Adoption)
+_VERB_FORM = re.compile(r"[a-z]{3,}(?:ing|ed)")
+
+
 def names_held(names: list[str], title: str, text: str) -> float:
     """How many of `names` (`retrieval_names`) one passage holds (`_holds`): "Albert
     Einstein" is held by every passage of his article, by its title. A name that is the
@@ -212,6 +218,8 @@ def names_held(names: list[str], title: str, text: str) -> float:
     subject = sorted(_stems(_PARENTHESIS.sub("", title)))
     held = 0.0
     for name in names:
+        if _VERB_FORM.fullmatch(name) and not re.search(rf"\b{name}\b", f"{title} {text}", re.IGNORECASE):
+            continue
         about = 0.5 * (bool(subject) and sorted(_stems(name)) == subject)
         held += about if is_everyday(name) else _holds(name, runs) + about
     return held

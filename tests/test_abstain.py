@@ -145,6 +145,14 @@ def test_a_passage_about_a_name_ranks_above_one_that_mentions_it():
     octopus = abstain.retrieval_names("How many species of octopus are there?")
     assert abstain.names_held(octopus, "Octopus", "The order consists of some 300 species.") > \
         abstain.names_held(octopus, "Species", "A species is a unit of classification.")
+    # a verb's form names a subject only where the passage writes that form
+    barking = abstain.retrieval_names("My dog keeps barking at night.")
+    bark = abstain.names_held(barking, "Bark (botany)", "Bark is the outermost layer of stems and roots of woody plants.")
+    dog = abstain.names_held(barking, "Dog", "The dog is a domesticated descendant of wolves.")
+    assert "barking" in barking and bark == 0 and dog == 0.5
+    assert abstain.names_held(["adopted", "cat"], "Adoption", "Adoption is a process whereby a person assumes "
+                              "the parenting of another.") == 0
+    assert abstain.names_held(["fishing"], "Fishing", "Fishing is the activity of trying to catch fish.") == 0.5
 
 
 def test_a_follow_up_keeps_the_conversations_topic():
