@@ -904,9 +904,11 @@ def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
     happened, "The first crewed or robotic spacecraft to touch the Moon was Apollo 11 in
     1969." (Luna 2 touched it first). Conversational words before the run ("I know that
     honey is ...", what leads up to a "that") and a pronoun or a title for the subject
-    ("Giraffes are ..." for Giraffe's "They are ...") keep the passage's claim."""
+    ("Giraffes are ..." for Giraffe's "They are ...") keep the passage's claim; a title for
+    a name the passage's sentence gives does not (`_renamed`)."""
     common = default_rare_words().common
     written = _passage_sentence_words(passages)
+    capitalised = {w.lower() for _, text in passages for w in re.findall(r"\b[A-Z][\w'-]*", text)}
     for sentence in _statement_sentences(response):
         words = _lowered_words(sentence)
         kept = []  # per passage sentence read out: whether it holds the words before its first run
@@ -919,13 +921,29 @@ def swapped_lead(response: str, passages, min_run: int = 6) -> str | None:
                     lead = lead[len(lead) - lead[::-1].index("that"):] if "that" in lead else lead
                     own = {stem(w) for w in content_words(" ".join(lead))
                            if w not in common and not is_number(w) and w not in QUANTITY_WORDS}
-                    kept.append(not own - held)
+                    kept.append(not own - held and not _renamed(passage[:start], lead, title, capitalised))
                     break
         # one passage holding it will do: "one of the six main characters who appeared in
         # ... Friends" is in Monica's sentence and in Rachel's
         if kept and not any(kept):
             return sentence
     return None
+
+
+def _renamed(before: list, lead: list, title: str, capitalised: set) -> bool:
+    """Whether a read-out run's subject, named in the passage's sentence by a name that is
+    not its title's (`before`, its words before the run; a name: written capitalised in the
+    passages, `capitalised`), is named by the title instead (`lead`, the reply's words
+    before the run) and by none of those words: the title stands for a pronoun or a
+    description ("Giraffes are ..." for Giraffe's "They are ...", "Van Halen was ..." for
+    "The band was ..."), not for another name ("Japan is the country's capital" for Japan's
+    "Tokyo is the country's capital")."""
+    titled = {stem(w) for w in content_words(title)}
+    written = content_words(" ".join(before))
+    held = {stem(w) for w in written}
+    named = any(w in capitalised for w in written)
+    said = {stem(w) for w in content_words(" ".join(lead))}
+    return named and not held & titled and bool(said & titled) and not said & held
 
 
 def runs_on(response: str, passages, min_run: int = 6) -> str | None:

@@ -569,6 +569,10 @@ def test_a_passage_sentence_read_out_after_words_of_its_own_is_another_claim():
                           "Friends.", friends)
     giraffe = [("Giraffe", "They are the tallest living terrestrial animals and the largest ruminants on Earth.")]
     assert m.swapped_lead("Giraffes are the tallest living terrestrial animals on Earth.", giraffe) is None  # the title
+    japan = [("Japan", "Tokyo is the country's capital and largest city.")]
+    renamed = "Japan is the country's capital and largest city."  # a chat reply: the title for another name
+    assert m.swapped_lead(renamed, japan) == renamed
+    assert m.swapped_lead("Tokyo is the country's capital and largest city.", japan) is None
     mauna_loa = [("Mauna Loa", "It was historically considered to be the largest volcano on Earth until the "
                                "submarine mountain Tamu Massif was discovered to be larger.")]
     assert m.swapped_lead("Mount Fuji was historically considered to be the largest volcano on Earth.", mauna_loa)
