@@ -795,7 +795,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             unheld_subject(turns[-1], passages)
             or _supported_lead(text, turns[-1], knowledge, turns, joins)
             or passage_reply(passages, self._replies + turns, turns[-1]))
-        if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(instead, turns[-1])):
+        if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(instead, turns[-1])
+                        or gives_no_number(instead, turns[-1])):
             instead = None  # a passage's sentence that does not answer either
         listener = asks_the_listener(turns[-1])
         if not instead and ("?" in turns[-1] or listener):

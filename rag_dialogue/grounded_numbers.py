@@ -424,6 +424,26 @@ def _counts_something(text: str) -> bool:
                for i, token in enumerate(tokens))
 
 
+_HOW_OFTEN = re.compile(r"\bhow often\b", re.IGNORECASE)
+_FREQUENCY = re.compile(
+    r"\b(?:every|each|daily|weekly|monthly|yearly|annually|hourly|once|twice|thrice|times|per|always|usually"
+    r"|often|rarely|seldom|never|sometimes|frequently|occasionally|regularly|a (?:day|week|month|year|decade))\b",
+    re.IGNORECASE)
+
+
+# a frequency a sentence states outright: "every four years", "twice a day", "annually"
+_STATED_FREQUENCY = re.compile(
+    r"\b(?:every|once|twice|thrice|\w+ times)\b(?:\s+\w+){0,3}?\s+(?:second|minute|hour|day|night|week|month|"
+    r"year|decade|century)s?\b|\b(?:hourly|daily|nightly|weekly|fortnightly|monthly|yearly|annually|biennially)\b",
+    re.IGNORECASE)
+
+
+def _asked_kind(message: str) -> str | None:
+    """`asked_number`'s kind, or "frequency" for "How often ...?" (which it counts as a
+    count): answered by a frequency stated outright, "every four years"."""
+    return "frequency" if _HOW_OFTEN.search(message or "") else asked_number(message)
+
+
 def unheld_number(reply: str, message: str, passages) -> bool:
     """Whether `reply` gives a number of the kind `message` asks for (`asked_number`: for
     "How many players ...?", a count of players) that no passage sentence ((title, text)
@@ -431,7 +451,7 @@ def unheld_number(reply: str, message: str, passages) -> bool:
     "two teams of six players" and Netball's "two teams of seven players", the chat said
     "There are two players on a team.": every word is the passages', the count is no
     passage's."""
-    kind = asked_number(message)
+    kind = _asked_kind(message)
     if kind is None:
         return False
     thing = counted_thing(message) if kind == "count" else None
@@ -449,17 +469,24 @@ def gives_no_number(reply: str, message: str) -> bool:
     """Whether `reply` states no number at all, nor declines, where `message` asks ("?") for
     a measure, a count or a duration (`asked_number`): "How deep is it?" -> "The biggest
     ocean is the ocean of the Pacific Ocean." (a date may be answered in words: "in the
-    Middle Ages")."""
+    Middle Ages"). "How often ...?" asks for a frequency, which a measure does not give:
+    "How often should I water them?" (roses) -> "The plants range in size ... up to 7
+    metres (23 ft) in height."."""
     from rag_dialogue.metrics import declines
 
-    return "?" in (message or "") and asked_number(message) in ("measure", "count", "duration") \
-        and not states_number(reply or "") and not declines(reply or "")
+    if "?" not in (message or "") or declines(reply or ""):
+        return False
+    if _HOW_OFTEN.search(message):
+        return not _FREQUENCY.search(reply or "")
+    return asked_number(message) in ("measure", "count", "duration") and not states_number(reply or "")
 
 
 def _answer_numbers(kind: str, thing, text: str) -> set:
     """The numbers in `text` that could answer a question for a number of `kind`: the
     counts of the `thing` counted, dates, measures, or (a count of nothing named: "How
     old ...?") any number but a year."""
+    if kind == "frequency":  # "How often ...?"
+        return {m.group(0).lower() for m in _STATED_FREQUENCY.finditer(text)}
     if kind == "count" and thing:
         return _counts_of(thing, text)
     return {n.replace(",", "") for n in _numbers_of_kind(kind, text)}
@@ -478,7 +505,7 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     from rag_dialogue.abstain import _ASKS_MORE, _name_stems, is_about, names_mentioned
     from rag_dialogue.metrics import content_stems, passage_sentences
 
-    kind = asked_number(message)
+    kind = _asked_kind(message)
     if kind is None or _ASKS_MORE.search(message):
         return []
     thing = counted_thing(message) if kind == "count" else None
@@ -525,7 +552,7 @@ def states_asked_number(reply: str, message: str, sentences: Sequence[str]) -> b
     players each" does not answer "How many players ...?" from "two teams of five players
     each"; "built over a period of about 26 years" does not answer "When was it built?"
     from "It was built c. 2600 BC over a period of about 26 years." """
-    kind = asked_number(message)
+    kind = _asked_kind(message)
     thing = counted_thing(message) if kind == "count" else None
     answers = set().union(*(_answer_numbers(kind, thing, s) for s in sentences)) if sentences else set()
     return bool(_answer_numbers(kind, thing, reply) & answers)

@@ -320,3 +320,20 @@ def test_a_reply_without_a_number_to_a_question_for_one_gives_none():
     assert not gives_no_number("I'm sorry, I don't know that.", "How deep is it?")
     assert not gives_no_number("It was built in the Middle Ages.", "When was it built?")  # a date in words
     assert not gives_no_number("Technology moves fast.", "It's crazy how much technology has improved.")  # asks nothing
+    # how often: a frequency, not any number
+    roses = "The plants range in size and form, from trailing and erect shrubs to climbers up to 7 metres (23 ft) in height."
+    assert gives_no_number(roses, "How often should I water them?")
+    assert not gives_no_number("Old Faithful erupts about every 90 minutes.", "How often does it erupt?")
+    assert not gives_no_number("It is held once a year, in June.", "How often is it held?")
+    assert not gives_no_number("I'm sorry, I don't know that.", "How often should I water them?")
+
+
+def test_how_often_is_answered_by_a_sentence_that_states_a_frequency():
+    from rag_dialogue.grounded_numbers import answering_sentences
+
+    olympics = [("Winter Olympic Games", "The next games are scheduled to be held between 1 and 17 February 2030 "
+                                         "at the French Alps."),
+                ("Olympic Games", "The Summer and Winter Olympics are each held every four years, and themselves "
+                                  "occur two years apart within the four-year Olympiad.")]
+    assert answering_sentences("How often are the Olympic Games held?", ["Olympic Games"], olympics) == \
+        [olympics[1][1]]
