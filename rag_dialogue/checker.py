@@ -240,7 +240,7 @@ def _labelled_pairs(files) -> tuple[list, list[tuple[str, str, int]]]:
 
     examples = []
     for path in files:
-        if re.search(r"test", Path(path).name, re.IGNORECASE):
+        if re.search(r"(?:^|[_.\-])test(?:[_.\-]|$)", Path(path).name, re.IGNORECASE):  # q2_test.jsonl, not contest.jsonl
             raise ValueError(f"{path}: looks like a test split; the checker is fitted on dev labels only")
         examples += validate.read_labelled(path)[0]
     return examples, [(evidence(e.response, e.knowledge), e.response, e.hallucinated) for e in examples]
