@@ -338,6 +338,7 @@ class Checker:
             raise FileNotFoundError(f"{folder}: no checker here (no {COMBINATION_FILE}); "
                                     "build one with `rag-dialogue metrics train-checker --out DIR`")
         self.combination = json.loads(combination.read_text(encoding="utf-8"))
+        self._weights = dict(zip(self.combination["features"], self.combination["weights"]))
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
         self.model = AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
         self._cache = {}
@@ -377,7 +378,4 @@ class Checker:
         from rag_dialogue import metrics
 
         values = dict(features, checker_logit=self.logit(response, knowledge))
-        combination = self.combination
-        z = combination["bias"] + sum(w * values[n] for n, w in zip(combination["features"], combination["weights"]))
-        score = 1.0 / (1.0 + math.exp(-min(max(z, -700.0), 700.0)))
-        return metrics._lifted(score) if features["unsupported_quantity"] or features["degenerate"] else score
+        return metrics.inconsistency_from_features(values, self._weights, self.combination["bias"])

@@ -425,12 +425,13 @@ def _counts_something(text: str) -> bool:
 
 
 _HOW_OFTEN = re.compile(r"\bhow often\b", re.IGNORECASE)
+# any word of frequency: a reply that has one ("usually in spring") is not taken back as
+# giving none (`gives_no_number`); a passage sentence answers only with one stated outright
+# (`_STATED_FREQUENCY`)
 _FREQUENCY = re.compile(
     r"\b(?:every|each|daily|weekly|monthly|yearly|annually|hourly|once|twice|thrice|times|per|always|usually"
     r"|often|rarely|seldom|never|sometimes|frequently|occasionally|regularly|a (?:day|week|month|year|decade))\b",
     re.IGNORECASE)
-
-
 # a frequency a sentence states outright: "every four years", "twice a day", "annually"
 _STATED_FREQUENCY = re.compile(
     r"\b(?:every|once|twice|thrice|\w+ times)\b(?:\s+\w+){0,3}?\s+(?:second|minute|hour|day|night|week|month|"

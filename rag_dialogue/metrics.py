@@ -593,12 +593,13 @@ def score_from_features(features: dict) -> float:
     return score
 
 
-def inconsistency_from_features(features: dict) -> float:
+def inconsistency_from_features(features: dict, weights: dict = CONSISTENCY_WEIGHTS,
+                                bias: float = CONSISTENCY_BIAS) -> float:
     """The inconsistency score of `hallucination_features` output: the logistic model of
-    CONSISTENCY_FEATURES, lifted above INCONSISTENT_ABOVE when a claim states a number,
-    quantity or rank the knowledge and history do not ("ranked second" for "ranked fifth")
-    and for babble."""
-    score = _logistic(features, CONSISTENCY_WEIGHTS, CONSISTENCY_BIAS)
+    CONSISTENCY_FEATURES (or of other `weights`, as the trained checker's combination),
+    lifted above INCONSISTENT_ABOVE when a claim states a number, quantity or rank the
+    knowledge and history do not ("ranked second" for "ranked fifth") and for babble."""
+    score = _logistic(features, weights, bias)
     return _lifted(score) if features["unsupported_quantity"] or features["degenerate"] else score
 
 

@@ -318,9 +318,11 @@ def add_subparser(subparsers):
                        "checker:DIR (a checker built by train-checker, alone and combined with "
                        "inconsistency_score; some 35 replies a second)")
     check.set_defaults(func=_cmd_validate)
+    from rag_dialogue import checker
+
     trainer = sub.add_parser(
         "train-checker", help="build the trained factual-consistency checker (an option of validate)",
-        description=checker_doc(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=checker.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     trainer.add_argument("--out", required=True, help="the checker's folder (written atomically)")
     trainer.add_argument("--labels", nargs="+", required=True, metavar="FILE",
                          help="labelled dev responses, as validate reads them (never a test split), "
@@ -339,18 +341,9 @@ def add_subparser(subparsers):
     score.set_defaults(func=_cmd_score)
 
 
-def checker_doc() -> str:
-    from rag_dialogue import checker
-
-    return checker.__doc__
-
-
 def _cmd_train_checker(args) -> int:
     from rag_dialogue import checker
 
-    for path in args.labels:
-        if not Path(path).is_file():
-            raise LabelledFileError(path, None, "no such file")
     combination = checker.train(args.out, args.labels, base=args.base, pairs=args.pairs, folds=args.folds,
                                 seed=args.seed)
     weights = ", ".join(f"{n} {w:+.3f}" for n, w in zip(combination["features"], combination["weights"]))
