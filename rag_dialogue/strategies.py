@@ -190,8 +190,11 @@ class RagSequence(Strategy):
         state = model.encoder(*agent._encoder_input(batch))
         bsz, n_docs = state.doc_scores.shape
         # every (example, passage) pair becomes an example of its own, with a prior of one
+        # (and each waits for a number where its example does)
         per_pair = state._replace(doc_scores=state.doc_scores.new_zeros(bsz * n_docs, 1),
-                                  retrieval_scores=None)
+                                  retrieval_scores=None,
+                                  awaited=None if state.awaited is None
+                                  else tuple(a for a in state.awaited for _ in range(n_docs)))
         expanded = type(batch)(
             batchsize=bsz * n_docs,
             text_vec=batch.text_vec.repeat_interleave(n_docs, 0),

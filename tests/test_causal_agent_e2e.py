@@ -327,6 +327,33 @@ def test_a_question_asking_for_a_number_searches_two_hypotheses(trained_causal, 
     assert (first_steps[0][:, ending] > -1e19).any()
 
 
+def test_rag_sequence_searches_each_passage_for_the_number_asked(trained_causal, tiny_index):
+    """RAG-Sequence makes each (example, passage) pair a search of its own: the pairs wait
+    for the number their example asks for (they once kept one flag per example, and the
+    search's reordering ran past them)."""
+    import io
+
+    from rag_dialogue import chat
+    from rag_dialogue.strategies import strategy_for
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log",
+                               parlai_args=["--rag-type", "sequence"])
+    agent.strategy = agent.model.strategy = strategy_for("sequence")
+    waited = []
+    decoder = agent.model.decoder
+
+    def decode_and_record(decoder_input, state, incr_state=None):
+        waited.append((decoder_input.size(0), state.awaited))
+        return decoder(decoder_input, state, incr_state)
+
+    agent.model.decoder = decode_and_record
+    (_, reply, *_), = chat.converse(agent, iter(["When was Alice's Adventures in Wonderland published?"]),
+                                    out=io.StringIO())
+    assert reply
+    rows, awaited = waited[0]
+    assert awaited is not None and len(awaited) == rows and any(awaited)  # a flag per beam of each pair
+
+
 def test_stream_printer_shows_whole_words_then_the_reply():
     import io
 
