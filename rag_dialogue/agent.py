@@ -199,6 +199,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             names_from_passages=bool(opt.get("names_from_passages", True)),
             topic_bonus=bool(opt.get("retrieval_topic", True)),
             context_contrast=float(opt.get("context_contrast") or 0.0),
+            include_gold=bool(opt.get("retrieval_include_gold", False)),
         )
 
     def _build_retrieval(self):

@@ -123,6 +123,13 @@ def add_rag_args(parser):
         "Mars's article before Earth's atmosphere (rag_dialogue/retrieval/retriever.py)",
     )
     group.add_argument(
+        "--retrieval-include-gold", type="bool", default=False,
+        help="in training, an example whose retrieved passages leave out its gold knowledge "
+        "(the wizard's checked sentence) gets it in the last place, so the generator learns to "
+        "say what its passages hold, not what they lack (found by title in indexes of up to 2M "
+        "passages; rag_dialogue/retrieval/retriever.py, with_gold)",
+    )
+    group.add_argument(
         "--retrieval-topic", type="bool", default=True,
         help="outside training, passages whose title the dialogue's first turn holds (Wizard of "
         "Wikipedia's chosen topic; in a chat, the first message) rank higher and weigh more, so "

@@ -21,7 +21,7 @@ from rag_dialogue.grounded_names import NameTokens, close_unstated_names, inside
 from rag_dialogue.grounded_numbers import (NUMBER_WAIT, NumberTokens, close_unstated_numbers, hold_end_until_number,
                                            number_about, numbers_per_row)
 from rag_dialogue.rag import contrast_with_unconditioned, rag_token_log_probs, rag_token_next_log_probs
-from rag_dialogue.retrieval.retriever import search_fresh
+from rag_dialogue.retrieval.retriever import search_fresh, with_gold
 from rag_dialogue.strategies import strategy_for
 
 
@@ -120,6 +120,8 @@ class RagModel(TorchGeneratorModel):
         holds rank higher (`retrieval.query.TOPIC_BONUS`).
     :param context_contrast: outside training, RAG-Token decodes with context-aware
         decoding of this weight (`rag.contrast_with_unconditioned`; 0: off).
+    :param include_gold: in training, an example's gold passage takes the last of its
+        retrieved places where the search left it out (`retriever.with_gold`).
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class RagModel(TorchGeneratorModel):
         names_from_passages: bool = False,
         topic_bonus: bool = False,
         context_contrast: float = 0.0,
+        include_gold: bool = False,
     ):
         super().__init__(
             padding_idx=special_ids["pad"],
@@ -157,6 +160,7 @@ class RagModel(TorchGeneratorModel):
         self.names_from_passages = names_from_passages
         self.topic_bonus = topic_bonus
         self.context_contrast = context_contrast
+        self.include_gold = include_gold
         self._number_tokens = None  # the vocabulary's digit pieces, on first use
         self._name_tokens = None  # its pieces that begin or go on with a word, on first use
         self._ending = None  # its pieces that end a sentence, on first use
@@ -167,7 +171,8 @@ class RagModel(TorchGeneratorModel):
 
     # ------------------------------------------------------------------ retrieval
     def retrieve(self, query: dict, said: Optional[List[str]] = None, names: Optional[List[List[str]]] = None,
-                 questions: Optional[List[Optional[str]]] = None) -> Tuple[List[Retrieval], torch.Tensor]:
+                 questions: Optional[List[Optional[str]]] = None,
+                 gold: Optional[List[Optional[Tuple[str, str]]]] = None) -> Tuple[List[Retrieval], torch.Tensor]:
         """Search the fixed index, then recompute scores in torch so the query encoder trains.
 
         With ``said`` (the dialogue so far, per example), passages whose text the dialogue
@@ -177,7 +182,10 @@ class RagModel(TorchGeneratorModel):
         that holds them gains a bonus in its rank and in its score (`search_fresh`), more
         if it gives the number its example's message in ``questions`` asks for. With
         ``topic_bonus``, outside training, a passage whose title the dialogue's first turn
-        holds gains a bonus too.
+        holds gains a bonus too. With ``gold`` (per example, its gold knowledge's (title,
+        sentence), or None) and in training, an example whose passages leave the gold one
+        out gets it in their last place (`retriever.with_gold`), scored by the same inner
+        product.
 
         :return: retrievals per example, and differentiable ``doc_scores`` ``[B, K]``.
         """
@@ -188,6 +196,9 @@ class RagModel(TorchGeneratorModel):
         topics = None if self.training or not said or not self.topic_bonus else [s.split("\n")[0] for s in said]
         rows, bonus = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), self.n_docs, said,
                                    None if self.training else names, None if self.training else questions, topics)
+        if gold is not None and self.training:
+            rows, put = with_gold(self.retriever, rows, gold)
+            bonus[put, -1] = 0.0
         store = self.retriever.store
         passage_emb = torch.from_numpy(self.retriever.index.reconstruct(rows)).to(query_emb)
         doc_scores = torch.einsum("bd,bkd->bk", query_emb, passage_emb) + torch.from_numpy(bonus).to(query_emb)
@@ -218,7 +229,8 @@ class RagModel(TorchGeneratorModel):
         retrieved = []
 
         def retrieve():
-            self.last_retrieval, scores = self.retrieve(inp.query, inp.said, inp.names, inp.questions)
+            gold = inp.gold if self.include_gold else None
+            self.last_retrieval, scores = self.retrieve(inp.query, inp.said, inp.names, inp.questions, gold)
             retrieved.append(scores)
             return [r.pairs() for r in self.last_retrieval], scores
 

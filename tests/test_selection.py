@@ -246,3 +246,58 @@ def test_the_command_refuses_bad_numbers_naming_the_option(tmp_path, capsys):
     assert main(["index", "train-query-encoder", "--out", str(tmp_path / "q"), "--steps", "0"]) == 2
     assert "--steps must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "q").exists()
+
+
+def test_training_retrieval_puts_the_gold_passage_last_where_the_search_left_it_out():
+    """A wizard reply from a sentence none of the passages holds teaches the generator to
+    say what its passages lack: the gold sentence takes the last place, found by its title."""
+    from types import SimpleNamespace
+
+    from rag_dialogue.retrieval.retriever import with_gold
+    from rag_dialogue.retrieval.titles import TitleRows
+
+    passages = [("Corgi", "The Welsh Corgi is a small herding dog."),
+                ("Corgi", "Two separate breeds are recognized: the Pembroke and the Cardigan."),
+                ("Beagle", "The beagle is a scent hound."),
+                ("Poodle", "The poodle is a water dog."),
+                ("Corgi", "The Pembroke is the more popular breed.")]
+    retriever = SimpleNamespace(store=[SimpleNamespace(title=t, text=x) for t, x in passages])
+    retriever.title_rows = TitleRows(retriever.store)
+    rows = np.array([[0, 2, 3], [1, 0, 2], [2, 3, 0], [2, 3, 0]])
+    golds = [("Corgi", "The Pembroke is the more popular breed."),  # left out: put last
+             ("Corgi", "Two separate breeds are recognized"),  # retrieved (a part of it): kept
+             None,  # no gold knowledge
+             ("Corgi", "Corgis were bred by the Vikings.")]  # no row of its title holds it
+    new, put = with_gold(retriever, rows, golds)
+    assert new.tolist() == [[0, 2, 4], [1, 0, 2], [2, 3, 0], [2, 3, 0]]
+    assert put.tolist() == [True, False, False, False]
+    assert rows[0].tolist() == [0, 2, 3]  # the caller's rows are left as they were
+
+    retriever.title_rows.enabled = False  # a store too large for a title table
+    assert with_gold(retriever, rows, golds)[0].tolist() == rows.tolist()
+
+
+def test_the_model_takes_in_the_gold_passage_in_training_only(tiny_index, tiny_encoder_dir, tiny_bart_dir):
+    """Through `RagModel.retrieve` on a real index: the gold passage comes with a score the
+    query encoder learns from (its inner product), and only while training."""
+    from transformers import AutoTokenizer, BartForConditionalGeneration
+
+    from rag_dialogue.model import RagModel
+    from rag_dialogue.retrieval.encoder import TextEncoder
+    from rag_dialogue.retrieval.retriever import Retriever
+
+    encoder = TextEncoder(str(tiny_encoder_dir))
+    retriever = Retriever(tiny_index, encoder)
+    model = RagModel(BartForConditionalGeneration.from_pretrained(tiny_bart_dir),
+                     AutoTokenizer.from_pretrained(tiny_bart_dir), {"pad": 0, "start": 101, "end": 102},
+                     rag_type="token", n_docs=2, query_encoder=encoder, retriever=retriever, include_gold=True)
+    query = encoder.tokenize(["hi! can you tell me about the weather?"])
+    found = [p.text for p in model.retrieve(query)[0][0].passages]
+    gold = next(p for p in retriever.store if p.text not in found)
+    model.train()
+    retrievals, scores = model.retrieve(query, gold=[(gold.title, gold.text)])
+    assert [p.text for p in retrievals[0].passages] == found[:1] + [gold.text]
+    scores.sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
+    model.eval()
+    assert [p.text for p in model.retrieve(query, gold=[(gold.title, gold.text)])[0][0].passages] == found

@@ -135,6 +135,36 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     return np.stack(rows), np.array(bonuses, dtype=np.float32)
 
 
+def with_gold(retriever, rows: np.ndarray, golds: list) -> tuple[np.ndarray, np.ndarray]:
+    """`rows` ``[B, K]`` with each example's gold passage in the last place where the search
+    left it out, and ``[B]`` whether it was put there. `golds` holds per example the
+    (title, sentence) of its gold knowledge, or None; the gold passage is the first of its
+    title's rows (`TitleRows`) whose text holds the sentence (`metrics.gold_passage_rank`).
+
+    For training: a reply whose knowledge none of its passages holds teaches the generator
+    to state what its passages do not say. A store too large for a title table
+    (`titles.MAX_ROWS`), or a gold sentence none of its title's rows holds, leaves the rows
+    as they were."""
+    from rag_dialogue.metrics import gold_passage_rank
+
+    rows, put = rows.copy(), np.zeros(len(rows), dtype=bool)
+    titles = getattr(retriever, "title_rows", None)
+    if titles is None or not titles.enabled:
+        return rows, put
+    store = retriever.store
+    for i, gold in enumerate(golds):
+        if not gold or not gold[1]:
+            continue
+        title, sentence = gold
+        if gold_passage_rank([(store[int(r)].title, store[int(r)].text) for r in rows[i]], title, sentence) is not None:
+            continue
+        candidates = titles.rows_of.get(title, [])
+        found = gold_passage_rank([(title, store[int(r)].text) for r in candidates], title, sentence)
+        if found is not None:
+            rows[i, -1], put[i] = candidates[found], True
+    return rows, put
+
+
 def _bonus(names: list[str], passage, gives_number) -> float:
     """What a passage's score gains from the names it holds, and from the number asked
     where its article is about them (`abstain.is_about`): "How long does it take to orbit
