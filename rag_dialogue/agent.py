@@ -717,7 +717,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         then ends it with a claim of its own (`metrics.swapped_ending`: "Melbourne is the
         capital and most populous city of the Australian capital territory."), and one that
         joins two passages' names into one neither writes (`metrics.blended_name`: "Mount
-        Emperor" from Mount Tai's "Jade Emperor Peak"), and one that reads a passage out
+        Emperor" from Mount Tai's "Jade Emperor Peak"), and one that quotes words no passage
+        writes (`metrics.unheld_quote`: the film "The I.T.A.S.S." of the Titanic), and one that reads a passage out
         after words of its own (`metrics.swapped_lead`: "Honey bees are a sweet and
         viscous substance ..." from Honey's), and one that counts what a question asks per
         another whole (`grounded_numbers.counts_another_whole`: "There are thirty bones in
@@ -770,6 +771,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.swapped_ending(reply, passages, turns) is not None
                     or metrics.swapped_lead(reply, passages) is not None
                     or metrics.blended_name(reply, passages, turns) is not None
+                    or metrics.unheld_quote(reply, passages, turns) is not None
                     or metrics.swapped_roles(reply, passages, turns) is not None
                     or metrics.runs_on(reply, passages) is not None
                     or metrics.unheld_relation(reply, passages, turns) is not None

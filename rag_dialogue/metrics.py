@@ -1323,6 +1323,24 @@ def is_hallucinated(response: str, knowledge, history,
     return response_category(response, knowledge, history, rare_words) == "hallucinated"
 
 
+_QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]{1,80})["\u201c\u201d]')
+
+
+def unheld_quote(response: str, passages, history) -> str | None:
+    """The first words `response` puts in double quotes that no passage ((title, text)
+    pairs) and no dialogue turn writes, whole tokens after normalisation; else None. A
+    quote presents its words as someone's own: a title, a name, a saying. Asked "Was there a
+    movie about it?" of the Titanic, with the 1997 film's passages, "I think the most
+    expensive film ever made at the time was the film "The I.T.A.S.S."" (a chat reply):
+    every other word of it is the passage's, and the title is made up."""
+    sources = [part for title, text in passages for part in (title, text)] + list(_turns(history))
+    for match in _QUOTED.finditer(response or ""):
+        quote = match.group(1).strip(" .,;:!?")
+        if normalize(quote) and not any(_contains(source, quote) for source in sources):
+            return quote
+    return None
+
+
 def _contains(haystack: str, needle: str) -> bool:
     """Whole-token containment of normalised `needle` in normalised `haystack`."""
     needle = normalize(needle)

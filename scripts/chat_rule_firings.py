@@ -37,6 +37,7 @@ def checks(passages, history):
         "swapped_ending": lambda r: metrics.swapped_ending(r, passages, history),
         "swapped_lead": lambda r: metrics.swapped_lead(r, passages),
         "blended_name": lambda r: metrics.blended_name(r, passages, history),
+        "unheld_quote": lambda r: metrics.unheld_quote(r, passages, history),
         "swapped_roles": lambda r: metrics.swapped_roles(r, passages, history),
         "runs_on": lambda r: metrics.runs_on(r, passages),
         "unheld_relation": lambda r: metrics.unheld_relation(r, passages, history),

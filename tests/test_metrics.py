@@ -693,3 +693,17 @@ def test_a_superlative_that_the_passages_give_another_thing_is_moved():
                                "submarine mountain Tamu Massif was discovered to be larger.")]
     assert m.moved_superlative("It is the submarine volcano Tamu Massif, which is the largest volcanic mountain on "
                                "Earth.", mauna_loa) is None  # a word of the same root
+
+
+def test_a_quote_must_be_written_by_a_passage_or_the_dialogue():
+    titanic = [("Titanic (1997 film)", "Titanic is a 1997 American epic romance-disaster film directed by "
+                "James Cameron. It was the most expensive film ever made at the time.")]
+    frozen = [("Frozen", 'The film is inspired by Hans Christian Andersen\'s fairy tale "The Snow Queen".')]
+    made_up = 'I think the most expensive film ever made at the time was the film "The I.T.A.S.S."'
+    assert m.unheld_quote(made_up, titanic, ["Tell me about the Titanic."]) == "The I.T.A.S.S"
+    for held in ('It is inspired by the fairy tale "The Snow Queen".',
+                 "It is inspired by the fairy tale \u201cthe snow queen\u201d.",  # curly, any case
+                 'Andersen wrote "The Snow Queen" and more.', "No quotes at all."):
+        assert m.unheld_quote(held, frozen, ["Hi"]) is None, held
+    assert m.unheld_quote('You said "tell me more", so here goes.', frozen, ["Tell me more."]) is None
+    assert m.unheld_quote('Its motto is "Always Ready".', frozen, ["Hi"]) == "Always Ready"
