@@ -833,7 +833,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             decline = unsupported_question(message, passages, self._vocabulary(), said)
             if decline is None and self.opt.get("answer_asked_number", True):
                 decline = unanswered_number(message, passages)
-                if decline is not None and unanswered_number(message, [("", r) for r in self._replies]) is None:
+                said_before = [("", s) for s in self._said_sentences(message)]
+                if decline is not None and said_before and unanswered_number(message, said_before) is None:
                     # a number of the kind asked was in a reply before, from a passage now
                     # passed over as said: that was all it knows, not nothing. Asked "How
                     # tall is it?" after a reply gave Mount Fuji's elevation, it says it again
@@ -845,11 +846,22 @@ class RagDialogueAgent(TorchGeneratorAgent):
         """The latest sentence of this chat's replies that gives the number `message` asks
         for, of the kind asked (`grounded_numbers.number_check`), or None."""
         from rag_dialogue.grounded_numbers import number_check
-        from rag_dialogue.metrics import passage_sentences
 
         gives = number_check(message)
-        found = [s for reply in self._replies for s in passage_sentences(reply) if gives and gives(s)]
+        found = [s for s in self._said_sentences(message) if gives and gives(s)]
         return found[-1] if found else None
+
+    def _said_sentences(self, message: str) -> List[str]:
+        """The sentences of this chat's replies that may answer `message`: to a question for
+        a date, those that hold a content word of it, if it has any. A year says when
+        something happened: asked "When did she die?" after a reply about Jane Austen's
+        novel "published in 1813", the chat said that sentence again."""
+        from rag_dialogue.grounded_numbers import asked_number
+        from rag_dialogue.metrics import content_words, passage_sentences, stem
+
+        sentences = [s for reply in self._replies for s in passage_sentences(reply)]
+        about = {stem(w) for w in content_words(message)} if asked_number(message) == "date" else set()
+        return [s for s in sentences if not about or about & {stem(w) for w in content_words(s)}]
 
     def _vocabulary(self):
         """Whether a word is one its tokenizers know (`abstain.tokenizer_vocabulary`): the

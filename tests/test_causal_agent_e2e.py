@@ -550,6 +550,8 @@ def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_in
     assert agent._declines(asked, [retrieval]) == [decline_reply([])]
     agent._replies = ["It is a novel by Lewis Carroll. It was published in 1865.", "It has twelve chapters."]
     assert agent._declines(asked, [retrieval]) == ["It was published in 1865."]
+    # a year said of something else is no answer: the question is declined
+    assert agent._declines([{"text": "When did he die?"}], [retrieval]) == [decline_reply([])]
     monkeypatch.setattr(agent, "_said_number", lambda message: None)
     assert agent._declines(asked, [retrieval]) == [NOTHING_MORE]
 
