@@ -401,13 +401,16 @@ def unanswered_number(message: str, passages) -> str | None:
     "When did World War II end?" with three passages that give no year, wrote around the
     gap: "World War II ended on the  long date of  over  over a century."; asked "How many
     bones are in the adult human body?", it said "There are thirty bones in each leg." """
-    from rag_dialogue.grounded_numbers import asked_number, passage_answers
+    from rag_dialogue.grounded_numbers import asked_number, holds_the_event, passage_answers
 
     asking = _asking((message or "").strip())
     kind = asked_number(asking)
     if kind is None or _ASKS_MORE.search(asking) or _TO_THE_LISTENER.search(asking):
         return None  # "When was the last time you read a book?" asks the listener
-    if any(passage_answers(kind, f"{title} {text}") for title, text in passages):
+    # asked when someone died or was born, a sentence must give a number and speak of that
+    # event ("When did he die?" is not answered by a year he founded a company in)
+    if any(passage_answers(kind, sentence) and holds_the_event(sentence, asking)
+           for title, text in passages for sentence in metrics.passage_sentences(f"{title} {text}")):
         return None
     return decline_reply([])
 

@@ -759,7 +759,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         from rag_dialogue import metrics
         from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, decline_reply,
                                           misses_the_question, names_no_one, passage_reply, unheld_subject)
-        from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, unheld_number
+        from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, holds_the_event, unheld_number
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = self._turns(batch.observations[0])
@@ -787,7 +787,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
         unsupported = (metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
                        or metrics.doubled_word(text, [knowledge] + turns) is not None
-                       or metrics.is_hallucinated(text, knowledge, turns)
+                       or metrics.is_hallucinated(text, knowledge, turns,
+                                                  threshold=self.opt.get("chat_support_threshold", 0.4))
                        or joins(text))
         if metrics.declines(text) or not unsupported:
             return output
@@ -799,7 +800,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             or _supported_lead(text, turns[-1], knowledge, turns, joins)
             or passage_reply(passages, self._replies + turns, turns[-1]))
         if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(instead, turns[-1])
-                        or gives_no_number(instead, turns[-1])):
+                        or gives_no_number(instead, turns[-1])
+                        or not (metrics.declines(instead) or holds_the_event(instead, turns[-1]))):
             instead = None  # a passage's sentence that does not answer either
         listener = asks_the_listener(turns[-1])
         if not instead and ("?" in turns[-1] or listener):

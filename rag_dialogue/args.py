@@ -173,6 +173,12 @@ def add_rag_args(parser):
         "no earlier reply said: a true sentence read out rather than a made-up one",
     )
     group.add_argument(
+        "--chat-support-threshold", type=float, default=0.4,
+        help="in a chat, the hallucination_score at which a reply counts as unsupported "
+        "(--chat-passage-fallback). Lower than the measure's 0.5: attribution labels, which "
+        "ask what the chat must ask (is every claim supported?), agree best at 0.3-0.4",
+    )
+    group.add_argument(
         "--int8-inference", type="bool", default=False,
         help="outside training, decode (one new token per row) with int8 copies of a causal LM's "
         "decoder layers and output layer (dynamic quantization, per output channel); prompts "

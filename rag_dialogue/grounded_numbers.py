@@ -345,6 +345,10 @@ def hold_end_until_number(log_probs: torch.Tensor, texts: Sequence[str], awaited
 # ---------------------------------------------------------------------- the number asked, checked
 _COUNTED = re.compile(r"\bhow\s+many\s+([a-z]+)", re.IGNORECASE)
 _SMALL = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+# counts in words beyond twelve: Chess's players "each control sixteen pieces"
+_WORDED_COUNTS = {**_SMALL, **{w: str(i) for i, w in enumerate(
+    "thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split(), start=13)},
+    **{w: str(10 * i) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}}
 _TOKEN = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?|[a-z]+", re.IGNORECASE)
 # words between a count and what it counts: "two teams of five players", "eight black keys"
 COUNT_REACH = 3
@@ -364,19 +368,27 @@ def _counts_of(thing: str, text: str) -> set:
     from rag_dialogue.metrics import stem
 
     want = stem(thing)
-    tokens = [t.lower().replace(",", "") for t in _TOKEN.findall(text or "")]
+    written = _TOKEN.findall(text or "")
+    tokens = [t.lower().replace(",", "") for t in written]
     found = set()
     for i, token in enumerate(tokens):
-        number = _SMALL.get(token, token if token[0] in DIGITS else None)
-        if number is None:
+        number = _WORDED_COUNTS.get(token, token if token[0] in DIGITS else None)
+        if number is None or _in_a_name(written, i):
             continue
         for after in tokens[i + 1:i + 1 + COUNT_REACH]:
-            if after[0] in DIGITS or after in _SMALL:
+            if after[0] in DIGITS or after in _WORDED_COUNTS:
                 break  # the next number counts what follows
             if stem(after) == want:
                 found.add(number)
                 break
     return found
+
+
+def _in_a_name(written: Sequence[str], i: int) -> bool:
+    """Whether the number word written[i] opens or is part of a capitalised name ("One
+    Piece is a Japanese manga", "the Three Gorges Dam"), which counts nothing."""
+    return (written[i][0].isupper() and not written[i][0].isdigit()
+            and i + 1 < len(written) and written[i + 1][0].isupper())
 
 
 # a count given per some whole: "thirty bones in each leg", "nine players per team"
@@ -445,6 +457,25 @@ def _asked_kind(message: str) -> str | None:
     return "frequency" if _HOW_OFTEN.search(message or "") else asked_number(message)
 
 
+# a life's end or start, asked of its date or age: a year of another event does not answer
+# it. (asked, answered): the words that ask, the words or lifespan dates that answer.
+_LIFE_EVENTS = (
+    (re.compile(r"\b(?:die[sd]?|dying|death|dead|killed|passed away)\b", re.IGNORECASE),
+     re.compile(r"\b(?:die[sd]?|death|dead|killed|executed|murdered|assassinated|passed away)\b"
+                r"|[0-9]{3,4}\s*[\u2013-]\s*(?:[A-Za-z]+\.? [0-9]{1,2},? )?[0-9]{3,4}\)", re.IGNORECASE)),
+    (re.compile(r"(?<!-)\b(?:born|birth|birthday)\b", re.IGNORECASE),
+     re.compile(r"(?<!-)\b(?:born|birth)\b|\((?:[^()]*?\s)?[0-9]{3,4}\s*[\u2013-]", re.IGNORECASE)),
+)
+
+
+def holds_the_event(text: str, message: str) -> bool:
+    """Whether `text` speaks of the life event (a death, a birth) that `message` asks the
+    date or age of, where it asks of one: "When did he die?" of Alexander Graham Bell is
+    not answered by "He also co-founded ... AT&T in 1885.", nor "When was he born?" by a
+    sentence about a "natural-born citizen". True where it asks of none."""
+    return all(answered.search(text or "") for asked, answered in _LIFE_EVENTS if asked.search(message or ""))
+
+
 def unheld_number(reply: str, message: str, passages) -> bool:
     """Whether `reply` gives a number of the kind `message` asks for (`asked_number`: for
     "How many players ...?", a count of players) that no passage sentence ((title, text)
@@ -457,6 +488,8 @@ def unheld_number(reply: str, message: str, passages) -> bool:
         return False
     thing = counted_thing(message) if kind == "count" else None
     given = _answer_numbers(kind, thing, reply or "")
+    if given and not holds_the_event(reply, message):
+        return True  # a year of another event: "When did he die?" -> "... founded in 1885."
     if not given:
         # a count of another thing, the thing asked not named: "How many legs do they
         # have?" -> "At least 45,700 spider species have been recorded by taxonomists."
@@ -510,7 +543,8 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     if kind is None or _ASKS_MORE.search(message):
         return []
     thing = counted_thing(message) if kind == "count" else None
-    answering = [(title, [s for s in passage_sentences(text) if _answer_numbers(kind, thing, s)])
+    answering = [(title, [s for s in passage_sentences(text)
+                          if _answer_numbers(kind, thing, s) and holds_the_event(s, message)])
                  for title, text in passages]
     about = [(title, sentences) for title, sentences in answering if is_about(names, title)]
     if about:

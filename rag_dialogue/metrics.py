@@ -1316,11 +1316,14 @@ def _in_order(words, run) -> bool:
 
 
 def is_hallucinated(response: str, knowledge, history,
-                    rare_words: Callable[[str], bool] | None = None) -> bool:
+                    rare_words: Callable[[str], bool] | None = None,
+                    threshold: float = HALLUCINATED_ABOVE) -> bool:
     """True when the response's category is `hallucinated`: a fluent response that makes a
     claim its knowledge and history do not support (see `response_category`). The mean over
-    responses is `hallucination_rate`."""
-    return response_category(response, knowledge, history, rare_words) == "hallucinated"
+    responses is `hallucination_rate`. A lower `threshold` takes back more (the chat's)."""
+    features = hallucination_features(response, knowledge, history, rare_words)
+    return _category(response, history, score_from_features(features), bool(features["degenerate"]),
+                     threshold) == "hallucinated"
 
 
 _QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]{1,80})["\u201c\u201d]')

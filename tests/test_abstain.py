@@ -198,6 +198,10 @@ def test_a_number_asked_for_that_no_passage_states_is_declined():
     assert abstain.unanswered_number("How many species of elephant are there?", elephants) is None
     # a question about the listener asks for no fact of the passages
     assert abstain.unanswered_number("When was the last time you read a book?", WWII) is None
+    # asked when someone died, a year of another event is not an answer
+    bell = [("Alexander Graham Bell", "He also co-founded the American Telephone and Telegraph Company (AT&T) in 1885.")]
+    assert abstain.unanswered_number("When did he die?", bell) is not None
+    assert abstain.unanswered_number("When did he die?", bell + [("Bell", "Bell died in 1922.")]) is None
 
 
 def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():

@@ -6,7 +6,7 @@ from conftest import ngram_blocked_after
 
 from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, _counts_of, answering_sentences, asked_number,
                                            asks_for_number, close_unstated_numbers, closed_tokens, counted_thing, counts_another_whole,
-                                           hold_end_until_number, number_about, number_check, numbers_in, numbers_per_row,
+                                           hold_end_until_number, holds_the_event, number_about, number_check, numbers_in, numbers_per_row,
                                            spare_numbers_from_ngram_blocking, states_asked_number, states_number,
                                            trailing_number, unheld_number)
 from rag_dialogue.rag import rag_token_next_log_probs
@@ -337,3 +337,33 @@ def test_how_often_is_answered_by_a_sentence_that_states_a_frequency():
                                   "occur two years apart within the four-year Olympiad.")]
     assert answering_sentences("How often are the Olympic Games held?", ["Olympic Games"], olympics) == \
         [olympics[1][1]]
+
+
+def test_a_count_in_words_beyond_twelve_counts_and_a_number_in_a_name_does_not():
+    # as the chat retrieved them for "How many pieces does each player have?" after chess
+    chess = [("One Piece", "One Piece is a Japanese manga series written and illustrated by Eiichiro Oda."),
+             ("Chess", 'The players, referred to as "White" and "Black", each control sixteen pieces: one king, '
+                       "one queen, two rooks.")]
+    asked = "How many pieces does each player have?"
+    assert _counts_of("pieces", chess[1][1]) == {"16"}
+    assert _counts_of("pieces", chess[0][1]) == set()  # the manga's name counts nothing
+    assert answering_sentences(asked, ["chess"], chess) == [chess[1][1]]
+    assert not states_asked_number(chess[0][1], asked, [chess[1][1]])
+    assert unheld_number("There are forty pieces.", asked, chess)
+
+
+def test_asked_when_someone_died_or_was_born_a_year_of_another_event_does_not_answer():
+    bell = [("Alexander Graham Bell", "Alexander Graham Bell was a Scottish-born inventor."),
+            ("Alexander Graham Bell", "He also co-founded the American Telephone and Telegraph Company (AT&T) in 1885.")]
+    assert holds_the_event("Bell died on August 2, 1922.", "When did he die?")
+    assert holds_the_event("Bell (1847\u20131922) was an inventor.", "When did he die?")
+    assert not holds_the_event(bell[1][1], "When did he die?")
+    assert holds_the_event(bell[1][1], "When was it founded?")  # asks of no life event
+    # "natural-born" speaks of no birth
+    assert not holds_the_event("... that he was not a natural-born citizen, in 2008.", "When was he born?")
+    assert holds_the_event("He was born in Edinburgh in 1847.", "When was he born?")
+    assert unheld_number(bell[1][1], "When did he die?", bell)
+    assert not unheld_number("He died in 1922.", "When did he die?", bell + [("Bell", "Bell died in 1922.")])
+    assert answering_sentences("When did he die?", ["Alexander Graham Bell"], bell) == []
+    assert answering_sentences("How old was he when he died?", ["Alexander Graham Bell"],
+                               bell + [("Alexander Graham Bell", "He died in 1922, aged 75.")]) == ["He died in 1922, aged 75."]

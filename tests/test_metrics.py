@@ -47,6 +47,18 @@ def test_invented_facts_and_numbers_are_hallucinations():
     assert custom("actress") and not custom("film") and custom("7")
 
 
+def test_a_lower_threshold_takes_back_a_claim_half_supported():
+    # the chat's reply on "I just got back from Japan.": "Japan" and "country" are the
+    # passages', "middle of the world" is made up
+    japan = "Japan: Japan is an island country in East Asia.\nJapan: It consists of about 6,852 islands."
+    history = ["I just got back from Japan."]
+    made_up = "Japan is a country in the middle of the world."
+    assert 0.4 <= m.hallucination_score(made_up, japan, history) < m.HALLUCINATED_ABOVE
+    assert m.is_hallucinated(made_up, japan, history, threshold=0.4)
+    assert not m.is_hallucinated(made_up, japan, history)
+    assert not m.is_hallucinated("Japan is an island country in East Asia.", japan, history, threshold=0.4)
+
+
 def test_the_common_word_list_is_kept_and_recounted_when_its_source_changes(tmp_path, monkeypatch):
     source = tmp_path / "dataset.json"
     source.write_text(json.dumps({"c1": {"messages": [[{"text": "The film, the actress!"}], [{"text": "a film"}]]}}))
