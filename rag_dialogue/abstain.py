@@ -148,6 +148,10 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             "big": ("larg",), "bigger": ("larger",), "biggest": ("largest",),
             "larg": ("big",), "larger": ("bigger",), "largest": ("biggest",),
             "tall": ("high",), "taller": ("higher",), "tallest": ("highest",),
+            # "What is the closest star to Earth?" -> "The nearest star to Earth is the Sun."
+            "close": ("near", "nearbi"), "closer": ("nearer",), "closest": ("nearest",),
+            "near": ("close",), "nearer": ("closer",), "nearest": ("closest",),
+            "fast": ("quick",), "faster": ("quicker",), "fastest": ("quickest",),
             # "Where does it live?" -> "... native to the Ferrow Islands", "found in", "inhabits"
             "live": ("nativ", "found", "inhabit", "habitat", "endem", "resid", "dwell"),
             "die": ("death", "dead"),
@@ -770,16 +774,21 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     - to "What is the A of B?", it does not relate A to B (`metrics.relates`), read out or
       not, or only in the past (`metrics.relation_in_past`): "Melbourne is the capital ...
       of the Australian state of Victoria ..." names a capital, not Australia's;
-      "... Mitterrand was President of France from 1981 to 1995" a past president.
+      "... Mitterrand was President of France from 1981 to 1995" a past president;
+    - asked how or where someone died or was born, it does not speak of that event
+      (`grounded_numbers.holds_the_event`): "How did she die?" of Cleopatra -> "A member of
+      the Ptolemaic dynasty, she was a descendant of its founder Ptolemy I ...".
 
     A question for a number is left to the number's checks (`grounded_numbers`); one for a
     fact put politely to the listener ("Do you know where it originated from?" -> "Pizza
     was invented in Naples"), one for anything more ("What else?"), and a reply that opens
     with "Yes" or "No" are answered as they are."""
-    from rag_dialogue.grounded_numbers import asked_number
+    from rag_dialogue.grounded_numbers import asked_number, holds_the_event
 
     if not asks_for_fact(message or "") or asked_number(message) is not None or _ASKS_POLITELY.search(message):
         return False
+    if not metrics.declines(reply or "") and not holds_the_event(reply, message):
+        return True  # "How did she die?" -> "... she was a descendant of its founder Ptolemy I"
     sources = [(title, text) for title, text in passages if metrics.reads_out(reply, text)]
     titles = " ".join(title for title, _ in sources)
     listener = asks_the_listener(message)

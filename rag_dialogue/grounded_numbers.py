@@ -343,7 +343,9 @@ def hold_end_until_number(log_probs: torch.Tensor, texts: Sequence[str], awaited
 
 
 # ---------------------------------------------------------------------- the number asked, checked
-_COUNTED = re.compile(r"\bhow\s+many\s+([a-z]+)", re.IGNORECASE)
+_COUNTED = re.compile(r"\bhow\s+(?:many|much)\s+([a-z]+)", re.IGNORECASE)
+# words after "how much" that name no thing measured: "How much longer ...?"
+_NOT_COUNTED = frozenset("longer further farther bigger larger older later earlier sooner time".split())
 _SMALL = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
 # counts in words beyond twelve: Chess's players "each control sixteen pieces"
 _WORDED_COUNTS = {**_SMALL, **{w: str(i) for i, w in enumerate(
@@ -355,9 +357,13 @@ COUNT_REACH = 3
 
 
 def counted_thing(message: str):
-    """What a count question counts: "How many players does a team have?" -> "players"."""
+    """What a count question counts: "How many players does a team have?" -> "players";
+    "How much caffeine is in a cup?" -> "caffeine" (not "How much does it weigh?")."""
+    from rag_dialogue.metrics import content_words
+
     match = _COUNTED.search(message or "")
-    return match.group(1).lower() if match else None
+    thing = match.group(1).lower() if match else None
+    return thing if thing and content_words(thing) and thing not in _NOT_COUNTED else None
 
 
 def _counts_of(thing: str, text: str) -> set:
@@ -468,11 +474,19 @@ _LIFE_EVENTS = (
 )
 
 
+_ASKS_HOW = re.compile(r"\s*how\s+(?:did|does|do|was|were|is)\b", re.IGNORECASE)
+_AFTER_THE_EVENT = re.compile(r"\b(?:after|before|until|since|following|upon|at the time of)\s+(?:his|her|their|its)\s+"
+                              r"(?:death|birth)\b", re.IGNORECASE)
+
+
 def holds_the_event(text: str, message: str) -> bool:
     """Whether `text` speaks of the life event (a death, a birth) that `message` asks the
     date or age of, where it asks of one: "When did he die?" of Alexander Graham Bell is
     not answered by "He also co-founded ... AT&T in 1885.", nor "When was he born?" by a
-    sentence about a "natural-born citizen". True where it asks of none."""
+    sentence about a "natural-born citizen", nor "How did she die?" by "After her death,
+    Egypt became a province ...". True where it asks of none."""
+    if _ASKS_HOW.match(message or ""):
+        text = _AFTER_THE_EVENT.sub(" ", text or "")  # "After her death, Egypt became ..." tells not how
     return all(answered.search(text or "") for asked, answered in _LIFE_EVENTS if asked.search(message or ""))
 
 

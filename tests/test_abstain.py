@@ -340,6 +340,19 @@ def test_a_superlative_of_another_place_misses_the_one_asked():
                                            "divisions.", "What is the biggest ocean?", [])
     # a yes-no question may be answered so
     assert not abstain.misses_the_question(seychelles[0][1], "Is it the smallest country in the world?", seychelles)
+    # a superlative said in another word: "nearest" for "closest"
+    sun = [("Star", "The nearest star to Earth is the Sun.")]
+    assert not abstain.misses_the_question(sun[0][1], "What is the closest star to Earth?", sun)
+
+
+def test_asked_how_someone_died_a_sentence_of_another_event_misses_it():
+    cleopatra = [("Cleopatra", "A member of the Ptolemaic dynasty, she was a descendant of its founder Ptolemy I."),
+                 ("Cleopatra", "She died by suicide in 30 BC, after the defeat of Mark Antony.")]
+    assert abstain.misses_the_question(cleopatra[0][1], "How did she die?", cleopatra)
+    assert not abstain.misses_the_question(cleopatra[1][1], "How did she die?", cleopatra)
+    after = "After her death, Egypt became a province of the Roman Empire."
+    assert abstain.misses_the_question(after, "How did she die?", cleopatra + [("Cleopatra", after)])
+    assert not abstain.misses_the_question("I'm sorry, I don't know that.", "How did she die?", cleopatra)
 
 
 def test_a_question_for_a_name_is_missed_by_a_reply_that_names_nothing():

@@ -367,3 +367,13 @@ def test_asked_when_someone_died_or_was_born_a_year_of_another_event_does_not_an
     assert answering_sentences("When did he die?", ["Alexander Graham Bell"], bell) == []
     assert answering_sentences("How old was he when he died?", ["Alexander Graham Bell"],
                                bell + [("Alexander Graham Bell", "He died in 1922, aged 75.")]) == ["He died in 1922, aged 75."]
+
+
+def test_how_much_of_a_thing_is_answered_by_an_amount_of_that_thing():
+    assert counted_thing("How much caffeine is in a cup?") == "caffeine"
+    assert counted_thing("How much do they weigh?") is None and counted_thing("How much longer will it last?") is None
+    cup = [("Cup", "A cup is a small container with a capacity of about 6-16 US fluid ounces (177-473 ml).")]
+    assert unheld_number(cup[0][1], "How much caffeine is in a cup?", cup)  # the cup's measure, not caffeine's
+    coffee = [("Coffee", "A cup of brewed coffee holds about 95 mg of caffeine.")]
+    assert not unheld_number("It holds about 95 mg of caffeine.", "How much caffeine is in a cup?", coffee)
+    assert not unheld_number("It grossed $2.2 billion.", "How much money did it make?", [("Titanic", "It grossed $2.2 billion.")])
