@@ -42,6 +42,27 @@ _TELLS = re.compile(r"^\s*(?:when|where|how|what|why|which)\s+(?:i|i'm|im|we|my|
                     re.IGNORECASE)
 
 
+# a sentence that opens as a question does: "are they dangerous", "how many teeth do they have"
+_QUESTION_START = re.compile(
+    r"^\s*(?:who|whom|whose|what|whats|what's|when|where|which|why|how|hows|how's|is|are|was|were|do|does|"
+    r"did|can|could|would|will|should|has|have|had)\b"
+    # not an exclamation: "what a lovely day", "how cool"
+    r"(?!\s+(?:a|an|nice|cool|great|sad|funny|interesting|lovely|awesome|wonderful|amazing|sweet|fun|exciting|"
+    r"terrible|awful|weird|strange|cute)\b)", re.IGNORECASE)
+
+
+def as_typed_question(message: str) -> str:
+    """`message` with a "?" after its last sentence where that opens as a question and ends
+    without a mark: people type "are they dangerous" or "how many teeth do they have", and
+    every check that asks whether a message asks ("?") took such a message for a statement.
+    A statement that opens with a clause about someone ("when I was a child ...") is kept."""
+    text = (message or "").rstrip()
+    last = _SENTENCE.split(text)[-1] if text else ""
+    if not last or last[-1] in ".?!\"'”)" or not _QUESTION_START.match(last) or _TELLS.match(last):
+        return message
+    return text + "?"
+
+
 def asks_for_fact(message: str) -> bool:
     """A question ("...?") or a request for information ("Tell me about ..."); not a
     statement that opens with a clause about someone ("When I was a child my parents

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import torch
+from parlai.core.message import Message
 from parlai.core.metrics import AverageMetric
 from parlai.core.torch_generator_agent import PPLMetric, TorchGeneratorAgent
 
@@ -131,6 +132,17 @@ class RagDialogueAgent(TorchGeneratorAgent):
     def reset(self):
         super().reset()
         self._replies, self._used_passages = [], []
+
+    def observe(self, observation):
+        # in a chat, a question typed without its "?" is read as one (abstain.as_typed_question)
+        if self.opt.get("interactive_mode") and observation is not None and observation.get("text"):
+            from rag_dialogue.abstain import as_typed_question
+
+            text = as_typed_question(observation["text"])
+            if text != observation["text"]:
+                observation = Message(observation)
+                observation.force_set("text", text)
+        return super().observe(observation)
 
     def backward(self, loss, **kwargs):
         if not self._average_gradients:

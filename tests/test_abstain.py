@@ -631,3 +631,12 @@ def test_a_question_word_is_held_in_another_form_of_an_irregular_verb():
     play = [("Romeo and Juliet", "The Tragedy of Romeo and Juliet is a tragedy written by William Shakespeare.")]
     assert abstain.passage_reply(play, [], "Who wrote Romeo and Juliet?") == play[0][1]
     assert abstain.passage_reply(play, [], "Who sang Romeo and Juliet?") is None
+
+
+def test_a_question_typed_without_its_mark_is_read_as_one():
+    assert abstain.as_typed_question("are they dangerous") == "are they dangerous?"
+    assert abstain.as_typed_question("I just finished Harry Potter. who wrote it") == \
+        "I just finished Harry Potter. who wrote it?"
+    for kept in ("Who wrote it?", "I like dogs", "what a lovely day", "when I was a child we lived there",
+                 "tell me about sharks", "Is it big."):
+        assert abstain.as_typed_question(kept) == kept

@@ -258,6 +258,19 @@ def test_the_chat_retrieves_in_eval_mode_from_its_first_message(trained_causal, 
     assert len({reply for _, reply, *_ in turns}) == 1
 
 
+def test_the_chat_reads_a_question_typed_without_its_mark_as_one(trained_causal, tiny_index):
+    """"who wrote the opera The Glass Ferry" is declined as its "?" form is: the checks that
+    ask whether a message asks took it for a statement."""
+    import io
+
+    from rag_dialogue import chat
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    typed = list(chat.converse(agent, iter(["who wrote the opera The Glass Ferry"]), out=io.StringIO()))
+    assert "who wrote the opera The Glass Ferry?" in agent.history.get_history_str()
+    assert typed[0][1] == "I'm sorry, I don't know anything about The Glass Ferry."
+
+
 def test_a_chat_reply_retrieves_once(trained_causal, tiny_index):
     """The decline check's passages are the ones generation reads: retrieving them again
     cost each reply a second query encoding and search."""
