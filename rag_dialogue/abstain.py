@@ -176,6 +176,7 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             # "Where does it live?" -> "... native to the Ferrow Islands", "found in", "inhabits"
             "live": ("nativ", "found", "inhabit", "habitat", "endem", "resid", "dwell"),
             "die": ("death", "dead"),
+            "across": ("cross",),  # "the ferry across Lake Merrowin" -> "A ferry crosses it"
             "mountain": ("mount",)}  # "Mount Sarrow"
 
 
@@ -418,6 +419,9 @@ def unheld_subject(message: str, passages) -> str | None:
 _ASKS_MORE = re.compile(r"\b(?:and|or)\s+(?:who|whom|whose|what|where|which|why|how)\b", re.IGNORECASE)
 
 
+_HOW_LONG = re.compile(r"\bhow\s+long\b", re.IGNORECASE)
+
+
 def unanswered_number(message: str, passages) -> str | None:
     """The decline reply when `message` asks for a number (`grounded_numbers.asked_number`:
     a measure, a count, a date), nothing more ("..., and where?"), and no passage states
@@ -434,8 +438,10 @@ def unanswered_number(message: str, passages) -> str | None:
         return None  # "When was the last time you read a book?" asks the listener
     # asked when someone died or was born, a sentence must give a number and speak of that
     # event ("When did he die?" is not answered by a year he founded a company in)
-    if any(passage_answers(kind, sentence) and holds_the_event(sentence, asking)
-           for title, text in passages for sentence in metrics.passage_sentences(f"{title} {text}")):
+    # "How long ...?" asks for a length or a time: "How long was he organist of the cathedral?"
+    kinds = (kind, "duration") if kind == "measure" and _HOW_LONG.search(asking) else (kind,)
+    if any(passage_answers(k, sentence) and holds_the_event(sentence, asking)
+           for title, text in passages for sentence in metrics.passage_sentences(f"{title} {text}") for k in kinds):
         return None
     return decline_reply([])
 

@@ -739,11 +739,14 @@ class RagDialogueAgent(TorchGeneratorAgent):
         species of bees"), and one that answers a follow-up about another passage's subject
         (`abstain.another_subject`: "Mount Fuji last erupted ..." when asked of Tamu
         Massif). A word said twice in a row that the passages do not write so gives way too
-        (`metrics.doubled_word`: "the largest reliably reliably recorded"), and a passage
+        (`metrics.doubled_word`: "the largest reliably reliably recorded"), and a word left
+        out (`metrics.left_gap`: "died in  after 1846"), and a passage
         sentence read out to its end that then stutters its words (`metrics.runs_on`: "...
         in the town of Kelvo in the 1803 Amalric Sorensby was born"), and one that states
         the relation a question asks that no passage states (`metrics.unheld_relation`:
-        "The capital of Australia is Sydney"), and one that drops the rank its passage
+        "The capital of Australia is Sydney") or what a verb asked takes that no passage
+        sentence with that verb holds (`metrics.unheld_object`: "made from the fish of the
+        Harrow coast" for Kettlewick pudding's oats and figs), and one that drops the rank its passage
         gives a superlative (`metrics.dropped_rank`: "Neptune is the largest planet" from
         "the fourth-largest planet") or ranks another thing so (`metrics.moved_superlative`:
         "the largest planet" from Triton's "the largest natural satellite"), and one to
@@ -787,6 +790,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.swapped_roles(reply, passages, turns) is not None
                     or metrics.runs_on(reply, passages) is not None
                     or metrics.unheld_relation(reply, passages, turns) is not None
+                    or metrics.unheld_object(reply, passages, turns) is not None
                     or metrics.unheld_title(reply, passages, turns) is not None
                     or metrics.dropped_rank(reply, passages) is not None
                     or metrics.moved_superlative(reply, passages, turns) is not None
@@ -799,6 +803,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
         unsupported = (metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
                        or metrics.doubled_word(text, [knowledge] + turns) is not None
+                       or metrics.left_gap(text, [knowledge] + turns) is not None
                        or metrics.is_hallucinated(text, knowledge, turns,
                                                   threshold=self.opt.get("chat_support_threshold", 0.4))
                        or joins(text))

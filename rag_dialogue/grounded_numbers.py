@@ -234,7 +234,8 @@ _DATE = re.compile(r"(?<![0-9.,])(?:[0-9]{3,4})(?![0-9]|[.,][0-9])")  # a year: 
 # a time with its unit: "more than 120 years", "29.45 years", "about 26 years"
 _DURATION = re.compile(
     r"(?:[0-9][0-9,]*(?:\.[0-9]+)?|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-    r"fifteen|twenty|thirty|forty|fifty|sixty|hundred)\b)(?:[\s-]*(?:million|thousand))?[\s-]*"
+    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    r"eighty|ninety|hundred)\b)(?:[\s-]*(?:million|thousand))?[\s-]*"
     r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|century|millennia)\b"
     r"(?!\s+(?:ago|before|earlier|later|after)\b)", re.IGNORECASE)  # "14,000 years ago" is when, not how long
 _YEAR = re.compile(r"(?<![0-9.,])(?:1[0-9]{3}|20[0-9]{2})(?![0-9]|[.,][0-9])")
@@ -285,7 +286,8 @@ def _numbers_of_kind(kind: str, text: str) -> frozenset:
         years = {m.group(0) for m in _YEAR.finditer(text)}
         found = [m.group(0) for m in _NUMBER.finditer(text) if m.group(0).rstrip(",.") not in years]
     # a time in words counts as its digits: "baked for three hours"
-    worded = {_SMALL[w] for time in found if kind == "duration" for w in time.lower().split() if w in _SMALL}
+    worded = {_WORDED_COUNTS[w] for time in found if kind == "duration"
+              for w in re.split(r"[\s-]+", time.lower()) if w in _WORDED_COUNTS}
     return numbers_in(found) | worded
 
 

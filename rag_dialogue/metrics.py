@@ -857,6 +857,9 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
                     while (first + run < len(words) and start + run < len(passage)
                            and words[first + run] == passage[start + run]):
                         run += 1
+                    if min_run <= run and start + run == len(passage) and _adds_a_key(
+                            as_written[first + run:], written, turns):
+                        return sentence  # read to its end, then a name of its own: "... foundry in the town of Gillan."
                     if not (min_run <= run and first + run < len(words) and start + run < len(passage)):
                         continue
                     if first == 0 and {stem(w) for w in content_words(" ".join(words[run:]))
@@ -872,6 +875,23 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
                             words[first:first + run], words[first + run:first + run + min_run - 1], written):
                         return sentence
     return None
+
+
+def _adds_a_key(tail: list, written, turns) -> bool:
+    """Whether `tail`, the words (as written) a sentence goes on with past the end of the
+    passage sentence it read out, is a phrase of place, time or agent that holds a number or
+    a name (`_a_key`) and is no run of a
+    passage sentence (of `written`) or a turn: a claim of its own joined on. Asked where
+    Tallow Street Market's roof was made, "The market's iron roof was made at the Gillan
+    foundry in the town of Gillan.", its passage ending at "foundry"."""
+    lowered = [w.lower() for w in tail]
+    # a phrase of place, time or agent ("in the town of Gillan"), not a remark of the speaker's own
+    if not lowered or lowered[0] not in _PREPOSITIONS or not any(
+            _a_key(tail, i) and tail[i] != "I" for i in range(len(tail))):
+        return False
+    said = [[w.lower() for w in _NOT_WORD.sub(" ", turn).split()] for turn in turns]
+    return not any(lowered == words[j:j + len(lowered)]
+                   for words in [p for _, p, _ in written] + said for j in range(len(words) - len(lowered) + 1))
 
 
 # words that open a phrase of place, time or agent, which a verb before them takes as its own
@@ -1078,6 +1098,39 @@ def unheld_relation(response: str, passages, history) -> str | None:
     return None
 
 
+# a question that asks what a verb's preposition takes: "What is Kettlewick pudding made with?"
+_ASKS_VERB_OBJECT = re.compile(r"\b([a-z]+)\s+(with|from|of|by|in|on|for)\s*\?\s*$", re.IGNORECASE)
+_OBJECT_WORDS = 3  # content words after the preposition that name what it takes
+
+
+def unheld_object(response: str, passages, history) -> str | None:
+    """The first words a claim sentence of `response` gives after the verb and preposition
+    the partner's last turn asks about ("What is Kettlewick pudding made with?": what
+    follows "made with", or "made from"), up to `_OBJECT_WORDS` content words, that no
+    passage sentence ((title, text) pairs) holding that verb holds; else None. With
+    "... a steamed dessert from the fishing villages of the Harrow coast." and "It is made
+    with oats, black treacle and dried figs." retrieved, the chat said "Kettlewick pudding
+    is made from the fish of the Harrow coast.": each word is the passages' (a fish in
+    "fishing"), the material is none's."""
+    turns = _turns(history)
+    asked = _ASKS_VERB_OBJECT.search(turns[-1]) if turns else None
+    if not asked or not content_words(asked.group(1)):
+        return None
+    verb = stem(asked.group(1).lower())
+    sentences = [f"{title} {sentence}" for title, text in passages for sentence in passage_sentences(text)]
+    holding = [_content_stems(s) for s in sentences if verb in _content_stems(s)]
+    if not holding:
+        return None  # no passage says it: another check's
+    follows = re.compile(r"\b" + re.escape(asked.group(1)) + r"\s+(?:with|from|of|by|in|on|for|out of)\s+([^.,;!?]+)",
+                         re.IGNORECASE)
+    for sentence in _statement_sentences(response):
+        for match in follows.finditer(sentence):
+            taken = {stem(w) for w in content_words(match.group(1))[:_OBJECT_WORDS]}
+            if taken and not any(taken <= held for held in holding):
+                return match.group(0)
+    return None
+
+
 # a name with the short words names keep inside them: "Order of the Pale Lantern"
 _JOINED_NAME = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:(?:of|the|de|la|and)\s+)*[A-Z][\w'’-]*)*")
 
@@ -1174,8 +1227,12 @@ def relates(passages, a: str, b: str, name: frozenset, whole: frozenset | None =
 
 # "What is the capital of Australia?", "Who was the first president of Kenya?": a question
 # whose answer is the one thing that stands in that relation to a name
+# ... that ends with the name: "What is the rind of Pemberline rubbed with?" asks what the rind
+# is rubbed with, not what it is
 _ASKS_RELATION = re.compile(r"^\s*(?:what|who|which)(?:'s|’s|s|\s+is|\s+was|\s+are|\s+were)\s+(?:the\s+)?"
-                            r"(?:[a-z]+\s+)?[a-z]+\s+of\s+(?:the\s+)?[A-Z][^?]*\?\s*$", re.IGNORECASE)
+                            r"(?:[a-z]+\s+)?[a-z]+\s+of\s+(?:the\s+)?(?-i:[A-Z][\w'’.&-]*"
+                            r"(?:,?\s+(?:(?:of|the|and|de|la|du|von|van|da|del|upon|on)\s+)*[A-Z0-9][\w'’.&-]*)*)"
+                            r"\s*\?\s*$", re.IGNORECASE)
 
 
 _ASKS_NOW = re.compile(r"^\s*(?:who|what|which)(?:'s|’s|s|\s+is|\s+are)\s", re.IGNORECASE)
@@ -1480,6 +1537,22 @@ def doubled_word(response: str, written=()) -> str | None:
         word = match.group(1).lower()
         if word not in _STRESSED and not any(match.group(0).lower() in text.lower() for text in written):
             return match.group(0)
+    return None
+
+
+# a word that takes what follows it, then a gap where that went: "died in  after 1846"
+_GAP = re.compile(r"\b(?:in|on|at|of|from|to|by|since|until|about|around|between)"
+                  r"\s{2,}(?=\S)", re.IGNORECASE)
+
+
+def left_gap(response: str, written=()) -> str | None:
+    """Where `response` leaves a word out after one that needs it (two spaces: "died in
+    after 1846"), as the numbers rule leaves a reply that awaited a number no passage
+    gives, and none of the texts `written` writes so; else None. The chat takes it as a
+    stumble."""
+    match = _GAP.search(response or "")
+    if match and not any(match.group(0) in text for text in written):
+        return match.group(0)
     return None
 
 

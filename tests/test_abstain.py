@@ -198,6 +198,12 @@ def test_a_number_asked_for_that_no_passage_states_is_declined():
     assert abstain.unanswered_number("How many species of elephant are there?", elephants) is None
     # a question about the listener asks for no fact of the passages
     assert abstain.unanswered_number("When was the last time you read a book?", WWII) is None
+    # "How long ...?" asks for a length or a time; a time in words past twelve counts
+    organist = [("Orsk Tavelin", "He was organist of the cathedral of Ambry for thirty years.")]
+    assert abstain.unanswered_number("How long was Orsk Tavelin organist of the cathedral of Ambry?", organist) is None
+    aged = [("Pemberline cheese", "The cheese is aged in limestone caves for at least fourteen months.")]
+    assert abstain.unanswered_number("How long is Pemberline aged?", aged) is None
+    assert abstain.unanswered_number("How tall is Orsk Tavelin?", organist) is not None
     # asked when someone died, a year of another event is not an answer
     bell = [("Alexander Graham Bell", "He also co-founded the American Telephone and Telegraph Company (AT&T) in 1885.")]
     assert abstain.unanswered_number("When did he die?", bell) is not None
@@ -631,6 +637,18 @@ def test_a_question_word_is_held_in_another_form_of_an_irregular_verb():
     play = [("Romeo and Juliet", "The Tragedy of Romeo and Juliet is a tragedy written by William Shakespeare.")]
     assert abstain.passage_reply(play, [], "Who wrote Romeo and Juliet?") == play[0][1]
     assert abstain.passage_reply(play, [], "Who sang Romeo and Juliet?") is None
+
+
+def test_a_question_that_goes_on_past_a_name_asks_no_relation_of_it():
+    rind = [("Pemberline cheese", "Its rind is rubbed with juniper ash, which turns it grey.")]
+    asked = "What is the rind of Pemberline rubbed with?"
+    assert metrics.asked_relation(asked) is None
+    assert metrics.asked_relation("What is the capital of the United States of America?") is not None
+    assert not abstain.misses_the_question(rind[0][1], asked, rind)
+    assert abstain.passage_reply(rind, [], asked) == "Pemberline cheese: " + rind[0][1]
+    # a preposition the passage says as a verb: "across" -> "crosses"
+    ferry = [("Lake Merrowin", "A ferry crosses it from the village of Tull to the village of Ebbing.")]
+    assert abstain.passage_reply(ferry, [], "Which village does the ferry across Lake Merrowin start from?")
 
 
 def test_a_question_typed_without_its_mark_is_read_as_one():

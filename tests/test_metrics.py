@@ -511,6 +511,24 @@ def test_a_name_joined_from_two_names_is_held_by_neither():
                           ["Who joined?"]) == "Ronnie Jagger"
 
 
+def test_a_word_left_out_after_a_preposition_is_a_stumble():
+    assert m.left_gap("Ondrel Vask was born in 1788 and died in  after 1846.") == "in  "
+    assert m.left_gap("He was born in 1788 and died in 1846.") is None
+    assert m.left_gap("It is big.  It is old.") is None  # two spaces between sentences
+    assert m.left_gap("They live in  caves.", ["They live in  caves."]) is None  # written so
+
+
+def test_what_a_verb_asked_takes_must_be_a_sentence_of_that_verb():
+    pudding = [("Kettlewick pudding", "Kettlewick pudding is a steamed dessert from the fishing villages of the Harrow coast."),
+               ("Kettlewick pudding", "It is made with oats, black treacle and dried figs.")]
+    asked = ["What is Kettlewick pudding made with?"]
+    made_up = "Kettlewick pudding is made from the fish of the Harrow coast."  # a chat reply
+    assert m.unheld_object(made_up, pudding, asked) == "made from the fish of the Harrow coast"
+    assert not m.is_hallucinated(made_up, "\n".join(t for _, t in pudding), asked)  # what the words miss
+    assert m.unheld_object("It is made with oats and dried figs.", pudding, asked) is None
+    assert m.unheld_object(made_up, pudding, ["Where is it from?"]) is None  # asks of no verb's object
+
+
 def test_a_passage_sentence_read_out_then_ended_otherwise_is_a_claim_of_its_own():
     melbourne = [("Melbourne", "Melbourne is the capital and most populous city of the Australian state of "
                                "Victoria and the second-most populous city in Australia.")]
@@ -543,6 +561,15 @@ def test_a_passage_sentence_read_out_then_ended_otherwise_is_a_claim_of_its_own(
     paraphrase = "Sushi is a traditional Japanese dish made with vinegared rice, usually seasoned with sugar."
     assert m.swapped_ending(paraphrase, sushi, ["Where does it come from?"]) is None
     assert m.swapped_ending(paraphrase.replace("usually", "sweetly"), sushi, ["Where does it come from?"])
+    # read to its end, then a phrase of place of its own (a chat reply on a made-up article)
+    market = [("Tallow Street Market", "The market's iron roof was made at the Gillan foundry."),
+              ("Tallow Street Market", "Tallow Street Market is a covered market in the old town of Parrowick.")]
+    joined = "The market's iron roof was made at the Gillan foundry in the town of Gillan."
+    asked = ["Where was the roof of Tallow Street Market made?"]
+    assert m.swapped_ending(joined, market, asked) == joined
+    for kept in ("The market's iron roof was made at the Gillan foundry, I think.",
+                 "The market's iron roof was made at the Gillan foundry in the old town of Parrowick."):
+        assert m.swapped_ending(kept, market, asked) is None, kept
     # a phrase of place from another sentence ends the claim (a chat reply, as it retrieved them)
     coffee = [("Coffee", "Coffee plants are now cultivated in over 70 countries, primarily in the equatorial "
                          "regions of the Americas, Southeast Asia, India, and Africa."),
