@@ -440,7 +440,7 @@ def unanswered_number(message: str, passages) -> str | None:
     # event ("When did he die?" is not answered by a year he founded a company in)
     # "How long ...?" asks for a length or a time: "How long was he organist of the cathedral?"
     kinds = (kind, "duration") if kind == "measure" and _HOW_LONG.search(asking) else (kind,)
-    if any(passage_answers(k, sentence) and holds_the_event(sentence, asking)
+    if any(passage_answers(k, sentence, asking) and holds_the_event(sentence, asking)
            for title, text in passages for sentence in metrics.passage_sentences(f"{title} {text}") for k in kinds):
         return None
     return decline_reply([])
@@ -483,6 +483,7 @@ def says_nothing_new(reply: str, message: str, earlier) -> bool:
 _ASKS_WHO = re.compile(r"^\s*(?:who|whom|whose)\b", re.IGNORECASE)
 _ASKS_WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
 _ASKS_WHY = re.compile(r"^\W*(?:\w+[,!.]\s+)?why\b", re.IGNORECASE)
+_WHO_VERB = re.compile(r"^\s*who\s+([a-z]+)\b", re.IGNORECASE)
 _ASKS_WHO_IS = re.compile(r"^\s*who(?:\s+(?:is|was|are|were)\b|'s|’s)", re.IGNORECASE)
 # a person's full name: two capitalised words or more ("Albert Einstein", "Alexander Fleming")
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
@@ -802,6 +803,11 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
       not, or only in the past (`metrics.relation_in_past`): "Melbourne is the capital ...
       of the Australian state of Victoria ..." names a capital, not Australia's;
       "... Mitterrand was President of France from 1981 to 1995" a past president;
+    - to "Who ...?" that points back to nothing, it reads a sentence out that holds not
+      all the words asked (all but one of four or more; the verb right after "who" may be
+      said otherwise), its passage's title counted:
+      "Who invented the car?" -> "The first electromagnetic generator, the Faraday disk,
+      was invented in 1831 by British scientist Michael Faraday.";
     - asked how or where someone died or was born, it does not speak of that event
       (`grounded_numbers.holds_the_event`): "How did she die?" of Cleopatra -> "A member of
       the Ptolemaic dynasty, she was a descendant of its founder Ptolemy I ...".
@@ -835,6 +841,14 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
         if not held or (asked_of and not held & asked_of and _ASKS_WHAT.match(asking) and not listener
                         and not any(_held_stems(asked, set(_stems(turn))) == asked for turn in said)):
             return True  # (a question a turn answered before may be answered in other words)
+        # the verb of "Who <verb> ...?" may be said in other words ("established" for "founded")
+        verb = _WHO_VERB.match(asking)
+        # ... and a year may fall in a range ("in 1990" of "from 1981 to 1995")
+        of_whom = {w for w in asked if not metrics.is_number(w)} - (
+            {_stems(verb.group(1))[0]} if verb and _stems(verb.group(1)) else set())
+        if (_ASKS_WHO.match(asking) and not listener and not _POINTS_BACK.search(asking)
+                and len(of_whom - held) > (1 if len(of_whom) >= 4 else 0)):
+            return True  # "Who invented the car?" -> "... the Faraday disk, was invented in 1831 by ..."
     else:
         # a reply in other words than its passage sentence is judged by that sentence: what
         # it holds of the question, against the sentence that would answer instead

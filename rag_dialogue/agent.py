@@ -587,7 +587,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def _decline_before_generating(self, batch):
         """In a chat, a message of small talk only is answered in kind (`small_talk`), one
-        that asks for advice or a recommendation is told the chat has no taste of its own,
+        that asks for advice or a recommendation, or for the chat's favourite, is told the
+        chat has no taste of its own,
         one that asks what is happening now is told the chat cannot know it, an opening that
         says nothing to talk about ("why?") is asked what it is about, and a
         question whose passages do not hold what it asks about is declined, both without
@@ -596,11 +597,12 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return None
         from parlai.core.torch_agent import Output
 
-        from rag_dialogue.small_talk import about_the_moment, asks_for_advice, reply_to, unclear_opening
+        from rag_dialogue.small_talk import (about_the_moment, asks_for_advice, asks_its_favourite, reply_to,
+                                             unclear_opening)
 
         delimiter = self.opt.get("delimiter", "\n")
         messages = [obs.get("text", "").split(delimiter)[-1] for obs in batch.observations]
-        small_talk = [reply_to(m) or asks_for_advice(m) or about_the_moment(m)
+        small_talk = [reply_to(m) or asks_for_advice(m) or asks_its_favourite(m) or about_the_moment(m)
                       or (unclear_opening(m) if len(self._turns(obs)) == 1 else None)
                       for m, obs in zip(messages, batch.observations)]
         if all(small_talk):  # "hi", "thanks", "bye", "what time is it?": nothing retrieved
@@ -749,7 +751,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         Harrow coast" for Kettlewick pudding's oats and figs), and one that drops the rank its passage
         gives a superlative (`metrics.dropped_rank`: "Neptune is the largest planet" from
         "the fourth-largest planet") or ranks another thing so (`metrics.moved_superlative`:
-        "the largest planet" from Triton's "the largest natural satellite"), and one to
+        "the largest planet" from Triton's "the largest natural satellite") or ranks what no
+        passage ranks (`metrics.unheld_superlative`: "Blue is the most commonly used colour
+        ..."), and one to
         "Who ...?" that names no one (`abstain.names_no_one`), and one that claims an office
         or role of a name that no passage relates (`metrics.unheld_title`: "Kyoto is the
         capital city of Japan"), and one that reads a passage
@@ -772,7 +776,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, decline_reply,
+        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_for_fact, asks_the_listener, decline_reply,
                                           misses_the_question, names_no_one, passage_reply, unheld_subject)
         from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, holds_the_event, unheld_number
 
@@ -794,6 +798,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.unheld_title(reply, passages, turns) is not None
                     or metrics.dropped_rank(reply, passages) is not None
                     or metrics.moved_superlative(reply, passages, turns) is not None
+                    or metrics.unheld_superlative(reply, passages, turns) is not None
                     or names_no_one(reply, turns[-1])
                     or misses_the_question(reply, turns[-1], passages, self._replies + turns[:-1])
                     or counts_another_whole(reply, turns[-1])
@@ -801,7 +806,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or gives_no_number(reply, turns[-1])
                     or another_subject(reply, turns[-1], turns, passages))
 
-        unsupported = (metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
+        # to a question for a fact, a reply that claims nothing and does not decline answers
+        # nothing: "I love sushi. Where does it come from?" -> "I love food."
+        claims_nothing = ("?" in turns[-1] and asks_for_fact(turns[-1]) and not asks_the_listener(turns[-1])
+                          and not metrics.makes_claim(text, turns))
+        unsupported = (claims_nothing or metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
                        or metrics.doubled_word(text, [knowledge] + turns) is not None
                        or metrics.left_gap(text, [knowledge] + turns) is not None
                        or metrics.is_hallucinated(text, knowledge, turns,

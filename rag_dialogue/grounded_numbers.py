@@ -239,6 +239,49 @@ _DURATION = re.compile(
     r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|century|millennia)\b"
     r"(?!\s+(?:ago|before|earlier|later|after)\b)", re.IGNORECASE)  # "14,000 years ago" is when, not how long
 _YEAR = re.compile(r"(?<![0-9.,])(?:1[0-9]{3}|20[0-9]{2})(?![0-9]|[.,][0-9])")
+# what a measure's unit measures, checked in this order ("9,200,000 square kilometres" is an area)
+_UNIT_DIMENSIONS = (
+    ("temperature", re.compile(r"°|\bdegrees?\b|\bkelvin\b", re.IGNORECASE)),
+    ("speed", re.compile(r"\b(?:mph|knots?|m/s|km/h)\b", re.IGNORECASE)),
+    ("area", re.compile(r"\b(?:square|sq|km2|acres?|hectares?)\b", re.IGNORECASE)),
+    ("weight", re.compile(r"\b(?:kg|lb|t|kilograms?|grams?|tonnes?|tons?|pounds?)\b", re.IGNORECASE)),
+    ("length", re.compile(r"\b(?:m|km|cm|mm|ft|mi|au|metres?|meters?|kilometres?|kilometers?|centimetres?|"
+                          r"centimeters?|feet|foot|miles?|inch(?:es)?|yards?|light-years?)\b", re.IGNORECASE)),
+)
+# the dimension a question for a measure asks ("How hot ...?" a temperature); "How big ...?"
+# and "What is the size ...?" take any
+_ASKED_DIMENSIONS = (
+    ("length", re.compile(r"\bhow\s+(?:tall|high|deep|long|wide|far)\b|\b(?:height|length|depth|width|distance|"
+                          r"diameter|elevation|altitude)\b", re.IGNORECASE)),
+    ("weight", re.compile(r"\bhow\s+heavy\b|\b(?:weight|mass)\b", re.IGNORECASE)),
+    ("temperature", re.compile(r"\bhow\s+(?:hot|cold|warm)\b|\b(?:temperature|boiling point|melting point|"
+                               r"freezing point)\b", re.IGNORECASE)),
+    ("speed", re.compile(r"\bhow\s+fast\b|\bspeed\b", re.IGNORECASE)),
+)
+
+
+def asked_dimension(message: str) -> str | None:
+    """What a question for a measure measures: "length" ("How tall ...?"), "weight",
+    "temperature" or "speed"; None for any ("How big ...?") or no measure."""
+    if asked_number(message) != "measure":
+        return None
+    return next((name for name, pattern in _ASKED_DIMENSIONS if pattern.search(message or "")), None)
+
+
+def _dimension(measure: str) -> str | None:
+    """What a measure as written ("9,200,000 square kilometres") measures, by its unit."""
+    return next((name for name, unit in _UNIT_DIMENSIONS if unit.search(measure)), None)
+
+
+# a unit per second or hour goes on past the length it opens: "299,792,458 m⋅s−1", "30 km/h"
+_PER_TIME = re.compile(r"\s*(?:[⋅·/]\s*(?:s|h)\b|\s*per\s+(?:second|hour|minute)\b|[⋅·]?s\s*[−-]1\b)", re.IGNORECASE)
+
+
+def _measures_of(dimension: str | None, text: str) -> frozenset:
+    """The numbers of the measures in `text` of `dimension` (any, for None)."""
+    def of(m) -> str | None:
+        return "speed" if _PER_TIME.match(text, m.end()) else _dimension(m.group(0))
+    return numbers_in([m.group(0) for m in _MEASURE.finditer(text) if dimension is None or of(m) == dimension])
 _NUMBER_WORDS = frozenset(
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
@@ -302,9 +345,13 @@ def states_number(text: str) -> bool:
     return any(c in DIGITS for c in text) or any(w in _NUMBER_WORDS for w in _WORD.findall(text.lower()))
 
 
-def passage_answers(kind, text: str) -> bool:
+def passage_answers(kind, text: str, message: str = "") -> bool:
     """Whether a passage's text states a number of the `kind` asked (`asked_number`); a
-    count may be written in words ("Three living species are recognised")."""
+    count may be written in words ("Three living species are recognised"); a measure, of
+    the dimension `message` asks (`asked_dimension`: "How hot ...?" is not answered by an
+    area)."""
+    if kind == "measure" and asked_dimension(message):
+        return bool(_measures_of(asked_dimension(message), text))
     return _answers(kind, text, frozenset()) or (
         kind == "count" and any(w in _COUNT_WORDS for w in _WORD.findall(text.lower())))
 
@@ -502,10 +549,14 @@ def unheld_number(reply: str, message: str, passages) -> bool:
     kind = _asked_kind(message)
     if kind is None:
         return False
-    thing = counted_thing(message) if kind == "count" else None
+    thing = _asked_thing(kind, message)
     given = _answer_numbers(kind, thing, reply or "")
     if given and not holds_the_event(reply, message):
         return True  # a year of another event: "When did he die?" -> "... founded in 1885."
+    if not given and kind == "measure":
+        # a measure of another dimension: "How hot does it get?" -> "With an area of 9,200,000
+        # square kilometres (3,600,000 sq mi), it is the largest hot desert ..."
+        return bool(thing) and bool(_measures_of(None, reply or ""))
     if not given:
         # a count of another thing, the thing asked not named: "How many legs do they
         # have?" -> "At least 45,700 spider species have been recorded by taxonomists."
@@ -531,6 +582,14 @@ def gives_no_number(reply: str, message: str) -> bool:
     return asked_number(message) in ("measure", "count", "duration") and not states_number(reply or "")
 
 
+def _asked_thing(kind: str, message: str):
+    """What a question for a number of `kind` asks the number of: the thing a count counts
+    (`counted_thing`), the dimension a measure measures (`asked_dimension`), else None."""
+    if kind == "count":
+        return counted_thing(message)
+    return asked_dimension(message) if kind == "measure" else None
+
+
 def _answer_numbers(kind: str, thing, text: str) -> set:
     """The numbers in `text` that could answer a question for a number of `kind`: the
     counts of the `thing` counted, dates, measures, or (a count of nothing named: "How
@@ -539,6 +598,8 @@ def _answer_numbers(kind: str, thing, text: str) -> set:
         return {m.group(0).lower() for m in _STATED_FREQUENCY.finditer(text)}
     if kind == "count" and thing:
         return _counts_of(thing, text)
+    if kind == "measure" and thing:
+        return {n.replace(",", "") for n in _measures_of(thing, text)}
     return {n.replace(",", "") for n in _numbers_of_kind(kind, text)}
 
 
@@ -558,7 +619,7 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     kind = _asked_kind(message)
     if kind is None or _ASKS_MORE.search(message):
         return []
-    thing = counted_thing(message) if kind == "count" else None
+    thing = _asked_thing(kind, message)
     answering = [(title, [s for s in passage_sentences(text)
                           if _answer_numbers(kind, thing, s) and holds_the_event(s, message)])
                  for title, text in passages]
@@ -593,7 +654,7 @@ def number_check(message: str):
     kind = asked_number(message)
     if kind is None:
         return None
-    thing = counted_thing(message) if kind == "count" else None
+    thing = _asked_thing(kind, message)
     return lambda text: bool(_answer_numbers(kind, thing, text))
 
 
@@ -604,6 +665,6 @@ def states_asked_number(reply: str, message: str, sentences: Sequence[str]) -> b
     each"; "built over a period of about 26 years" does not answer "When was it built?"
     from "It was built c. 2600 BC over a period of about 26 years." """
     kind = _asked_kind(message)
-    thing = counted_thing(message) if kind == "count" else None
+    thing = _asked_thing(kind, message)
     answers = set().union(*(_answer_numbers(kind, thing, s) for s in sentences)) if sentences else set()
     return bool(_answer_numbers(kind, thing, reply) & answers)

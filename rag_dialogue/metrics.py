@@ -1033,6 +1033,29 @@ def _same_root(a: str, b: str, root: int = 5) -> bool:
     return a == b or (len(a) >= root and len(b) >= root and a[:root] == b[:root])
 
 
+# "the most common", not "most people" or "at least"
+_MOST = re.compile(r"\b(?:the|its|his|her|their)\s+(most|least)\s+([a-z]+)", re.IGNORECASE)
+
+
+def unheld_superlative(response: str, passages, history=()) -> str | None:
+    """The first superlative of a claim sentence of `response` (a word of SUPERLATIVES but
+    "most" and "least", or "the most"/"the least" with the word after it) that no passage ((title,
+    text) pairs) and no turn says (by stem); else None. A ranking is a claim of its own:
+    asked "Why is the sky blue?" with Blue's passages, none of which ranks it, the chat
+    said "Blue is the most commonly used colour in the spectrum of visible light."."""
+    written = " ".join([f"{title} {text}" for title, text in passages] + list(_turns(history)))
+    held = {stem(w) for w in _lowered_words(written)}
+    mosts = {(m.group(1).lower(), stem(m.group(2).lower())) for m in _MOST.finditer(written)}
+    for sentence in _statement_sentences(response):
+        for word in _lowered_words(sentence):
+            if word in SUPERLATIVES and word not in ("most", "least") and stem(word) not in held:
+                return word
+        for m in _MOST.finditer(sentence):
+            if (m.group(1).lower(), stem(m.group(2).lower())) not in mosts:
+                return m.group(0)
+    return None
+
+
 def moved_superlative(response: str, passages, history=()) -> str | None:
     """The first claim sentence of `response` with a superlative whose content word after
     it (what it ranks: "the largest planet") follows it in no passage sentence ((title,

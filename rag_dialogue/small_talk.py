@@ -67,6 +67,20 @@ _ADVICE = re.compile(r"\b(?:recommend|suggest|suggestions?|tips|advice)\b|"
 NO_TASTE = "I can't recommend anything myself, but I can tell you what I have read. What would you like to know?"
 
 
+# a question for the chat's own favourite: "What's your favourite colour?", "whats ur fave food"
+_ITS_FAVOURITE = re.compile(r"\b(?:your|ur|yr)\s+(?:very\s+)?(?:favou?rite|fave|fav)\b", re.IGNORECASE)
+
+
+def asks_its_favourite(message: str) -> str | None:
+    """`abstain.OF_ITSELF` for a message whose questions all ask the chat's favourite, else
+    None: it has none, and its generator made one up ("What's your favourite colour?" ->
+    "In the RGB colour model, yellow is the colour of the spectrum.")."""
+    from rag_dialogue.abstain import _SENTENCE, OF_ITSELF, asks_for_fact
+
+    asking = [s for s in _SENTENCE.split(message or "") if s.strip() and asks_for_fact(s)]
+    return OF_ITSELF if asking and all(_ITS_FAVOURITE.search(s) for s in asking) else None
+
+
 def asks_for_advice(message: str) -> str | None:
     """`NO_TASTE` for a message whose questions all ask what to choose ("What's a good movie
     to watch tonight?", "Can you recommend a good book?", "Any tips?") or who is best ("Who

@@ -45,6 +45,7 @@ def checks(passages, history):
         "unheld_title": lambda r: metrics.unheld_title(r, passages, history),
         "dropped_rank": lambda r: metrics.dropped_rank(r, passages),
         "moved_superlative": lambda r: metrics.moved_superlative(r, passages, history),
+        "unheld_superlative": lambda r: metrics.unheld_superlative(r, passages, history),
         "doubled_word": lambda r: metrics.doubled_word(r, [knowledge] + list(history)),
         "left_gap": lambda r: metrics.left_gap(r, [knowledge] + list(history)),
         "misses_the_question": lambda r: message and abstain.misses_the_question(r, message, passages, history[:-1]),

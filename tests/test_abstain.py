@@ -651,6 +651,24 @@ def test_a_question_that_goes_on_past_a_name_asks_no_relation_of_it():
     assert abstain.passage_reply(ferry, [], "Which village does the ferry across Lake Merrowin start from?")
 
 
+def test_who_did_something_to_a_thing_is_not_answered_by_a_sentence_without_that_thing():
+    faraday = [("Electric generator", "The first electromagnetic generator, the Faraday disk, was invented in 1831 "
+                                      "by British scientist Michael Faraday.")]
+    assert abstain.misses_the_question(faraday[0][1], "Who invented the car?", faraday)
+    benz = [("Car", "Karl Benz patented the first practical automobile, the Benz Patent-Motorwagen, in 1886; "
+                    "the car had three wheels.")]
+    assert not abstain.misses_the_question(benz[0][1], "Who invented the car?", benz)  # the verb in other words
+
+
+def test_a_question_for_a_measure_is_answered_by_one_of_its_dimension():
+    sahara = [("Sahara", "With an area of 9,200,000 square kilometres (3,600,000 sq mi), it is the largest hot "
+                         "desert in the world.")]
+    assert abstain.unanswered_number("How hot does it get?", sahara) is not None
+    assert abstain.unanswered_number("How big is it?", sahara) is None
+    hot = sahara + [("Sahara", "Temperatures can reach 58 °C in summer.")]
+    assert abstain.unanswered_number("How hot does it get?", hot) is None
+
+
 def test_a_question_typed_without_its_mark_is_read_as_one():
     assert abstain.as_typed_question("are they dangerous") == "are they dangerous?"
     assert abstain.as_typed_question("I just finished Harry Potter. who wrote it") == \

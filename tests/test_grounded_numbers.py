@@ -377,3 +377,16 @@ def test_how_much_of_a_thing_is_answered_by_an_amount_of_that_thing():
     coffee = [("Coffee", "A cup of brewed coffee holds about 95 mg of caffeine.")]
     assert not unheld_number("It holds about 95 mg of caffeine.", "How much caffeine is in a cup?", coffee)
     assert not unheld_number("It grossed $2.2 billion.", "How much money did it make?", [("Titanic", "It grossed $2.2 billion.")])
+
+
+def test_a_measure_of_another_dimension_does_not_answer():
+    sahara = [("Sahara", "With an area of 9,200,000 square kilometres (3,600,000 sq mi), it is the largest hot desert.")]
+    assert unheld_number(sahara[0][1], "How hot does it get?", sahara)
+    assert not unheld_number(sahara[0][1], "How big is it?", sahara)
+    eiffel = [("Eiffel Tower", "The tower is 330 metres (1,083 ft) tall and weighs 10,100 tonnes.")]
+    assert answering_sentences("How tall is the Eiffel Tower?", ["Eiffel Tower"], eiffel) == [eiffel[0][1]]
+    assert not unheld_number("It is 330 metres tall.", "How tall is it?", eiffel)
+    assert unheld_number("It weighs 10,100 tonnes.", "How tall is it?", eiffel)
+    light = [("Speed of light", "The speed of light is approximately 299,792,458 m\u22c5s\u22121.")]
+    assert answering_sentences("What is the speed of light?", ["speed of light"], light) == [light[0][1]]
+    assert unheld_number("It is 299,792,458 m long.", "How fast is light?", light + [("Light", "It is 5 m long.")])

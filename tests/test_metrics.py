@@ -511,6 +511,18 @@ def test_a_name_joined_from_two_names_is_held_by_neither():
                           ["Who joined?"]) == "Ronnie Jagger"
 
 
+def test_a_ranking_no_passage_makes_is_a_claim_of_its_own():
+    blue = [("Blue", "It lies between violet and green on the spectrum of visible light."),
+            ("Blue", "Blue is one of the three primary colours of pigments in painting.")]
+    asked = ["Why is the sky blue?"]
+    made_up = "Blue is the most commonly used colour in the spectrum of visible light."  # a chat reply
+    assert m.unheld_superlative(made_up, blue, asked) == "the most commonly"
+    assert m.unheld_superlative("Bandung is the largest city in Southeast Asia.", blue, asked) == "largest"
+    for kept in ("Blue lies between violet and green.", "Most people like blue.", "At least it is pretty.",
+                 "It is one of the most common colours."):
+        assert m.unheld_superlative(kept, blue + [("Blue", "It is one of the most common colours.")], asked) is None, kept
+
+
 def test_a_word_left_out_after_a_preposition_is_a_stumble():
     assert m.left_gap("Ondrel Vask was born in 1788 and died in  after 1846.") == "in  "
     assert m.left_gap("He was born in 1788 and died in 1846.") is None

@@ -49,6 +49,16 @@ def test_a_request_for_advice_is_told_the_chat_has_no_taste_of_its_own():
         assert small_talk.asks_for_advice(message) is None, message
 
 
+def test_a_question_for_the_chats_favourite_is_told_it_has_none():
+    from rag_dialogue.abstain import OF_ITSELF
+
+    for message in ("What's your favourite colour?", "whats ur fave food", "I love blue. What is your favorite color?"):
+        assert small_talk.asks_its_favourite(message) == OF_ITSELF, message
+    for message in ("What is my favourite colour?", "Blue is my favourite colour.",
+                    "What's your favourite colour? And who painted the Mona Lisa?"):
+        assert small_talk.asks_its_favourite(message) is None, message
+
+
 def test_boredom_is_answered_in_kind():
     assert small_talk.reply_to("I'm so bored") == small_talk.REPLIES["bored"]
     assert small_talk.reply_to("Hi! I'm bored.") == small_talk.REPLIES["greeting"]
