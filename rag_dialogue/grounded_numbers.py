@@ -228,7 +228,7 @@ _ASKED_KINDS = (
 _MEASURE = re.compile(
     r"[0-9][0-9,]*(?:\.[0-9]+)?(?:\s*(?:million|billion|thousand))?(?:[\s-]*°|[\s-]*\(?\b(?:m|km|cm|mm|ft|mi|kg|"
     r"lb|t|metres?|meters?|kilometres?|kilometers?|centimetres?|centimeters?|feet|foot|miles?|inch(?:es)?|"
-    r"yards?|kilograms?|grams?|tonnes?|tons?|pounds?|light-years?|au|degrees?|kelvin|acres?|hectares?|km2|sq|"
+    r"yards?|kilograms?|grams?|tonnes?|tons?|pounds?|light[ -]years?|au|degrees?|kelvin|acres?|hectares?|km2|sq|"
     r"square|mph|knots?|m/s|km/h)\b)", re.IGNORECASE)
 _DATE = re.compile(r"(?<![0-9.,])(?:[0-9]{3,4})(?![0-9]|[.,][0-9])")  # a year: "1961", "AD 476"
 # a time with its unit: "more than 120 years", "29.45 years", "about 26 years"
@@ -246,7 +246,7 @@ _UNIT_DIMENSIONS = (
     ("area", re.compile(r"\b(?:square|sq|km2|acres?|hectares?)\b", re.IGNORECASE)),
     ("weight", re.compile(r"\b(?:kg|lb|t|kilograms?|grams?|tonnes?|tons?|pounds?)\b", re.IGNORECASE)),
     ("length", re.compile(r"\b(?:m|km|cm|mm|ft|mi|au|metres?|meters?|kilometres?|kilometers?|centimetres?|"
-                          r"centimeters?|feet|foot|miles?|inch(?:es)?|yards?|light-years?)\b", re.IGNORECASE)),
+                          r"centimeters?|feet|foot|miles?|inch(?:es)?|yards?|light[ -]years?)\b", re.IGNORECASE)),
 )
 # the dimension a question for a measure asks ("How hot ...?" a temperature); "How big ...?"
 # and "What is the size ...?" take any

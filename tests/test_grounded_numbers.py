@@ -390,3 +390,7 @@ def test_a_measure_of_another_dimension_does_not_answer():
     light = [("Speed of light", "The speed of light is approximately 299,792,458 m\u22c5s\u22121.")]
     assert answering_sentences("What is the speed of light?", ["speed of light"], light) == [light[0][1]]
     assert unheld_number("It is 299,792,458 m long.", "How fast is light?", light + [("Light", "It is 5 m long.")])
+    # a unit written with a space: the number of one measure put to another's unit
+    orion = [("Orion Nebula", "It is 1,267.0 ± 5.4 light-years (388.5 ± 1.7 pc) away from Earth.")]
+    assert unheld_number("It is 1.7 light years away from Earth.", "How far away is it?", orion)
+    assert not unheld_number("It is 5.4 light years away.", "How far away is it?", orion)
