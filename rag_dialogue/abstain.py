@@ -799,6 +799,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     - asked for a superlative, it gives one of a place the question does not name
       (`_scoped_elsewhere`: "Seychelles is the smallest country in Africa ..." to "What is
       the smallest country in the world?");
+    - asked for a superlative, it gives it only ranked (`_ranks_the_superlative`: "Mount
+      Kenya is the second highest mountain in Africa" to "What's the tallest mountain in
+      Africa?");
     - to "What is the A of B?", it does not relate A to B (`metrics.relates`), read out or
       not, or only in the past (`metrics.relation_in_past`): "Melbourne is the capital ...
       of the Australian state of Victoria ..." names a capital, not Australia's;
@@ -828,8 +831,8 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     relation = None if listener else metrics.asked_relation(message)
     if relation and (not metrics.relates([(titles, reply)], *relation) or metrics.relation_in_past(reply, message)):
         return True
-    if _scoped_elsewhere(reply, message):
-        return True
+    if _scoped_elsewhere(reply, message) or (not _ASKS_YES_NO.match(message) and _ranks_the_superlative(reply, message)):
+        return True  # "what's the tallest mountain in africa" -> "Mount Kenya is the second highest ..."
     asking = without_polite_frame(_asking(message) or message)
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", asking)))  # not "ur" of "ur favorite", "heard" of "Have you heard of"
     if not asked or _ASKS_ANYTHING.search(message) or _ANSWER_WORD.match(reply or ""):

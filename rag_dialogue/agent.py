@@ -825,7 +825,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             unheld_subject(turns[-1], passages)
             or _supported_lead(text, turns[-1], knowledge, turns, joins)
             or passage_reply(passages, self._replies + turns, turns[-1]))
-        if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(instead, turns[-1])
+        if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(_untitled(instead, passages), turns[-1])
                         or gives_no_number(instead, turns[-1])
                         or not (metrics.declines(instead) or holds_the_event(instead, turns[-1]))):
             instead = None  # a passage's sentence that does not answer either
@@ -949,6 +949,19 @@ class RagDialogueAgent(TorchGeneratorAgent):
             if hit is not None:
                 found[f"recall@{len(retrieval.passages)}"] = AverageMetric(int(hit))
         return found
+
+
+def _untitled(reply: str, passages) -> str:
+    """`reply` without the passage title `passage_reply` leads a pronoun's sentence with
+    ("Great Pyramid of Giza: It was built c. 2600 BC ..."): the title names what the
+    sentence speaks of, not who did what a question asks."""
+    from rag_dialogue.abstain import _PARENTHESIS
+
+    for title, _ in passages:
+        for lead in {title, _PARENTHESIS.sub("", title or "").strip()}:
+            if lead and reply.startswith(f"{lead}: "):
+                return reply[len(lead) + 2:]
+    return reply
 
 
 def _supported_lead(reply: str, message: str, knowledge: str, turns, joins) -> Optional[str]:

@@ -676,3 +676,11 @@ def test_a_question_typed_without_its_mark_is_read_as_one():
     for kept in ("Who wrote it?", "I like dogs", "what a lovely day", "when I was a child we lived there",
                  "tell me about sharks", "Is it big."):
         assert abstain.as_typed_question(kept) == kept
+
+
+def test_a_superlative_asked_is_not_answered_by_one_ranked():
+    kenya = [("Mount Kenya", "Mount Kenya is the second highest mountain in Africa and the namesake of Kenya.")]
+    assert abstain.misses_the_question(kenya[0][1], "what's the tallest mountain in africa?", kenya)
+    kili = [("Mount Kilimanjaro", "It is the highest mountain in Africa.")]
+    assert not abstain.misses_the_question(kili[0][1], "what's the tallest mountain in africa?", kili)
+    assert not abstain.misses_the_question(kenya[0][1], "Is it the second highest mountain in Africa?", kenya)
