@@ -846,9 +846,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
             return True  # (a question a turn answered before may be answered in other words)
         # the verb of "Who <verb> ...?" may be said in other words ("established" for "founded")
         verb = _WHO_VERB.match(asking)
+        verb_stems = _stems(verb.group(1)) if verb else []
         # ... and a year may fall in a range ("in 1990" of "from 1981 to 1995")
-        of_whom = {w for w in asked if not metrics.is_number(w)} - (
-            {_stems(verb.group(1))[0]} if verb and _stems(verb.group(1)) else set())
+        of_whom = {w for w in asked if not metrics.is_number(w)} - set(verb_stems[:1])
         if (_ASKS_WHO.match(asking) and not listener and not _POINTS_BACK.search(asking)
                 and len(of_whom - held) > (1 if len(of_whom) >= 4 else 0)):
             return True  # "Who invented the car?" -> "... the Faraday disk, was invented in 1831 by ..."

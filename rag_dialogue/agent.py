@@ -808,7 +808,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
         # to a question for a fact, a reply that claims nothing and does not decline answers
         # nothing: "I love sushi. Where does it come from?" -> "I love food."
-        claims_nothing = ("?" in turns[-1] and asks_for_fact(turns[-1]) and not asks_the_listener(turns[-1])
+        listener = asks_the_listener(turns[-1])
+        claims_nothing = ("?" in turns[-1] and asks_for_fact(turns[-1]) and not listener
                           and not metrics.makes_claim(text, turns))
         unsupported = (claims_nothing or metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
                        or metrics.doubled_word(text, [knowledge] + turns) is not None
@@ -829,7 +830,6 @@ class RagDialogueAgent(TorchGeneratorAgent):
                         or gives_no_number(instead, turns[-1])
                         or not (metrics.declines(instead) or holds_the_event(instead, turns[-1]))):
             instead = None  # a passage's sentence that does not answer either
-        listener = asks_the_listener(turns[-1])
         if not instead and ("?" in turns[-1] or listener):
             # no passage sentence holds what it asks: say so
             instead = OF_ITSELF if listener else decline_reply([])

@@ -350,8 +350,9 @@ def passage_answers(kind, text: str, message: str = "") -> bool:
     count may be written in words ("Three living species are recognised"); a measure, of
     the dimension `message` asks (`asked_dimension`: "How hot ...?" is not answered by an
     area)."""
-    if kind == "measure" and asked_dimension(message):
-        return bool(_measures_of(asked_dimension(message), text))
+    dimension = asked_dimension(message) if kind == "measure" else None
+    if dimension:
+        return bool(_answer_numbers(kind, dimension, text))
     return _answers(kind, text, frozenset()) or (
         kind == "count" and any(w in _COUNT_WORDS for w in _WORD.findall(text.lower())))
 

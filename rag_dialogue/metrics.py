@@ -654,12 +654,13 @@ def makes_claim(response: str, history) -> bool:
 
 
 def response_category(response: str, knowledge, history,
-                      rare_words: Callable[[str], bool] | None = None) -> str:
+                      rare_words: Callable[[str], bool] | None = None,
+                      threshold: float = HALLUCINATED_ABOVE) -> str:
     """Exactly one of CATEGORIES, checked in this order: `degenerate` (`is_degenerate`),
-    `no_claim` (not `makes_claim`), `hallucinated` (hallucination_score >= HALLUCINATED_ABOVE),
-    else `faithful`. Babble is never faithful."""
+    `no_claim` (not `makes_claim`), `hallucinated` (hallucination_score >= `threshold`,
+    HALLUCINATED_ABOVE unless told), else `faithful`. Babble is never faithful."""
     features = hallucination_features(response, knowledge, history, rare_words)
-    return _category(response, history, score_from_features(features), bool(features["degenerate"]))
+    return _category(response, history, score_from_features(features), bool(features["degenerate"]), threshold)
 
 
 def _is_babble(response: str, knowledge, history) -> bool:
@@ -1401,9 +1402,7 @@ def is_hallucinated(response: str, knowledge, history,
     """True when the response's category is `hallucinated`: a fluent response that makes a
     claim its knowledge and history do not support (see `response_category`). The mean over
     responses is `hallucination_rate`. A lower `threshold` takes back more (the chat's)."""
-    features = hallucination_features(response, knowledge, history, rare_words)
-    return _category(response, history, score_from_features(features), bool(features["degenerate"]),
-                     threshold) == "hallucinated"
+    return response_category(response, knowledge, history, rare_words, threshold) == "hallucinated"
 
 
 _QUOTED = re.compile(r'["\u201c\u201d]([^"\u201c\u201d]{1,80})["\u201c\u201d]')
