@@ -20,6 +20,7 @@ from typing import Optional
 from rag_dialogue import presets
 from rag_dialogue.presets import WOW_SPLIT, split_options
 from rag_dialogue.utils import write_json_atomic, write_text_atomic
+from rag_dialogue.workers import Job, plan, run_jobs
 
 CONDITIONS = ("no_knowledge", "gold_knowledge", "rag_token", "rag_sequence", "fid")
 # The gold-knowledge model learns to speak from a given passage first; a recipe may
@@ -79,6 +80,9 @@ class Config:
         "plain": 0.3, "retrieval": 1.5, "run": 3.0, "train_run": 20.0})
     min_train_seconds: float = 60.0  # all conditions together, whatever the budget says
     reuse_models: bool = False  # evaluate the models already in `out` instead of training
+    # stages run side by side, each with its share of the cores (`workers.plan`; None: 2
+    # where there are 2 cores or more); 1 runs them here, one after another
+    workers: Optional[int] = None
     verbose: bool = False  # ParlAI's INFO lines on the console too (always in experiment.log)
 
 
@@ -133,8 +137,13 @@ def evaluate(model_file: Path, base: dict, overrides: dict, examples: int, log_f
     if "follow_rate" in report:  # how many responses stated a changed fact at all
         out["responses_stating_a_changed_fact"] = int(report["follow_rate"]._denom)
     out["examples"] = _value(report["exs"])
-    print("    " + "  ".join(f"{k} {v:.3f}" for k, v in out.items() if k != "examples"), flush=True)
     return out
+
+
+def print_measures(measures: dict, label: str = ""):
+    """An evaluation's figures on one console line."""
+    print("    " + (f"{label}: " if label else "") + "  ".join(
+        f"{k} {v:.3f}" for k, v in measures.items() if k != "examples"), flush=True)
 
 
 def run(config: Config) -> dict:
@@ -149,9 +158,7 @@ def run(config: Config) -> dict:
 
 
 def _run(config: Config, out: Path) -> dict:
-    from rag_dialogue import progress as bars
     from rag_dialogue.prepare import prepare
-    from rag_dialogue.train import train
 
     budget_s = config.budget_minutes * 60
     base = presets.load(f"{config.family}_base")
@@ -159,10 +166,10 @@ def _run(config: Config, out: Path) -> dict:
     splits = tuple(s for s in config.splits or DEFAULT_SPLITS[kind]
                    if kind == "embedded" or s not in REAL_WOW_SPLITS)
     n_evals = len(CONDITIONS) * len(splits) + 2
-    from rag_dialogue.retrieval.selection import selection_steps
+    from rag_dialogue.retrieval.selection import fit_query_encoder, selection_steps
 
     selecting = selection_steps(base) > 0
-    progress = Progress(2 + len(CONDITIONS) + selecting + n_evals, budget_s)
+    progress = Progress(2 + len(CONDITIONS) + selecting + n_evals, budget_s)  # counted again below
 
     progress.stage("dataset and indexes")
     prepared = prepare(base)
@@ -184,64 +191,108 @@ def _run(config: Config, out: Path) -> dict:
     # planned from the budget, not from what is left of it: a slow data preparation (a first
     # run builds the indexes) must not cut the training that the figures depend on
     train_budget = max(config.min_train_seconds, budget_s - eval_reserve)
-    models, query_encoder, selection, training = {}, None, None, {}
+    workers, threads = plan(config.workers)
+    if workers > 1:
+        print(f"{workers} stages at a time, {threads} thread{'s' if threads > 1 else ''} each "
+              f"(--workers 1: one at a time)")
+    # a stage with 1/workers of the cores takes up to workers x as long: its cap grows alike
+    cap = train_budget * config.cap_slack * workers
+    jobs, models, selection = [], {}, None
+    selection_job = selecting and not (config.reuse_models and (out / "query_encoder" / "selection.json").exists())
+    query_encoder = out / "query_encoder"
+    if selecting and not selection_job:
+        print(f"reusing {query_encoder}")
+        selection = json.loads((query_encoder / "selection.json").read_text())
     for condition in TRAIN_ORDER:
-        extra = {}
+        extra, after = {}, []
         if condition in RETRIEVAL and selecting:
-            if query_encoder is None:
-                query_encoder, selection = _knowledge_selection(
-                    base, out, config, progress,
-                    train_budget * config.train_shares["query_encoder"] * config.cap_slack)
-                training["query_encoder"] = _stage_record(
-                    "query_encoder", selection_steps(base), selection.get("steps"), selection.get("seconds"))
+            if selection_job and not any(job.name == "query_encoder" for job in jobs):
+                seconds = cap * config.train_shares["query_encoder"]
+                steps = selection_steps(base)
+                jobs.append(Job("query_encoder", fit_query_encoder, dict(
+                    preset=base, out_dir=query_encoder, max_seconds=seconds, eval_split="valid_unseen",
+                    progress=workers == 1), label=f"train the query encoder to select the gold knowledge "
+                    f"({steps} steps, at most {seconds / 60:.1f} min)"))
             extra["query_encoder"] = str(query_encoder)
-        seconds = train_budget * config.train_shares[condition] * config.cap_slack
+            after += ["query_encoder"] if selection_job else []
+        seconds = cap * config.train_shares[condition]
         recipe = f"{config.family}_{condition}"
         recipe_opts = presets.load(recipe)
         init_from, steps = recipe_opts.get("rag_dialogue_init_from"), recipe_opts.get("max_train_steps")
-        progress.stage(f"train {condition} ({f'{steps} steps, ' if steps else ''}at most {seconds / 60:.1f} min"
-                       + (f", from the {init_from} model)" if init_from else ")"))
         model_file = out / condition / "model"
+        if init_from and init_from not in models:
+            raise ValueError(f"{recipe}: rag_dialogue_init_from {init_from!r} is not trained before it "
+                             f"(order: {', '.join(TRAIN_ORDER)})")
         models[condition] = model_file
         if config.reuse_models and Path(f"{model_file}.opt").exists():
             print(f"reusing {model_file}")
-        else:
-            if init_from and init_from not in models:
-                raise ValueError(f"{recipe}: rag_dialogue_init_from {init_from!r} is not trained before it "
-                                 f"(order: {', '.join(TRAIN_ORDER)})")
-            if init_from:
-                extra["init_model"] = str(models[init_from])
-            with (bars.bar(steps, "    training", unit="step") if steps else bars.bar(seconds, "    training", unit="s")):
-                train(recipe, (), prepare_data=False, model_file=str(model_file), max_train_time=seconds,
-                      generator=base.get("generator"), **extra)
-        done = _train_stats(model_file)
-        training[condition] = _stage_record(condition, steps, done.get("train_steps"), done.get("train_time"))
-
-    results = {c: {} for c in CONDITIONS}
+            continue
+        if init_from:
+            extra["init_model"] = str(models[init_from])
+            after += [init_from] if any(job.name == init_from for job in jobs) else []
+        jobs.append(Job(condition, train_stage, dict(
+            recipe=recipe, model_file=model_file, seconds=seconds, steps=steps,
+            generator=base.get("generator"), extra=extra), after=tuple(after),
+            label=f"train {condition} ({f'{steps} steps, ' if steps else ''}at most {seconds / 60:.1f} min"
+                  + (f", from the {init_from} model)" if init_from else ")")))
+    trained = {job.name for job in jobs}
     for condition in CONDITIONS:
         extra = {"n_docs": config.eval_docs} if condition in RETRIEVAL else {}
         for split in splits:
-            progress.stage(f"evaluate {condition} on {split}")
             index = ({"index_dir": str(prepared.wow_test_index_dir)}
                      if split == WOW_SPLIT and condition in RETRIEVAL else {})
-            results[condition][split] = evaluate(
-                models[condition], base, {**split_options(kind, split), **extra, **index},
-                config.eval_examples, log_file=out / condition / f"{split}.jsonl")
-            _write_partial(out, results)
-
-    swap = {}
+            jobs.append(Job(f"{condition} on {split}", evaluate, dict(
+                model_file=models[condition], base=base,
+                overrides={**split_options(kind, split), **extra, **index},
+                examples=config.eval_examples, log_file=out / condition / f"{split}.jsonl"),
+                after=(condition,) if condition in trained else (),
+                label=f"evaluate {condition} on {split}"))
     if prepared.counterfactual_index_dir is not None:
         for name, index_dir in (("counterfactual_index", prepared.counterfactual_index_dir),
                                 ("original_index", prepared.index_dir)):
-            progress.stage(f"index swap: rag_token on test_counterfactual with the {name.replace('_', ' ')}")
             # only conversations up to their last turn that states a changed fact: the
             # follow rate counts those turns, and evaluating the others would be wasted
-            swap[name] = evaluate(models["rag_token"], base,
-                                  {"va_split": "test_counterfactual", "datatype": "test",
-                                   "va_changed_only": True,
-                                   "index_dir": str(index_dir), "n_docs": config.eval_docs},
-                                  config.swap_examples,
-                                  log_file=out / "rag_token" / f"test_counterfactual.{name}.jsonl")
+            jobs.append(Job(name, evaluate, dict(
+                model_file=models["rag_token"], base=base,
+                overrides={"va_split": "test_counterfactual", "datatype": "test", "va_changed_only": True,
+                           "index_dir": str(index_dir), "n_docs": config.eval_docs},
+                examples=config.swap_examples, log_file=out / "rag_token" / f"test_counterfactual.{name}.jsonl"),
+                after=("rag_token",) if "rag_token" in trained else (),
+                label=f"index swap: rag_token on test_counterfactual with the {name.replace('_', ' ')}"))
+
+    results, swap, training = {c: {} for c in CONDITIONS}, {}, {}
+    progress.stages = 2 + len(jobs)  # reused models are not stages
+
+    def started(job):
+        progress.stage(job.label)
+
+    def finished(job, result, seconds):
+        nonlocal selection
+        if workers > 1:
+            print(f"    {job.name} done in {seconds / 60:.1f} min", flush=True)
+        if job.name == "query_encoder":
+            selection = result
+        elif job.fn is train_stage:
+            pass
+        elif job.name in ("counterfactual_index", "original_index"):
+            swap[job.name] = result
+            print_measures(result, job.name if workers > 1 else "")
+        else:
+            condition, split = job.name.split(" on ")
+            results[condition][split] = result
+            print_measures(result, job.name if workers > 1 else "")
+            _write_partial(out, results)
+
+    run_jobs(jobs, workers, threads, on_start=started, on_done=finished,
+             setup=_worker_setup, setup_args=(out / "experiment.log", config.verbose))
+    if selecting:
+        training["query_encoder"] = _stage_record(
+            "query_encoder", selection_steps(base), selection.get("steps"), selection.get("seconds"))
+    for condition in TRAIN_ORDER:
+        steps = presets.load(f"{config.family}_{condition}").get("max_train_steps")
+        done = _train_stats(models[condition])
+        training[condition] = _stage_record(condition, steps, done.get("train_steps"), done.get("train_time"))
+    if swap:
         swap["follow_rate"] = swap["counterfactual_index"].get("follow_rate")
         swap["stale_rate"] = swap["counterfactual_index"].get("stale_rate")
 
@@ -257,21 +308,26 @@ def _run(config: Config, out: Path) -> dict:
     return summary
 
 
-def _knowledge_selection(base: dict, out: Path, config: Config, progress: Progress, seconds: float):
-    """Fine-tune the query encoder on the gold knowledge of the training dialogues once;
-    the retrieval conditions start from it (`--query-encoder`) and refine it (RAG by its
-    likelihood, FiD by the gold-passage loss)."""
-    from rag_dialogue.retrieval.selection import fit_query_encoder, selection_steps
+def train_stage(recipe: str, model_file: Path, seconds: float, steps, generator, extra: dict):
+    """One condition's training (a job: here or in a worker process)."""
+    from rag_dialogue import progress as bars
+    from rag_dialogue.train import train
 
-    steps = selection_steps(base)
-    folder = out / "query_encoder"
-    progress.stage(f"train the query encoder to select the gold knowledge ({steps} steps, "
-                   f"at most {seconds / 60:.1f} min)")
-    if config.reuse_models and (folder / "selection.json").exists():
-        print(f"reusing {folder}")
-        return folder, json.loads((folder / "selection.json").read_text())
-    stats = fit_query_encoder(base, folder, max_seconds=seconds, eval_split="valid_unseen")
-    return folder, stats
+    with (bars.bar(steps, "    training", unit="step") if steps else bars.bar(seconds, "    training", unit="s")):
+        train(recipe, (), prepare_data=False, model_file=str(model_file), max_train_time=seconds,
+              generator=generator, **extra)
+
+
+def _worker_setup(log_file: Path, verbose: bool):
+    """A worker process: ParlAI's lines to the experiment's log, no progress bars."""
+    import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
+    from rag_dialogue import progress as bars
+
+    bars.quiet()
+    _WORKER_LOGS.enter_context(bars.logs_to(log_file, verbose=verbose))
+
+
+_WORKER_LOGS = contextlib.ExitStack()  # open for the worker's life
 
 
 def _train_stats(model_file: Path) -> dict:
@@ -337,6 +393,10 @@ def add_subparser(subparsers):
                        "conversations, and test_wow, real WoW test seen; default: "
                        f"{','.join(DEFAULT_SPLITS['embedded'])} on the embedded data, "
                        f"{','.join(DEFAULT_SPLITS['wow'])} on WoW)")
+        p.add_argument("--workers", type=int, default=None,
+                       help="stages run side by side, each in its own process with its share of "
+                       "the cores (default: 2 where there are 2 cores or more; 1: one at a time, "
+                       "here): on 2 cores two one-thread stages finish sooner than one two-thread stage")
         p.add_argument("--verbose", action="store_true",
                        help="show ParlAI's option dumps and INFO lines here too (always in OUT/experiment.log)")
         p.set_defaults(func=_main_demo if name == "demo" else _main)
@@ -345,7 +405,7 @@ def add_subparser(subparsers):
 def _config(args) -> Config:
     return Config(family=args.preset, out=args.out or f"runs/{args.preset}",
                   budget_minutes=args.budget_minutes, eval_examples=args.eval_examples,
-                  reuse_models=args.reuse_models, verbose=args.verbose,
+                  reuse_models=args.reuse_models, verbose=args.verbose, workers=args.workers,
                   splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()) if args.splits else None)
 
 

@@ -9,6 +9,13 @@ import logging
 import time
 
 _bar = None
+_quiet = False  # a worker process of the experiment: the console shows its stage lines instead
+
+
+def quiet():
+    """No bars from this process (an experiment's worker: several run side by side)."""
+    global _quiet
+    _quiet = True
 
 
 @contextlib.contextmanager
@@ -18,6 +25,7 @@ def bar(total: float, desc: str, unit: str):
 
     global _bar
     _bar = tqdm(total=round(total), desc=desc, unit=unit, leave=True, dynamic_ncols=True,
+                disable=_quiet,
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}{unit} "
                            "[{elapsed}<{remaining}{postfix}]")
     _bar.started = _bar.last = time.time()
@@ -32,7 +40,7 @@ def advance(examples: int = 0, steps: int = 0, **postfix):
     """Move the open bar: a time bar (unit "s") by the time since the last call, a step
     bar (unit "step") by ``steps``, any other by ``examples``; never past its total
     (training ends with a short evaluation, whose examples are not training steps)."""
-    if _bar is None:
+    if _bar is None or _bar.disable:
         return
     if _bar.unit == "s":
         now = time.time()
