@@ -14,14 +14,16 @@ measures), two ways, alternating which goes first:
             (`strategies._pair_log_likelihoods`)
 
 With --before-docs N, "before" is this decoding with N passages retrieved (the experiment's
-eval_docs before it became the 3 the recipes train with) and "now" with --docs.
+eval_docs before it became the 3 the recipes train with) and "now" with --docs. With
+--before-head-cast, "before" is this decoding with the output layer's weight cast to bf16
+by autocast at every call (`CausalLMBackend.bf16_head_copy` off) and "now" with its bf16 copy.
 
 It prints per condition the median seconds of each way, their ratio (measured in the same
 run), how many replies are the same, and the measures of both. The machine may be noisy:
 read the ratio, and the run names its CPU.
 
     .venv/bin/python bench/bench_eval.py [--run runs/embedded] [--conditions rag_token,fid]
-        [--split valid_wow] [--examples 32] [--repeats 1] [--docs 3] [--before-docs 5]
+        [--split valid_wow] [--examples 32] [--repeats 1] [--docs 3] [--before-docs 5 | --before-head-cast]
 """
 
 import rag_dialogue  # noqa: F401  (first: ParlAI compatibility patches)
@@ -68,10 +70,12 @@ def set_way(way: str, docs: int):
     strategies._pair_log_likelihoods = BATCHED_PAIRS if WAYS[way] else per_example
 
 
-def run_way(way: str, model_file: Path, split: str, examples: int, docs: int, folder: Path, before_docs=None):
+def run_way(way: str, model_file: Path, split: str, examples: int, docs: int, folder: Path, before_docs=None,
+            before_head_cast=False):
     if before_docs:  # both ways decode as now; "before" retrieves before_docs passages
         docs = before_docs if way == "before" else docs
-    set_way("now" if before_docs else way, docs)
+    set_way("now" if before_docs or before_head_cast else way, docs)
+    CausalLMBackend.bf16_head_copy = not (before_head_cast and way == "before")
     opt = json.loads(Path(str(model_file) + ".opt").read_text())
     base = {k: opt[k] for k in ("task", "datapath", "index_dir", "eval_batchsize", "inference",
                                 "beam_block_ngram", "beam_min_length") if k in opt}
@@ -92,6 +96,8 @@ def main():
     ap.add_argument("--examples", type=int, default=32)
     ap.add_argument("--docs", type=int, default=3, help="passages retrieved, as the experiment's eval_docs")
     ap.add_argument("--before-docs", type=int, help="compare against this decoding with this many passages")
+    ap.add_argument("--before-head-cast", action="store_true",
+                    help="compare against this decoding with the output layer cast by autocast at every call")
     ap.add_argument("--repeats", type=int, default=1, help="runs of each way (medians are reported)")
     args = ap.parse_args()
     rows = []
@@ -105,7 +111,7 @@ def main():
                 order = list(WAYS) if repeat % 2 == 0 else list(WAYS)[::-1]
                 for way in order:
                     took, measures, said = run_way(way, model_file, args.split, args.examples, args.docs, Path(tmp),
-                                                  args.before_docs)
+                                                  args.before_docs, args.before_head_cast)
                     seconds[way].append(took)
                     results[way] = (measures, said)
             same = sum(a == b for a, b in zip(results["before"][1], results["now"][1]))

@@ -264,6 +264,7 @@ class _Backend:
     `reorder_incremental` on its own state."""
 
     _separator: List[int] = []  # tokens after each passage (a seq2seq input's " //")
+    bf16_head_copy = True  # see `_head_weight` (bench/bench_eval.py --before-head-cast switches it off)
 
     def __init__(self, generator, tokenizer, special_ids: dict, max_context_len: int,
                  passage_truncate: int, autocast_bf16: bool = False, bf16_inference: bool = False):
@@ -276,6 +277,7 @@ class _Backend:
         self.bf16_inference = bf16_inference
         self._passage_token_cache = {}
         self._int8_head = None  # the output layer with int8 weights (generation only), once asked
+        self._bf16_head = (None, None)  # (which weight and version it copies, its bf16 copy)
 
     def _autocast(self):
         """bf16 autocast on the CPU, for training steps and (separately) for inference."""
@@ -304,7 +306,22 @@ class _Backend:
             return self._int8_head(hidden.float())
         head = self.generator.get_output_embeddings()
         bias = getattr(self.generator, "final_logits_bias", None)
-        return F.linear(hidden, head.weight, head.bias if bias is None else bias.view(-1))
+        return F.linear(hidden, self._head_weight(head.weight), head.bias if bias is None else bias.view(-1))
+
+    def _head_weight(self, weight: torch.Tensor) -> torch.Tensor:
+        """The output layer's weight, or under bf16 autocast without autograd its bf16 copy,
+        made once per version of the weight. Autocast casts the 49k x H matrix again at
+        every call, and a decoding step calls it once: a fifth of a step's time went to
+        that cast (bench/bench_eval.py). The products are the same: autocast multiplies
+        in bf16 either way."""
+        if (not self.bf16_head_copy or weight.dtype != torch.float32 or weight.device.type != "cpu"
+                or torch.is_grad_enabled()
+                or not torch.is_autocast_enabled("cpu") or torch.get_autocast_dtype("cpu") != torch.bfloat16):
+            return weight
+        key = (weight.data_ptr(), weight._version)
+        if self._bf16_head[0] != key:
+            self._bf16_head = (key, weight.detach().to(torch.bfloat16))
+        return self._bf16_head[1]
 
     def quantize_output_layer(self) -> None:
         """Decode through an int8 copy of the output layer (see `DecodeInt8Linear`; the input

@@ -235,30 +235,7 @@ def _run(config: Config, out: Path) -> dict:
             generator=base.get("generator"), extra=extra), after=tuple(after),
             label=f"train {condition} ({f'{steps} steps, ' if steps else ''}at most {seconds / 60:.1f} min"
                   + (f", from the {init_from} model)" if init_from else ")")))
-    trained = {job.name for job in jobs}
-    for condition in CONDITIONS:
-        extra = {"n_docs": config.eval_docs} if condition in RETRIEVAL else {}
-        for split in splits:
-            index = ({"index_dir": str(prepared.wow_test_index_dir)}
-                     if split == WOW_SPLIT and condition in RETRIEVAL else {})
-            jobs.append(Job(f"{condition} on {split}", evaluate, dict(
-                model_file=models[condition], base=base,
-                overrides={**split_options(kind, split), **extra, **index},
-                examples=config.eval_examples, log_file=out / condition / f"{split}.jsonl"),
-                after=(condition,) if condition in trained else (),
-                label=f"evaluate {condition} on {split}"))
-    if prepared.counterfactual_index_dir is not None:
-        for name, index_dir in (("counterfactual_index", prepared.counterfactual_index_dir),
-                                ("original_index", prepared.index_dir)):
-            # only conversations up to their last turn that states a changed fact: the
-            # follow rate counts those turns, and evaluating the others would be wasted
-            jobs.append(Job(name, evaluate, dict(
-                model_file=models["rag_token"], base=base,
-                overrides={"va_split": "test_counterfactual", "datatype": "test", "va_changed_only": True,
-                           "index_dir": str(index_dir), "n_docs": config.eval_docs},
-                examples=config.swap_examples, log_file=out / "rag_token" / f"test_counterfactual.{name}.jsonl"),
-                after=("rag_token",) if "rag_token" in trained else (),
-                label=f"index swap: rag_token on test_counterfactual with the {name.replace('_', ' ')}"))
+    jobs += evaluation_jobs(models, {job.name for job in jobs}, base, splits, config, prepared)
 
     results, swap, training = {c: {} for c in CONDITIONS}, {}, {}
     progress.stages = 2 + len(jobs)  # reused models are not stages
@@ -306,6 +283,38 @@ def _run(config: Config, out: Path) -> dict:
     }
     write_results(out, summary)
     return summary
+
+
+def evaluation_jobs(models: dict, trained: set, base: dict, splits, config: Config, prepared) -> list:
+    """The evaluations of every condition on every split, and the index swap, as jobs that
+    wait for the training of their model (if it is among `trained`)."""
+    kind = base.get("rag_dialogue_data", "embedded")
+    jobs = []
+    for condition in CONDITIONS:
+        extra = {"n_docs": config.eval_docs} if condition in RETRIEVAL else {}
+        for split in splits:
+            index = ({"index_dir": str(prepared.wow_test_index_dir)}
+                     if split == WOW_SPLIT and condition in RETRIEVAL else {})
+            jobs.append(Job(f"{condition} on {split}", evaluate, dict(
+                model_file=models[condition], base=base,
+                overrides={**split_options(kind, split), **extra, **index},
+                examples=config.eval_examples, log_file=Path(config.out) / condition / f"{split}.jsonl"),
+                after=(condition,) if condition in trained else (),
+                label=f"evaluate {condition} on {split}"))
+    if prepared.counterfactual_index_dir is not None:
+        for name, index_dir in (("counterfactual_index", prepared.counterfactual_index_dir),
+                                ("original_index", prepared.index_dir)):
+            # only conversations up to their last turn that states a changed fact: the
+            # follow rate counts those turns, and evaluating the others would be wasted
+            jobs.append(Job(name, evaluate, dict(
+                model_file=models["rag_token"], base=base,
+                overrides={"va_split": "test_counterfactual", "datatype": "test", "va_changed_only": True,
+                           "index_dir": str(index_dir), "n_docs": config.eval_docs},
+                examples=config.swap_examples,
+                log_file=Path(config.out) / "rag_token" / f"test_counterfactual.{name}.jsonl"),
+                after=("rag_token",) if "rag_token" in trained else (),
+                label=f"index swap: rag_token on test_counterfactual with the {name.replace('_', ' ')}"))
+    return jobs
 
 
 def train_stage(recipe: str, model_file: Path, seconds: float, steps, generator, extra: dict):

@@ -310,3 +310,32 @@ def test_a_row_whose_reply_ended_leaves_the_decoding_cache(tiny_llama_dir, monke
     assert torch.allclose(every[0], live[0], atol=1e-5)
     assert torch.allclose(every[1][[0, 2]], live[1][[0, 2]], atol=1e-5) and (live[1][1] == 0).all()
     assert torch.allclose(every[2][:2], live[2][:2], atol=1e-5) and (live[2][2] == 0).all()
+
+
+def test_the_output_layers_bf16_copy_gives_autocasts_logits_and_follows_the_weight(tiny_llama_dir):
+    """Under bf16 inference the output layer multiplies by a bf16 copy made once, not a cast
+    per call: the logits are the same, and a changed weight is copied again."""
+    import torch
+
+    from rag_dialogue import backends
+
+    model, tok = load_generator(str(tiny_llama_dir))
+    backend = backends.make_backend(model, tok, generator_special_ids(model, tok), max_context_len=64,
+                                    passage_truncate=64, bf16_inference=True)
+    model.eval()
+    hidden = torch.randn(3, 2, model.config.hidden_size)
+
+    def logits(copy: bool):
+        backend.bf16_head_copy = copy
+        with torch.no_grad(), backend._autocast():
+            return backend.project(hidden)
+
+    cast_each_call = logits(False)
+    assert torch.equal(logits(True), cast_each_call)
+    assert backend._bf16_head[1].dtype == torch.bfloat16
+    weight = model.get_output_embeddings().weight
+    with torch.no_grad():
+        weight.mul_(2.0)  # a training step changes it in place
+    assert torch.equal(logits(True), logits(False)) and not torch.equal(logits(True), cast_each_call)
+    with torch.enable_grad(), backend._autocast():  # autograd: autocast's own cast, for the gradient
+        assert backend._head_weight(weight) is weight
