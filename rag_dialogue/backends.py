@@ -311,9 +311,9 @@ class _Backend:
     def _head_weight(self, weight: torch.Tensor) -> torch.Tensor:
         """The output layer's weight, or under bf16 autocast without autograd its bf16 copy,
         made once per version of the weight. Autocast casts the 49k x H matrix again at
-        every call, and a decoding step calls it once: a fifth of a step's time went to
-        that cast (bench/bench_eval.py). The products are the same: autocast multiplies
-        in bf16 either way."""
+        every call, and a decoding step calls it once: without the copy an evaluation took
+        1.1x as long (no knowledge 1.33x; bench/bench_eval.py --before-head-cast). The
+        products are the same: autocast multiplies in bf16 either way."""
         if (not self.bf16_head_copy or weight.dtype != torch.float32 or weight.device.type != "cpu"
                 or torch.is_grad_enabled()
                 or not torch.is_autocast_enabled("cpu") or torch.get_autocast_dtype("cpu") != torch.bfloat16):
