@@ -66,8 +66,9 @@ def test_the_wow_bart_large_recipes_run_the_experiment(tmp_path, tiny_wow_family
     out = tmp_path / "run"
     # WoW has no index swap: no evaluation time reserved for one (else the planner leaves
     # the stages only their minimum, and a busy machine's time guard cuts them)
+    # one stage at a time, here (the embedded end-to-end test runs two at a time on 2 cores)
     summary = run(Config(family=tiny_wow_family, out=str(out), budget_minutes=60, eval_examples=4,
-                         swap_examples=0, min_train_seconds=8))
+                         swap_examples=0, min_train_seconds=8, workers=1))
     assert set(summary["conditions"]) == set(CONDITIONS)
     for condition in CONDITIONS:
         assert set(summary["conditions"][condition]) == {"test_seen", "test_unseen"}  # no test_wow split
