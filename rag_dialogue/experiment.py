@@ -391,7 +391,8 @@ def add_subparser(subparsers):
         p.add_argument("--budget-minutes", type=float, default=Config.budget_minutes,
                        help="the time the experiment is planned to take: the recipes plan their "
                        "training in steps (max_train_steps); a stage whose steps take more than "
-                       f"{Config.cap_slack}x its share of this budget stops early, with a warning")
+                       f"{Config.cap_slack}x its share of this budget (times --workers) stops early, "
+                       "with a warning")
         p.add_argument("--eval-examples", type=int, default=Config.eval_examples,
                        help="examples evaluated per condition and split")
         p.add_argument("--reuse-models", action="store_true",
