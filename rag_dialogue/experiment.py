@@ -169,7 +169,8 @@ def _run(config: Config, out: Path) -> dict:
     from rag_dialogue.retrieval.selection import fit_query_encoder, selection_steps
 
     selecting = selection_steps(base) > 0
-    progress = Progress(2 + len(CONDITIONS) + selecting + n_evals, budget_s)  # counted again below
+    # every stage if no model is reused; set again once the jobs are known
+    progress = Progress(2 + len(CONDITIONS) + selecting + n_evals, budget_s)
 
     progress.stage("dataset and indexes")
     prepared = prepare(base)
@@ -197,7 +198,7 @@ def _run(config: Config, out: Path) -> dict:
               f"(--workers 1: one at a time)")
     # a stage with 1/workers of the cores takes up to workers x as long: its cap grows alike
     cap = train_budget * config.cap_slack * workers
-    jobs, models, selection = [], {}, None
+    jobs, models, planned, selection = [], {}, {}, None
     selection_job = selecting and not (config.reuse_models and (out / "query_encoder" / "selection.json").exists())
     query_encoder = out / "query_encoder"
     if selecting and not selection_job:
@@ -219,6 +220,7 @@ def _run(config: Config, out: Path) -> dict:
         recipe = f"{config.family}_{condition}"
         recipe_opts = presets.load(recipe)
         init_from, steps = recipe_opts.get("rag_dialogue_init_from"), recipe_opts.get("max_train_steps")
+        planned[condition] = steps
         model_file = out / condition / "model"
         if init_from and init_from not in models:
             raise ValueError(f"{recipe}: rag_dialogue_init_from {init_from!r} is not trained before it "
@@ -249,16 +251,14 @@ def _run(config: Config, out: Path) -> dict:
             print(f"    {job.name} done in {seconds / 60:.1f} min", flush=True)
         if job.name == "query_encoder":
             selection = result
-        elif job.fn is train_stage:
-            pass
-        elif job.name in ("counterfactual_index", "original_index"):
-            swap[job.name] = result
+        elif job.fn is evaluate:
             print_measures(result, job.name if workers > 1 else "")
-        else:
-            condition, split = job.name.split(" on ")
-            results[condition][split] = result
-            print_measures(result, job.name if workers > 1 else "")
-            _write_partial(out, results)
+            if job.name in ("counterfactual_index", "original_index"):
+                swap[job.name] = result
+            else:
+                condition, split = job.name.split(" on ")
+                results[condition][split] = result
+                _write_partial(out, results)
 
     run_jobs(jobs, workers, threads, on_start=started, on_done=finished,
              setup=_worker_setup, setup_args=(out / "experiment.log", config.verbose))
@@ -266,9 +266,9 @@ def _run(config: Config, out: Path) -> dict:
         training["query_encoder"] = _stage_record(
             "query_encoder", selection_steps(base), selection.get("steps"), selection.get("seconds"))
     for condition in TRAIN_ORDER:
-        steps = presets.load(f"{config.family}_{condition}").get("max_train_steps")
         done = _train_stats(models[condition])
-        training[condition] = _stage_record(condition, steps, done.get("train_steps"), done.get("train_time"))
+        training[condition] = _stage_record(condition, planned[condition], done.get("train_steps"),
+                                            done.get("train_time"))
     if swap:
         swap["follow_rate"] = swap["counterfactual_index"].get("follow_rate")
         swap["stale_rate"] = swap["counterfactual_index"].get("stale_rate")

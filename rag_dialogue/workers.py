@@ -49,7 +49,8 @@ def _start_worker(threads: int, setup: Optional[Callable], setup_args: tuple):
         setup(*setup_args)
 
 
-def _ordered(jobs: Sequence[Job]) -> List[Job]:
+def _checked(jobs: Sequence[Job]) -> List[Job]:
+    """The jobs, as a list, once their names are unique and what they wait for exists."""
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         raise ValueError(f"job names repeat: {names}")
@@ -72,16 +73,17 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1, threads: int = 1,
     `on_start(job)` and `on_done(job, result, seconds)` run here, in this process. A job
     that raises stops the run: no further job starts, and the error names the job.
     """
-    pending, results = _ordered(jobs), {}
+    pending, results = _checked(jobs), {}
 
     def ready():
         return [job for job in pending if all(a in results for a in job.after)]
 
     if workers <= 1:
         while pending:
-            job = ready()[0] if ready() else None
-            if job is None:
+            waiting = ready()
+            if not waiting:
                 raise ValueError(f"jobs wait for each other: {[j.name for j in pending]}")
+            job = waiting[0]
             pending.remove(job)
             on_start(job)
             started = time.time()
