@@ -617,3 +617,36 @@ def test_small_talk_is_answered_in_kind_without_retrieving(trained_causal, tiny_
         small_talk.REPLIES["thanks"]]
     assert len(calls) == 1  # the question only
     assert out.getvalue().count("[retrieved passages]") == 1
+
+
+def _train_twice(tmp_path, tiny_task, tiny_index, tiny_llama_dir, **seed):  # noqa: F811
+    """Two 3-step trainings from different Python random states; their trained weights."""
+    import random
+
+    from parlai.scripts.train_model import TrainModel
+
+    weights = []
+    for run in (1, 2):
+        random.seed(run)  # what a fresh process, or an earlier job in a worker, leaves behind
+        model_file = tmp_path / f"run{run}" / "model"
+        model_file.parent.mkdir(parents=True)
+        TrainModel.main(
+            model="rag_dialogue.agent:RagDialogueAgent", model_file=str(model_file),
+            task="fromfile:parlaiformat", fromfile_datapath=str(tiny_task),
+            generator=str(tiny_llama_dir), generator_train_layers=1, index_dir=str(tiny_index),
+            n_docs=2, batchsize=2, max_train_steps=3, validation_max_exs=2, learningrate=1e-3,
+            optimizer="adamw", skip_generation=True, datapath=str(model_file.parent),
+            label_truncate=16, **seed,
+        )
+        weights.append(torch.load(model_file, map_location="cpu", weights_only=False)["model"])
+    return weights
+
+
+def test_a_seeded_training_repeats_itself_and_an_unseeded_one_does_not(
+        tiny_task, tiny_index, tiny_llama_dir, tmp_path):  # noqa: F811
+    first, second = _train_twice(tmp_path / "seeded", tiny_task, tiny_index, tiny_llama_dir, seed=0)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    # without a seed the teacher draws other turns: the comparison above can fail
+    first, second = _train_twice(tmp_path / "unseeded", tiny_task, tiny_index, tiny_llama_dir)
+    assert not all(torch.equal(first[k], second[k]) for k in first)
