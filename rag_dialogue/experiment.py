@@ -84,6 +84,9 @@ class Config:
     # where there are 2 cores or more); 1 runs them here, one after another
     workers: Optional[int] = None
     verbose: bool = False  # ParlAI's INFO lines on the console too (always in experiment.log)
+    # every training's seed (the trainings' turn order and initial state; None: the
+    # recipes' own). One seed repeats a run's figures; several show how far a training moves them
+    seed: Optional[int] = None
 
 
 class Progress:
@@ -162,6 +165,8 @@ def _run(config: Config, out: Path) -> dict:
 
     budget_s = config.budget_minutes * 60
     base = presets.load(f"{config.family}_base")
+    if config.seed is not None:
+        base["seed"] = config.seed
     kind = base.get("rag_dialogue_data", "embedded")
     splits = tuple(s for s in config.splits or DEFAULT_SPLITS[kind]
                    if kind == "embedded" or s not in REAL_WOW_SPLITS)
@@ -205,7 +210,7 @@ def _run(config: Config, out: Path) -> dict:
         print(f"reusing {query_encoder}")
         selection = json.loads((query_encoder / "selection.json").read_text())
     for condition in TRAIN_ORDER:
-        extra, after = {}, []
+        extra, after = ({} if config.seed is None else {"seed": config.seed}), []
         if condition in RETRIEVAL and selecting:
             if selection_job and not any(job.name == "query_encoder" for job in jobs):
                 seconds = cap * config.train_shares["query_encoder"]
@@ -407,6 +412,10 @@ def add_subparser(subparsers):
                        help="stages run side by side, each in its own process with its share of "
                        "the cores (default: 2 where there are 2 cores or more; 1: one at a time, "
                        "here): on 2 cores two one-thread stages finish sooner than one two-thread stage")
+        p.add_argument("--seed", type=int, default=None,
+                       help="seed of every training and of the query encoder's (default: the "
+                       "recipes' own, 0): the same seed repeats a run's figures on one machine; "
+                       "other seeds show how much a training moves them")
         p.add_argument("--verbose", action="store_true",
                        help="show ParlAI's option dumps and INFO lines here too (always in OUT/experiment.log)")
         p.set_defaults(func=_main_demo if name == "demo" else _main)
@@ -416,6 +425,7 @@ def _config(args) -> Config:
     return Config(family=args.preset, out=args.out or f"runs/{args.preset}",
                   budget_minutes=args.budget_minutes, eval_examples=args.eval_examples,
                   reuse_models=args.reuse_models, verbose=args.verbose, workers=args.workers,
+                  seed=args.seed,
                   splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()) if args.splits else None)
 
 

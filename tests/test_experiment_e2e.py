@@ -50,11 +50,14 @@ inference: greedy
 def test_experiment_writes_results_tables_and_plots(tmp_path, tiny_family):
     out = tmp_path / "run"
     summary = run(Config(family=tiny_family, out=str(out), budget_minutes=60, eval_examples=4,
-                         swap_examples=4, min_train_seconds=8))
+                         swap_examples=4, min_train_seconds=8, seed=5))
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
     for condition in CONDITIONS:  # the recipes' planned steps, well inside the time caps
         assert json.loads((out / condition / "model.trainstats").read_text())["parleys"] == 3, condition
+        # --seed reaches every training (the recipes here set none)
+        assert json.loads((out / condition / "model.opt").read_text())["seed"] == 5, condition
+    assert on_disk["knowledge_selection"]["seed"] == 5 and on_disk["config"]["seed"] == 5
     assert set(on_disk) == {"conditions", "swap", "knowledge_selection", "training", "config", "wall_seconds"}
     # every stage records its planned and done steps (the selection's too)
     assert on_disk["training"]["rag_token"]["planned_steps"] == on_disk["training"]["rag_token"]["steps"] == 3

@@ -117,7 +117,7 @@ def train_query_encoder(selector: Selector, examples, out_dir, *, steps: int, ba
         bar.close()
         encoder.eval()
     stats = {"steps": step, "seconds": round(time.time() - started, 1), "batch_size": batch_size, "lr": lr,
-             "bf16_autocast": autocast_bf16,
+             "bf16_autocast": autocast_bf16, "seed": seed,
              "candidates": selector.n_candidates, "examples": len(order),
              "final_loss": float(np.mean(losses[-20:])) if losses else None,
              "gold_among_candidates": float(np.mean(with_gold)) if with_gold else None}
@@ -142,7 +142,8 @@ def fit_query_encoder(preset: dict, out_dir, *, steps: int | None = None, batch_
     With `eval_split`, recall@1/5 of the gold sentence among the passages the agent would
     retrieve is measured there before and after, and kept in `selection.json`. `steps`,
     `lr` and `autocast_bf16` default to the recipe's `rag_dialogue_selection_steps` (else
-    100), `rag_dialogue_selection_lr` (else 3e-5) and `bf16_autocast`.
+    100), `rag_dialogue_selection_lr` (else 3e-5) and `bf16_autocast`; the order of the
+    turns and the initial state follow the recipe's `seed` (else 0).
     """
     from rag_dialogue.presets import split_options
     from rag_dialogue.retrieval.index import DenseIndex
@@ -172,6 +173,7 @@ def fit_query_encoder(preset: dict, out_dir, *, steps: int | None = None, batch_
 
     stats = train_query_encoder(selector, examples, out_dir, steps=steps, batch_size=batch_size, lr=lr,
                                 max_seconds=max_seconds, progress=progress, after=evaluation,
+                                seed=int(preset.get("seed") or 0),
                                 autocast_bf16=use_bf16(preset.get("bf16_autocast", False)) if autocast_bf16 is None else autocast_bf16)
     if dev:
         after = stats["eval"]["after"]
