@@ -84,6 +84,20 @@ def _as_text(parts) -> str:
     return "\n".join(p if isinstance(p, str) else " ".join(p) for p in parts)
 
 
+def knowledge_passages(knowledge) -> list:
+    """The knowledge as (title, text) pairs: a line "title / sentence" (as the teachers
+    write it) or a pair gives both, other text has no title."""
+    parts = (knowledge or "").split("\n") if isinstance(knowledge, str) else list(knowledge or [])
+    passages = []
+    for part in parts:
+        if isinstance(part, str):
+            title, sep, text = part.partition(" / ")
+            passages.append((title, text) if sep else ("", part))
+        else:
+            passages.append((part[0], part[1]) if len(part) > 1 else ("", part[0]))
+    return passages
+
+
 @functools.lru_cache(maxsize=1)
 def _stemmer():
     # Importing NLTK draws from Python's global random state. Training resumed from a
@@ -497,6 +511,9 @@ def hallucination_features(response: str, knowledge, history,
       unsupported_number        1.0 when a number is in neither the knowledge nor the history
       unsupported_name          1.0 when a capitalised word inside a sentence (a name: "Korean",
                                 "Mekong") is in neither
+      blended_name              1.0 when a name of two or more words joins pieces of names that
+                                nothing writes together (`blended_name`: "The Royal Blue Skies"
+                                from "The Royal Blue" and "Blue Skies"), each word supported
       uncopied                  1 - the share of the response's word bigrams found in the
                                 knowledge sentence that matches best (per response sentence)
       unmatched                 1 - the token F1 with the knowledge sentence that matches best
@@ -556,6 +573,7 @@ def hallucination_features(response: str, knowledge, history,
                                         for w, s in zip(words, stems))),
         "unsupported_name": float(any(stem(w) not in k_stems and stem(w) not in h_stems
                                       for w in name_words(response))),
+        "blended_name": float(blended_name(response, knowledge_passages(knowledge), history) is not None),
         "log_words": math.log1p(len(tokens)),
         "unmatched_knowledge": 1.0 - _f1(tokens, k_tokens) if tokens else 1.0,
         "degenerate": float(_is_babble(response, knowledge, history)),
@@ -584,11 +602,13 @@ def _lifted(score: float) -> float:
 
 def score_from_features(features: dict) -> float:
     """The hallucination score of `hallucination_features` output: the logistic model, lifted
-    above HALLUCINATED_ABOVE when the response holds an unsupported number or name (a made-up
-    date or place is a made-up fact however much of the sentence is copied) and when it is
-    babble (never scored faithful, whatever words it repeats)."""
+    above HALLUCINATED_ABOVE when the response holds an unsupported number or name, or a name
+    blended from two (a made-up date, place or title is a made-up fact however much of the
+    sentence is copied), and when it is babble (never scored faithful, whatever words it
+    repeats)."""
     score = _logistic(features, SCORE_WEIGHTS, SCORE_BIAS)
-    if features["unsupported_number"] or features["unsupported_name"] or features["degenerate"]:
+    if (features["unsupported_number"] or features["unsupported_name"] or features["blended_name"]
+            or features["degenerate"]):
         score = _lifted(score)
     return score
 
@@ -598,9 +618,11 @@ def inconsistency_from_features(features: dict, weights: dict = CONSISTENCY_WEIG
     """The inconsistency score of `hallucination_features` output: the logistic model of
     CONSISTENCY_FEATURES (or of other `weights`, as the trained checker's combination),
     lifted above INCONSISTENT_ABOVE when a claim states a number, quantity or rank the
-    knowledge and history do not ("ranked second" for "ranked fifth") and for babble."""
+    knowledge and history do not ("ranked second" for "ranked fifth"), a name blended from
+    two, and for babble."""
     score = _logistic(features, weights, bias)
-    return _lifted(score) if features["unsupported_quantity"] or features["degenerate"] else score
+    lift = features["unsupported_quantity"] or features["blended_name"] or features["degenerate"]
+    return _lifted(score) if lift else score
 
 
 def inconsistency_score(response: str, knowledge, history,
@@ -1342,7 +1364,9 @@ def blended_name(response: str, passages, history) -> str | None:
     of capitalised words; else None. A run may leave words out ("Rachel Green" for "Rachel
     Karen Green", "Charles Price" for "Charles F. Price"), a word may add a plural "s"
     ("Welsh Corgis"), a name that opens a sentence may drop its first word ("The Eiffel
-    Tower" for "the Eiffel Tower"), and "I" is no name.
+    Tower" for "the Eiffel Tower"), and one may capitalise an article ("Yes, The Southern
+    Baptist Convention") or words a text writes in that order uncapitalised ("the Northern
+    Baptists" for "northern Baptists"); "I" is no name, and words in capitals are shouting.
 
     Each word may be held on its own, so the names held to the passages while decoding
     (`grounded_names`) and the word-level measures pass the name, but it joins pieces of
@@ -1353,13 +1377,19 @@ def blended_name(response: str, passages, history) -> str | None:
     held_runs = [run for title, text in passages for part in (title, text) for run in capitalised_runs(part)]
     held_runs += [run for turn in _turns(history) for run in capitalised_runs(turn)]
 
+    written = " " + " ".join(_LETTERS.findall(" ".join(
+        [part for pair in passages for part in pair] + _turns(history)))).lower() + " "
+
     def held(words) -> bool:
-        return len(words) < 2 or any(_in_order(words, run) for run in held_runs)
+        return (len(words) < 2 or any(_in_order(words, run) for run in held_runs)
+                or f" {' '.join(words).lower()} " in written)
 
     for sentence in _SENTENCE_END.split(response or ""):
         for match in _NAME_RUN.finditer(sentence):
-            if not _LETTERS.search(sentence[:match.start()]):
-                opening = _LETTERS.findall(match.group(0))
+            if match.group(0).isupper():  # shouted ("NEVER BEEN BUT ALWAYS WANTED TO"), not a name
+                continue
+            opening = _LETTERS.findall(match.group(0))
+            if not _LETTERS.search(sentence[:match.start()]) or opening[0] in ("The", "A", "An"):
                 if held(opening[1:]) or held(opening):
                     continue
             for run in capitalised_runs(match.group(0)):

@@ -510,6 +510,30 @@ def test_a_name_joined_from_two_names_is_held_by_neither():
     assert m.blended_name("Yes, Ronnie Jagger did.", [("The Rolling Stones", "Ronnie Wood joined Mick Jagger.")],
                           ["Who joined?"]) == "Ronnie Jagger"
 
+    # an article may be capitalised, words written lowercase may be capitalised, and
+    # capitals throughout are shouting, not a name
+    assert m.blended_name("Yes, The Southern Baptist Convention is a denomination.", [("", "It is large.")],
+                          ["Do you know the Southern Baptist Convention?"]) is None
+    assert m.blended_name("The Southern Baptists split from the Northern Baptists.",
+                          [("", "The Southern Baptist Convention was organized by Baptists who split with "
+                                "northern Baptists.")], []) is None
+    assert m.blended_name("NEVER BEEN BUT ALWAYS WANTED TO VISIT.", [("", "Oceania is a region.")], []) is None
+
+
+def test_a_blended_name_is_hallucinated_though_each_word_is_supported():
+    knowledge = ("Blue Skies / The Royal Blue was the Baltimore and Ohio Railroad's flagship passenger train.\n"
+                 "Blue Skies / Blue Skies is a 1946 American musical comedy film starring Bing Crosby.")
+    history = ["I like royal blue.", "Yes, speaking of Blue Skies, have you seen the 1946 movie?"]
+    blend = "The Royal Blue Skies was a 1946 movie starring Bing Crosby."  # an evaluation reply
+    assert m.hallucination_features(blend, knowledge, history)["blended_name"] == 1.0
+    assert m.response_category(blend, knowledge, history) == "hallucinated"
+    assert m.is_inconsistent(blend, knowledge, history)
+    held = "Blue Skies was a 1946 movie starring Bing Crosby."
+    assert m.hallucination_features(held, knowledge, history)["blended_name"] == 0.0
+    assert m.response_category(held, knowledge, history) == "faithful"
+    assert m.knowledge_passages(knowledge)[1] == ("Blue Skies", "Blue Skies is a 1946 American musical comedy "
+                                                               "film starring Bing Crosby.")
+
 
 def test_a_ranking_no_passage_makes_is_a_claim_of_its_own():
     blue = [("Blue", "It lies between violet and green on the spectrum of visible light."),
