@@ -1374,6 +1374,8 @@ def blended_name(response: str, passages, history) -> str | None:
     Mount Tai's "The tallest peak is the Jade Emperor Peak ... 1,545 meters", "The tallest
     mountain in the world is Mount Emperor, which is 1,545." (a chat reply); "Ronnie
     Jagger" for Ronnie Wood after Mick Jagger (an evaluation reply)."""
+    if not _NAME_RUN.search(response or ""):  # most replies: no need to read the passages
+        return None
     held_runs = [run for title, text in passages for part in (title, text) for run in capitalised_runs(part)]
     held_runs += [run for turn in _turns(history) for run in capitalised_runs(turn)]
 
