@@ -572,22 +572,42 @@ def of_the_subject(passages, message: str, said) -> list:
             and not another_subject(f"{title}: {text}", message, said, [(title, text)])]
 
 
-def names_no_one(reply: str, message: str) -> bool:
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]+")
+_SENTENCE_OPENING = re.compile(r"(?:^|[.!?:]\s+)[\"“(]*$")
+
+
+def names_no_one(reply: str, message: str, written=()) -> bool:
     """True when `message` asks "Who ...?" for someone, and `reply` names no one: no
     capitalised word of two letters or more that the message lacks and that is not an
     everyday word ("A", "The"; "penicillin G" names a compound, not who discovered
-    it). "Who invented the light bulb?" got "A bulb socket provides mechanical support
+    it). A sentence's first word is capitalised whatever it is, so it names someone only
+    where neither `reply` nor the `written` texts (the passages) write it in lowercase:
+    "Long-distance technologies invented ..." to "Who invented the telephone?" names no
+    one. "Who invented the light bulb?" got "A bulb socket provides mechanical support
     and electrical connections."; "Who wrote Pride and Prejudice?", "Written when she was
     aged 20–21, it was her third novel ...". "Edison invented it." names someone; "Who
     were the Beatles?" asks what they were, "Who is your favourite singer?" asks the
     listener, and "Who knows, ..." asks nothing."""
-    message = message or ""
+    message, reply = message or "", reply or ""
     if not (_ASKS_WHO.match(message) and "?" in message) or asks_the_listener(message) \
             or (_ASKS_WHO_IS.match(message) and named_terms(message)):
         return False
     common, asked = metrics.default_rare_words().common, set(_stems(message))
-    return not any(metrics.stem(w) not in asked and w not in common
-                   for token in re.findall(r"\b[A-Z][\w'’-]+", reply or "") for w in metrics.content_words(token))
+    lowercase = None
+
+    def a_name(word: str, opens_a_sentence: bool) -> bool:
+        nonlocal lowercase
+        if metrics.stem(word) in asked or word in common:
+            return False
+        if not opens_a_sentence:
+            return True
+        if lowercase is None:  # read only when a sentence opens with a rare word
+            lowercase = set(metrics.content_words(" ".join(
+                re.findall(r"(?<![\w'’-])[a-z][\w'’-]*", " ".join((reply, *written))))))
+        return word not in lowercase
+
+    return not any(a_name(word, bool(_SENTENCE_OPENING.search(reply[:found.start()])))
+                   for found in _CAPITALISED.finditer(reply) for word in metrics.content_words(found.group()))
 
 
 def with_its_subject(reply: str, passages, said) -> str:
@@ -860,7 +880,7 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
             return False
         held = _held_stems(asked, set(_stems(" ".join(source))))
     instead = passage_reply(passages, said, message)
-    if not instead or names_no_one(instead, message):
+    if not instead or names_no_one(instead, message, [text for _, text in passages]):
         return False
     dialogue = list(said) + [message]
     named = _names_beyond(instead, dialogue) if _ASKS_FOR_A_NAME.match(message) else set()

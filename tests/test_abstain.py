@@ -623,6 +623,19 @@ def test_who_is_answered_by_a_reply_that_names_someone():
     assert not abstain.names_no_one("Alexander Fleming discovered it in 1928.", "Who discovered penicillin?")
 
 
+def test_a_sentence_opening_word_names_someone_only_where_no_text_writes_it_in_lowercase():
+    asked = "Who invented the telephone?"
+    reply = ("Long-distance technologies invented during the 19th, 20th and 21st centuries generally use "
+             "electric power, and include the electrical telegraph, telephone, television, and radio.")
+    passages = [reply, "The telephone made voice calls over a long distance possible."]
+    assert abstain.names_no_one(reply, asked, passages)
+    assert not abstain.names_no_one(reply, asked)  # nothing says "distance" is a word, not a name
+    assert not abstain.names_no_one("Bell patented it. Distance was no longer a barrier.", asked, passages)
+    assert not abstain.names_no_one("Edison invented it.", "Who invented the light bulb?", passages)
+    # a capitalised word within a sentence names someone, whatever the passages write
+    assert not abstain.names_no_one("It was patented by Distance in 1876.", asked, passages)
+
+
 def test_a_passage_sentence_led_by_a_pronoun_keeps_its_subject_in_a_chat():
     pelee = [("Mount Pelée", "Mount Pelée is a volcano in Martinique. Its most recent eruption was in 1932.")]
     said = ["Do you know anything about volcanoes?", "A volcano is a vent in the crust.", "When did it last erupt?"]
