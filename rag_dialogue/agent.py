@@ -799,7 +799,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.dropped_rank(reply, passages) is not None
                     or metrics.moved_superlative(reply, passages, turns) is not None
                     or metrics.unheld_superlative(reply, passages, turns) is not None
-                    or names_no_one(reply, turns[-1])
+                    or names_no_one(reply, turns[-1], [knowledge])
                     or misses_the_question(reply, turns[-1], passages, self._replies + turns[:-1])
                     or counts_another_whole(reply, turns[-1])
                     or unheld_number(reply, turns[-1], passages)
@@ -826,7 +826,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             unheld_subject(turns[-1], passages)
             or _supported_lead(text, turns[-1], knowledge, turns, joins)
             or passage_reply(passages, self._replies + turns, turns[-1]))
-        if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(_untitled(instead, passages), turns[-1])
+        if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(_untitled(instead, passages), turns[-1], [knowledge])
                         or gives_no_number(instead, turns[-1])
                         or not (metrics.declines(instead) or holds_the_event(instead, turns[-1]))):
             instead = None  # a passage's sentence that does not answer either
