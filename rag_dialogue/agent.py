@@ -116,6 +116,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         self._hold_stream = False  # set while a reply awaits its number check (see eval_step)
         self.pending_lines: List[str] = []  # passages and attributions of a streamed reply
         self._space_led_mask = None  # tokens that start a new word (--max-reply-sentences), on first use
+        self._line_break_masks = None  # line-break tokens, which end a reply, on first use
         self._replies: List[str] = []
         self._used_passages: List[str] = []
         # after the weights are loaded (ParlAI loads them after build_model); copies share the model
@@ -539,6 +540,14 @@ class RagDialogueAgent(TorchGeneratorAgent):
         spare_numbers_from_ngram_blocking(tree, self.model.number_tokens())
         if self.model.names_from_passages and self.model.strategy.grounded:
             spare_names_from_ngram_blocking(tree, self.model.name_tokens())
+        from rag_dialogue.reply_length import end_at_line_break
+
+        breaks, one_turn = self._line_breaks(), tree.advance
+
+        def advance(logprobs, step_index):
+            one_turn(end_at_line_break(logprobs, *breaks, self.END_IDX), step_index)
+
+        tree.advance = advance
         max_sentences = self.opt.get("max_reply_sentences") or 0
         if max_sentences > 0:
             from rag_dialogue.reply_length import block_new_sentences
@@ -566,6 +575,16 @@ class RagDialogueAgent(TorchGeneratorAgent):
         hyps = list(tree.partial_hyps)
         hyps += [tree._get_pretty_hypothesis(tree._get_hyp_from_finished(end)) for end in tree.finished]
         return os.path.commonprefix([self._v2t(hyp) for hyp in hyps])
+
+    def _line_breaks(self) -> tuple:
+        """`reply_length.line_break_tokens` of the generator's vocabulary (found once)."""
+        if self._line_break_masks is None:
+            from rag_dialogue.reply_length import line_break_tokens
+
+            backend = self.model.backend
+            self._line_break_masks = line_break_tokens(
+                backend.tokenizer, backend.generator.get_output_embeddings().weight.size(0))
+        return self._line_break_masks
 
     def _space_led(self) -> torch.BoolTensor:
         if self._space_led_mask is None:

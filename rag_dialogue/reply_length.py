@@ -46,6 +46,43 @@ def space_led_tokens(tokenizer, vocab_size: int) -> torch.BoolTensor:
     return _pieces_where(tokenizer, vocab_size, lambda piece: piece[0] in "ĠĊ▁ĉ" or piece[0].isspace())
 
 
+_LINE_BREAK = ("\n", "Ċ", "<0x0A>")
+_BLANK = frozenset(" \t\r\nĊĠĉč▁")
+
+
+def line_break_tokens(tokenizer, vocab_size: int) -> tuple:
+    """Two ``[V]`` masks: the token ids whose raw piece is only whitespace with a line
+    break in it ("Ċ", "ĊĊ", "<0x0A>"), and those that write one among other characters
+    (".Ċ")."""
+    def breaks(piece: str) -> bool:
+        return any(mark in piece for mark in _LINE_BREAK)
+
+    def blank(piece: str) -> bool:
+        return piece == "<0x0A>" or set(piece) <= _BLANK
+
+    return (_pieces_where(tokenizer, vocab_size, lambda piece: breaks(piece) and blank(piece)),
+            _pieces_where(tokenizer, vocab_size, lambda piece: breaks(piece) and not blank(piece)))
+
+
+def end_at_line_break(logprobs: torch.Tensor, blank_breaks: torch.BoolTensor,
+                      other_breaks: torch.BoolTensor, end_idx: int) -> torch.Tensor:
+    """``logprobs`` ``[B, V]`` where a line break ends the reply: the probability of the
+    pieces that are only a line break (``blank_breaks``, ``[V]``) goes to the end token
+    ``end_idx``, and the pieces that write one among other characters (``other_breaks``)
+    are closed. ParlAI delimits a dialogue's turns by line breaks, so a reply with one
+    would read back as two turns; a causal LM that writes one has begun another turn or a
+    list ("... members, including:\n\n- Darryll Jones (Touring bassist)")."""
+    size = logprobs.size(-1)
+    blank, other = blank_breaks[:size].to(logprobs.device), other_breaks[:size].to(logprobs.device)
+    if not (blank.any() or other.any()):
+        return logprobs
+    ended = logprobs.clone()
+    if blank.any():
+        ended[:, end_idx] = torch.logaddexp(logprobs[:, end_idx], logprobs[:, blank].logsumexp(-1))
+    ended[:, blank | other] = float("-inf")
+    return ended
+
+
 def block_new_sentences(logprobs: torch.Tensor, texts: List[str], max_sentences: int,
                         space_led: torch.BoolTensor) -> torch.Tensor:
     """``logprobs`` ``[B, V]`` with new-word tokens at ``-inf`` in the rows whose text

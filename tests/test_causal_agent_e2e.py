@@ -420,6 +420,27 @@ def test_a_reply_ends_after_its_last_allowed_sentence(trained_causal, tiny_index
     assert next_token("The tower is tall.") == agent.END_IDX
 
 
+def test_a_line_break_ends_the_reply(trained_causal, tiny_index):
+    """ParlAI's greedy search, through the agent's wrap: a line break, likelier than the
+    end token and a word, ends the reply instead of beginning another turn or a list."""
+    from rag_dialogue import chat
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    tok = agent.model.backend.tokenizer
+    word, = tok.encode(" It", add_special_tokens=False)
+    newline = tok.encode("\n", add_special_tokens=False)[-1]
+    vocab = agent.model.backend.generator.get_output_embeddings().weight.size(0)
+    tree = agent._treesearch_factory("cpu")
+    ids = tok.encode("The tower is tall.", add_special_tokens=False)
+    tree.partial_hyps = torch.tensor([[tree.bos] + ids])
+    tree.all_scores.extend([torch.zeros(1)] * len(ids))  # past min_length
+    tree.outputs.extend([torch.tensor([i]) for i in ids])
+    logprobs = torch.full((1, vocab), -20.0)
+    logprobs[0, newline], logprobs[0, word], logprobs[0, tree.eos] = -0.7, -1.0, -3.0
+    tree.advance(logprobs, len(ids))
+    assert int(tree.outputs[-1][0]) == agent.END_IDX
+
+
 def test_generation_holds_each_rows_numbers_to_its_passage(trained_causal, tiny_index):
     """The model's decoding step, with ParlAI's agent loaded from its model file: after
     "from 1707 to 1" the Fuji row may only go on to 1708 and the Pelée row to 1932, so the

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from rag_dialogue.reply_length import block_new_sentences, completed_sentences, space_led_tokens
+from rag_dialogue.reply_length import (block_new_sentences, completed_sentences, end_at_line_break, line_break_tokens,
+                                       space_led_tokens)
 
 
 @pytest.mark.parametrize("text, n", [
@@ -33,3 +34,25 @@ def test_only_rows_past_their_last_sentence_are_blocked():
     out = block_new_sentences(logprobs, ["One. Two.", "One.", "One. Two"], 2, space_led)
     assert torch.isinf(out[0, 1:3]).all() and torch.isfinite(out[0, [0, 3]]).all()
     assert torch.isfinite(out[1:]).all() and torch.isfinite(logprobs).all()  # the input is kept
+
+
+def test_line_break_tokens(smollm2_tokenizer):
+    tok = smollm2_tokenizer
+    blank, other = line_break_tokens(tok, len(tok))
+    newline, = tok.encode("\n", add_special_tokens=False)
+    blank_line, = tok.encode("\n\n", add_special_tokens=False)
+    word, = tok.encode(" the", add_special_tokens=False)
+    assert blank[newline] and blank[blank_line] and not blank[word] and not blank[tok.eos_token_id]
+    assert not (blank & other).any() and not other[word]
+
+
+def test_a_line_break_ends_the_reply_with_its_probability():
+    blank = torch.tensor([False, True, False, False])  # id 1 is only a line break
+    other = torch.tensor([False, False, True, False])  # id 2 writes one among other characters
+    logprobs = torch.log(torch.tensor([[0.1, 0.5, 0.2, 0.2], [0.7, 0.1, 0.1, 0.1]]))
+    out = end_at_line_break(logprobs, blank, other, end_idx=3)
+    assert torch.isinf(out[:, 1:3]).all()
+    assert torch.allclose(out[:, 3].exp(), torch.tensor([0.7, 0.2]))  # the end token takes the break's share
+    assert torch.allclose(out[:, 0], logprobs[:, 0]) and torch.isfinite(logprobs).all()  # the input is kept
+    none = torch.zeros(4, dtype=torch.bool)
+    assert end_at_line_break(logprobs, none, none, end_idx=3) is logprobs
