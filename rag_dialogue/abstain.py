@@ -12,8 +12,10 @@ retrieval (`--decline-unsupported`), in chat and evaluation alike. `says_nothing
 the chat when a reply is to be generated again.
 """
 
+import functools
 import re
 import string
+from typing import Callable
 
 from rag_dialogue import metrics
 
@@ -233,13 +235,19 @@ def missing_names(message: str, passages, names: list[str] | None = None) -> lis
 _VERB_FORM = re.compile(r"[a-z]{3,}(?:ing|ed)")
 
 
-def names_held(names: list[str], title: str, text: str) -> float:
+def names_held(names: list[str], title: str, text: str, known: Callable[[str], bool] | None = None) -> float:
     """How many of `names` (`retrieval_names`) one passage holds (`_holds`): "Albert
     Einstein" is held by every passage of his article, by its title. A name that is the
     title itself (its words, in any order; a parenthesis left out) counts half as much
     again: the passage is about it, where another only mentions it ("Pacific Ocean" over
     "Sea of Japan: ... from the Pacific Ocean"). An everyday lowercase word counts only
-    that way ("elephant" for the article Elephant): held by a text, it says little."""
+    that way ("elephant" for the article Elephant): held by a text, it says little. With
+    `known` (a vocabulary check: `tokenizer_vocabulary`), so does any lowercase word it
+    knows ("tallest", "breed"): such a word describes more often than it names, and a
+    passage that merely writes it outranked the dense search's better ones ("What's the
+    tallest mountain in the world?" found Mount Tai's "The tallest peak is ...", not
+    "Mount Everest is the highest mountain on Earth"). A word no vocabulary knows
+    ("quindle") names a thing wherever it is written."""
     runs = (_stems(title), _stems(text))
     subject = sorted(_stems(_PARENTHESIS.sub("", title)))
     held = 0.0
@@ -247,7 +255,8 @@ def names_held(names: list[str], title: str, text: str) -> float:
         if _VERB_FORM.fullmatch(name) and not re.search(rf"\b{name}\b", f"{title} {text}", re.IGNORECASE):
             continue
         about = 0.5 * (bool(subject) and sorted(_stems(name)) == subject)
-        held += about if is_everyday(name) else _holds(name, runs) + about
+        by_title_only = is_everyday(name) or (known is not None and name.islower() and known(name))
+        held += about if by_title_only else _holds(name, runs) + about
     return held
 
 
@@ -362,6 +371,7 @@ def tokenizer_vocabulary(*tokenizers):
     holds it as a single token, with or without a leading space (WordPiece "giraffe",
     byte-level BPE "Ġgiraffe"). A made-up word splits into pieces in all of them
     ("Ġgl", "immer", "fox"); a real one the vocabularies lack is rare enough to be a name."""
+    @functools.lru_cache(maxsize=1 << 16)  # retrieval asks of the same few words for every passage
     def is_word(word: str) -> bool:
         return any(len(t.tokenize(prefix + word)) == 1 for t in tokenizers for prefix in ("", " "))
     return is_word

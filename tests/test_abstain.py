@@ -153,6 +153,12 @@ def test_a_passage_about_a_name_ranks_above_one_that_mentions_it():
     assert abstain.names_held(["adopted", "cat"], "Adoption", "Adoption is a process whereby a person assumes "
                               "the parenting of another.") == 0
     assert abstain.names_held(["fishing"], "Fishing", "Fishing is the activity of trying to catch fish.") == 0.5
+    # with a vocabulary check, a lowercase word it knows counts only as the title, as an everyday one does
+    known = {"tallest", "octopus"}.__contains__
+    assert abstain.names_held(["tallest"], "Mount Tai", "The tallest peak is the Jade Emperor Peak.") == 1
+    assert abstain.names_held(["tallest"], "Mount Tai", "The tallest peak is the Jade Emperor Peak.", known) == 0
+    assert abstain.names_held(["octopus"], "Octopus", "It has eight arms.", known) == 0.5
+    assert abstain.names_held(["quindle"], "Sports", "A quindle team has nine players.", known) == 1
 
 
 def test_a_follow_up_keeps_the_conversations_topic():

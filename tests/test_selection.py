@@ -55,6 +55,43 @@ def test_retrieval_ranks_first_the_passages_of_what_the_message_names():
     assert rows.tolist() == [[0, 1]] * 2 and not bonus.any() and asked[-1] == 2 + SEARCH_SLACK
 
 
+def test_a_lowercase_word_the_vocabulary_knows_ranks_a_passage_only_by_its_title():
+    """"What's the tallest mountain in the world?": Mount Tai's "The tallest peak ..."
+    held "tallest" and passed Mount Everest's sentence, which the dense search ranked
+    first. A lowercase word the query encoder's vocabulary knows counts only as a
+    passage's title; one it does not know ("quindle") names a thing wherever it is written."""
+    from types import SimpleNamespace
+
+    from conftest import _minilm_tokenizer
+
+    from rag_dialogue.abstain import retrieval_names
+    from rag_dialogue.retrieval.query import NAME_BONUS
+    from rag_dialogue.retrieval.retriever import search_fresh
+
+    passages = [("Mount Everest", "Mount Everest is the highest mountain on Earth above sea level."),
+                ("Mount Tai", "The tallest peak is the Jade Emperor Peak."),
+                ("Sports", "A quindle team has nine players.")]
+
+    class Index:
+        def search_embeddings(self, query_emb, k):
+            return np.array([[12.0, 10.5, 9.0]] * len(query_emb), dtype=np.float32), \
+                np.array([[0, 1, 2]] * len(query_emb))
+
+    retriever = Index()
+    retriever.store = [SimpleNamespace(title=t, text=x) for t, x in passages]
+    queries = np.zeros((1, 4), dtype=np.float32)
+    tallest = retrieval_names("What's the tallest mountain in the world?")
+    assert "tallest" in tallest
+    rows, _ = search_fresh(retriever, queries, 3, names=[tallest])
+    assert rows.tolist() == [[1, 0, 2]]  # without a vocabulary, every rare word counts where it is written
+    retriever.query_encoder = SimpleNamespace(tokenizer=_minilm_tokenizer())
+    rows, bonus = search_fresh(retriever, queries, 3, names=[tallest])
+    assert rows.tolist() == [[0, 1, 2]] and not bonus.any()
+    quindle = retrieval_names("How many players are on a quindle team?")
+    rows, bonus = search_fresh(retriever, queries, 3, names=[quindle])
+    assert rows.tolist() == [[2, 0, 1]] and bonus.tolist() == [[NAME_BONUS, 0.0, 0.0]]
+
+
 def test_retrieval_keeps_to_the_topic_the_dialogue_opened_with():
     """Wizard of Wikipedia's first turn is the chosen topic: "Tell me more" about corgis
     finds another conversation's dog passage first by its dense score; the topic's own

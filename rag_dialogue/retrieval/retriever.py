@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_dialogue.abstain import is_about, names_held
+from rag_dialogue.abstain import is_about, names_held, tokenizer_vocabulary
 from rag_dialogue.grounded_numbers import number_check
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
@@ -102,6 +102,8 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     The one search both the model and knowledge selection use.
     """
     named = names is not None and any(names)
+    encoder = getattr(retriever, "query_encoder", None)
+    known = known_words(encoder.tokenizer) if named and encoder is not None else None
     scores, found = retriever.search_embeddings(query_emb, k + (NAMED_SLACK if named else SEARCH_SLACK))
     store = retriever.store
 
@@ -117,7 +119,7 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
         if naming:
             row, score = _with_named_articles(retriever, query_emb[i], row, score, names[i])
             gives = number_check(questions[i]) if questions and questions[i] else None
-            bonus = np.array([_bonus(names[i], store[int(r)], gives) for r in row], dtype=np.float32)
+            bonus = np.array([_bonus(names[i], store[int(r)], gives, known) for r in row], dtype=np.float32)
         topical = topics is not None and bool(topics[i])
         if topical:
             bonus = bonus + np.array([topic_bonus * topic_share(topics[i], store[int(r)].title) for r in row],
@@ -165,11 +167,20 @@ def with_gold(retriever, rows: np.ndarray, golds: list) -> tuple[np.ndarray, np.
     return rows, put
 
 
-def _bonus(names: list[str], passage, gives_number) -> float:
-    """What a passage's score gains from the names it holds, and from the number asked
-    where its article is about them (`abstain.is_about`): "How long does it take to orbit
-    the Sun?", asked of Saturn, must not take Jupiter's orbital period for holding "Sun"."""
-    held = names_held(names, passage.title, passage.text)
+@functools.lru_cache(maxsize=8)
+def known_words(tokenizer):
+    """The vocabulary check of a query encoder's tokenizer (`abstain.tokenizer_vocabulary`),
+    made once: the name bonus counts a lowercase word it knows only by a passage's title
+    (`abstain.names_held`)."""
+    return tokenizer_vocabulary(tokenizer)
+
+
+def _bonus(names: list[str], passage, gives_number, known=None) -> float:
+    """What a passage's score gains from the names it holds (`abstain.names_held`, with
+    the vocabulary check `known`), and from the number asked where its article is about
+    them (`abstain.is_about`): "How long does it take to orbit the Sun?", asked of Saturn,
+    must not take Jupiter's orbital period for holding "Sun"."""
+    held = names_held(names, passage.title, passage.text, known)
     number = gives_number is not None and is_about(names, passage.title) and gives_number(passage.text)
     return held * NAME_BONUS + bool(number) * NUMBER_BONUS
 
