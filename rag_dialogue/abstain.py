@@ -583,7 +583,6 @@ def of_the_subject(passages, message: str, said) -> list:
 
 
 _CAPITALISED = re.compile(r"\b[A-Z][\w'’-]+")
-_SENTENCE_OPENING = re.compile(r"(?:^|[.!?:]\s+)[\"“(]*$")
 
 
 def names_no_one(reply: str, message: str, written=()) -> bool:
@@ -602,6 +601,8 @@ def names_no_one(reply: str, message: str, written=()) -> bool:
     if not (_ASKS_WHO.match(message) and "?" in message) or asks_the_listener(message) \
             or (_ASKS_WHO_IS.match(message) and named_terms(message)):
         return False
+    from rag_dialogue.grounded_names import opens_sentence
+
     common, asked = metrics.default_rare_words().common, set(_stems(message))
     lowercase = None
 
@@ -616,7 +617,7 @@ def names_no_one(reply: str, message: str, written=()) -> bool:
                 re.findall(r"(?<![\w'’-])[a-z][\w'’-]*", " ".join((reply, *written))))))
         return word not in lowercase
 
-    return not any(a_name(word, bool(_SENTENCE_OPENING.search(reply[:found.start()])))
+    return not any(a_name(word, opens_sentence(reply[:found.start()]))
                    for found in _CAPITALISED.finditer(reply) for word in metrics.content_words(found.group()))
 
 
