@@ -24,11 +24,25 @@ def test_retrieval_passes_over_passages_the_dialogue_already_holds():
     assert fresh_first(np.array([0, 0]), said, texts.__getitem__, 2).tolist() == [0, 0]
 
 
+class _FixedSearch:
+    """A retriever whose dense search finds `passages` ((title, text) pairs) in their order,
+    with `scores`, for every query; `asked` records each search's k."""
+
+    def __init__(self, passages, scores):
+        from types import SimpleNamespace
+
+        self.store = [SimpleNamespace(title=t, text=x) for t, x in passages]
+        self.scores, self.asked = scores, []
+
+    def search_embeddings(self, query_emb, k):
+        self.asked.append(k)
+        return np.array([self.scores] * len(query_emb), dtype=np.float32), \
+            np.array([list(range(len(self.scores)))] * len(query_emb))
+
+
 def test_retrieval_ranks_first_the_passages_of_what_the_message_names():
     """"What is the atmosphere of Mars made of?": the dense scores put Earth's atmosphere
     first; a passage of the article the question names gains NAME_BONUS, in rank and score."""
-    from types import SimpleNamespace
-
     from rag_dialogue.retrieval.query import NAME_BONUS
     from rag_dialogue.retrieval.retriever import NAMED_SLACK, SEARCH_SLACK, search_fresh
 
@@ -36,16 +50,8 @@ def test_retrieval_ranks_first_the_passages_of_what_the_message_names():
                 ("Nitrogen", "N2 forms about 78% of Earth's atmosphere."),
                 ("Mars", "Mars has a tenuous atmosphere that is primarily carbon dioxide."),
                 ("Venus", "Venus has a thick atmosphere.")]
-    asked = []
-
-    class Index:
-        def search_embeddings(self, query_emb, k):
-            asked.append(k)
-            return np.array([[12.4, 11.1, 9.1, 8.0]] * len(query_emb), dtype=np.float32), \
-                np.array([[0, 1, 2, 3]] * len(query_emb))
-
-    retriever = Index()
-    retriever.store = [SimpleNamespace(title=t, text=x) for t, x in passages]
+    retriever = _FixedSearch(passages, [12.4, 11.1, 9.1, 8.0])
+    asked = retriever.asked
     queries = np.zeros((2, 4), dtype=np.float32)
     rows, bonus = search_fresh(retriever, queries, 2, names=[["Mars"], []])
     assert rows.tolist() == [[2, 0], [0, 1]]  # the second example names nothing: dense order
@@ -71,14 +77,7 @@ def test_a_lowercase_word_the_vocabulary_knows_ranks_a_passage_only_by_its_title
     passages = [("Mount Everest", "Mount Everest is the highest mountain on Earth above sea level."),
                 ("Mount Tai", "The tallest peak is the Jade Emperor Peak."),
                 ("Sports", "A quindle team has nine players.")]
-
-    class Index:
-        def search_embeddings(self, query_emb, k):
-            return np.array([[12.0, 10.5, 9.0]] * len(query_emb), dtype=np.float32), \
-                np.array([[0, 1, 2]] * len(query_emb))
-
-    retriever = Index()
-    retriever.store = [SimpleNamespace(title=t, text=x) for t, x in passages]
+    retriever = _FixedSearch(passages, [12.0, 10.5, 9.0])
     queries = np.zeros((1, 4), dtype=np.float32)
     tallest = retrieval_names("What's the tallest mountain in the world?")
     assert "tallest" in tallest
@@ -96,8 +95,6 @@ def test_retrieval_keeps_to_the_topic_the_dialogue_opened_with():
     """Wizard of Wikipedia's first turn is the chosen topic: "Tell me more" about corgis
     finds another conversation's dog passage first by its dense score; the topic's own
     passage gains TOPIC_BONUS times the share of its title's words the first turn holds."""
-    from types import SimpleNamespace
-
     from rag_dialogue.retrieval.query import TOPIC_BONUS, topic_share
     from rag_dialogue.retrieval.retriever import search_fresh
 
@@ -107,14 +104,7 @@ def test_retrieval_keeps_to_the_topic_the_dialogue_opened_with():
     passages = [("Poodle", "The poodle is a dog breed."),
                 ("Welsh Corgi", "The Pembroke is the more popular corgi."),
                 ("Wales", "Wales is a country.")]
-
-    class Index:
-        def search_embeddings(self, query_emb, k):
-            return np.array([[12.0, 10.9, 10.5]] * len(query_emb), dtype=np.float32), \
-                np.array([[0, 1, 2]] * len(query_emb))
-
-    retriever = Index()
-    retriever.store = [SimpleNamespace(title=t, text=x) for t, x in passages]
+    retriever = _FixedSearch(passages, [12.0, 10.9, 10.5])
     queries = np.zeros((2, 4), dtype=np.float32)
     rows, bonus = search_fresh(retriever, queries, 3, topics=["Welsh Corgi", None])
     assert rows.tolist() == [[1, 0, 2], [0, 1, 2]]  # no topic: dense order
