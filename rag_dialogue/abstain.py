@@ -890,6 +890,10 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
         if source is None:
             return False
         held = _held_stems(asked, set(_stems(" ".join(source))))
+        # ... and one that keeps its sentence's words but what it asks ("drummers")
+        verb = _WHO_VERB.match(asking)
+        kept = _held_stems(asked, set(_stems(f"{source[0]} {reply}")))
+        dropped = held - kept - set(_stems(verb.group(1) if verb else ""))
     instead = passage_reply(passages, said, message)
     if not instead or names_no_one(instead, message, [text for _, text in passages]):
         return False
@@ -903,7 +907,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     # the sentence's passage title counts for it as for the reply
     titled = " ".join(title for title, text in passages if instead.split(": ", 1)[-1] in text)
     answered = _held_stems(asked, set(_stems(f"{titled} {instead}")))
-    return len(answered) > len(held) if sources else len(held) <= len(asked) - 2 and answered == asked
+    if sources:
+        return len(answered) > len(held)
+    return (len(held) <= len(asked) - 2 and answered == asked) or bool(dropped and held <= answered)
 
 
 # "What ...?", "Where ...?" and yes-no questions, whose answer says again what they ask of

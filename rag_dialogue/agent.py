@@ -761,7 +761,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         (`abstain.another_subject`: "Mount Fuji last erupted ..." when asked of Tamu
         Massif). A word said twice in a row that the passages do not write so gives way too
         (`metrics.doubled_word`: "the largest reliably reliably recorded"), and a word left
-        out (`metrics.left_gap`: "died in  after 1846"), and a passage
+        out (`metrics.left_gap`: "died in  after 1846"), and a name cut short
+        (`metrics.cut_name`: "... is Mount."), and a passage
         sentence read out to its end that then stutters its words (`metrics.runs_on`: "...
         in the town of Kelvo in the 1803 Amalric Sorensby was born"), and one that states
         the relation a question asks that no passage states (`metrics.unheld_relation`:
@@ -772,7 +773,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         "the fourth-largest planet") or ranks another thing so (`metrics.moved_superlative`:
         "the largest planet" from Triton's "the largest natural satellite") or ranks what no
         passage ranks (`metrics.unheld_superlative`: "Blue is the most commonly used colour
-        ..."), and one to
+        ...") or ranks it beyond the place every passage scopes it to
+        (`metrics.widened_superlative`: "the highest mountain in the world" from Denali's "in
+        North America"), and one to
         "Who ...?" that names no one (`abstain.names_no_one`), and one that claims an office
         or role of a name that no passage relates (`metrics.unheld_title`: "Kyoto is the
         capital city of Japan"), and one that reads a passage
@@ -818,6 +821,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                     or metrics.dropped_rank(reply, passages) is not None
                     or metrics.moved_superlative(reply, passages, turns) is not None
                     or metrics.unheld_superlative(reply, passages, turns) is not None
+                    or metrics.widened_superlative(reply, passages, turns) is not None
                     or names_no_one(reply, turns[-1], [knowledge])
                     or misses_the_question(reply, turns[-1], passages, self._replies + turns[:-1])
                     or counts_another_whole(reply, turns[-1])
@@ -833,6 +837,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         unsupported = (claims_nothing or metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
                        or metrics.doubled_word(text, [knowledge] + turns) is not None
                        or metrics.left_gap(text, [knowledge] + turns) is not None
+                       or metrics.cut_name(text, [knowledge] + turns) is not None
                        or metrics.is_hallucinated(text, knowledge, turns,
                                                   threshold=self.opt.get("chat_support_threshold", 0.4))
                        or joins(text))

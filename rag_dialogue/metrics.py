@@ -1011,7 +1011,8 @@ def runs_on(response: str, passages, min_run: int = 6) -> str | None:
     return None
 
 
-_RANK = re.compile(r"^(?:\d+(?:st|nd|rd|th)|" + "|".join(_ORDINALS) + r")$")
+# an ordinal: "fourth", "4th", "thirteenth", "twentieth"
+_RANK = re.compile(r"^(?:\d+(?:st|nd|rd|th)|[a-z]+teenth|[a-z]+ieth|" + "|".join(_ORDINALS) + r")$")
 
 
 def _rank_before(words: list, i: int) -> tuple:
@@ -1101,6 +1102,86 @@ def moved_superlative(response: str, passages, history=()) -> str | None:
             if holding and not any(_same_root(ranked, other) for w in holding for j, x in enumerate(w)
                                    if x == word for other in w[j + 1:j + 3]):
                 return sentence
+    return None
+
+
+# where a superlative is scoped to a named place: "the highest mountain peak in North America"
+_SCOPE = re.compile(r"^(?:\s+[\w'’-]+){0,3}?\s+(?:in|of|on|outside)\s+(?:the\s+)?(?:[a-z]+\s+)?"
+                    r"([A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")  # "... of mainland Australia"
+_OWNER = re.compile(r"\b([A-Z][\w-]*)['’]s\s+$")  # "Europe's highest mountain"
+_THE_WORLD = frozenset({"world", "earth", "globe", "planet"})
+
+
+def superlative_scopes(sentence: str) -> list:
+    """The (superlative stem, stems of what it ranks, scope, plural) of `sentence`'s
+    unranked superlatives but "most" and "least": "the highest mountain peak in North
+    America" gives ("highest", ("mountain", "peak"), "North America", False), "the
+    highest mountains on each continent" a plural (a set, not the one). What it ranks is the next two
+    content words ("the fastest land animal"); the scope is a named place within three
+    words after the superlative or owning it ("Europe's highest"), "" where none does or
+    the world does ("on Earth", "Earth's highest")."""
+    found = []
+    for m in re.finditer(r"\b[A-Za-z]+\b", sentence):
+        word = m.group(0).lower()
+        if word not in SUPERLATIVES or word in ("most", "least"):
+            continue
+        words = _lowered_words(sentence[:m.end()])
+        after = content_words(sentence[m.end():])
+        if not after or _rank_before(words, len(words) - 1) or (len(words) > 1 and (
+                words[-2] in _CARDINALS or words[-2].isdigit())):  # "the ten highest mountains"
+            continue
+        scope = _SCOPE.match(sentence[m.end():]) or _OWNER.search(sentence[:m.start()])
+        place = scope.group(1) if scope else ""
+        if {stem(w) for w in place.lower().split()} & _THE_WORLD:
+            place = ""
+        plural = after[0].endswith("s") and not after[0].endswith("ss") and stem(after[0]) != after[0]
+        found.append((stem(word), tuple(stem(w) for w in after[:2]), place, plural))
+    return found
+
+
+def ranks_alike(asked: tuple, written: tuple) -> bool:
+    """Whether a superlative ranks what another asked for (`superlative_scopes`): the
+    first word `asked` ranks is one of those `written` ranks, by stem or a root of six
+    letters ("volcan", "volcano"; not "mount", "mountain")."""
+    return bool(asked) and any(_same_root(asked[0], w, root=6) for w in written)
+
+
+def widened_superlative(response: str, passages, history=()) -> str | None:
+    """The first claim sentence of `response` that gives a superlative of what it ranks
+    ("the highest mountain") without the place every passage sentence that ranks it so
+    scopes it to, and names none of those places; else None. The passages rank Denali "the
+    highest mountain peak in North America" and Aconcagua "the highest mountain in the
+    Americas", so "the highest mountain in the world is ..." says what neither does (a chat
+    asked "What's the tallest mountain in the world?"). A passage that ranks it unscoped or
+    in the world ("on Earth") holds the claim; so does a turn, and a place a turn names
+    counts as said ("the longest river there")."""
+    texts = [text for _, text in passages] + _turns(history)
+    ranked = [scopes[:3] for text in texts for sentence in passage_sentences(text)
+              if not sentence.rstrip().endswith("?") for scopes in superlative_scopes(sentence)]
+    asked = {stem(w) for w in _lowered_words(" ".join(_turns(history)))}  # "the longest river there"
+    for sentence in _statement_sentences(response):
+        said = asked | {stem(w) for w in _lowered_words(sentence)}
+        for word, what, place, _ in superlative_scopes(sentence):
+            places = [p for w, t, p in ranked if w == word and ranks_alike(what, t)]
+            if (places and all(places) and not place
+                    and not any({stem(w) for w in p.lower().split()} <= said for p in places)):
+                return sentence
+    return None
+
+
+def cut_name(response: str, written=()) -> str | None:
+    """A capitalised word inside a sentence of `response` that ends it where the texts
+    `written` (passages, turns) write it, every time, before a name, and before more than
+    one ("Mount" of "Mount Dena" and "Mount McKinley"); else None. Such a word leads names
+    and is none: asked for the tallest mountain, the chat said "I think the highest
+    mountain in the world is Mount. 6,190.". A word that leads one name only is the name
+    said short, as people say it ("Rachel" of "Rachel Green", "a Peabody")."""
+    for m in re.finditer(r"(?<=\w)(\W+)([A-Z][\w'’-]*)[.!?]+(?=\s|$)", response or ""):
+        if re.search(r"[.!?]", m.group(1)):
+            continue  # it opens its sentence ("Yes.")
+        uses = [u for text in written for u in re.finditer(rf"\b{re.escape(m.group(2))}\b(\s+[A-Z][\w'’-]*)?", text)]
+        if uses and all(u.group(1) for u in uses) and len({u.group(1).strip() for u in uses}) > 1:
+            return m.group(2)
     return None
 
 

@@ -295,6 +295,18 @@ def test_a_reply_in_other_words_is_judged_by_the_sentence_it_says_again():
                                            "Why do they speak Portuguese in Brazil?", brazil)
 
 
+def test_a_reply_that_says_its_sentence_again_without_what_was_asked_misses_the_question():
+    beatles = [("Beatles", "The core trio of Lennon, McCartney and Harrison went through a succession of drummers, "
+                           "including Pete Best, before asking Starr to join them in 1962."),
+               ("The Beatles", "The band comprised John Lennon, Paul McCartney, George Harrison and Ringo Starr.")]
+    said = ["Do you like the Beatles?", "They were an English rock band formed in Liverpool in 1960."]
+    asked = "Who was their drummer?"  # a chat: the reply kept the sentence's names and left its drummers out
+    assert abstain.misses_the_question("The core trio of Lennon, McCartney, and Harrison went on to form The Beatles.",
+                                       asked, beatles, said)
+    assert not abstain.misses_the_question("The core trio of Lennon, McCartney and Harrison went through several "
+                                           "drummers, including Pete Best.", asked, beatles, said)
+
+
 def test_a_reply_to_news_of_oneself_keeps_to_what_was_said():
     from rag_dialogue.agent import _supported_lead
 

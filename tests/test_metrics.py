@@ -547,6 +547,36 @@ def test_a_ranking_no_passage_makes_is_a_claim_of_its_own():
         assert m.unheld_superlative(kept, blue + [("Blue", "It is one of the most common colours.")], asked) is None, kept
 
 
+def test_a_superlative_said_beyond_the_place_every_passage_scopes_it_to_is_a_claim_of_its_own():
+    mountains = [("Denali", "Denali is the highest mountain peak in North America."),
+                 ("Aconcagua", "It is the highest mountain in the Americas, the highest outside Asia.")]
+    asked = ["What's the tallest mountain in the world?"]
+    assert m.widened_superlative("I think the highest mountain in the world is Mount. 6,190.",  # a chat reply
+                                 mountains, asked) == "I think the highest mountain in the world is Mount."
+    for made_up in ("Denali is the highest mountain.", "The highest mountain is Mount Everest."):
+        assert m.widened_superlative(made_up, mountains, asked) == made_up, made_up
+    for kept in ("Denali is the highest mountain peak in North America.",
+                 "Aconcagua is the highest mountain in the Americas.",
+                 "Denali is the second highest mountain.", "Denali is one of the highest mountains."):
+        assert m.widened_superlative(kept, mountains, asked) is None, kept
+    # a passage that ranks it in the world, or unscoped, holds it; so does a place the question names
+    assert m.widened_superlative("Mount Orvel is the highest mountain in the world.",
+                                 mountains + [("Mount Orvel", "It is the highest mountain on Earth.")], asked) is None
+    rivers = [("Ulva River", "The Ulva River is the longest river in Tolvash.")]
+    asked = ["What is the longest river in Tolvash?"]
+    assert m.widened_superlative("The Ulva is the longest river there.", rivers, asked) is None
+    assert m.widened_superlative("The Ulva is the longest river.", rivers, ["What is the longest river?"]) is not None
+
+
+def test_a_word_that_leads_several_names_cannot_end_one():
+    written = ["The highest point is Mount Dena.", "Denali, federally designated as Mount McKinley, is high."]
+    assert m.cut_name("I think the highest mountain in the world is Mount. 6,190.", written) == "Mount"
+    for kept in ("It is Mount Dena.", "Yes. Mount Dena is high.", "Mount."):  # a name; a sentence it opens
+        assert m.cut_name(kept, written) is None, kept
+    # a word that leads one name only is that name said short, as people say it
+    assert m.cut_name("Especially Rachel and Monica.", ["Rachel Green and Monica Geller"]) is None
+
+
 def test_a_word_left_out_after_a_preposition_is_a_stumble():
     assert m.left_gap("Ondrel Vask was born in 1788 and died in  after 1846.") == "in  "
     assert m.left_gap("He was born in 1788 and died in 1846.") is None
