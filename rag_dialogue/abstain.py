@@ -101,10 +101,17 @@ def retrieval_names(message: str) -> list[str]:
     names a message mentions (`named_terms`), then its rarer lowercase content words
     ("octopus", "canal"; not the 2,000 commonest words), which name a thing as well, then
     its everyday content words ("elephant"), which count only as a passage's title
-    (`names_held`)."""
+    (`names_held`). A question for a superlative leaves out the words of what it ranks and
+    the world ("What is the fastest animal?" is not about the article Animal): its answer
+    ranks so (`superlative_check`)."""
     names = named_terms(message)
     covered = _name_stems(names)
     words = metrics.content_words(message)
+    if superlative_check(message) is not None:
+        # "the tallest mountain in the world" names what its answer is one of, not its subject
+        ranked = {w for _, kind, _, _ in metrics.superlative_scopes(_asking(message)) for w in kind}
+        words = [w for w in words if w not in metrics.SUPERLATIVES and metrics.stem(w) not in ranked
+                 and metrics.stem(w) not in _THE_WORLD]
     for word in sorted(words, key=_is_common):  # rarer words first, each in the message's order
         stem = metrics.stem(word)
         if stem not in covered:
@@ -722,6 +729,28 @@ def passage_reply(passages, said, message: str = "") -> str | None:
             lead = f"{_PARENTHESIS.sub('', title).strip()}: " if title and _led_by_pronoun(sentence, title) else ""
             best, best_shared = lead + sentence, shared
     return best
+
+
+def superlative_check(message: str):
+    """Whether a text ranks first, unranked, of the same kind and place, what `message`
+    asks for by a superlative ("What's the tallest mountain in the world?": "Mount Everest
+    is the highest mountain on Earth", not Denali's "the highest mountain peak in North
+    America" nor "the second highest mountain"): a predicate on texts, or None when the
+    message asks for no superlative (`metrics.superlative_scopes`)."""
+    asking = _asking(message or "")  # not "... the biggest in China, I think. What else ...?"
+    wanted = {metrics.stem(w) for w in _asked_superlatives(asking)}
+    asked = [(kind, set(_stems(place)), plural) for word, kind, place, plural in metrics.superlative_scopes(asking)
+             if word in wanted]
+    if not asked:
+        return None
+
+    def ranks_first(text: str) -> bool:
+        return any(word in wanted and metrics.ranks_alike(asked_kind, kind) and set(_stems(place)) == asked_place
+                   and plural <= asked_plural  # "the highest mountains on each continent" are not the one
+                   for sentence in metrics.passage_sentences(text)
+                   for word, kind, place, plural in metrics.superlative_scopes(sentence)
+                   for asked_kind, asked_place, asked_plural in asked)
+    return ranks_first
 
 
 def _asked_superlatives(message: str) -> set:

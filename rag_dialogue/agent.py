@@ -327,16 +327,25 @@ class RagDialogueAgent(TorchGeneratorAgent):
             ]
             tokens = self.model.query_encoder.tokenize(queries, truncate_left=True)
             rag_input.query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
+            weight = self.opt.get("retrieval_message_weight")
+            weight = (0.5 if self.opt.get("interactive_mode") else 0.0) if weight is None else weight
+            if weight > 0 and any(len(self._turns(obs)) > 1 for obs in valid):
+                last = [(self._turns(obs) or [""])[-1] for obs in valid]
+                tokens = self.model.query_encoder.tokenize(last, truncate_left=True)
+                rag_input.message_query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
+                rag_input.message_weight = weight
             if self.opt.get("retrieval_names", True):
                 from rag_dialogue.abstain import conversation_names
 
                 rag_input.names = [conversation_names(obs.get("text", ""), self._turns(obs)) for obs in valid]
             if self.opt.get("answer_asked_number", True):
+                from rag_dialogue.abstain import superlative_check
                 from rag_dialogue.grounded_numbers import asked_number
 
                 rag_input.asks_number = [asked_number(obs.get("text", "")) for obs in valid]
-                rag_input.questions = [obs.get("text", "").split(delimiter)[-1] if kind else None
-                                       for obs, kind in zip(valid, rag_input.asks_number)]
+                messages = [obs.get("text", "").split(delimiter)[-1] for obs in valid]
+                rag_input.questions = [message if kind or superlative_check(message) else None
+                                       for message, kind in zip(messages, rag_input.asks_number)]
             if self.opt.get("retrieval_skip_said", True):
                 rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
                 if self.opt.get("interactive_mode") and self._used_passages:
@@ -632,7 +641,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
         with torch.no_grad():
             retrievals, scores = self.model.retrieve(batch.rag_input.query, batch.rag_input.said,
-                                                     batch.rag_input.names, batch.rag_input.questions)
+                                                     batch.rag_input.names, batch.rag_input.questions,
+                                                     message_query=batch.rag_input.message_query,
+                                                     message_weight=batch.rag_input.message_weight)
         self.model.last_retrieval = retrievals
         replies = self._declines(batch.observations, retrievals)
         if any(r is None for r in replies):

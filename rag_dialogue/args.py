@@ -101,6 +101,12 @@ def add_rag_args(parser):
         help="most recent dialogue turns that form the retrieval query; 0 = whole history",
     )
     group.add_argument(
+        "--retrieval-message-weight", type=float, default=None,
+        help="weight of the last message's own query vector beside the whole query's (0: the "
+        "query alone); a chat's greetings otherwise outweigh a question that follows them. "
+        "Default: 0.5 in interactive mode (a chat), 0 otherwise",
+    )
+    group.add_argument(
         "--retrieval-keep-first-turn", type="bool", default=False,
         help="with --retrieval-turns N, keep the first turn in the query too (Wizard of "
         "Wikipedia's chosen topic; Dinan et al. retrieve with the topic and the last two turns)",

@@ -1108,6 +1108,9 @@ def moved_superlative(response: str, passages, history=()) -> str | None:
 # where a superlative is scoped to a named place: "the highest mountain peak in North America"
 _SCOPE = re.compile(r"^(?:\s+[\w'’-]+){0,3}?\s+(?:in|of|on|outside)\s+(?:the\s+)?(?:[a-z]+\s+)?"
                     r"([A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")  # "... of mainland Australia"
+# what ends the words a superlative ranks: "the fastest land animal, capable of ..."
+_PHRASE_END = re.compile(r"[,.;:!?()]|\b(?:in|of|on|at|by|from|to|with|for|and|or|than|that|which|who|"
+                         r"is|are|was|were)\b", re.IGNORECASE)
 _OWNER = re.compile(r"\b([A-Z][\w-]*)['’]s\s+$")  # "Europe's highest mountain"
 _THE_WORLD = frozenset({"world", "earth", "globe", "planet"})
 
@@ -1116,8 +1119,9 @@ def superlative_scopes(sentence: str) -> list:
     """The (superlative stem, stems of what it ranks, scope, plural) of `sentence`'s
     unranked superlatives but "most" and "least": "the highest mountain peak in North
     America" gives ("highest", ("mountain", "peak"), "North America", False), "the
-    highest mountains on each continent" a plural (a set, not the one). What it ranks is the next two
-    content words ("the fastest land animal"); the scope is a named place within three
+    highest mountains on each continent" a plural (a set, not the one). What it ranks is
+    the next two content words before a preposition, a conjunction or a comma ("the
+    fastest land animal"; "the biggest in China" ranks nothing); the scope is a named place within three
     words after the superlative or owning it ("Europe's highest"), "" where none does or
     the world does ("on Earth", "Earth's highest")."""
     found = []
@@ -1126,7 +1130,7 @@ def superlative_scopes(sentence: str) -> list:
         if word not in SUPERLATIVES or word in ("most", "least"):
             continue
         words = _lowered_words(sentence[:m.end()])
-        after = content_words(sentence[m.end():])
+        after = content_words(_PHRASE_END.split(sentence[m.end():], 1)[0])  # "the biggest in China" ranks nothing
         if not after or _rank_before(words, len(words) - 1) or (len(words) > 1 and (
                 words[-2] in _CARDINALS or words[-2].isdigit())):  # "the ten highest mountains"
             continue

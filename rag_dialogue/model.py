@@ -46,9 +46,12 @@ class RagInput:
         (`grounded_numbers.asked_number`); outside
         training, its reply does not end before stating one where a passage about what it
         names has one (`grounded_numbers.number_about`).
-    questions: per example, the message it answers where that asks for a number, else
-        None; outside training, a passage about a name that gives that number ranks
-        higher (`grounded_numbers.number_check`).
+    message_query, message_weight: the last message's own query tokens, and the weight
+        of its vector beside the whole query's (`--retrieval-message-weight`).
+    questions: per example, the message it answers where that asks for a number or a
+        superlative, else None; outside training, a passage about a name that gives that
+        number ranks higher (`grounded_numbers.number_check`), and so does one that ranks
+        first what it asks for (`abstain.superlative_check`).
     """
 
     history: Optional[torch.LongTensor] = None
@@ -57,6 +60,8 @@ class RagInput:
     asks_number: Optional[List[Optional[str]]] = None
     questions: Optional[List[Optional[str]]] = None
     query: Optional[dict] = None
+    message_query: Optional[dict] = None
+    message_weight: float = 0.0
     gold: Optional[List[Tuple[str, str]]] = None
     passages: Optional[List[List[Tuple[str, str]]]] = None
     contexts: Optional[torch.LongTensor] = None
@@ -172,7 +177,8 @@ class RagModel(TorchGeneratorModel):
     # ------------------------------------------------------------------ retrieval
     def retrieve(self, query: dict, said: Optional[List[str]] = None, names: Optional[List[List[str]]] = None,
                  questions: Optional[List[Optional[str]]] = None,
-                 gold: Optional[List[Optional[Tuple[str, str]]]] = None) -> Tuple[List[Retrieval], torch.Tensor]:
+                 gold: Optional[List[Optional[Tuple[str, str]]]] = None, message_query: Optional[dict] = None,
+                 message_weight: float = 0.0) -> Tuple[List[Retrieval], torch.Tensor]:
         """Search the fixed index, then recompute scores in torch so the query encoder trains.
 
         With ``said`` (the dialogue so far, per example), passages whose text the dialogue
@@ -192,6 +198,10 @@ class RagModel(TorchGeneratorModel):
         if self.retriever is None or self.query_encoder is None:
             raise ValueError(f"--rag-type {self.strategy.name} needs --index-dir (a passage index)")
         query_emb = self.query_encoder(**query)  # [B, D]
+        if message_query is not None and message_weight:
+            # the last message's own vector beside the history's: after "Hi! How are you?"
+            # the whole chat's vector found other mountains for "What's the tallest mountain?"
+            query_emb = (1 - message_weight) * query_emb + message_weight * self.query_encoder(**message_query)
         # the turn each dialogue opened with (WoW's chosen topic; a chat's first message)
         topics = None if self.training or not said or not self.topic_bonus else [s.split("\n")[0] for s in said]
         rows, bonus = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), self.n_docs, said,
@@ -230,7 +240,8 @@ class RagModel(TorchGeneratorModel):
 
         def retrieve():
             gold = inp.gold if self.include_gold else None
-            self.last_retrieval, scores = self.retrieve(inp.query, inp.said, inp.names, inp.questions, gold)
+            self.last_retrieval, scores = self.retrieve(inp.query, inp.said, inp.names, inp.questions, gold,
+                                                        inp.message_query, inp.message_weight)
             retrieved.append(scores)
             return [r.pairs() for r in self.last_retrieval], scores
 

@@ -178,3 +178,33 @@ def test_agent_answers_any_text(trained):
             agent.reset()
 
     reply()
+
+
+def test_a_chat_retrieves_by_its_last_message_beside_the_whole_dialogue(trained):
+    """After greetings, the whole chat's query vector found other mountains for "What's the
+    tallest mountain in the world?": in a chat the last message's own vector weighs
+    --retrieval-message-weight (0.5 by default) beside it; elsewhere it weighs nothing."""
+    import torch
+    from parlai.core.agents import create_agent_from_model_file
+
+    def batch_of(overrides):
+        agent = create_agent_from_model_file(
+            str(trained), opt_overrides={"skip_generation": False, "datapath": str(trained.parent), **overrides})
+        agent.observe({"text": "Hi! How are you today?", "episode_done": False})
+        agent.self_observe({"text": "I'm fine, thanks."})
+        agent.observe({"text": "What is an accordion?", "episode_done": False})
+        return agent, agent.batchify([agent.observation])
+
+    agent, batch = batch_of({"interactive_mode": False})
+    assert batch.rag_input.message_query is None and batch.rag_input.message_weight == 0.0
+    agent, batch = batch_of({"interactive_mode": True})
+    assert batch.rag_input.message_weight == 0.5
+    agent, batch = batch_of({"interactive_mode": True, "retrieval_message_weight": 1.0})
+    inp = batch.rag_input
+    tokenizer = agent.model.query_encoder.tokenizer
+    assert tokenizer.decode(inp.message_query["input_ids"][0], skip_special_tokens=True) == "what is an accordion?"
+    agent.model.eval()
+    with torch.no_grad():
+        mixed, _ = agent.model.retrieve(inp.query, message_query=inp.message_query, message_weight=1.0)
+        alone, _ = agent.model.retrieve(inp.message_query)
+    assert [p.text for p in mixed[0].passages] == [p.text for p in alone[0].passages]

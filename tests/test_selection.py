@@ -79,8 +79,7 @@ def test_a_lowercase_word_the_vocabulary_knows_ranks_a_passage_only_by_its_title
                 ("Sports", "A quindle team has nine players.")]
     retriever = _FixedSearch(passages, [12.0, 10.5, 9.0])
     queries = np.zeros((1, 4), dtype=np.float32)
-    tallest = retrieval_names("What's the tallest mountain in the world?")
-    assert "tallest" in tallest
+    tallest = ["tallest", "mountain", "world"]  # names a message could give (a superlative's are left out)
     rows, _ = search_fresh(retriever, queries, 3, names=[tallest])
     assert rows.tolist() == [[1, 0, 2]]  # without a vocabulary, every rare word counts where it is written
     retriever.query_encoder = SimpleNamespace(tokenizer=_minilm_tokenizer())
@@ -89,6 +88,41 @@ def test_a_lowercase_word_the_vocabulary_knows_ranks_a_passage_only_by_its_title
     quindle = retrieval_names("How many players are on a quindle team?")
     rows, bonus = search_fresh(retriever, queries, 3, names=[quindle])
     assert rows.tolist() == [[2, 0, 1]] and bonus.tolist() == [[NAME_BONUS, 0.0, 0.0]]
+
+
+def test_a_question_for_a_superlative_ranks_first_the_passage_that_gives_it():
+    """"What is the fastest animal?" found Animal's passages first (the word "animal" as a
+    title) and Huskies' "the fastest dogs"; the cheetah's "the fastest land animal" gains
+    SUPERLATIVE_BONUS. A superlative of another place, ranked, or of a set gains nothing."""
+    from rag_dialogue.abstain import retrieval_names, superlative_check
+    from rag_dialogue.retrieval.query import SUPERLATIVE_BONUS
+    from rag_dialogue.retrieval.retriever import search_fresh
+
+    passages = [("Animal", "With few exceptions, animals are able to move."),
+                ("Huskies", "They are a cross-breed of the fastest dogs."),
+                ("Pronghorn", "It is the fastest land animal in the Americas."),
+                ("Ostrich", "It is the second fastest animal on two legs."),
+                ("Cheetah", "The cheetah is a pursuit predator and the fastest land animal.")]
+    retriever = _FixedSearch(passages, [12.0, 11.0, 10.5, 10.0, 9.0])
+    queries = np.zeros((1, 4), dtype=np.float32)
+    asked = "What is the fastest animal?"
+    assert retrieval_names(asked) == []  # not about the article Animal
+    rows, bonus = search_fresh(retriever, queries, 3, names=[retrieval_names(asked)], questions=[asked])
+    assert rows.tolist()[0][0] == 4 and bonus.tolist()[0][0] == SUPERLATIVE_BONUS
+    # the place a question names must be the passage's
+    rows, bonus = search_fresh(retriever, queries, 3, names=[["Americas"]],
+                               questions=["What's the fastest animal in the Americas?"])
+    assert rows.tolist()[0][0] == 2
+    ranks = superlative_check("What's the tallest mountain in the world?")
+    assert ranks("Mount Everest is Earth's highest mountain.") and ranks("It is the highest mountain on Earth.")
+    for other in ("Denali is the highest mountain peak in North America.",
+                  "Mount Elbrus is Europe's highest mountain.",
+                  "K2 is the second-highest mountain.", "Nepal has eight of the world's ten highest mountains.",
+                  "The Seven Summits are the highest mountains on each of the seven continents.",
+                  "The highest point is Mount Dena."):
+        assert not ranks(other), other
+    assert superlative_check("Who is the second tallest man?") is None
+    assert superlative_check("I am the fastest.") is None  # asks nothing
 
 
 def test_retrieval_keeps_to_the_topic_the_dialogue_opened_with():

@@ -27,6 +27,12 @@ NAME_BONUS = 4.0
 # (less than a name: a number of the kind asked about something else must not outrank it)
 NUMBER_BONUS = 2.0
 
+# what a passage gains when it ranks first what a question asks for by a superlative, of
+# the same kind and place ("the fastest land animal" for "What is the fastest animal?"):
+# more than a name and the topic together (a first message "What is the fastest animal?"
+# is the topic, and its article Animal would gain both)
+SUPERLATIVE_BONUS = 6.0
+
 # what a passage's score gains when the turn the dialogue opened with holds all its title's
 # words (Wizard of Wikipedia's chosen topic; in a chat, the first message). On real WoW valid
 # the dense search alone brought other conversations' passages, and replies made from them;

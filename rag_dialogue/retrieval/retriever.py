@@ -5,13 +5,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_dialogue.abstain import is_about, names_held, tokenizer_vocabulary
+from rag_dialogue.abstain import is_about, names_held, superlative_check, tokenizer_vocabulary
 from rag_dialogue.grounded_numbers import number_check
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.retrieval.query import (NAME_BONUS, NUMBER_BONUS, TOPIC_BONUS, distinct_first, fresh_first,
-                                         topic_share)
+from rag_dialogue.retrieval.query import (NAME_BONUS, NUMBER_BONUS, SUPERLATIVE_BONUS, TOPIC_BONUS, distinct_first,
+                                         fresh_first, topic_share)
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
 from rag_dialogue.retrieval.titles import TitleRows
@@ -90,10 +90,14 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     name (`titles.TitleRows`, where the retriever has them) join the dense search's, and
     passages are ranked by their score plus `query.NAME_BONUS` for each name they hold
     (`abstain.names_held`), a lexical check beside the dense one. With ``questions`` (per
-    example, a message that asks for a number, or None), a passage of an article about a
-    name that gives that number (`grounded_numbers.number_check`) gains
+    example, a message that asks for a number or a superlative, or None), a passage of an
+    article about a name that gives that number (`grounded_numbers.number_check`) gains
     `query.NUMBER_BONUS` more: "How many works did Mozart complete?" ranks "He completed
-    more than 800 works" above "Wolfgang Amadeus Mozart was a Classical composer". With
+    more than 800 works" above "Wolfgang Amadeus Mozart was a Classical composer"; and a
+    passage that ranks first what it asks for by a superlative (`abstain.superlative_check`)
+    gains `query.SUPERLATIVE_BONUS`: "What is the fastest animal?" ranks the cheetah's
+    "the fastest land animal" above Animal's "With few exceptions, animals are able to
+    move.". With
     ``topics`` (per example, the turn the dialogue opened with: Wizard of Wikipedia's chosen
     topic), a passage gains ``topic_bonus`` times the share of its title's words that
     turn holds (`query.topic_share`), so a conversation keeps to its subject. An
@@ -102,9 +106,10 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     The one search both the model and knowledge selection use.
     """
     named = names is not None and any(names)
+    ranks = [superlative_check(q) if q else None for q in questions] if questions else []
     encoder = getattr(retriever, "query_encoder", None)
     known = known_words(encoder.tokenizer) if named and encoder is not None else None
-    scores, found = retriever.search_embeddings(query_emb, k + (NAMED_SLACK if named else SEARCH_SLACK))
+    scores, found = retriever.search_embeddings(query_emb, k + (NAMED_SLACK if named or any(ranks) else SEARCH_SLACK))
     store = retriever.store
 
     def text_of(r):
@@ -120,11 +125,14 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
             row, score = _with_named_articles(retriever, query_emb[i], row, score, names[i])
             gives = number_check(questions[i]) if questions and questions[i] else None
             bonus = np.array([_bonus(names[i], store[int(r)], gives, known) for r in row], dtype=np.float32)
+        ranking = bool(ranks) and ranks[i] is not None
+        if ranking:
+            bonus = bonus + np.array([SUPERLATIVE_BONUS * ranks[i](store[int(r)].text) for r in row], dtype=np.float32)
         topical = topics is not None and bool(topics[i])
         if topical:
             bonus = bonus + np.array([topic_bonus * topic_share(topics[i], store[int(r)].title) for r in row],
                                      dtype=np.float32)
-        if naming or topical:  # (the named articles' rows join unranked)
+        if naming or topical or ranking:  # (the named articles' rows join unranked)
             order = np.argsort(-(score + bonus), kind="stable")
             row, bonus = row[order], bonus[order]
         bonus_of = dict(zip(row.tolist(), bonus.tolist()))
