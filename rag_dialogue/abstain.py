@@ -753,6 +753,15 @@ def superlative_check(message: str):
     return ranks_first
 
 
+def leaves_out_superlative(reply: str, message: str) -> bool:
+    """Whether `message` asks for a superlative it does not rank ("Who was the tallest
+    president?"; not "Is it the biggest?") and `reply` says none, in those words or others
+    ("largest" for "biggest")."""
+    asking = _asking(message or "")
+    ranked = _asked_superlatives(asking)
+    return bool(ranked) and not _ASKS_YES_NO.match(asking) and not ranked & set(metrics._lowered_words(reply or ""))
+
+
 def _asked_superlatives(message: str) -> set:
     """The superlatives `message` asks for without ranking them ("the biggest ocean", not
     "the second largest"), with their other words ("largest")."""
@@ -859,7 +868,10 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     - asked for a superlative, it gives one of a place the question does not name
       (`_scoped_elsewhere`: "Seychelles is the smallest country in Africa ..." to "What is
       the smallest country in the world?");
-    - asked for a superlative, it gives it only ranked (`_ranks_the_superlative`: "Mount
+    - asked for a superlative, it reads out or says again a passage sentence that says none
+      ("Who was the tallest president of the United States?" -> "During Barack Obama's
+      campaign for president in 2008, ..."), or gives it
+      only ranked (`_ranks_the_superlative`: "Mount
       Kenya is the second highest mountain in Africa" to "What's the tallest mountain in
       Africa?");
     - to "What is the A of B?", it does not relate A to B (`metrics.relates`), read out or
@@ -897,6 +909,8 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", asking)))  # not "ur" of "ur favorite", "heard" of "Have you heard of"
     if not asked or _ASKS_ANYTHING.search(message) or _ANSWER_WORD.match(reply or ""):
         return False
+    if leaves_out_superlative(reply, message) and (sources or _paraphrased(reply, passages)):
+        return True  # "Who was the tallest president ...?" -> "During Barack Obama's campaign ..."
     if sources:
         held = _held_stems(asked, set(_stems(f"{titles} {reply}")))
         # what it asks of its subject (the read-out passage's title, the names it asks about)

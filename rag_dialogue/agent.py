@@ -810,7 +810,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return output
         from rag_dialogue import metrics
         from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_for_fact, asks_the_listener, decline_reply,
-                                          misses_the_question, names_no_one, passage_reply, unheld_subject)
+                                          leaves_out_superlative, misses_the_question, names_no_one, passage_reply,
+                                          unheld_subject)
         from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, holds_the_event, unheld_number
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
@@ -862,7 +863,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             or _supported_lead(text, turns[-1], knowledge, turns, joins)
             or passage_reply(passages, self._replies + turns, turns[-1]))
         if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(_untitled(instead, passages), turns[-1], [knowledge])
-                        or gives_no_number(instead, turns[-1])
+                        or gives_no_number(instead, turns[-1]) or leaves_out_superlative(instead, turns[-1])
                         or not (metrics.declines(instead) or holds_the_event(instead, turns[-1]))):
             instead = None  # a passage's sentence that does not answer either
         if not instead and ("?" in turns[-1] or listener):

@@ -1087,11 +1087,19 @@ def moved_superlative(response: str, passages, history=()) -> str | None:
     else None. Asked "What's the biggest planet?", with Neptune's "the eighth and farthest
     known planet" and Triton's "the largest natural satellite of the planet Neptune"
     retrieved, a chat said "Neptune is the largest planet in the solar system.": the
-    passages rank a moon so, not a planet. Of the 3,939 wizard replies of the shipped WoW
-    valid-seen conversations it flags 6 against their checked sentences, paraphrases and
-    claims of the wizard's own ("the fastest breed of dogs")."""
+    passages rank a moon so, not a planet. So does one whose last word before the phrase
+    ends (`superlative_scopes`) is none that the passages rank so: "The Mariana Trench is
+    the deepest ocean on Earth." from "the deepest oceanic trench on Earth". Of the 3,939
+    wizard replies of the shipped WoW valid-seen conversations it flags 6 against their
+    checked sentences, paraphrases and claims of the wizard's own ("the fastest breed of
+    dogs")."""
     texts = [text for _, text in passages] + _turns(history)
     written = [[stem(w) for w in content_words(sentence)] for text in texts for sentence in passage_sentences(text)]
+    heads = {}  # what each superlative ranks where it is said, not asked
+    for text in texts:
+        for said in passage_sentences(text):
+            for word, what, _, _ in superlative_scopes(said) if not said.rstrip().endswith("?") else ():
+                heads.setdefault(word, []).append(what)
     for sentence in _statement_sentences(response):
         words = [stem(w) for w in content_words(sentence)]
         for i, word in enumerate(words[:-1]):
@@ -1102,14 +1110,20 @@ def moved_superlative(response: str, passages, history=()) -> str | None:
             if holding and not any(_same_root(ranked, other) for w in holding for j, x in enumerate(w)
                                    if x == word for other in w[j + 1:j + 3]):
                 return sentence
+        # ... and by the word it ranks: "the deepest ocean" of "the deepest oceanic trench"
+        if any(heads.get(word) and not any(ranks_alike(what, other) for other in heads[word])
+               for word, what, _, _ in superlative_scopes(sentence)):
+            return sentence
     return None
 
 
 # where a superlative is scoped to a named place: "the highest mountain peak in North America"
 _SCOPE = re.compile(r"^(?:\s+[\w'’-]+){0,3}?\s+(?:in|of|on|outside)\s+(?:the\s+)?(?:[a-z]+\s+)?"
                     r"([A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")  # "... of mainland Australia"
+# "known", "named", "grown" and "apparently" follow what is ranked
+_PARTICIPLE = re.compile(r"(?:ed|wn|\w{5}ly)$")
 # what ends the words a superlative ranks: "the fastest land animal, capable of ..."
-_PHRASE_END = re.compile(r"[,.;:!?()]|\b(?:in|of|on|at|by|from|to|with|for|and|or|than|that|which|who|"
+_PHRASE_END = re.compile(r"[,;:!?()]|(?<!\b[A-Z])\.|\b(?:in|of|on|at|by|from|to|with|for|and|or|than|that|which|who|"
                          r"is|are|was|were)\b", re.IGNORECASE)
 _OWNER = re.compile(r"\b([A-Z][\w-]*)['’]s\s+$")  # "Europe's highest mountain"
 _THE_WORLD = frozenset({"world", "earth", "globe", "planet"})
@@ -1118,10 +1132,11 @@ _THE_WORLD = frozenset({"world", "earth", "globe", "planet"})
 def superlative_scopes(sentence: str) -> list:
     """The (superlative stem, stems of what it ranks, scope, plural) of `sentence`'s
     unranked superlatives but "most" and "least": "the highest mountain peak in North
-    America" gives ("highest", ("mountain", "peak"), "North America", False), "the
-    highest mountains on each continent" a plural (a set, not the one). What it ranks is
-    the next two content words before a preposition, a conjunction or a comma ("the
-    fastest land animal"; "the biggest in China" ranks nothing); the scope is a named place within three
+    America" gives ("highest", ("peak", "mountain"), "North America", False), "the
+    highest mountains on each continent" a plural (a set, not the one). What it ranks are
+    the content words before a preposition, a conjunction, a comma or a participle, the
+    last of them first, as the one ranked ("the fastest land animal", "the largest city
+    named ..."; "the biggest in China" ranks nothing); the scope is a named place within three
     words after the superlative or owning it ("Europe's highest"), "" where none does or
     the world does ("on Earth", "Earth's highest")."""
     found = []
@@ -1138,16 +1153,20 @@ def superlative_scopes(sentence: str) -> list:
         place = scope.group(1) if scope else ""
         if {stem(w) for w in place.lower().split()} & _THE_WORLD:
             place = ""
-        plural = after[0].endswith("s") and not after[0].endswith("ss") and stem(after[0]) != after[0]
-        found.append((stem(word), tuple(stem(w) for w in after[:2]), place, plural))
+        cut = next((i for i, w in enumerate(after) if i and _PARTICIPLE.search(w)), len(after))
+        after = after[:cut]  # "the largest animal known ...", "the largest city named Syracuse"
+        head = after[-1]  # "the largest permanent desert lake" ranks lakes
+        plural = head.endswith("s") and not head.endswith("ss") and stem(head) != head
+        found.append((stem(word), tuple(stem(w) for w in [head] + after[:-1]), place, plural))
     return found
 
 
 def ranks_alike(asked: tuple, written: tuple) -> bool:
-    """Whether a superlative ranks what another asked for (`superlative_scopes`): the
-    first word `asked` ranks is one of those `written` ranks, by stem or a root of six
-    letters ("volcan", "volcano"; not "mount", "mountain")."""
-    return bool(asked) and any(_same_root(asked[0], w, root=6) for w in written)
+    """Whether a superlative ranks what another asked for (`superlative_scopes`): one of
+    the words `asked` ranks is the one `written` ranks first, by stem or a root of six
+    letters ("the largest volcanic mountain" for "the largest volcano"; not "mount" for
+    "mountain")."""
+    return bool(written) and any(_same_root(word, written[0], root=6) for word in asked)
 
 
 def widened_superlative(response: str, passages, history=()) -> str | None:

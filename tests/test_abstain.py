@@ -307,6 +307,18 @@ def test_a_reply_that_says_its_sentence_again_without_what_was_asked_misses_the_
                                            "drummers, including Pete Best.", asked, beatles, said)
 
 
+def test_a_passage_read_out_to_a_question_for_a_superlative_must_say_one():
+    presidents = [("United States", "During Barack Obama's campaign for president in 2008, a number of conspiracy "
+                                    "theories were circulated."),
+                  ("George Washington", "George Washington was the first president of the United States.")]
+    asked = "Who was the tallest president of the United States?"  # a chat read out the first
+    assert abstain.misses_the_question(presidents[0][1], asked, presidents)
+    russia = [("Russia", "It is the largest country in the world.")]
+    assert not abstain.misses_the_question("Russia: It is the largest country in the world.",
+                                           "What is the biggest country?", russia)  # "largest" for "biggest"
+    assert not abstain.misses_the_question("Yes, it is.", "Is it the biggest country?", russia)
+
+
 def test_a_reply_to_news_of_oneself_keeps_to_what_was_said():
     from rag_dialogue.agent import _supported_lead
 

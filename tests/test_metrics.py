@@ -568,6 +568,16 @@ def test_a_superlative_said_beyond_the_place_every_passage_scopes_it_to_is_a_cla
     assert m.widened_superlative("The Ulva is the longest river.", rivers, ["What is the longest river?"]) is not None
 
 
+def test_a_superlative_ranks_the_last_word_before_its_phrase_ends():
+    assert m.superlative_scopes("It is the world's largest permanent desert lake.")[0][1][0] == "lake"
+    assert m.superlative_scopes("It is the largest animal known to have ever existed.")[0][1] == ("anim",)
+    assert m.superlative_scopes("Mount Elbrus is Europe's highest mountain.")[0][2] == "Europe"
+    assert m.superlative_scopes("It is Earth's highest mountain.")[0][2] == ""  # the world narrows nothing
+    assert m.superlative_scopes("They are the biggest in China, I think.") == []  # ranks nothing
+    assert m.superlative_scopes("It is the thirteenth-largest country.") == []  # ranked
+    assert m.superlative_scopes("the highest mountains on each continent")[0][3]  # a set
+
+
 def test_a_word_that_leads_several_names_cannot_end_one():
     written = ["The highest point is Mount Dena.", "Denali, federally designated as Mount McKinley, is high."]
     assert m.cut_name("I think the highest mountain in the world is Mount. 6,190.", written) == "Mount"
