@@ -520,6 +520,23 @@ def _led_by_pronoun(sentence: str, title: str) -> bool:
     return bool(fronted) and not set(_stems(fronted.group(1))) & set(_stems(title))
 
 
+def refers_back(message: str) -> bool:
+    """Whether `message` speaks of what the dialogue is about without naming it: by a
+    pronoun ("How tall is it?", "the biggest one"), or by "the" and a word that no phrase
+    completes, where it names nothing and asks for no superlative ("What is the capital?"
+    after Japan; not "the capital of Japan", "the tallest mountain in the world")."""
+    message = message or ""
+    if _POINTS_BACK.search(message) or re.search(r"\b(?:the|this|that)\s+(?:\w+\s+)?ones?\b", message, re.I):
+        return True  # "What is the biggest one?"
+    return (not named_terms(message) and superlative_check(message) is None
+            and bool(_THE_THING.search(message)))
+
+
+# "the capital?", "the population" (a word after "the" that no "of ..." or "in ..." completes)
+_THE_THING = re.compile(r"\bthe\s+[a-z]+\b(?!\s+(?:of|in|on|at|for|from|about)\b)(?!\s+[a-z]+\s+(?:of|in)\b)",
+                        re.IGNORECASE)
+
+
 def _follows_up(message: str, said) -> bool:
     """A follow-up that points back and names nothing ("Who designed it?", "When did it
     last erupt?"): it asks about what the dialogue is about."""
@@ -646,6 +663,35 @@ def with_its_subject(reply: str, passages, said) -> str:
                 metrics.normalize(sentence).startswith(opening) for sentence in metrics.passage_sentences(text)):
             return f"{_PARENTHESIS.sub('', title).strip()}: {reply}"
     return reply
+
+
+def with_the_one_ranked(reply: str, passages, said) -> str:
+    """`reply` as the passage sentence it reads out, led by that passage's title, where the
+    last turn of `said` asks for a superlative (`superlative_check`), the sentence ranks it
+    first and speaks of its subject without naming it, and no turn names it either: "What
+    is the hottest planet?" -> "Venus: At the mean surface level, the atmosphere reaches a
+    temperature of 737 K, making it the hottest planet ...". Words of the reply's own before
+    that sentence ("I know that's a great question!") are left out."""
+    ranks = superlative_check(said[-1]) if said else None
+    if ranks is None or _TITLED.match(reply or ""):
+        return reply
+    from rag_dialogue.retrieval.query import topic_share
+
+    dialogue = "\n".join(said)
+    sentences = _SENTENCE.split((reply or "").strip())
+    for title, text in passages:
+        subject = _PARENTHESIS.sub("", title or "").strip()
+        if not subject or not ranks(text) or topic_share(f"{dialogue}\n{reply}", subject) == 1.0:
+            continue
+        for i, sentence in enumerate(sentences):
+            opening = metrics.normalize(" ".join(sentence.split()[:6]))
+            if opening and any(metrics.normalize(p).startswith(opening) and ranks(p)
+                               for p in metrics.passage_sentences(text)):
+                return f"{subject}: {' '.join(sentences[i:])}"
+    return reply
+
+
+_TITLED = re.compile(r"^[^:\n]{1,80}: ")  # a reply led by its passage's title
 
 
 def passage_reply(passages, said, message: str = "") -> str | None:

@@ -330,7 +330,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
             weight = self.opt.get("retrieval_message_weight")
             weight = (0.5 if self.opt.get("interactive_mode") else 0.0) if weight is None else weight
             if weight > 0 and any(len(self._turns(obs)) > 1 for obs in valid):
-                last = [(self._turns(obs) or [""])[-1] for obs in valid]
+                from rag_dialogue.abstain import refers_back
+
+                # a message that speaks of the dialogue's subject without naming it keeps its query
+                last = [query if refers_back(turns[-1]) else turns[-1]
+                        for query, turns in zip(queries, (self._turns(obs) or [""] for obs in valid))]
                 tokens = self.model.query_encoder.tokenize(last, truncate_left=True)
                 rag_input.message_query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
                 rag_input.message_weight = weight
@@ -696,13 +700,15 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def _with_its_subject(self, batch, output):
         """In a chat, a reply that reads out a passage sentence led by a pronoun is led by
-        the passage's title where the dialogue does not name it (`abstain.with_its_subject`)."""
+        the passage's title where the dialogue does not name it (`abstain.with_its_subject`),
+        and so is one that gives the superlative asked of a subject it does not name
+        (`abstain.with_the_one_ranked`: "Venus: ..., making it the hottest planet")."""
         if not (self._chatting(batch) and output is not None and output.get("text") and self.model.last_retrieval):
             return output
-        from rag_dialogue.abstain import with_its_subject
+        from rag_dialogue.abstain import with_its_subject, with_the_one_ranked
 
-        output["text"][0] = with_its_subject(output["text"][0], self.model.last_retrieval[0].pairs(),
-                                             self._turns(batch.observations[0]))
+        passages, turns = self.model.last_retrieval[0].pairs(), self._turns(batch.observations[0])
+        output["text"][0] = with_the_one_ranked(with_its_subject(output["text"][0], passages, turns), passages, turns)
         return output
 
     def _unless_a_repeat(self, batch, output):

@@ -103,8 +103,9 @@ def add_rag_args(parser):
     group.add_argument(
         "--retrieval-message-weight", type=float, default=None,
         help="weight of the last message's own query vector beside the whole query's (0: the "
-        "query alone); a chat's greetings otherwise outweigh a question that follows them. "
-        "Default: 0.5 in interactive mode (a chat), 0 otherwise",
+        "query alone); a chat's greetings otherwise outweigh a question that follows them. A "
+        "message that points back (\"How tall is it?\", \"What is the capital?\") keeps the "
+        "whole query. Default: 0.5 in interactive mode (a chat), 0 otherwise",
     )
     group.add_argument(
         "--retrieval-keep-first-turn", type="bool", default=False,

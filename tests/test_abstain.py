@@ -319,6 +319,28 @@ def test_a_passage_read_out_to_a_question_for_a_superlative_must_say_one():
     assert not abstain.misses_the_question("Yes, it is.", "Is it the biggest country?", russia)
 
 
+def test_a_superlative_read_out_of_a_subject_it_does_not_name_is_led_by_its_title():
+    planets = [("Venus", "At the mean surface level, the atmosphere reaches a temperature of 737 K, making it the "
+                         "hottest planet in the solar system."),
+               ("Mercury", "Mercury is the first planet from the Sun.")]
+    asked = ["What is the hottest planet?"]  # a chat read the sentence out without naming Venus
+    assert abstain.with_the_one_ranked("I know that's a great question! " + planets[0][1], planets, asked) \
+        == "Venus: " + planets[0][1]
+    for kept in ("Venus is the hottest planet.", "Mercury is the first planet from the Sun."):
+        assert abstain.with_the_one_ranked(kept, planets, asked) == kept
+    # a dialogue that names it already, or a question for no superlative, keeps the reply
+    assert abstain.with_the_one_ranked(planets[0][1], planets, ["Tell me about Venus.", asked[0]]) == planets[0][1]
+    assert abstain.with_the_one_ranked(planets[0][1], planets, ["How hot is it there?"]) == planets[0][1]
+
+
+def test_a_message_refers_back_by_a_pronoun_or_a_thing_no_phrase_completes():
+    for back in ("How tall is it?", "What is the capital?", "What is the biggest one?", "How many people live there?"):
+        assert abstain.refers_back(back), back
+    for alone in ("What is the capital of Japan?", "What's the tallest mountain in the world?", "What do cats eat?",
+                  "Who wrote Romeo and Juliet?", "What's the boiling point of water?"):
+        assert not abstain.refers_back(alone), alone
+
+
 def test_a_reply_to_news_of_oneself_keeps_to_what_was_said():
     from rag_dialogue.agent import _supported_lead
 
