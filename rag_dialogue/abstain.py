@@ -694,10 +694,18 @@ def with_the_one_ranked(reply: str, passages, said) -> str:
 _TITLED = re.compile(r"^[^:\n]{1,80}: ")  # a reply led by its passage's title
 
 
+# a time: a year, a month, a day of the week, a season, a century, "every year"
+_A_TIME = re.compile(r"(?<![0-9.,])[0-9]{3,4}(?![0-9]|[.,][0-9])|\b(?:January|February|March|April|May|June|July|"
+                     r"August|September|October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|"
+                     r"Saturday|Sunday|spring|summer|autumn|winter|century|centuries|annually|daily|weekly|"
+                     r"monthly|yearly|every\s+(?:day|week|month|year))\b")
+
+
 def passage_reply(passages, said, message: str = "") -> str | None:
     """The sentence of `passages` ((title, text) pairs, best first) that shares most words
     (by stem, its title's too) with `message`, the best passage's first on a tie, among
-    those that repeat none of `said` (earlier replies and turns: `repeats`), as a reply;
+    those that repeat none of `said` (earlier replies and turns: `repeats`; a question
+    repeats nothing), as a reply;
     one that opens with a pronoun is led by its passage's title ("Giraffe: They are the
     tallest living terrestrial animals ..."), so it says what it is about. "Where is Hamlet
     set?" takes "Set in Denmark, the play depicts ...", not "It is Shakespeare's longest
@@ -706,7 +714,8 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     a German-born theoretical physicist best known for developing the theory of
     relativity.", not "This form was a critical input for the development of the theory of
     general relativity." "Which river ...?" likewise counts a river named so ("the River
-    Teme") as one word more. Where no sentence shares a word with the message ("Tell me more."),
+    Teme") as one word more, and "When ...?" a sentence that names a time ("held every
+    August", not "... stage holds 12,000 people"). Where no sentence shares a word with the message ("Tell me more."),
     the words of the whole dialogue (`said`) decide; None where none shares one with that
     either ("Hi, how are you?" retrieved "0 is a number representing an empty quantity.")
     or every one repeats. A follow-up that points back and names nothing ("Who designed
@@ -722,8 +731,11 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     amphitheatre ...", not the first passage's "Further modifications were made during the
     reign of Domitian."""
     passages = on_topic(passages, message, said)
+    # a question is no fact said: the answer to "What is the tallest building in Pellimor?"
+    # says its words again ("At 64 metres, it is the tallest building in Pellimor.")
+    stated = [turn for turn in said if not turn.rstrip().endswith("?")]
     fresh = [(title, sentence) for title, text in passages for sentence in metrics.passage_sentences(text)
-             if len(sentence.split()) >= 3 and not repeats(sentence, said)]
+             if len(sentence.split()) >= 3 and not repeats(sentence, stated)]
     stems = [set(_stems(f"{title} {sentence}")) for title, sentence in fresh]
     # "whats ur favorite movie" asks no "ur", "Do you know anything about coffee?" no "know"
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(message))))
@@ -758,6 +770,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         asked = {stem for turn in said for stem in _stems(_TO_THE_LISTENER.sub(" ", turn))}
     who = _ASKS_WHO.match(message or "")
     which = _ASKS_WHICH.match(message or "")
+    when = re.match(r"^\W*when\b", message or "", re.IGNORECASE)
     other_words = {said_as for word in asked for said_as in _said_as(word)}
     best, best_shared = None, 0
     for (title, sentence), held in zip(fresh, stems):
@@ -766,6 +779,8 @@ def passage_reply(passages, said, message: str = "") -> str | None:
             shared += 1  # "Who ...?" asks for someone: a sentence that names a person may answer
         if shared and which and _names_a(which.group(1), sentence):
             shared += 1  # "Which river ...?": a sentence that names one ("the River Teme")
+        if shared and when and _A_TIME.search(sentence):
+            shared += 1  # "When is it held?": "... held every August", not "... holds 12,000 people"
         if shared and _opens_with(sentence, asked):
             shared += 0.5  # a sentence about what is asked, as its subject: "The Colosseum is ..."
         # each other word for what is asked counts a little: "... herbivorous with a diet of

@@ -21,6 +21,7 @@ from rag_dialogue.grounded_names import NameTokens, close_unstated_names, inside
 from rag_dialogue.grounded_numbers import (NUMBER_WAIT, NumberTokens, close_unstated_numbers, hold_end_until_number,
                                            number_about, numbers_per_row)
 from rag_dialogue.rag import contrast_with_unconditioned, rag_token_log_probs, rag_token_next_log_probs
+from rag_dialogue.retrieval.query import without_questions
 from rag_dialogue.retrieval.retriever import search_fresh, with_gold
 from rag_dialogue.strategies import strategy_for
 
@@ -183,7 +184,8 @@ class RagModel(TorchGeneratorModel):
 
         With ``said`` (the dialogue so far, per example), passages whose text the dialogue
         already contains are passed over for the next best: what was said is in the
-        context anyway, and retrieving it again makes the reply repeat it. With ``names``
+        context anyway, and retrieving it again makes the reply repeat it. Outside
+        training, the dialogue's questions count for nothing there (`without_questions`). With ``names``
         (per example, the names its message mentions) and outside training, a passage
         that holds them gains a bonus in its rank and in its score (`search_fresh`), more
         if it gives the number its example's message in ``questions`` asks for. With
@@ -204,6 +206,10 @@ class RagModel(TorchGeneratorModel):
             query_emb = (1 - message_weight) * query_emb + message_weight * self.query_encoder(**message_query)
         # the turn each dialogue opened with (WoW's chosen topic; a chat's first message)
         topics = None if self.training or not said or not self.topic_bonus else [s.split("\n")[0] for s in said]
+        if said is not None and not self.training:
+            # a question says no fact: the passage that answers "What is the largest lake in
+            # Kethmar?" holds most of its words, and is not passed over as said
+            said = [without_questions(s) for s in said]
         rows, bonus = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), self.n_docs, said,
                                    None if self.training else names, None if self.training else questions, topics)
         if gold is not None and self.training:

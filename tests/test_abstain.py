@@ -341,6 +341,24 @@ def test_a_message_refers_back_by_a_pronoun_or_a_thing_no_phrase_completes():
         assert not abstain.refers_back(alone), alone
 
 
+def test_the_sentence_that_answers_a_question_says_its_words_again_and_repeats_nothing():
+    tower = [("Brannock Tower", "At 64 metres, it is the tallest building in Pellimor."),
+             ("Brannock Tower", "Brannock Tower is a stone tower in the city of Pellimor.")]
+    asked = "What is the tallest building in Pellimor?"  # the question is among the turns said
+    assert abstain.passage_reply(tower, [asked], asked) == "Brannock Tower: " + tower[0][1]
+    # a statement said is said, and nothing else answers
+    assert abstain.passage_reply(tower, ["It is the tallest building in Pellimor, at 64 metres."], asked) is None
+
+
+def test_when_is_answered_by_a_sentence_that_names_a_time():
+    festival = [("Quenrith Festival", "The festival's largest stage holds 12,000 people."),
+                ("Quenrith Festival", "The Quenrith Festival is a music festival held every August in Pellimor."),
+                ("Quenrith Festival", "It was founded in 1958 by the violinist Tomas Arlen.")]
+    assert abstain.passage_reply(festival, [], "When is the Quenrith Festival held?") == festival[1][1]
+    assert abstain.passage_reply(festival, [], "When was the Quenrith Festival founded?") \
+        == "Quenrith Festival: " + festival[2][1]
+
+
 def test_a_reply_to_news_of_oneself_keeps_to_what_was_said():
     from rag_dialogue.agent import _supported_lead
 

@@ -125,6 +125,18 @@ def test_a_question_for_a_superlative_ranks_first_the_passage_that_gives_it():
     assert superlative_check("I am the fastest.") is None  # asks nothing
 
 
+def test_a_question_says_no_fact_that_retrieval_passes_over():
+    """The passage that answers "What is the largest lake in Kethmar?" holds most of its
+    words; outside training the dialogue's questions are left out of what it has said."""
+    from rag_dialogue.retrieval.query import fresh_first, without_questions
+
+    passages = ["Lake Ostravel is the largest lake in Kethmar.", "Lake Ostravel is a freshwater lake in Kethmar."]
+    said = "I love lakes.\nWhat is the largest lake in Kethmar?"
+    assert without_questions(said) == "I love lakes.\n"
+    assert fresh_first(np.arange(2), said, lambda r: passages[r], 2).tolist() == [1, 0]  # taken as said
+    assert fresh_first(np.arange(2), without_questions(said), lambda r: passages[r], 2).tolist() == [0, 1]
+
+
 def test_retrieval_keeps_to_the_topic_the_dialogue_opened_with():
     """Wizard of Wikipedia's first turn is the chosen topic: "Tell me more" about corgis
     finds another conversation's dog passage first by its dense score; the topic's own

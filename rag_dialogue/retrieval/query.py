@@ -56,6 +56,13 @@ def topic_share(topic: str, title: str) -> float:
 SAID_COVERAGE = 0.75
 
 
+def without_questions(said: str) -> str:
+    """The dialogue `said` (a turn a line) less its questions' sentences: what it states."""
+    import re
+
+    return "\n".join(re.sub(r"[^.!?]*\?+", " ", turn).strip() for turn in said.split("\n"))
+
+
 def fresh_first(rows, said: str, text_of, n: int, coverage: float = SAID_COVERAGE):
     """The first `n` of `rows` (best first) with those whose passage the dialogue already
     says moved behind the others: what was said is in the context anyway, and
