@@ -671,7 +671,10 @@ def with_the_one_ranked(reply: str, passages, said) -> str:
     first and speaks of its subject without naming it, and no turn names it either: "What
     is the hottest planet?" -> "Venus: At the mean surface level, the atmosphere reaches a
     temperature of 737 K, making it the hottest planet ...". Words of the reply's own before
-    that sentence ("I know that's a great question!") are left out."""
+    that sentence ("I know that's a great question!") are left out. A reply that gives the
+    superlative asked of no one named gives way to that sentence: "I know that is the
+    oldest capital city in the world." -> "Damascus: It is the oldest capital city in the
+    world."."""
     ranks = superlative_check(said[-1]) if said else None
     if ranks is None or _TITLED.match(reply or ""):
         return reply
@@ -688,6 +691,13 @@ def with_the_one_ranked(reply: str, passages, said) -> str:
             if opening and any(metrics.normalize(p).startswith(opening) and ranks(p)
                                for p in metrics.passage_sentences(text)):
                 return f"{subject}: {' '.join(sentences[i:])}"
+        # a superlative of what is asked, of no one named: "I know that is the oldest capital
+        # city in the world." from Damascus's "It is the oldest capital city in the world."
+        ranking = [p for p in metrics.passage_sentences(text) if ranks(p)]
+        if ranking and ranks(reply) and not _names_beyond(reply, said) \
+                and not any(topic_share(reply, other) == 1.0 for other, _ in passages if other):
+            lead = f"{subject}: " if not set(_stems(subject)) <= set(_stems(ranking[0])) else ""
+            return lead + ranking[0]
     return reply
 
 
@@ -756,8 +766,11 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         kept = [(pair, held) for pair, held in zip(fresh, stems) if metrics.relates([pair], *relation)
                 and not metrics.relation_in_past(pair[1], message)]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
-    # "What is the biggest ocean?" is not answered by "the second largest of the world's five oceans"
-    kept = [(pair, held) for pair, held in zip(fresh, stems) if not _ranks_the_superlative(pair[1], message)]
+    # "What is the biggest ocean?" is not answered by "the second largest of the world's five oceans",
+    # "What's the longest river in Africa?" not by "the longest river in South Africa", "What is
+    # the largest planet?" not by "the largest natural satellite of the planet Neptune"
+    kept = [(pair, held) for pair, held in zip(fresh, stems) if not _ranks_the_superlative(pair[1], message)
+            and not _scoped_elsewhere(pair[1], message) and not ranks_another(pair[1], message)]
     fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     if _ASKS_WHERE.match(message or ""):
         # "Where is it?" asks for a place: a sentence that names none the dialogue has not
@@ -814,6 +827,18 @@ def superlative_check(message: str):
     return ranks_first
 
 
+def ranks_another(sentence: str, message: str) -> bool:
+    """Whether `sentence` gives the superlative `message` asks for (or its other word) of
+    another thing than it asks: "Triton is the largest natural satellite of the planet
+    Neptune." to "What is the largest planet?". A superlative of nothing named ("the
+    largest in the Solar System") is left to the other checks."""
+    asking = _asking(message or "")
+    wanted = {metrics.stem(w) for w in _asked_superlatives(asking)}
+    asked = [kind for word, kind, _, _ in metrics.superlative_scopes(asking) if word in wanted]
+    given = [kind for word, kind, _, _ in metrics.superlative_scopes(sentence or "") if word in wanted]
+    return bool(asked and given) and not any(metrics.ranks_alike(a, g) for a in asked for g in given)
+
+
 def leaves_out_superlative(reply: str, message: str) -> bool:
     """Whether `message` asks for a superlative it does not rank ("Who was the tallest
     president?"; not "Is it the biggest?") and `reply` says none, in those words or others
@@ -849,7 +874,8 @@ def _scoped_elsewhere(reply: str, message: str) -> bool:
 
 _YES_NO_WORDS = r"is|are|was|were|do|does|did|can|could|has|have|had"  # that open a yes-no question
 _ASKS_YES_NO = re.compile(rf"^\W*(?:{_YES_NO_WORDS})\b", re.IGNORECASE)
-_THE_WORLD = frozenset({"earth", "world"})  # "the largest of Earth's five oceans" narrows nothing
+# "the largest of Earth's five oceans", "the smallest in the Solar System" narrow nothing
+_THE_WORLD = frozenset({"earth", "world", "solar", "universe"})
 
 
 def _ranks_the_superlative(sentence: str, message: str) -> bool:
@@ -970,7 +996,8 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", asking)))  # not "ur" of "ur favorite", "heard" of "Have you heard of"
     if not asked or _ASKS_ANYTHING.search(message) or _ANSWER_WORD.match(reply or ""):
         return False
-    if leaves_out_superlative(reply, message) and (sources or _paraphrased(reply, passages)):
+    if (leaves_out_superlative(reply, message) or ranks_another(reply, message)) \
+            and (sources or _paraphrased(reply, passages)):
         return True  # "Who was the tallest president ...?" -> "During Barack Obama's campaign ..."
     if sources:
         held = _held_stems(asked, set(_stems(f"{titles} {reply}")))

@@ -1126,7 +1126,7 @@ _PARTICIPLE = re.compile(r"(?:ed|wn|\w{5}ly)$")
 _PHRASE_END = re.compile(r"[,;:!?()]|(?<!\b[A-Z])\.|\b(?:in|of|on|at|by|from|to|with|for|and|or|than|that|which|who|"
                          r"is|are|was|were)\b", re.IGNORECASE)
 _OWNER = re.compile(r"\b([A-Z][\w-]*)['’]s\s+$")  # "Europe's highest mountain"
-_THE_WORLD = frozenset({"world", "earth", "globe", "planet"})
+_THE_WORLD = frozenset({"world", "earth", "globe", "planet", "solar", "universe"})
 
 
 def superlative_scopes(sentence: str) -> list:
@@ -1154,7 +1154,9 @@ def superlative_scopes(sentence: str) -> list:
         if {stem(w) for w in place.lower().split()} & _THE_WORLD:
             place = ""
         cut = next((i for i, w in enumerate(after) if i and _PARTICIPLE.search(w)), len(after))
-        after = after[:cut]  # "the largest animal known ...", "the largest city named Syracuse"
+        after = [w for w in after[:cut] if w not in ("one", "ones") and not is_number(w)]  # "the biggest one"
+        if not after:
+            continue
         head = after[-1]  # "the largest permanent desert lake" ranks lakes
         plural = head.endswith("s") and not head.endswith("ss") and stem(head) != head
         found.append((stem(word), tuple(stem(w) for w in [head] + after[:-1]), place, plural))

@@ -222,8 +222,9 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     tallest = "What is the tallest animal?"
     assert abstain.passage_reply(passages, [], tallest) == "Giraffe: They are the tallest living terrestrial animals."
     said = ["Giraffe: They are the tallest living terrestrial animals.", "They eat leaves."]
-    assert abstain.passage_reply(passages, said, tallest) == "Moose: It is the tallest deer."
-    assert abstain.passage_reply(passages[1:], ["It is the tallest deer."], tallest) is None
+    assert abstain.passage_reply(passages, said, "Which is the tallest?") == "Moose: It is the tallest deer."
+    assert abstain.passage_reply(passages[1:], ["It is the tallest deer."], "Which is the tallest?") is None
+    assert abstain.passage_reply(passages, said, tallest) is None  # the tallest deer is not the tallest animal
     assert abstain.passage_reply([("Eiffel Tower", "The Eiffel Tower is in Paris.")], [], "Where is the Eiffel Tower?") == \
         "The Eiffel Tower is in Paris."
     # nothing retrieved shares a word with the message or the dialogue: no passage reply
@@ -339,6 +340,23 @@ def test_a_message_refers_back_by_a_pronoun_or_a_thing_no_phrase_completes():
     for alone in ("What is the capital of Japan?", "What's the tallest mountain in the world?", "What do cats eat?",
                   "Who wrote Romeo and Juliet?", "What's the boiling point of water?"):
         assert not abstain.refers_back(alone), alone
+
+
+def test_a_superlative_of_another_thing_or_place_answers_no_question_for_one():
+    asked = "What is the largest planet?"
+    triton = "Triton is the largest natural satellite of the planet Neptune."  # a chat read it out
+    assert abstain.ranks_another(triton, asked)
+    jupiter = "Jupiter is the fifth planet from the Sun, and the largest in the Solar System."
+    assert not abstain.ranks_another(jupiter, asked)  # ranks nothing named: left to the other checks
+    assert abstain.misses_the_question(triton, asked, [("Triton", triton)])
+    rivers = [("Orange River", "It is the longest river in South Africa."),
+              ("Nile", "The Nile is the longest river in Africa.")]
+    asked = "What's the longest river in Africa?"
+    assert abstain.passage_reply(rivers, [asked], asked) == rivers[1][1]
+    assert abstain.passage_reply(rivers[:1], [asked], asked) is None
+    damascus = [("Damascus", "It is the oldest capital city in the world.")]
+    assert abstain.with_the_one_ranked("I know that is the oldest capital city in the world.", damascus,
+                                       ["What's the oldest city in the world?"]) == "Damascus: " + damascus[0][1]
 
 
 def test_the_sentence_that_answers_a_question_says_its_words_again_and_repeats_nothing():
