@@ -96,18 +96,19 @@ def named_terms(message: str) -> list[str]:
     return kept
 
 
-def retrieval_names(message: str) -> list[str]:
+def retrieval_names(message: str, ranked_too: bool = False) -> list[str]:
     """What retrieval ranks passages by beside the dense score (`--retrieval-names`): the
     names a message mentions (`named_terms`), then its rarer lowercase content words
     ("octopus", "canal"; not the 2,000 commonest words), which name a thing as well, then
     its everyday content words ("elephant"), which count only as a passage's title
     (`names_held`). A question for a superlative leaves out the words of what it ranks and
     the world ("What is the fastest animal?" is not about the article Animal): its answer
-    ranks so (`superlative_check`)."""
+    ranks so (`superlative_check`); with `ranked_too` (a turn a follow-up points back to:
+    "How deep is it?" after "What is the largest ocean?") they are kept."""
     names = named_terms(message)
     covered = _name_stems(names)
     words = metrics.content_words(message)
-    if superlative_check(message) is not None:
+    if not ranked_too and superlative_check(message) is not None:
         # "the tallest mountain in the world" names what its answer is one of, not its subject
         ranked = {w for _, kind, _, _ in metrics.superlative_scopes(_asking(message)) for w in kind}
         words = [w for w in words if w not in metrics.SUPERLATIVES and metrics.stem(w) not in ranked
@@ -140,7 +141,7 @@ def conversation_names(message: str, turns: list[str]) -> list[str]:
     names = retrieval_names(message)
     if not names or _POINTS_BACK.search(message):
         held = _name_stems(names)
-        before = [(turn, retrieval_names(turn)) for turn in turns[-3::-2]]
+        before = [(turn, retrieval_names(turn, ranked_too=True)) for turn in turns[-3::-2]]
         earlier = next((n for turn, n in before if n and not _POINTS_BACK.search(turn)),
                        next((n for _, n in before if n), []))
         names += [name for name in earlier if not set(_stems(name)) <= held]

@@ -334,6 +334,13 @@ def test_a_superlative_read_out_of_a_subject_it_does_not_name_is_led_by_its_titl
     assert abstain.with_the_one_ranked(planets[0][1], planets, ["How hot is it there?"]) == planets[0][1]
 
 
+def test_a_follow_up_keeps_the_kind_a_question_for_a_superlative_asked_about():
+    # "What is the fastest animal?" names no article, but "How fast is it?" after it is about animals
+    assert abstain.retrieval_names("What is the largest ocean?") == []
+    assert abstain.conversation_names("How deep is it?", ["What is the largest ocean?", "The Pacific Ocean.",
+                                                          "How deep is it?"]) == ["deep", "largest", "ocean"]
+
+
 def test_a_message_refers_back_by_a_pronoun_or_a_thing_no_phrase_completes():
     for back in ("How tall is it?", "What is the capital?", "What is the biggest one?", "How many people live there?"):
         assert abstain.refers_back(back), back
