@@ -179,6 +179,7 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             "big": ("larg",), "bigger": ("larger",), "biggest": ("largest",),
             "larg": ("big",), "larger": ("bigger",), "largest": ("biggest",),
             "tall": ("high",), "taller": ("higher",), "tallest": ("highest",),
+            "high": ("tall",), "higher": ("taller",), "highest": ("tallest",),  # "the tallest waterfall"
             # "What is the closest star to Earth?" -> "The nearest star to Earth is the Sun."
             "close": ("near", "nearbi"), "closer": ("nearer",), "closest": ("nearest",),
             "near": ("close",), "nearer": ("closer",), "nearest": ("closest",),

@@ -1125,6 +1125,7 @@ _PARTICIPLE = re.compile(r"(?:ed|wn|\w{5}ly)$")
 # what ends the words a superlative ranks: "the fastest land animal, capable of ..."
 _PHRASE_END = re.compile(r"[,;:!?()]|(?<!\b[A-Z])\.|\b(?:in|of|on|at|by|from|to|with|for|and|or|than|that|which|who|"
                          r"is|are|was|were)\b", re.IGNORECASE)
+_WINDOW = 120  # characters read before and after a superlative
 _OWNER = re.compile(r"\b([A-Z][\w-]*)['’]s\s+$")  # "Europe's highest mountain"
 _THE_WORLD = frozenset({"world", "earth", "globe", "planet", "solar", "universe"})
 
@@ -1144,12 +1145,14 @@ def superlative_scopes(sentence: str) -> list:
         word = m.group(0).lower()
         if word not in SUPERLATIVES or word in ("most", "least"):
             continue
-        words = _lowered_words(sentence[:m.end()])
-        after = content_words(_PHRASE_END.split(sentence[m.end():], 1)[0])  # "the biggest in China" ranks nothing
+        # (windows of the words around it: a pasted text of a megabyte stays linear)
+        before, following = sentence[max(0, m.start() - _WINDOW):m.start()], sentence[m.end():m.end() + _WINDOW]
+        words = _lowered_words(before + m.group(0))
+        after = content_words(_PHRASE_END.split(following, 1)[0])  # "the biggest in China" ranks nothing
         if not after or _rank_before(words, len(words) - 1) or (len(words) > 1 and (
                 words[-2] in _CARDINALS or words[-2].isdigit())):  # "the ten highest mountains"
             continue
-        scope = _SCOPE.match(sentence[m.end():]) or _OWNER.search(sentence[:m.start()])
+        scope = _SCOPE.match(following) or _OWNER.search(before)
         place = scope.group(1) if scope else ""
         if {stem(w) for w in place.lower().split()} & _THE_WORLD:
             place = ""

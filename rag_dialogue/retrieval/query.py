@@ -60,7 +60,8 @@ def without_questions(said: str) -> str:
     """The dialogue `said` (a turn a line) less its questions' sentences: what it states."""
     import re
 
-    return "\n".join(re.sub(r"[^.!?]*\?+", " ", turn).strip() for turn in said.split("\n"))
+    return "\n".join(" ".join(s for s in re.split(r"(?<=[.!?])\s+", turn) if not s.endswith("?")).strip()
+                     for turn in said.split("\n"))
 
 
 def fresh_first(rows, said: str, text_of, n: int, coverage: float = SAID_COVERAGE):
