@@ -108,9 +108,10 @@ def retrieval_names(message: str, ranked_too: bool = False) -> list[str]:
     names = named_terms(message)
     covered = _name_stems(names)
     words = metrics.content_words(message)
-    if not ranked_too and superlative_check(message) is not None:
+    scopes = [] if ranked_too else _superlatives_asked(message)[1]
+    if scopes:
         # "the tallest mountain in the world" names what its answer is one of, not its subject
-        ranked = {w for _, kind, _, _ in metrics.superlative_scopes(_asking(message)) for w in kind}
+        ranked = {w for _, kind, _, _ in scopes for w in kind}
         words = [w for w in words if w not in metrics.SUPERLATIVES and metrics.stem(w) not in ranked
                  and metrics.stem(w) not in _THE_WORLD]
     for word in sorted(words, key=_is_common):  # rarer words first, each in the message's order
@@ -684,20 +685,20 @@ def with_the_one_ranked(reply: str, passages, said) -> str:
 
     dialogue = "\n".join(said)
     sentences = _SENTENCE.split((reply or "").strip())
+    # a superlative of what is asked, of no one named: "I know that is the oldest capital
+    # city in the world." from Damascus's "It is the oldest capital city in the world."
+    names_no_subject = (ranks(reply) and not _names_beyond(reply, said)
+                        and not any(topic_share(reply, other) == 1.0 for other, _ in passages if other))
     for title, text in passages:
         subject = _PARENTHESIS.sub("", title or "").strip()
-        if not subject or not ranks(text) or topic_share(f"{dialogue}\n{reply}", subject) == 1.0:
+        ranking = [p for p in metrics.passage_sentences(text) if ranks(p)] if subject else []
+        if not ranking or topic_share(f"{dialogue}\n{reply}", subject) == 1.0:
             continue
         for i, sentence in enumerate(sentences):
             opening = metrics.normalize(" ".join(sentence.split()[:6]))
-            if opening and any(metrics.normalize(p).startswith(opening) and ranks(p)
-                               for p in metrics.passage_sentences(text)):
+            if opening and any(metrics.normalize(p).startswith(opening) for p in ranking):
                 return f"{subject}: {' '.join(sentences[i:])}"
-        # a superlative of what is asked, of no one named: "I know that is the oldest capital
-        # city in the world." from Damascus's "It is the oldest capital city in the world."
-        ranking = [p for p in metrics.passage_sentences(text) if ranks(p)]
-        if ranking and ranks(reply) and not _names_beyond(reply, said) \
-                and not any(topic_share(reply, other) == 1.0 for other, _ in passages if other):
+        if names_no_subject:
             lead = f"{subject}: " if not set(_stems(subject)) <= set(_stems(ranking[0])) else ""
             return lead + ranking[0]
     return reply
@@ -807,16 +808,23 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     return best
 
 
+def _superlatives_asked(message: str) -> tuple:
+    """The stems of the superlatives the asking sentences of `message` ask for unranked
+    (with their other words: "largest" for "biggest"), and their `metrics.superlative_scopes`
+    (superlative stem, ranked stems, place, plural) there."""
+    asking = _asking(message or "")  # not "... the biggest in China, I think. What else ...?"
+    wanted = {metrics.stem(w) for w in _asked_superlatives(asking)}
+    return wanted, [scope for scope in metrics.superlative_scopes(asking) if scope[0] in wanted]
+
+
 def superlative_check(message: str):
     """Whether a text ranks first, unranked, of the same kind and place, what `message`
     asks for by a superlative ("What's the tallest mountain in the world?": "Mount Everest
     is the highest mountain on Earth", not Denali's "the highest mountain peak in North
     America" nor "the second highest mountain"): a predicate on texts, or None when the
     message asks for no superlative (`metrics.superlative_scopes`)."""
-    asking = _asking(message or "")  # not "... the biggest in China, I think. What else ...?"
-    wanted = {metrics.stem(w) for w in _asked_superlatives(asking)}
-    asked = [(kind, set(_stems(place)), plural) for word, kind, place, plural in metrics.superlative_scopes(asking)
-             if word in wanted]
+    wanted, scopes = _superlatives_asked(message)
+    asked = [(kind, set(_stems(place)), plural) for _, kind, place, plural in scopes]
     if not asked:
         return None
 
@@ -834,9 +842,8 @@ def ranks_another(sentence: str, message: str) -> bool:
     another thing than it asks: "Triton is the largest natural satellite of the planet
     Neptune." to "What is the largest planet?". A superlative of nothing named ("the
     largest in the Solar System") is left to the other checks."""
-    asking = _asking(message or "")
-    wanted = {metrics.stem(w) for w in _asked_superlatives(asking)}
-    asked = [kind for word, kind, _, _ in metrics.superlative_scopes(asking) if word in wanted]
+    wanted, scopes = _superlatives_asked(message)
+    asked = [kind for _, kind, _, _ in scopes]
     given = [kind for word, kind, _, _ in metrics.superlative_scopes(sentence or "") if word in wanted]
     return bool(asked and given) and not any(metrics.ranks_alike(a, g) for a in asked for g in given)
 

@@ -329,12 +329,12 @@ class RagDialogueAgent(TorchGeneratorAgent):
             rag_input.query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
             weight = self.opt.get("retrieval_message_weight")
             weight = (0.5 if self.opt.get("interactive_mode") else 0.0) if weight is None else weight
-            if weight > 0 and any(len(self._turns(obs)) > 1 for obs in valid):
+            dialogues = [self._turns(obs) or [""] for obs in valid]
+            if weight > 0 and any(len(turns) > 1 for turns in dialogues):
                 from rag_dialogue.abstain import refers_back
 
                 # a message that speaks of the dialogue's subject without naming it keeps its query
-                last = [query if refers_back(turns[-1]) else turns[-1]
-                        for query, turns in zip(queries, (self._turns(obs) or [""] for obs in valid))]
+                last = [query if refers_back(turns[-1]) else turns[-1] for query, turns in zip(queries, dialogues)]
                 tokens = self.model.query_encoder.tokenize(last, truncate_left=True)
                 rag_input.message_query = {k: v.to(batch.text_vec.device) for k, v in tokens.items()}
                 rag_input.message_weight = weight
