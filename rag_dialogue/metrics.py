@@ -1080,6 +1080,39 @@ def unheld_superlative(response: str, passages, history=()) -> str | None:
     return None
 
 
+# words that join clauses, not claims ("..., though some may be self-employed")
+_CONNECTIVES = frozenset("though although however yet even still".split())
+
+
+def inserted_word(response: str, passages, history=(), min_words: int = 4) -> str | None:
+    """The first content word of a claim sentence of `response` that says a passage
+    sentence ((title, text) pairs) again with one word put in: every other content word of
+    the sentence (at least `min_words`) is that passage sentence's or its title's, and
+    this one is neither, nor a dialogue turn's, nor a hedge ("usually"), a connective
+    ("though") or a word of attitude (`GENERIC_WORDS`); else None.
+
+    Its words are the passages' all but one, so the word-level measures call it faithful,
+    but the one word is a claim no passage makes of that subject: "The Vantorel
+    Observatory is the main astronomical observatory on the slopes of Mount Crasken ..."
+    from "... is an astronomical observatory ...", with "main" taken from "Its main
+    telescope ..."; "There are 12,000 people in the world who speak Kavorian ..." from
+    "About 12,000 people speak Kavorian ..."."""
+    said = _content_stems(_as_text(_turns(history)))
+    sentences = [_content_stems(title) | _content_stems(sentence)
+                 for title, text in passages for sentence in passage_sentences(text)]
+    for claim in _statement_sentences(response):
+        words = [(w, stem(w)) for w in content_words(_beyond_decline(claim))
+                 if w not in _HEDGES and w not in _CONNECTIVES and w not in GENERIC_WORDS]
+        if len({s for _, s in words}) <= min_words:
+            continue
+        # the sentence it says again is the one that leaves fewest of its words out
+        beyond = min(({(w, s) for w, s in words if s not in held and s not in said} for held in sentences),
+                     key=lambda b: len({s for _, s in b}), default=set())
+        if len({s for _, s in beyond}) == 1:
+            return sorted(beyond)[0][0]
+    return None
+
+
 def moved_superlative(response: str, passages, history=()) -> str | None:
     """The first claim sentence of `response` with a superlative whose content word after
     it (what it ranks: "the largest planet") follows it in no passage sentence ((title,
@@ -1421,6 +1454,33 @@ _PASSIVE = re.compile(r"\b(?:is|are|was|were|be|been|being)\s+(?:\w+ly\s+)?(\w+)
 _CLAUSE_START = re.compile(r"[,;:]|\b(?:that|which|who|and|but)\b", re.IGNORECASE)
 
 
+# "by" and the name after it, up to two lowercase words between: "by the astronomer Hedda Quorne"
+_BY_NAME = re.compile(r"\bby\s+(?:[a-z]+\s+){0,2}?([A-Z][\w'-]*(?:\s+(?:of\s+(?:the\s+)?)?[A-Z][\w'-]*)*)")
+
+
+def unheld_agent(response: str, passages, history=()) -> str | None:
+    """The first name that a claim sentence of `response` gives after "by" (who did it: "by
+    the astronomer Hedda Quorne") and that no passage sentence ((title, text) pairs) and no
+    dialogue turn gives after "by", four words apart at most; else None.
+
+    Every word is the passages', so the word-level measures call it faithful, but the deed
+    is given to another: asked "Who founded the Vantorel Observatory?", with "It was founded
+    in 1894 by the astronomer Hedda Quorne.", the chat said "It was founded by the astronomer
+    Hedda Quorne in 1894 by the Vantorel Observatory."."""
+    said = [sentence for _, text in passages for sentence in passage_sentences(text)] + _turns(history)
+    agents = [[stem(w) for w in _lowered_words(m.group(0))][1:6] for text in said for m in _BY_ANY.finditer(text)]
+    for sentence in _statement_sentences(response):
+        for match in _BY_NAME.finditer(_beyond_decline(sentence)):
+            name = [stem(w) for w in _lowered_words(match.group(1)) if w not in ("of", "the")]
+            if not any(set(name) <= set(after) for after in agents):
+                return match.group(1)
+    return None
+
+
+# "by" and the words after it in a passage, where an agent is named
+_BY_ANY = re.compile(r"\bby(?:\s+[\w'-]+){1,8}")
+
+
 def swapped_roles(response: str, passages, history=()) -> str | None:
     """The first claim sentence of `response` whose subject a passage sentence ((title,
     text) pairs) or a dialogue turn names as the agent of the same passive verb, and none
@@ -1462,8 +1522,9 @@ def _a_key(words_as_written: list, i: int) -> bool:
     return is_number(normalize(word)) or word[:1].isupper()
 
 
-# two or more capitalised words in a row, as a reader takes a name ("Jade Emperor Peak")
-_NAME_RUN = re.compile(r"\b[A-Z][^\W\d_]*(?:\s+[A-Z][^\W\d_]*)+\b")
+# two or more capitalised words in a row, or joined by a hyphen, as a reader takes a name
+# ("Jade Emperor Peak", "Quorne-Baile")
+_MULTI_WORD_NAME = re.compile(r"\b[A-Z][^\W\d_]*(?:(?:\s+|-)[A-Z][^\W\d_]*)+\b")
 _LETTERS = re.compile(r"[^\W\d_]+")
 
 
@@ -1483,7 +1544,7 @@ def blended_name(response: str, passages, history) -> str | None:
     Mount Tai's "The tallest peak is the Jade Emperor Peak ... 1,545 meters", "The tallest
     mountain in the world is Mount Emperor, which is 1,545." (a chat reply); "Ronnie
     Jagger" for Ronnie Wood after Mick Jagger (an evaluation reply)."""
-    if not _NAME_RUN.search(response or ""):  # most replies: no need to read the passages
+    if not _MULTI_WORD_NAME.search(response or ""):  # most replies: no need to read the passages
         return None
     held_runs = [run for title, text in passages for part in (title, text) for run in capitalised_runs(part)]
     held_runs += [run for turn in _turns(history) for run in capitalised_runs(turn)]
@@ -1496,7 +1557,7 @@ def blended_name(response: str, passages, history) -> str | None:
                 or f" {' '.join(words).lower()} " in written)
 
     for sentence in _SENTENCE_END.split(response or ""):
-        for match in _NAME_RUN.finditer(sentence):
+        for match in _MULTI_WORD_NAME.finditer(sentence):
             if match.group(0).isupper():  # shouted ("NEVER BEEN BUT ALWAYS WANTED TO"), not a name
                 continue
             opening = _LETTERS.findall(match.group(0))

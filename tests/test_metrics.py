@@ -568,6 +568,39 @@ def test_a_superlative_said_beyond_the_place_every_passage_scopes_it_to_is_a_cla
     assert m.widened_superlative("The Ulva is the longest river.", rivers, ["What is the longest river?"]) is not None
 
 
+def test_a_passage_sentence_said_again_with_a_word_put_in_is_a_claim_of_its_own():
+    observatory = [("Vantorel Observatory", "The Vantorel Observatory is an astronomical observatory on the "
+                                            "slopes of Mount Crasken."),
+                   ("Vantorel Observatory", "Its main telescope has a mirror 3.2 metres across.")]
+    asked = ["Who runs the Vantorel Observatory?"]
+    made_up = "The Vantorel Observatory is the main astronomical observatory on the slopes of Mount Crasken."
+    assert m.inserted_word(made_up, observatory, asked) == "main"  # a chat reply; "main" is the telescope's
+    assert m.response_category(made_up, "\n".join(t for _, t in observatory), asked) == "faithful"
+    kavorian = [("Kavorian language", "About 12,000 people speak Kavorian as their first language.")]
+    assert m.inserted_word("There are 12,000 people in the world who speak Kavorian as their first language.",
+                           kavorian, ["How many people speak the Kavorian language?"]) == "world"
+    for kept in (observatory[0][1], "It is an astronomical observatory on the slopes of Mount Crasken.",
+                 "I think the Vantorel Observatory is usually an astronomical observatory on Mount Crasken.",
+                 "The Vantorel Observatory, which I love, is an observatory on the slopes of Mount Crasken.",
+                 "It runs the Vantorel Observatory, an observatory on the slopes of Mount Crasken.",  # the question's
+                 "Its main telescope has a mirror 3.2 metres across on Mount Crasken.",  # two words: a join
+                 "The telescope is big."):  # too short to say a sentence again
+        assert m.inserted_word(kept, observatory, asked) is None, kept
+
+
+def test_a_deed_given_to_a_name_no_passage_gives_it_to_is_a_claim_of_its_own():
+    founded = [("Vantorel Observatory", "It was founded in 1894 by the astronomer Hedda Quorne.")]
+    asked = ["Who founded the Vantorel Observatory?"]
+    made_up = "It was founded by the astronomer Hedda Quorne in 1894 by the Vantorel Observatory."  # a chat reply
+    assert m.unheld_agent(made_up, founded, asked) == "Vantorel Observatory"
+    assert m.unheld_agent("Keith Richards was replaced by Mick Jagger.", founded, asked) == "Mick Jagger"
+    for kept in ("It was founded by the astronomer Hedda Quorne in 1894.", "It was founded by Hedda Quorne.",
+                 "It was founded in 1894 by the astronomer Hedda Quorne, by all accounts.",  # no name after "by"
+                 "I'm not sure who founded it, but Hedda Quorne did.",
+                 "It was built by Romans."):  # the dialogue names them
+        assert m.unheld_agent(kept, founded, asked + ["I heard it was built by Romans."]) is None, kept
+
+
 def test_a_superlative_ranks_the_last_word_before_its_phrase_ends():
     assert m.superlative_scopes("It is the world's largest permanent desert lake.")[0][1][0] == "lake"
     assert m.superlative_scopes("It is the largest animal known to have ever existed.")[0][1] == ("anim",)
