@@ -714,6 +714,14 @@ _A_TIME = re.compile(r"(?<![0-9.,])[0-9]{3,4}(?![0-9]|[.,][0-9])|\b(?:January|Fe
                      r"monthly|yearly|every\s+(?:day|week|month|year))\b")
 
 
+# a place named after a preposition of place, up to five lowercase words between but no
+# other preposition: "on the banks of the river Caddon", "native to the Ferrow Islands",
+# "in Denmark"; not "in a victory for Morv"
+_A_PLACE = re.compile(r"\b(?:in|on|at|near|along|off|across|throughout|inside|to|from)\s+"
+                      r"(?:(?!(?:for|with|by|as|than|after|before|during|about|against|like|to|from|in|on|at)\b)"
+                      r"[a-z][\w-]*\s+){0,5}?([A-Z][\w'-]*)")
+
+
 def passage_reply(passages, said, message: str = "") -> str | None:
     """The sentence of `passages` ((title, text) pairs, best first) that shares most words
     (by stem, its title's too) with `message`, the best passage's first on a tie, among
@@ -781,7 +789,12 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         known = {stem for text in list(said) + [message] for stem in _stems(text)}
         kept = [(pair, held) for pair, held in zip(fresh, stems)
                 if {metrics.stem(w) for w in metrics.name_words(pair[1])} - known]
-        fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
+        # ... and of those, one that says where ("on the banks of the river Caddon"), where
+        # one does: "... fought in 1412 between the kingdoms of Astren and Morv" names two
+        # kingdoms, but not where the battle was
+        placed = [(pair, held) for pair, held in kept
+                  if any(metrics.stem(m.group(1).lower()) not in known for m in _A_PLACE.finditer(pair[1]))]
+        fresh, stems = [pair for pair, _ in placed or kept], [held for _, held in placed or kept]
     if not any(_held_stems(asked, held) for held in stems):
         asked = {stem for turn in said for stem in _stems(_TO_THE_LISTENER.sub(" ", turn))}
     who = _ASKS_WHO.match(message or "")
@@ -835,6 +848,25 @@ def superlative_check(message: str):
                    for word, kind, place, plural in metrics.superlative_scopes(sentence)
                    for asked_kind, asked_place, asked_plural in asked)
     return ranks_first
+
+
+def asked_check(message: str):
+    """The share of what a question for a fact asks of its subject that a text holds
+    (`_held_stems`): a function of texts, or None for a message that asks no fact, or
+    asks about the listener, or asks nothing beyond the names it mentions, or asks for a
+    number (`grounded_numbers.number_check` ranks those). "Who runs the Vantorel
+    Observatory?" asks "runs" of the observatory: "Since 1978 it has been run by the
+    University of Tessingford." holds all of it, the observatory's first sentence
+    nothing."""
+    from rag_dialogue.grounded_numbers import asked_number
+
+    if not asks_for_fact(message or "") or asks_the_listener(message) or asked_number(message) is not None:
+        return None
+    asking = without_polite_frame(_asking(message) or message)
+    asked = set(_stems(asking)) - _name_stems(named_terms(message))
+    if not asked:
+        return None
+    return lambda text: len(_held_stems(asked, set(_stems(text)))) / len(asked)
 
 
 def ranks_another(sentence: str, message: str) -> bool:

@@ -343,13 +343,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
                 rag_input.names = [conversation_names(obs.get("text", ""), self._turns(obs)) for obs in valid]
             if self.opt.get("answer_asked_number", True):
-                from rag_dialogue.abstain import superlative_check
                 from rag_dialogue.grounded_numbers import asked_number
 
                 rag_input.asks_number = [asked_number(obs.get("text", "")) for obs in valid]
-                messages = [obs.get("text", "").split(delimiter)[-1] for obs in valid]
-                rag_input.questions = [message if kind or superlative_check(message) else None
-                                       for message, kind in zip(messages, rag_input.asks_number)]
+                rag_input.questions = [obs.get("text", "").split(delimiter)[-1] for obs in valid]
             if self.opt.get("retrieval_skip_said", True):
                 rag_input.said = [obs.get("full_text", obs.get("text", "")) for obs in valid]
                 if self.opt.get("interactive_mode") and self._used_passages:

@@ -49,10 +49,11 @@ class RagInput:
         names has one (`grounded_numbers.number_about`).
     message_query, message_weight: the last message's own query tokens, and the weight
         of its vector beside the whole query's (`--retrieval-message-weight`).
-    questions: per example, the message it answers where that asks for a number or a
-        superlative, else None; outside training, a passage about a name that gives that
-        number ranks higher (`grounded_numbers.number_check`), and so does one that ranks
-        first what it asks for (`abstain.superlative_check`).
+    questions: per example, the message it answers; outside training, where that asks
+        for a number, a passage about a name that gives that number ranks higher
+        (`grounded_numbers.number_check`), where it asks for a superlative, one that ranks
+        first what it asks for (`abstain.superlative_check`), and where it asks for a fact,
+        a passage about a name that holds what it asks (`abstain.asked_check`).
     """
 
     history: Optional[torch.LongTensor] = None

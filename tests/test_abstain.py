@@ -666,6 +666,15 @@ def test_where_is_answered_only_by_a_sentence_that_names_a_place():
     tortoise = [("Mossback tortoise", "Individuals can live for more than 120 years."),
                 ("Mossback tortoise", "The mossback tortoise is a land tortoise native to the Ferrow Islands.")]
     assert abstain.passage_reply(tortoise, [], "Where does the mossback tortoise live?") == tortoise[1][1]
+    # ... and of those, one that says where, not one that names who: "between the kingdoms
+    # of Astren and Morv" holds every word asked, "on the banks of the river Caddon" all but one
+    battle = [("Battle of Hollow Ford", "The Battle of Hollow Ford was fought in 1412 between the kingdoms of "
+                                        "Astren and Morv."),
+              ("Battle of Hollow Ford", "The battle ended in a victory for Morv."),
+              ("Battle of Hollow Ford", "It took place on the banks of the river Caddon.")]
+    assert abstain.passage_reply(battle, [], "Where was the Battle of Hollow Ford fought?") == \
+        "Battle of Hollow Ford: " + battle[2][1]
+    assert abstain.passage_reply(battle[:2], [], "Where was the Battle of Hollow Ford fought?") == battle[0][1]
 
 
 def test_a_follow_up_is_declined_when_no_passage_holds_what_the_conversation_asked_about():

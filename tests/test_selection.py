@@ -125,6 +125,40 @@ def test_a_question_for_a_superlative_ranks_first_the_passage_that_gives_it():
     assert superlative_check("I am the fastest.") is None  # asks nothing
 
 
+def test_among_a_named_articles_passages_the_one_holding_what_is_asked_ranks_first():
+    """"Who runs the Vantorel Observatory?": every passage of the observatory holds its name
+    alike, and the dense search ranked its first sentence first; "... it has been run by
+    the University of Tessingford" gains ASKED_BONUS. A passage that holds no name gains
+    nothing for the asked word, nor does any passage for a question about the listener."""
+    from rag_dialogue.abstain import asked_check
+    from rag_dialogue.retrieval.query import ASKED_BONUS
+    from rag_dialogue.retrieval.retriever import search_fresh
+
+    passages = [("Vantorel Observatory", "The Vantorel Observatory is an observatory on Mount Crasken."),
+                ("Vantorel Observatory", "Its main telescope has a mirror 3.2 metres across."),
+                ("Marathon", "He runs every morning."),
+                ("Vantorel Observatory", "Since 1978 it has been run by the University of Tessingford.")]
+    retriever = _FixedSearch(passages, [12.0, 11.5, 11.2, 10.5])
+    queries = np.zeros((1, 4), dtype=np.float32)
+    asked = "Who runs the Vantorel Observatory?"
+    names = [["Vantorel Observatory"]]
+    rows, bonus = search_fresh(retriever, queries, 3, names=names)
+    assert rows.tolist()[0][0] == 0
+    rows, with_asked = search_fresh(retriever, queries, 3, names=names, questions=[asked])
+    assert rows.tolist()[0][0] == 3 and with_asked[0][0] == bonus.max() + ASKED_BONUS
+    rows, with_asked = search_fresh(retriever, queries, 4, names=names, questions=[asked])
+    assert with_asked[0].tolist()[-1] == 0.0  # Marathon's "runs", without the name, gains nothing
+    share = asked_check("What colour is the Tarnish fox's fur in winter?")
+    assert share("Tarnish fox: Its fur turns silver in winter.") == 0.75  # "colour" is not said
+    assert share("Tarnish fox: It hunts voles.") == 0.25
+    # the forms a question asks in count: an irregular verb, a derived word
+    assert asked_check("Who founded it?")("The city's founder was Romulus.") == 1.0
+    assert asked_check("Who wrote Nine Winters?")("It was written by Ilsa Varrow.") == 1.0
+    for nothing in ("Do you like jazz?", "I love the Vantorel Observatory.", "Where is Paris?",
+                    "How many works did Mozart complete?"):
+        assert asked_check(nothing) is None, nothing
+
+
 def test_a_question_says_no_fact_that_retrieval_passes_over():
     """The passage that answers "What is the largest lake in Kethmar?" holds most of its
     words; outside training the dialogue's questions are left out of what it has said."""

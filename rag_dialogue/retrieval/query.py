@@ -33,6 +33,13 @@ NUMBER_BONUS = 2.0
 # is the topic, and its article Animal would gain both)
 SUPERLATIVE_BONUS = 6.0
 
+# what a passage that holds a name gains more, times the share of what a question asks of
+# its subject that it holds (`abstain.asked_check`): the passages of one article hold its
+# name alike, and the dense search ranked "Who runs the Vantorel Observatory?" to the
+# observatory's first sentence, its telescope and its founding before "Since 1978 it has
+# been run by the University of Tessingford."
+ASKED_BONUS = 2.0
+
 # what a passage's score gains when the turn the dialogue opened with holds all its title's
 # words (Wizard of Wikipedia's chosen topic; in a chat, the first message). On real WoW valid
 # the dense search alone brought other conversations' passages, and replies made from them;

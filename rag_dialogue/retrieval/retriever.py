@@ -5,12 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_dialogue.abstain import is_about, names_held, superlative_check, tokenizer_vocabulary
+from rag_dialogue.abstain import asked_check, is_about, names_held, superlative_check, tokenizer_vocabulary
 from rag_dialogue.grounded_numbers import number_check
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.retrieval.query import (NAME_BONUS, NUMBER_BONUS, SUPERLATIVE_BONUS, TOPIC_BONUS, distinct_first,
+from rag_dialogue.retrieval.query import (ASKED_BONUS, NAME_BONUS, NUMBER_BONUS, SUPERLATIVE_BONUS, TOPIC_BONUS, distinct_first,
                                          fresh_first, topic_share)
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
@@ -97,7 +97,10 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     passage that ranks first what it asks for by a superlative (`abstain.superlative_check`)
     gains `query.SUPERLATIVE_BONUS`: "What is the fastest animal?" ranks the cheetah's
     "the fastest land animal" above Animal's "With few exceptions, animals are able to
-    move.". With
+    move."; a passage that holds a name gains `query.ASKED_BONUS` times the share it
+    holds of what a question asks of it (`abstain.asked_check`): "Who runs the Vantorel
+    Observatory?" ranks "... it has been run by ..." above the observatory's first
+    sentence. With
     ``topics`` (per example, the turn the dialogue opened with: Wizard of Wikipedia's chosen
     topic), a passage gains ``topic_bonus`` times the share of its title's words that
     turn holds (`query.topic_share`), so a conversation keeps to its subject. An
@@ -107,6 +110,7 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     """
     named = names is not None and any(names)
     ranks = [superlative_check(q) if q else None for q in questions] if questions else []
+    asks = [asked_check(q) if q else None for q in questions] if questions and named else []
     encoder = getattr(retriever, "query_encoder", None)
     known = known_words(encoder.tokenizer) if named and encoder is not None else None
     scores, found = retriever.search_embeddings(query_emb, k + (NAMED_SLACK if named or any(ranks) else SEARCH_SLACK))
@@ -125,6 +129,10 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
             row, score = _with_named_articles(retriever, query_emb[i], row, score, names[i])
             gives = number_check(questions[i]) if questions and questions[i] else None
             bonus = np.array([_bonus(names[i], store[int(r)], gives, known) for r in row], dtype=np.float32)
+            if asks and asks[i] is not None:
+                # among the passages that hold a name, those that hold what it asks of it
+                bonus = bonus + np.array([ASKED_BONUS * asks[i](f"{store[int(r)].title} {store[int(r)].text}") if b > 0 else 0.0
+                                          for r, b in zip(row, bonus)], dtype=np.float32)
         ranking = bool(ranks) and ranks[i] is not None
         if ranking:
             bonus = bonus + np.array([SUPERLATIVE_BONUS * ranks[i](store[int(r)].text) for r in row], dtype=np.float32)
