@@ -37,6 +37,8 @@ from rag_dialogue.strategies import strategy_for
 from rag_dialogue.utils import atomic_path
 
 
+logger = logging.getLogger(__name__)
+
 
 def average_gradients(model: torch.nn.Module):
     """All-reduce the mean gradient of every trained parameter across the workers.
@@ -751,113 +753,48 @@ class RagDialogueAgent(TorchGeneratorAgent):
         return output
 
     def _unless_unsupported(self, batch, output):
-        """In a chat, a reply that its passages and the dialogue do not support
-        (`metrics.is_hallucinated`), or babble (`metrics.is_degenerate`), gives way to the
+        """In a chat, a reply that fails one of `reply_checks.fault`'s checks (it claims
+        what its passages and the dialogue do not support, joins two passages into a claim
+        neither makes, babbles, or answers nothing of what was asked) gives way to the
         passages' sentence that shares most words with the message and that no earlier
         reply said (`abstain.passage_reply`), or, for a question for a number, the first
-        sentence that gives it (`_answering_sentences`). Asked "What is the tallest
-        animal?" with Giraffe's "They are the tallest living terrestrial animals" ranked
-        first, the generator said "The tallest animal is the giant panda." So does a
-        sentence that joins two passage sentences into a claim neither makes
-        (`metrics.blended_sentence`: "Mars is the second planet from the Sun." from Mars's
-        "fourth" and the question's "second"), and one that reads a passage sentence out,
-        then ends it with a claim of its own (`metrics.swapped_ending`: "Melbourne is the
-        capital and most populous city of the Australian capital territory."), and one that
-        joins two passages' names into one neither writes (`metrics.blended_name`: "Mount
-        Emperor" from Mount Tai's "Jade Emperor Peak"), and one that quotes words no passage
-        writes (`metrics.unheld_quote`: the film "The I.T.A.S.S." of the Titanic), and one that reads a passage out
-        after words of its own (`metrics.swapped_lead`: "Honey bees are a sweet and
-        viscous substance ..." from Honey's), and one that counts what a question asks per
-        another whole (`grounded_numbers.counts_another_whole`: "There are thirty bones in
-        each leg." for the human body), and one that turns a passage's roles round
-        (`metrics.swapped_roles`: "Honey bees are made by ..." from honey "made by several
-        species of bees"), and one that answers a follow-up about another passage's subject
-        (`abstain.another_subject`: "Mount Fuji last erupted ..." when asked of Tamu
-        Massif). A word said twice in a row that the passages do not write so gives way too
-        (`metrics.doubled_word`: "the largest reliably reliably recorded"), and a word left
-        out (`metrics.left_gap`: "died in  after 1846"), and a name cut short
-        (`metrics.cut_name`: "... is Mount."), and a passage
-        sentence read out to its end that then stutters its words (`metrics.runs_on`: "...
-        in the town of Kelvo in the 1803 Amalric Sorensby was born"), and one that states
-        the relation a question asks that no passage states (`metrics.unheld_relation`:
-        "The capital of Australia is Sydney") or what a verb asked takes that no passage
-        sentence with that verb holds (`metrics.unheld_object`: "made from the fish of the
-        Harrow coast" for Kettlewick pudding's oats and figs), and one that drops the rank its passage
-        gives a superlative (`metrics.dropped_rank`: "Neptune is the largest planet" from
-        "the fourth-largest planet") or ranks another thing so (`metrics.moved_superlative`:
-        "the largest planet" from Triton's "the largest natural satellite") or ranks what no
-        passage ranks (`metrics.unheld_superlative`: "Blue is the most commonly used colour
-        ...") or ranks it beyond the place every passage scopes it to
-        (`metrics.widened_superlative`: "the highest mountain in the world" from Denali's "in
-        North America"), and one to
-        "Who ...?" that names no one (`abstain.names_no_one`), and one that claims an office
-        or role of a name that no passage relates (`metrics.unheld_title`: "Kyoto is the
-        capital city of Japan"), and one that reads a passage
-        out to a question without a word of what it asks (`abstain.misses_the_question`:
-        "They became the dominant terrestrial vertebrates ..." to "What was the biggest
-        one?"), and one that gives a number of the kind asked that no passage gives
-        (`grounded_numbers.unheld_number`: "There are two players on a team." from
-        "two teams of six players"), and one that gives none to a question for a measure,
-        a count or a duration (`grounded_numbers.gives_no_number`). A message whose first name
-        no passage holds is declined by that name ("I'm sorry, I don't know anything about
-        the Glimmerfen Bridge.", not Oslo's first sentence). A question that no passage
-        sentence answers (`passage_reply` finds none that holds what it asks) is declined;
-        one about the chat itself ("What's your favourite kind?") is returned
-        (`abstain.OF_ITSELF`), as it has no tastes of its own to tell.
-        Babble gives way too: a true sentence serves
-        better than a second try that passes over the passages the first drew on
-        (`_unless_a_repeat`, which still takes a fluent repeat). Only the chat does this:
-        the experiment measures what the generator says."""
+        sentence that gives it (`_answering_sentences`), or its first sentences where those
+        pass (`_supported_lead`). Asked "What is the tallest animal?" with Giraffe's "They
+        are the tallest living terrestrial animals" ranked first, the generator said "The
+        tallest animal is the giant panda." A message whose first name no passage holds is
+        declined by that name ("I'm sorry, I don't know anything about the Glimmerfen
+        Bridge.", not Oslo's first sentence). A question that no passage sentence answers
+        (`passage_reply` finds none that holds what it asks) is declined; one about the chat
+        itself ("What's your favourite kind?") is returned (`abstain.OF_ITSELF`), as it has
+        no tastes of its own to tell. Babble gives way too: a true sentence serves better
+        than a second try that passes over the passages the first drew on
+        (`_unless_a_repeat`, which still takes a fluent repeat). The check that took a reply
+        back is written to the chat's log. Only the chat does this: the experiment measures
+        what the generator says."""
         if not (self._chatting(batch) and self.opt.get("chat_passage_fallback", True)
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_for_fact, asks_the_listener, decline_reply,
-                                          leaves_out_superlative, misses_the_question, names_no_one, passage_reply,
-                                          unheld_subject)
-        from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, holds_the_event, unheld_number
+        from rag_dialogue.abstain import (OF_ITSELF, asks_the_listener, decline_reply, leaves_out_superlative,
+                                          names_no_one, passage_reply, unheld_subject)
+        from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, holds_the_event
+        from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, fault, first_failed, joining_checks
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = self._turns(batch.observations[0])
         passages = retrieval.pairs()
         knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
+        said = self._replies + turns[:-1]
+        failed = None if metrics.declines(text) else fault(
+            text, passages, turns, said, self.opt.get("chat_support_threshold", SUPPORT_THRESHOLD))
+        if failed is None:
+            return output
+        logger.info(f"chat reply taken back ({failed}): {text!r}")
+        checks = joining_checks(passages, turns, said)
 
         def joins(reply: str) -> bool:
-            return (metrics.blended_sentence(reply, passages, turns) is not None
-                    or metrics.swapped_ending(reply, passages, turns) is not None
-                    or metrics.swapped_lead(reply, passages) is not None
-                    or metrics.blended_name(reply, passages, turns) is not None
-                    or metrics.unheld_quote(reply, passages, turns) is not None
-                    or metrics.swapped_roles(reply, passages, turns) is not None
-                    or metrics.runs_on(reply, passages) is not None
-                    or metrics.unheld_relation(reply, passages, turns) is not None
-                    or metrics.unheld_object(reply, passages, turns) is not None
-                    or metrics.unheld_title(reply, passages, turns) is not None
-                    or metrics.dropped_rank(reply, passages) is not None
-                    or metrics.moved_superlative(reply, passages, turns) is not None
-                    or metrics.unheld_superlative(reply, passages, turns) is not None
-                    or metrics.widened_superlative(reply, passages, turns) is not None
-                    or names_no_one(reply, turns[-1], [knowledge])
-                    or misses_the_question(reply, turns[-1], passages, self._replies + turns[:-1])
-                    or counts_another_whole(reply, turns[-1])
-                    or unheld_number(reply, turns[-1], passages)
-                    or gives_no_number(reply, turns[-1])
-                    or another_subject(reply, turns[-1], turns, passages))
+            return first_failed(checks, reply) is not None
 
-        # to a question for a fact, a reply that claims nothing and does not decline answers
-        # nothing: "I love sushi. Where does it come from?" -> "I love food."
-        listener = asks_the_listener(turns[-1])
-        claims_nothing = ("?" in turns[-1] and asks_for_fact(turns[-1]) and not listener
-                          and not metrics.makes_claim(text, turns))
-        unsupported = (claims_nothing or metrics.is_degenerate(text, min_words=1, written=[knowledge] + turns)
-                       or metrics.doubled_word(text, [knowledge] + turns) is not None
-                       or metrics.left_gap(text, [knowledge] + turns) is not None
-                       or metrics.cut_name(text, [knowledge] + turns) is not None
-                       or metrics.is_hallucinated(text, knowledge, turns,
-                                                  threshold=self.opt.get("chat_support_threshold", 0.4))
-                       or joins(text))
-        if metrics.declines(text) or not unsupported:
-            return output
         # a question for a number is answered by the sentence that gives it, where one does
         answering = [s for s in self._answering_sentences(batch, [passages])[0]
                      if s not in self._replies and not counts_another_whole(s, turns[-1])]
@@ -869,6 +806,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                         or gives_no_number(instead, turns[-1]) or leaves_out_superlative(instead, turns[-1])
                         or not (metrics.declines(instead) or holds_the_event(instead, turns[-1]))):
             instead = None  # a passage's sentence that does not answer either
+        listener = asks_the_listener(turns[-1])
         if not instead and ("?" in turns[-1] or listener):
             # no passage sentence holds what it asks: say so
             instead = OF_ITSELF if listener else decline_reply([])

@@ -281,7 +281,11 @@ def chat(model_file=None, index_dir=None, parlai_args=(), verbose=False, print_d
     agent, banner = load_agent(model_file, index_dir, parlai_args, verbose, print_docs, attribution,
                                int8=int8, max_sentences=max_sentences)
     print(banner + "\n[DONE] starts a new conversation; [EXIT] or Ctrl-D ends.", flush=True)
-    with _bounded_stdin():
+    from rag_dialogue import progress
+
+    # what the agent notes while it talks (a reply its checks took back, and why) goes to
+    # the log too
+    with _bounded_stdin(), progress.logs_to(Path(f"{_model_file(model_file)}.chat.log"), verbose=verbose):
         for _ in converse(agent, _stdin_lines()):
             pass
 

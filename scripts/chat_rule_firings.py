@@ -1,7 +1,7 @@
 """How often each of the chat's sentence checks fires, on model replies and on human ones.
 
-The chat takes back a reply that joins its passages into a claim none makes (the checks
-of `rag_dialogue/metrics.py` that `RagDialogueAgent._unless_unsupported` runs). A check
+The chat takes back a reply that joins its passages into a claim none makes, or answers
+nothing of what was asked (`rag_dialogue/reply_checks.py`). A check
 that fires on what people write takes good replies back, so each is counted on:
 
   model   every reply of an experiment's world logs (`RUN/CONDITION/SPLIT.jsonl`), against
@@ -22,37 +22,19 @@ import json
 from pathlib import Path
 
 import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
-from rag_dialogue import abstain, metrics
-from rag_dialogue.grounded_numbers import gives_no_number, unheld_number
+from rag_dialogue import metrics, reply_checks
 
+# what the chat checks beside its sentence checks: the measures, counted elsewhere
+MEASURES = ("claims_nothing", "degenerate", "hallucinated")
 WOW_VALID = Path(__file__).resolve().parent.parent / "tasks/wizard_of_wikipedia/data/wow_valid_seen.fsb.json.gz"
 
 
 def checks(passages, history):
-    """Each check's name and what it returns for a reply (None or False: no firing)."""
-    knowledge = "\n".join(f"{title}: {text}" for title, text in passages)
-    message = history[-1] if history else ""
-    return {
-        "blended_sentence": lambda r: metrics.blended_sentence(r, passages, history),
-        "swapped_ending": lambda r: metrics.swapped_ending(r, passages, history),
-        "swapped_lead": lambda r: metrics.swapped_lead(r, passages),
-        "blended_name": lambda r: metrics.blended_name(r, passages, history),
-        "unheld_quote": lambda r: metrics.unheld_quote(r, passages, history),
-        "swapped_roles": lambda r: metrics.swapped_roles(r, passages, history),
-        "runs_on": lambda r: metrics.runs_on(r, passages),
-        "unheld_relation": lambda r: metrics.unheld_relation(r, passages, history),
-        "unheld_object": lambda r: metrics.unheld_object(r, passages, history),
-        "unheld_title": lambda r: metrics.unheld_title(r, passages, history),
-        "dropped_rank": lambda r: metrics.dropped_rank(r, passages),
-        "moved_superlative": lambda r: metrics.moved_superlative(r, passages, history),
-        "unheld_superlative": lambda r: metrics.unheld_superlative(r, passages, history),
-        "doubled_word": lambda r: metrics.doubled_word(r, [knowledge] + list(history)),
-        "left_gap": lambda r: metrics.left_gap(r, [knowledge] + list(history)),
-        "misses_the_question": lambda r: message and abstain.misses_the_question(r, message, passages, history[:-1]),
-        "unheld_number": lambda r: message and unheld_number(r, message, passages),
-        "gives_no_number": lambda r: message and gives_no_number(r, message),
-        "another_subject": lambda r: message and abstain.another_subject(r, message, history, passages),
-    }
+    """Each of the chat's sentence checks (`reply_checks.checks`, less the measures of
+    claim and support) by name: what it returns for a reply."""
+    turns = list(history) or [""]
+    return {name: test for name, test in reply_checks.checks(passages, turns, turns[:-1])
+            if name not in MEASURES}
 
 
 def _pairs(knowledge: str) -> list:
