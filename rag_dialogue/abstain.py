@@ -143,10 +143,39 @@ def conversation_names(message: str, turns: list[str]) -> list[str]:
     if not names or _POINTS_BACK.search(message):
         held = _name_stems(names)
         before = [(turn, retrieval_names(turn, ranked_too=True)) for turn in turns[-3::-2]]
-        earlier = next((n for turn, n in before if n and not _POINTS_BACK.search(turn)),
-                       next((n for _, n in before if n), []))
+        earlier = (_answered_names(message, turns)
+                   or next((n for turn, n in before if n and not _POINTS_BACK.search(turn)),
+                           next((n for _, n in before if n), [])))
         names += [name for name in earlier if not set(_stems(name)) <= held]
     return names
+
+
+# a question whose answer is a name: "Who wrote ...?", "What's the biggest country?"
+_ASKS_FOR_A_NAME_BEFORE = re.compile(r"^\W*(?:who|whom|whose|which|what|whats|what's|where)\b[^?]*\?\W*$",
+                                     re.IGNORECASE)
+# "he", "she" point back to a person, "there" to a place
+_TO_A_PERSON = re.compile(r"\b(?:he|him|his|she|her)\b", re.IGNORECASE)
+_TO_A_PLACE = re.compile(r"\bthere\b", re.IGNORECASE)
+
+
+def _answered_names(message: str, turns: list[str]) -> list[str]:
+    """The names the reply before `message` (the second last of `turns`) gave that the
+    speaker's own turns did not, where it answered the speaker's question for a name
+    ("Who ...?", "What ...?") and `message` points back to a person ("he", "she": a full
+    name) or a place ("there"): "When did he die?" after "Who wrote Romeo and Juliet?"
+    -> "... written by William Shakespeare ..." asks about Shakespeare, not the play; "How
+    many people live there?" after "What's the biggest country?" -> "Russia: It is the
+    largest country ..." about Russia."""
+    if len(turns) < 3 or not _ASKS_FOR_A_NAME_BEFORE.match(turns[-3]):
+        return []  # the reply answered no question for a name: "there" is the speaker's own topic
+    reply, own = turns[-2], _name_stems(n for turn in turns[::-2] for n in named_terms(turn))
+    if _TO_A_PERSON.search(message):
+        found = [n for n in _FULL_NAME.findall(reply) if n.split()[0] not in ("The", "A", "An")]
+    elif _TO_A_PLACE.search(message):
+        found = named_terms(reply)
+    else:
+        return []
+    return [n for n in found if not set(_stems(n)) <= own]
 
 
 def _stems(text: str) -> list:

@@ -424,6 +424,7 @@ def _counts_of(thing: str, text: str) -> set:
     from rag_dialogue.metrics import stem
 
     want = stem(thing)
+    wanted = {want, *_COUNTED_AS.get(want, ())}
     written = _TOKEN.findall(text or "")
     tokens = [t.lower().replace(",", "") for t in written]
     found = set()
@@ -434,10 +435,19 @@ def _counts_of(thing: str, text: str) -> set:
         for after in tokens[i + 1:i + 1 + COUNT_REACH]:
             if after[0] in DIGITS or after in _WORDED_COUNTS:
                 break  # the next number counts what follows
-            if stem(after) == want:
+            if stem(after) in wanted:
                 found.add(number)
                 break
+    if want in _COUNTED_AS:  # "a population of over 140 million" counts people
+        found |= {m.group(1).replace(",", "") for m in _POPULATION.finditer(text or "")}
     return found
+
+
+# what a count of people is said as: "140 million inhabitants", "a population of 8.5 million"
+_COUNTED_AS = {"peopl": ("inhabit", "resid", "citizen", "person")}
+_POPULATION = re.compile(r"\bpopulation\s+(?:of\s+)?(?:(?:over|about|around|nearly|approximately|some|"
+                         r"more\s+than|almost|roughly|just\s+over|an\s+estimated)\s+)?([0-9][0-9,.]*)",
+                         re.IGNORECASE)
 
 
 def _in_a_name(written: Sequence[str], i: int) -> bool:

@@ -174,6 +174,17 @@ def test_a_follow_up_keeps_the_conversations_topic():
     everest = ["Tell me about Mount Everest.", "It is the highest.", "How tall is it?", "8,848 m.",
                "Who first climbed it?"]
     assert abstain.conversation_names(everest[-1], everest) == ["climbed", "first", "Mount Everest", "tell"]
+    # "he" and "there" after a question for a name point to the name the reply answered with
+    play = ["Who wrote Romeo and Juliet?", "The Tragedy of Romeo and Juliet is a tragedy written by William "
+            "Shakespeare about two young Italians.", "When did he die?"]
+    assert abstain.conversation_names(play[-1], play) == ["die", "William Shakespeare"]
+    country = ["What's the biggest country?", "Russia: It is the largest country in the world.",
+               "How many people live there?"]
+    assert "Russia" in abstain.conversation_names(country[-1], country)
+    # ... not after a turn that asked for none: "there" is the speaker's own topic
+    trip = ["I love Pittsburgh. Have you been?", "Zurich has more people.", "I have not been there since I was 2."]
+    assert "Pittsburgh" in abstain.conversation_names(trip[-1], trip)
+    assert "Zurich" not in abstain.conversation_names(trip[-1], trip)
 
 
 def test_a_passage_is_about_what_its_title_and_the_names_share():

@@ -191,6 +191,10 @@ def test_a_count_is_of_the_thing_counted():
     assert _counts_of("players", "two teams of five players each") == {"5"}
     assert _counts_of("limbs", "a soft-bodied, eight-limbed mollusc") == {"8"}
     assert _counts_of("plays", "some 39 plays, 154 sonnets") == {"39"}
+    # people are counted as inhabitants, residents, or a population
+    russia = "With a population of over 140 million, Russia is the most populous country in Europe."
+    assert _counts_of("people", russia) == {"140"} and _counts_of("players", russia) == set()
+    assert _counts_of("people", "It has 8,537,673 residents.") == {"8537673"}
 
 
 def test_a_reply_must_give_the_number_its_passage_answers_with():
