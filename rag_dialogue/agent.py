@@ -778,12 +778,12 @@ class RagDialogueAgent(TorchGeneratorAgent):
         from rag_dialogue.abstain import (OF_ITSELF, asks_the_listener, decline_reply, leaves_out_superlative,
                                           names_no_one, passage_reply, unheld_subject)
         from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, holds_the_event
-        from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, fault, first_failed, joining_checks
+        from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, fault, first_failed, joining_checks, knowledge_text
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = self._turns(batch.observations[0])
         passages = retrieval.pairs()
-        knowledge = "\n".join(f"{title}: {passage}" for title, passage in passages)
+        knowledge = knowledge_text(passages)
         said = self._replies + turns[:-1]
         failed = None if metrics.declines(text) else fault(
             text, passages, turns, said, self.opt.get("chat_support_threshold", SUPPORT_THRESHOLD))

@@ -155,6 +155,11 @@ class StreamPrinter:
         return "\r" + (f"\033[{rows_up}F" if rows_up else "") + "\033[J"
 
 
+def chat_log(model_file) -> Path:
+    """Where a chat with `model_file` writes ParlAI's chatter and the agent's notes."""
+    return Path(f"{model_file}.chat.log")
+
+
 def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = False,
                print_docs: bool = False, attribution: bool = False, log_file=None,
                int8: bool = True, max_sentences: int = 2):
@@ -175,7 +180,7 @@ def load_agent(model_file=None, index_dir=None, parlai_args=(), verbose: bool = 
                  **_parlai_overrides(model_file, parlai_args)}
     if index:
         overrides["index_dir"] = index
-    log_file = Path(log_file or f"{model_file}.chat.log")
+    log_file = Path(log_file or chat_log(model_file))
     with progress.logs_to(log_file, verbose=verbose), _quiet(verbose):
         agent = create_agent_from_model_file(model_file, opt_overrides=overrides)
     _warm_up(agent)
@@ -285,7 +290,7 @@ def chat(model_file=None, index_dir=None, parlai_args=(), verbose=False, print_d
 
     # what the agent notes while it talks (a reply its checks took back, and why) goes to
     # the log too
-    with _bounded_stdin(), progress.logs_to(Path(f"{_model_file(model_file)}.chat.log"), verbose=verbose):
+    with _bounded_stdin(), progress.logs_to(chat_log(_model_file(model_file)), verbose=verbose):
         for _ in converse(agent, _stdin_lines()):
             pass
 

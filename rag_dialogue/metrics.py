@@ -810,6 +810,13 @@ def _key_stems(sentence: str) -> set:
     return keys
 
 
+def _sentence_stems(passages) -> list:
+    """The content stems of each sentence of `passages` ((title, text) pairs), its title's
+    with it: what one passage sentence says of its subject."""
+    return [_content_stems(title) | _content_stems(sentence)
+            for title, text in passages for sentence in passage_sentences(text)]
+
+
 def blended_sentence(response: str, passages, history) -> str | None:
     """The first claim sentence of `response` whose key words (`_key_stems`) are not all in
     one sentence of one passage ((title, text) pairs; the title counts in each of its
@@ -830,9 +837,7 @@ def blended_sentence(response: str, passages, history) -> str | None:
     turns = _turns(history)
     partner, replies = turns[::-1][::2], turns[::-1][1::2]
     said = _content_stems(_as_text(partner[1:] if _asks_last(turns) else partner))
-    evidence = [_content_stems(title) | _content_stems(sentence)
-                for title, text in list(passages) + [("", r) for r in replies]
-                for sentence in passage_sentences(text)]
+    evidence = _sentence_stems(list(passages) + [("", r) for r in replies])
     for sentence in _statement_sentences(response):
         claim = _beyond_decline(sentence)
         keys = _key_stems(claim) - said
@@ -1098,8 +1103,7 @@ def inserted_word(response: str, passages, history=(), min_words: int = 4) -> st
     telescope ..."; "There are 12,000 people in the world who speak Kavorian ..." from
     "About 12,000 people speak Kavorian ..."."""
     said = _content_stems(_as_text(_turns(history)))
-    sentences = [_content_stems(title) | _content_stems(sentence)
-                 for title, text in passages for sentence in passage_sentences(text)]
+    sentences = _sentence_stems(passages)
     for claim in _statement_sentences(response):
         words = [(w, stem(w)) for w in content_words(_beyond_decline(claim))
                  if w not in _HEDGES and w not in _CONNECTIVES and w not in GENERIC_WORDS]
@@ -1456,6 +1460,8 @@ _CLAUSE_START = re.compile(r"[,;:]|\b(?:that|which|who|and|but)\b", re.IGNORECAS
 
 # "by" and the name after it, up to two lowercase words between: "by the astronomer Hedda Quorne"
 _BY_NAME = re.compile(r"\bby\s+(?:[a-z]+\s+){0,2}?([A-Z][\w'-]*(?:\s+(?:of\s+(?:the\s+)?)?[A-Z][\w'-]*)*)")
+# "by" and the words after it in a passage, where an agent is named
+_BY_ANY = re.compile(r"\bby(?:\s+[\w'-]+){1,8}")
 
 
 def unheld_agent(response: str, passages, history=()) -> str | None:
@@ -1475,10 +1481,6 @@ def unheld_agent(response: str, passages, history=()) -> str | None:
             if not any(set(name) <= set(after) for after in agents):
                 return match.group(1)
     return None
-
-
-# "by" and the words after it in a passage, where an agent is named
-_BY_ANY = re.compile(r"\bby(?:\s+[\w'-]+){1,8}")
 
 
 def swapped_roles(response: str, passages, history=()) -> str | None:

@@ -21,36 +21,48 @@ SUPPORT_THRESHOLD = 0.4
 Check = Tuple[str, Callable[[str], bool]]
 
 
+def _check(find: Callable, *args) -> Check:
+    """(the name of `find`, whether a reply fails it): `find(reply, *args)` gives what it
+    found wrong (a sentence, a word, True), or None or False."""
+    return find.__name__, lambda reply: find(reply, *args) not in (None, False)
+
+
+def knowledge_text(passages) -> str:
+    """The passages ((title, text) pairs) as one knowledge text, a "title: text" line each:
+    what the measures of support read."""
+    return "\n".join(f"{title}: {text}" for title, text in passages)
+
+
 def joining_checks(passages, turns: Sequence[str], said: Sequence[str] = ()) -> Tuple[Check, ...]:
     """(name, test) of every check for a reply that joins what its passages ((title, text)
     pairs) say into a claim none makes, or that does not answer the last of the dialogue's
     `turns`; `said` holds the chat's earlier replies and turns (what a reply should not
-    repeat). Each name is the function's that does the test."""
-    message, knowledge = turns[-1], "\n".join(f"{title}: {text}" for title, text in passages)
+    repeat). Each is named by the function that does the test."""
+    message = turns[-1]
     return (
-        ("blended_sentence", lambda r: metrics.blended_sentence(r, passages, turns) is not None),
-        ("swapped_ending", lambda r: metrics.swapped_ending(r, passages, turns) is not None),
-        ("swapped_lead", lambda r: metrics.swapped_lead(r, passages) is not None),
-        ("blended_name", lambda r: metrics.blended_name(r, passages, turns) is not None),
-        ("unheld_quote", lambda r: metrics.unheld_quote(r, passages, turns) is not None),
-        ("swapped_roles", lambda r: metrics.swapped_roles(r, passages, turns) is not None),
-        ("unheld_agent", lambda r: metrics.unheld_agent(r, passages, turns) is not None),
-        ("runs_on", lambda r: metrics.runs_on(r, passages) is not None),
-        ("unheld_relation", lambda r: metrics.unheld_relation(r, passages, turns) is not None),
-        ("unheld_object", lambda r: metrics.unheld_object(r, passages, turns) is not None),
-        ("unheld_title", lambda r: metrics.unheld_title(r, passages, turns) is not None),
-        ("dropped_rank", lambda r: metrics.dropped_rank(r, passages) is not None),
-        ("moved_superlative", lambda r: metrics.moved_superlative(r, passages, turns) is not None),
-        ("unheld_superlative", lambda r: metrics.unheld_superlative(r, passages, turns) is not None),
-        ("widened_superlative", lambda r: metrics.widened_superlative(r, passages, turns) is not None),
+        _check(metrics.blended_sentence, passages, turns),
+        _check(metrics.swapped_ending, passages, turns),
+        _check(metrics.swapped_lead, passages),
+        _check(metrics.blended_name, passages, turns),
+        _check(metrics.unheld_quote, passages, turns),
+        _check(metrics.swapped_roles, passages, turns),
+        _check(metrics.unheld_agent, passages, turns),
+        _check(metrics.runs_on, passages),
+        _check(metrics.unheld_relation, passages, turns),
+        _check(metrics.unheld_object, passages, turns),
+        _check(metrics.unheld_title, passages, turns),
+        _check(metrics.dropped_rank, passages),
+        _check(metrics.moved_superlative, passages, turns),
+        _check(metrics.unheld_superlative, passages, turns),
+        _check(metrics.widened_superlative, passages, turns),
         # the most general last: a more telling name goes first
-        ("inserted_word", lambda r: metrics.inserted_word(r, passages, turns) is not None),
-        ("names_no_one", lambda r: names_no_one(r, message, [knowledge])),
-        ("misses_the_question", lambda r: misses_the_question(r, message, passages, list(said))),
-        ("counts_another_whole", lambda r: counts_another_whole(r, message)),
-        ("unheld_number", lambda r: unheld_number(r, message, passages)),
-        ("gives_no_number", lambda r: gives_no_number(r, message)),
-        ("another_subject", lambda r: another_subject(r, message, turns, passages)),
+        _check(metrics.inserted_word, passages, turns),
+        _check(names_no_one, message, [knowledge_text(passages)]),
+        _check(misses_the_question, message, passages, list(said)),
+        _check(counts_another_whole, message),
+        _check(unheld_number, message, passages),
+        _check(gives_no_number, message),
+        _check(another_subject, message, turns, passages),
     )
 
 
@@ -67,15 +79,15 @@ def checks(passages, turns: Sequence[str], said: Sequence[str] = (),
     a word left out (`metrics.left_gap`), a name cut short (`metrics.cut_name`); words its
     passages and the dialogue do not support (`metrics.is_hallucinated` at `threshold`);
     then each of `joining_checks`."""
-    message, knowledge = turns[-1], "\n".join(f"{title}: {text}" for title, text in passages)
+    message, knowledge = turns[-1], knowledge_text(passages)
     written = [knowledge] + list(turns)
     return (
         ("claims_nothing", lambda r: ("?" in message and asks_for_fact(message) and not asks_the_listener(message)
                                       and not metrics.makes_claim(r, turns))),
         ("degenerate", lambda r: metrics.is_degenerate(r, min_words=1, written=written)),
-        ("doubled_word", lambda r: metrics.doubled_word(r, written) is not None),
-        ("left_gap", lambda r: metrics.left_gap(r, written) is not None),
-        ("cut_name", lambda r: metrics.cut_name(r, written) is not None),
+        _check(metrics.doubled_word, written),
+        _check(metrics.left_gap, written),
+        _check(metrics.cut_name, written),
         ("hallucinated", lambda r: metrics.is_hallucinated(r, knowledge, turns, threshold=threshold)),
     ) + joining_checks(passages, turns, said)
 

@@ -10,8 +10,8 @@ from rag_dialogue.grounded_numbers import number_check
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.retrieval.query import (ASKED_BONUS, NAME_BONUS, NUMBER_BONUS, SUPERLATIVE_BONUS, TOPIC_BONUS, distinct_first,
-                                         fresh_first, topic_share)
+from rag_dialogue.retrieval.query import (ASKED_BONUS, NAME_BONUS, NUMBER_BONUS, SUPERLATIVE_BONUS, TOPIC_BONUS,
+                                         distinct_first, fresh_first, topic_share)
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
 from rag_dialogue.retrieval.titles import TitleRows
@@ -131,8 +131,9 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
             bonus = np.array([_bonus(names[i], store[int(r)], gives, known) for r in row], dtype=np.float32)
             if asks and asks[i] is not None:
                 # among the passages that hold a name, those that hold what it asks of it
-                bonus = bonus + np.array([ASKED_BONUS * asks[i](f"{store[int(r)].title} {store[int(r)].text}") if b > 0 else 0.0
-                                          for r, b in zip(row, bonus)], dtype=np.float32)
+                held = [asks[i](f"{store[int(r)].title} {store[int(r)].text}") if b > 0 else 0.0
+                        for r, b in zip(row, bonus)]
+                bonus = bonus + ASKED_BONUS * np.array(held, dtype=np.float32)
         ranking = bool(ranks) and ranks[i] is not None
         if ranking:
             bonus = bonus + np.array([SUPERLATIVE_BONUS * ranks[i](store[int(r)].text) for r in row], dtype=np.float32)
