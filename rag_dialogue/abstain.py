@@ -855,7 +855,7 @@ def _superlatives_asked(message: str) -> tuple:
     (with their other words: "largest" for "biggest"), and their `metrics.superlative_scopes`
     (superlative stem, ranked stems, place, plural) there."""
     asking = _asking(message or "")  # not "... the biggest in China, I think. What else ...?"
-    wanted = {metrics.stem(w) for w in _asked_superlatives(asking)}
+    wanted = {metrics.superlative_stem(w) for w in _asked_superlatives(asking)}
     return wanted, [scope for scope in metrics.superlative_scopes(asking) if scope[0] in wanted]
 
 
@@ -923,6 +923,8 @@ def _asked_superlatives(message: str) -> set:
     "the second largest"), with their other words ("largest")."""
     asked = metrics._lowered_words(message or "")
     wanted = {w for i, w in enumerate(asked) if w in metrics.SUPERLATIVES and not metrics._rank_before(asked, i)}
+    wanted |= {f"{w} {made[1]}" for w in wanted & {"most", "least"}  # "the most popular sport"
+               for made in re.finditer(rf"\b{w}\s+(?:[a-z]+ly\s+)?([a-z]{{4,}})\b", message.lower())}
     return wanted | {other for w in wanted for other in _SAID_AS.get(w, ())}
 
 

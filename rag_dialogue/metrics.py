@@ -1155,37 +1155,58 @@ def moved_superlative(response: str, passages, history=()) -> str | None:
 
 
 # where a superlative is scoped to a named place: "the highest mountain peak in North America"
-_SCOPE = re.compile(r"^(?:\s+[\w'’-]+){0,3}?\s+(?:in|of|on|outside)\s+(?:the\s+)?(?:[a-z]+\s+)?"
-                    r"([A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")  # "... of mainland Australia"
+_SCOPE = re.compile(r"^(?:\s+[\w'’-]+){0,3}?\s+(?:in|of|on|outside)\s+(?:the\s+)?"
+                    r"(?:[A-Z]\.(?:[A-Z]\.)+\s+)?(?:[a-z]+\s+(?:of\s+)?)?"  # "of mainland Australia", "in the U.S. state of Maine"
+                    r"([A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)*)")
 # "known", "named", "grown" and "apparently" follow what is ranked
 _PARTICIPLE = re.compile(r"(?:ed|wn|\w{5}ly)$")
 # what ends the words a superlative ranks: "the fastest land animal, capable of ..."
 _PHRASE_END = re.compile(r"[,;:!?()]|(?<!\b[A-Z])\.|\b(?:in|of|on|at|by|from|to|with|for|and|or|than|that|which|who|"
-                         r"is|are|was|were)\b", re.IGNORECASE)
+                         r"is|are|was|were|among|between|across|within|during|since|into|per|as|like)\b",
+                         re.IGNORECASE)
 _WINDOW = 120  # characters read before and after a superlative
 _OWNER = re.compile(r"\b([A-Z][\w-]*)['’]s\s+$")  # "Europe's highest mountain"
 _THE_WORLD = frozenset({"world", "earth", "globe", "planet", "solar", "universe"})
+# the adjective "most" or "least" makes a superlative of, past an adverb: "the most widely spoken"
+_MOST_ADJECTIVE = re.compile(r"^\s+(?:[a-z]+ly\s+)?([a-z]{4,})\b")
+_MOST_AFTER = re.compile(r"(?:\bthe|\b(?:its|their|his|her)|['’]s)\s+$", re.IGNORECASE)
+# a superlative that goes on from the thing a sentence said its subject is: "Jupiter is the
+# fifth planet from the Sun, and the largest in the Solar System"
+_ELIDED = re.compile(r"\b(?:is|was|are|were)\s+(?:the|an?)\s+([^;:]*?),?\s+and\s+(?:also\s+)?the\s+$")
 
 
 def superlative_scopes(sentence: str) -> list:
     """The (superlative stem, stems of what it ranks, scope, plural) of `sentence`'s
-    unranked superlatives but "most" and "least": "the highest mountain peak in North
-    America" gives ("highest", ("peak", "mountain"), "North America", False), "the
-    highest mountains on each continent" a plural (a set, not the one). What it ranks are
-    the content words before a preposition, a conjunction, a comma or a participle, the
-    last of them first, as the one ranked ("the fastest land animal", "the largest city
-    named ..."; "the biggest in China" ranks nothing); the scope is a named place within three
-    words after the superlative or owning it ("Europe's highest"), "" where none does or
-    the world does ("on Earth", "Earth's highest")."""
+    unranked superlatives: "the highest mountain peak in North America" gives ("highest",
+    ("peak", "mountain"), "North America", False), "the highest mountains on each
+    continent" a plural (a set, not the one). "most" and "least" rank only with the
+    adjective they make a superlative of, after "the" or an owner ("the world's most popular
+    sport" gives ("most popular", ("sport",), "", False)), stemmed by `superlative_stem`.
+    What it ranks are the content words before a preposition, a conjunction, a comma or a
+    participle, the last of them first, as the one ranked ("the fastest land animal", "the
+    largest city named ..."; "the biggest in China" ranks nothing, but "the fifth planet
+    from the Sun, and the largest in the Solar System" ranks the planet it goes on from);
+    the scope is a named place within three words after the superlative or owning it
+    ("Europe's highest"), "" where none does or the world does ("on Earth", "Earth's
+    highest")."""
     found = []
     for m in re.finditer(r"\b[A-Za-z]+\b", sentence):
         word = m.group(0).lower()
-        if word not in SUPERLATIVES or word in ("most", "least"):
+        if word not in SUPERLATIVES:
             continue
         # (windows of the words around it: a pasted text of a megabyte stays linear)
         before, following = sentence[max(0, m.start() - _WINDOW):m.start()], sentence[m.end():m.end() + _WINDOW]
+        if word in ("most", "least"):
+            adjective = _MOST_ADJECTIVE.match(following)
+            if not adjective or not _MOST_AFTER.search(before):  # "most of them", "at least"
+                continue
+            word, following = f"{word} {adjective.group(1).lower()}", following[adjective.end():]
         words = _lowered_words(before + m.group(0))
         after = content_words(_PHRASE_END.split(following, 1)[0])  # "the biggest in China" ranks nothing
+        if not after:
+            going_on = _ELIDED.search(before)  # "... the fifth planet from the Sun, and the largest in ..."
+            after = content_words(_PHRASE_END.split(going_on.group(1), 1)[0]) if going_on else []
+            after = [w for w in after if not _RANK.match(w)]
         if not after or _rank_before(words, len(words) - 1) or (len(words) > 1 and (
                 words[-2] in _CARDINALS or words[-2].isdigit())):  # "the ten highest mountains"
             continue
@@ -1199,8 +1220,13 @@ def superlative_scopes(sentence: str) -> list:
             continue
         head = after[-1]  # "the largest permanent desert lake" ranks lakes
         plural = head.endswith("s") and not head.endswith("ss") and stem(head) != head
-        found.append((stem(word), tuple(stem(w) for w in [head] + after[:-1]), place, plural))
+        found.append((superlative_stem(word), tuple(stem(w) for w in [head] + after[:-1]), place, plural))
     return found
+
+
+def superlative_stem(word: str) -> str:
+    """The stem of a superlative: "largest", and "most popular" as "most popular"."""
+    return " ".join(stem(w) for w in word.split())
 
 
 def ranks_alike(asked: tuple, written: tuple) -> bool:

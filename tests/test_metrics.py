@@ -609,6 +609,27 @@ def test_a_superlative_ranks_the_last_word_before_its_phrase_ends():
     assert m.superlative_scopes("They are the biggest in China, I think.") == []  # ranks nothing
     assert m.superlative_scopes("It is the thirteenth-largest country.") == []  # ranked
     assert m.superlative_scopes("the highest mountains on each continent")[0][3]  # a set
+    assert m.superlative_scopes("It is the most popular television program among all genres.")[0][1] == \
+        ("program", "televis")
+    assert m.superlative_scopes("It is the most populous city in the U.S. state of Maine.")[0][2] == "Maine"
+
+
+def test_most_makes_a_superlative_of_the_adjective_it_leads():
+    assert m.superlative_scopes("It is the world's most popular sport.") == [("most popular", ("sport",), "", False)]
+    assert m.superlative_scopes("English is the most widely spoken language in the world.")[0][:2] == \
+        ("most spoken", ("languag",))
+    assert m.superlative_scopes("Russia is the most populous country in Europe.")[0][2] == "Europe"
+    for nothing in ("Most of them are at least ten.", "It has the most goals in a season.",
+                    "It is the world's second-most spoken language.", "Japan is the 11th most populous country."):
+        assert m.superlative_scopes(nothing) == [], nothing
+
+
+def test_a_superlative_that_goes_on_from_what_its_subject_is_ranks_that():
+    """"the largest in the Solar System" names no kind; it goes on from "the fifth planet"."""
+    assert m.superlative_scopes("Jupiter is the fifth planet from the Sun, and the largest in the Solar System.") \
+        == [("largest", ("planet",), "", False)]
+    assert m.superlative_scopes("Ceres was a dwarf planet, and the largest in the belt.")[0][1] == ("planet", "dwarf")
+    assert m.superlative_scopes("It grew, and the largest in China fell.") == []  # no thing it is
 
 
 def test_a_word_that_leads_several_names_cannot_end_one():

@@ -121,6 +121,12 @@ def test_a_question_for_a_superlative_ranks_first_the_passage_that_gives_it():
                   "The Seven Summits are the highest mountains on each of the seven continents.",
                   "The highest point is Mount Dena."):
         assert not ranks(other), other
+    popular = superlative_check("What's the most popular sport in the world?")
+    assert popular("Played by 250 million players, it is the world's most popular sport.")
+    assert not popular("Basketball is the most popular sport in Lithuania.")
+    assert not popular("Cricket is the second-most popular sport.")
+    assert superlative_check("What is the largest planet?")(
+        "Jupiter is the fifth planet from the Sun, and the largest in the Solar System.")
     assert superlative_check("Who is the second tallest man?") is None
     assert superlative_check("I am the fastest.") is None  # asks nothing
 
