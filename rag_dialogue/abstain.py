@@ -140,14 +140,17 @@ def conversation_names(message: str, turns: list[str]) -> list[str]:
     the latest that names something, so the conversation's topic carries over to its
     retrieval, follow-up after follow-up."""
     names = retrieval_names(message)
-    if not names or _POINTS_BACK.search(message):
-        held = _name_stems(names)
-        before = [(turn, retrieval_names(turn, ranked_too=True)) for turn in turns[-3::-2]]
-        earlier = (_answered_names(message, turns)
-                   or next((n for turn, n in before if n and not _POINTS_BACK.search(turn)),
-                           next((n for _, n in before if n), [])))
-        names += [name for name in earlier if not set(_stems(name)) <= held]
-    return names
+    return with_topic_names(names, message, turns) if not names or _POINTS_BACK.search(message) else names
+
+
+def with_topic_names(names: list[str], message: str, turns: list[str]) -> list[str]:
+    """`names` and those of the conversation's topic (`conversation_names`) that they lack."""
+    held = _name_stems(names)
+    before = [(turn, retrieval_names(turn, ranked_too=True)) for turn in turns[-3::-2]]
+    earlier = (_answered_names(message, turns)
+               or next((n for turn, n in before if n and not _POINTS_BACK.search(turn)),
+                       next((n for _, n in before if n), [])))
+    return names + [name for name in earlier if not set(_stems(name)) <= held]
 
 
 # a question whose answer is a name: "Who wrote ...?", "What's the biggest country?"
@@ -217,6 +220,7 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             # "Where does it live?" -> "... native to the Ferrow Islands", "found in", "inhabits"
             "live": ("nativ", "found", "inhabit", "habitat", "endem", "resid", "dwell"),
             "die": ("death", "dead"),
+            "1st": ("origin",),  # "first": "Where was tea first grown?" -> "Tea originated in ..."
             "across": ("cross",),  # "the ferry across Lake Merrowin" -> "A ferry crosses it"
             "mountain": ("mount",)}  # "Mount Sarrow"
 
@@ -533,6 +537,16 @@ _ASKS_WHO = re.compile(r"^\s*(?:who|whom|whose)\b", re.IGNORECASE)
 _ASKS_WHERE = re.compile(r"^\s*where\b", re.IGNORECASE)
 _ASKS_WHY = re.compile(r"^\W*(?:\w+[,!.]\s+)?why\b", re.IGNORECASE)
 _WHO_VERB = re.compile(r"^\s*who\s+([a-z]+)\b", re.IGNORECASE)
+# a word, "by" and a full name within four words: "a novel by English author Jane Austen"
+_BY_SOMEONE = re.compile(r"\b([\w'’-]+)\s+by\s+(?:[\w'’-]+\s+){0,3}?[A-Z][\w'’.-]*\s+[A-Z]")
+
+
+def _work_by_someone(sentence: str) -> bool:
+    """Whether `sentence` names who made a work after "by" and a noun, not a verb: "a
+    novel by Jane Austen" (who wrote it), not "a tragedy written by William Shakespeare",
+    which says the deed itself."""
+    return any(not re.search(r"(?:ed|en|wn)$", m.group(1).lower()) and metrics.stem(m.group(1).lower()) not in _VERB_FORMS
+               for m in _BY_SOMEONE.finditer(sentence))
 _ASKS_WHO_IS = re.compile(r"^\s*who(?:\s+(?:is|was|are|were)\b|'s|’s)", re.IGNORECASE)
 # a person's full name: two capitalised words or more ("Albert Einstein", "Alexander Fleming")
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
@@ -599,16 +613,54 @@ def another_subject(reply: str, message: str, said, passages) -> bool:
     its speaker and asks nothing (`tells_of_oneself`): "I've been feeling really tired
     lately." -> "... especially for people with chickenpox." speaks of Chickenpox, whose
     passage the retriever found for its "tiredness"."""
-    if not (_follows_up(message, said) or tells_of_oneself(message)):
+    if not (_follows_up(message, said) or tells_of_oneself(message) or _answered_on_topic(message, said, passages)):
         return False
     from rag_dialogue.retrieval.query import topic_share
 
     dialogue = "\n".join(said)
     held, asked = metrics.content_stems(dialogue), metrics.content_stems(message)
-    beyond_the_message = metrics.content_stems(reply) - asked
-    return any(topic_share(dialogue, title) == 0 and topic_share(reply, title) == 1.0
+    said_by_reply = metrics.content_stems(reply)
+    beyond_the_message = said_by_reply - asked
+    # the most of the reply's words a passage of the dialogue's subject holds: a reply that
+    # names Tokyo, drawn from Japan's "Tokyo is the country's capital", speaks of Japan
+    on_topic = max((_drawn_share(said_by_reply, text) for title, text in passages if topic_share(dialogue, title) > 0),
+                   default=0.0)
+
+    def speaks_of(title, text):
+        share = _drawn_share(said_by_reply, text)
+        return (topic_share(reply, title) == 1.0 and share >= on_topic) or share > max(on_topic, DRAWN_SHARE)
+
+    return any(title and topic_share(dialogue, title) == 0 and speaks_of(title, text)  # (an untitled one: no subject)
                and not (beyond_the_message - metrics.content_stems(title)) & held
-               for title, _ in passages)
+               for title, text in passages)
+
+
+def _answered_on_topic(message: str, said, passages) -> bool:
+    """Whether `message`, a question that names nothing and asks for no superlative, has
+    all it asks held by a passage whose title the dialogue before it (`said`) shares a word
+    with: "How many people died?" after the Titanic asks of the Titanic, and its sinking's
+    "... the deaths of up to 1,635 people" holds what it asks; it follows up as surely as
+    "it" would."""
+    if not said or named_terms(message or "") or not asks_for_fact(message or "") \
+            or superlative_check(message) is not None:  # "What is the longest river?" asks of its own
+        return False
+    from rag_dialogue.retrieval.query import topic_share
+
+    earlier = list(said[:-1]) if said[-1] == message else list(said)
+    asked = set(_stems(re.sub(r"\bhow\s+(?:many|much)\b", " ", _asking(message) or message, flags=re.IGNORECASE)))
+    dialogue = "\n".join(earlier)
+    return bool(asked) and any(topic_share(dialogue, title) > 0 and _held_stems(asked, set(_stems(f"{title} {text}"))) == asked
+                               for title, text in passages)
+
+
+DRAWN_SHARE = 0.55  # above it, a reply speaks of what the passage holding that share of its words does
+
+
+def _drawn_share(reply_stems: frozenset, text: str) -> float:
+    """The share of a reply's content words (its stems, four at least; else 0) that a
+    passage's `text` holds: "While the Rwandan Constitution states ...", said of the
+    Titanic, speaks of the Rwandan genocide."""
+    return len(reply_stems & metrics.content_stems(text)) / len(reply_stems) if len(reply_stems) >= 4 else 0.0
 
 
 _OF_ONESELF = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|me|my|we|we're|our|us)\b", re.IGNORECASE)
@@ -629,7 +681,7 @@ def of_the_subject(passages, message: str, said) -> list:
     "When did it last erupt?" after Tamu Massif, nor Mount Tai's "The tallest peak is ...
     1,545 meters" "how tall is it" after the tallest building; Moon landing's "... Apollo 11
     in 1969." answers "When did that happen?" after the first person on the Moon."""
-    if not _follows_up(message, said):
+    if not (_follows_up(message, said) or _answered_on_topic(message, said, passages)):
         return list(passages)
     from rag_dialogue.retrieval.query import topic_share
 
@@ -789,6 +841,14 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     stems = [set(_stems(f"{title} {sentence}")) for title, sentence in fresh]
     # "whats ur favorite movie" asks no "ur", "Do you know anything about coffee?" no "know"
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(message))))
+    asking = _asking(message)
+    question = asking or message  # what the question words of it are read from
+    if asking and asking != message.strip():
+        # "I like tea. Where was it first grown?" asks where it was first grown, of tea (the
+        # words of what it tells that the passages hold), not of liking
+        told = set(_stems(message)) - set(_stems(asking))
+        about = {stem for title, text in passages for stem in _stems(f"{title} {text}")}
+        asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(asking)))) | (told & about)
     if "?" in message and asked:
         # a question is answered only by a sentence that holds what it asks, all its words
         # but one of four or more: "What is the tallest mountain in the world?" is not
@@ -796,8 +856,13 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         # ("Where ...?" of two words or more one word fewer, its verb often the one left:
         # "Where does the mossback tortoise live?" -> "... native to the Ferrow Islands."; it
         # must name a place)
-        spare = 1 if _ASKS_WHERE.match(message) and len(asked) >= 2 else int(len(asked) >= 4)
-        kept = [(pair, held) for pair, held in zip(fresh, stems) if len(asked - _held_stems(asked, held)) <= spare]
+        spare = 1 if _ASKS_WHERE.match(question) and len(asked) >= 2 else int(len(asked) >= 4)
+        # "Who wrote Pride and Prejudice?" is answered by "... a novel by English author
+        # Jane Austen": a sentence that names who did it after "by" holds the deed asked
+        deed = _WHO_VERB.match(question)
+        deed = {metrics.stem(deed.group(1).lower())} & asked if deed else set()
+        kept = [(pair, held) for pair, held in zip(fresh, stems)
+                if len(asked - _held_stems(asked, held | (deed if _work_by_someone(pair[1]) else set()))) <= spare]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     relation = metrics.asked_relation(message)
     if relation:
@@ -812,7 +877,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     kept = [(pair, held) for pair, held in zip(fresh, stems) if not _ranks_the_superlative(pair[1], message)
             and not _scoped_elsewhere(pair[1], message) and not ranks_another(pair[1], message)]
     fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
-    if _ASKS_WHERE.match(message or ""):
+    if _ASKS_WHERE.match(question or ""):
         # "Where is it?" asks for a place: a sentence that names none the dialogue has not
         # is no answer ("The Great Barrier Reef can be seen from outer space ...")
         known = {stem for text in list(said) + [message] for stem in _stems(text)}
@@ -826,9 +891,9 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         fresh, stems = [pair for pair, _ in placed or kept], [held for _, held in placed or kept]
     if not any(_held_stems(asked, held) for held in stems):
         asked = {stem for turn in said for stem in _stems(_TO_THE_LISTENER.sub(" ", turn))}
-    who = _ASKS_WHO.match(message or "")
-    which = _ASKS_WHICH.match(message or "")
-    when = re.match(r"^\W*when\b", message or "", re.IGNORECASE)
+    who = _ASKS_WHO.match(question or "")
+    which = _ASKS_WHICH.match(question or "")
+    when = re.match(r"^\W*when\b", question or "", re.IGNORECASE)
     other_words = {said_as for word in asked for said_as in _said_as(word)}
     best, best_shared = None, 0
     for (title, sentence), held in zip(fresh, stems):

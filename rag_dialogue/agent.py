@@ -664,7 +664,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         asks = getattr(rag_input, "asks_number", None)
         if not (asks and any(asks) and self.opt.get("answer_asked_number", True)):
             return [[] for _ in batch.observations]
-        from rag_dialogue.abstain import of_the_subject, retrieval_names
+        from rag_dialogue.abstain import of_the_subject, retrieval_names, with_topic_names
         from rag_dialogue.grounded_numbers import answering_sentences
 
         delimiter = self.opt.get("delimiter", "\n")
@@ -673,7 +673,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
             message = obs.get("text", "").split(delimiter)[-1]
             said = self._turns(obs)
             names = rag_input.names[i] if rag_input.names else retrieval_names(message)
-            example = of_the_subject(example, message, said)  # a follow-up keeps to the dialogue's subject
+            on_topic = of_the_subject(example, message, said)  # a follow-up keeps to the dialogue's subject
+            if len(on_topic) < len(example):  # ... and asks of it: "How many people died?" after the Titanic
+                names = with_topic_names(list(names), message, said)
+            example = on_topic
             found.append(answering_sentences(message, names, example) if asks[i] else [])
         return found
 
@@ -775,8 +778,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import (OF_ITSELF, asks_the_listener, decline_reply, leaves_out_superlative,
-                                          names_no_one, passage_reply, unheld_subject)
+        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, decline_reply,
+                                          leaves_out_superlative, names_no_one, passage_reply, unheld_subject)
         from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, holds_the_event
         from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, fault, first_failed, joining_checks, knowledge_text
 
@@ -804,6 +807,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             or passage_reply(passages, self._replies + turns, turns[-1]))
         if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(_untitled(instead, passages), turns[-1], [knowledge])
                         or gives_no_number(instead, turns[-1]) or leaves_out_superlative(instead, turns[-1])
+                        or another_subject(instead, turns[-1], turns, passages)
                         or not (metrics.declines(instead) or holds_the_event(instead, turns[-1]))):
             instead = None  # a passage's sentence that does not answer either
         listener = asks_the_listener(turns[-1])

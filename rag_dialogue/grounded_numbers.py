@@ -235,7 +235,7 @@ _DATE = re.compile(r"(?<![0-9.,])(?:[0-9]{3,4})(?![0-9]|[.,][0-9])")  # a year: 
 _DURATION = re.compile(
     r"(?:[0-9][0-9,]*(?:\.[0-9]+)?|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
     r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
-    r"eighty|ninety|hundred)\b)(?:[\s-]*(?:million|thousand))?[\s-]*"
+    r"eighty|ninety|hundred)\b)(?:[\s-]*(?:billion|million|thousand))?[\s-]*"
     r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|century|millennia)\b"
     r"(?!\s+(?:ago|before|earlier|later|after)\b)", re.IGNORECASE)  # "14,000 years ago" is when, not how long
 _YEAR = re.compile(r"(?<![0-9.,])(?:1[0-9]{3}|20[0-9]{2})(?![0-9]|[.,][0-9])")
@@ -527,7 +527,7 @@ def _asked_kind(message: str) -> str | None:
 # it. (asked, answered): the words that ask, the words or lifespan dates that answer.
 _LIFE_EVENTS = (
     (re.compile(r"\b(?:die[sd]?|dying|death|dead|killed|passed away)\b", re.IGNORECASE),
-     re.compile(r"\b(?:die[sd]?|death|dead|killed|executed|murdered|assassinated|passed away)\b"
+     re.compile(r"\b(?:die[sd]?|deaths?|dead|killed|executed|murdered|assassinated|passed away)\b"
                 r"|[0-9]{3,4}\s*[\u2013-]\s*(?:[A-Za-z]+\.? [0-9]{1,2},? )?[0-9]{3,4}\)", re.IGNORECASE)),
     (re.compile(r"(?<!-)\b(?:born|birth|birthday)\b", re.IGNORECASE),
      re.compile(r"(?<!-)\b(?:born|birth)\b|\((?:[^()]*?\s)?[0-9]{3,4}\s*[\u2013-]", re.IGNORECASE)),
@@ -577,6 +577,12 @@ def unheld_number(reply: str, message: str, passages) -> bool:
     return not states_asked_number(reply, message, [f"{title} {text}" for title, text in passages])
 
 
+# "How old ...?" asks for an age: a time ("13.8 billion years"), "aged 84", or a year
+AGE = "age"
+_ASKS_AGE = re.compile(r"\bhow\s+old\b|\bwhat\s+(?:is|was)\s+the\s+age\b", re.IGNORECASE)
+_STATED_AGE = re.compile(r"\b(?:aged?|age\s+of)\s+([0-9]+)\b", re.IGNORECASE)  # ("30 years old" is a time)
+
+
 def gives_no_number(reply: str, message: str) -> bool:
     """Whether `reply` states no number at all, nor declines, where `message` asks ("?") for
     a measure, a count or a duration (`asked_number`): "How deep is it?" -> "The biggest
@@ -590,14 +596,17 @@ def gives_no_number(reply: str, message: str) -> bool:
         return False
     if _HOW_OFTEN.search(message):
         return not _FREQUENCY.search(reply or "")
+    if _ASKS_AGE.search(message):  # "How old is the universe?" -> "... 93 billion light-years in diameter"
+        return not _answer_numbers("count", AGE, reply or "")
     return asked_number(message) in ("measure", "count", "duration") and not states_number(reply or "")
 
 
 def _asked_thing(kind: str, message: str):
     """What a question for a number of `kind` asks the number of: the thing a count counts
-    (`counted_thing`), the dimension a measure measures (`asked_dimension`), else None."""
+    (`counted_thing`), `AGE` for "How old ...?", the dimension a measure measures
+    (`asked_dimension`), else None."""
     if kind == "count":
-        return counted_thing(message)
+        return AGE if _ASKS_AGE.search(message or "") else counted_thing(message)
     return asked_dimension(message) if kind == "measure" else None
 
 
@@ -607,6 +616,9 @@ def _answer_numbers(kind: str, thing, text: str) -> set:
     old ...?") any number but a year."""
     if kind == "frequency":  # "How often ...?"
         return {m.group(0).lower() for m in _STATED_FREQUENCY.finditer(text)}
+    if kind == "count" and thing == AGE:  # a time, an age or a year: not "93 billion light-years"
+        return {n.replace(",", "") for n in _numbers_of_kind("duration", text) | numbers_in(
+            [m.group(1) for m in _STATED_AGE.finditer(text)] + _YEAR.findall(text))}
     if kind == "count" and thing:
         return _counts_of(thing, text)
     if kind == "measure" and thing:

@@ -1440,7 +1440,22 @@ def relates(passages, a: str, b: str, name: frozenset, whole: frozenset | None =
                 return True
             if held and held <= (whole or name) and _opens_with_the(body, a):
                 return True
+            if held and held <= (whole or name) and _is_named(body, a, held):
+                return True
     return False
+
+
+# a word and the name it is given right after it: "the author J. K. Rowling", "its capital Canberra"
+_WORD_AND_NAME = re.compile(r"\b([a-z]+)\s+[A-Z][\w'’.-]*")
+
+
+def _is_named(sentence: str, a: str, subject: set) -> bool:
+    """Whether `sentence` opens with its subject (the stems `subject`, its title's) and
+    gives A (a stem) a name right after it ("Harry Potter is a series of novels written by
+    British author J. K. Rowling." names the author of Harry Potter)."""
+    opening = [stem(w) for w in content_words(" ".join(sentence.split()[:4]))]
+    return bool(opening) and opening[0] in subject and any(
+        stem(m.group(1)) == a for m in _WORD_AND_NAME.finditer(sentence))
 
 
 # "What is the capital of Australia?", "Who was the first president of Kenya?": a question

@@ -656,6 +656,48 @@ def test_a_follow_up_answered_about_another_passages_subject_is_another_subject(
     assert abstain.of_the_subject(tall, said[-1], said) == tall[1:]
 
 
+def test_a_question_that_names_nothing_asks_of_the_topic_a_passage_of_it_answers():
+    """"How many people died?" after the Titanic was answered by the Rwandan genocide's
+    "... over 1 million people were killed ..."; the sinking's passage holds what it asks."""
+    titanic = [("Sinking of the Titanic", "She sank on 15 April, resulting in the deaths of up to 1,635 people."),
+               ("Rwandan genocide", "While the Rwandan Constitution states that over 1 million people were killed, "
+                                    "most scholarly estimates suggest that 500,000 Tutsi died.")]
+    said = ["When did the Titanic sink?", "The Titanic sank on 15 April 1912.", "How many people died?"]
+    assert abstain.another_subject(titanic[1][1], said[-1], said, titanic)
+    assert not abstain.another_subject(titanic[0][1], said[-1], said, titanic)
+    assert abstain.of_the_subject(titanic, said[-1], said) == titanic[:1]
+    assert "Titanic" in abstain.with_topic_names(["people", "died"], said[-1], said)
+    assert not abstain.another_subject(titanic[1][1], said[-1], said, [("", text) for _, text in titanic])  # untitled
+    # a question on a new subject, which no passage of the topic answers, is asked of that
+    animals = titanic[:1] + [("Cheetah", "The cheetah is the fastest land animal.")]
+    asked = said[:-1] + ["What is the fastest animal?"]
+    assert not abstain.another_subject(animals[1][1], asked[-1], asked, animals)
+    assert abstain.of_the_subject(animals, asked[-1], asked) == animals
+    # a reply drawn from a passage of the topic speaks of it, whatever other title it names
+    japan = [("Japan", "Tokyo is the country's capital and largest city."),
+             ("Tokyo", "Tokyo, officially the Tokyo Metropolis, is the capital and most populous city of Japan.")]
+    said = ["I'm going to Japan next month!", "Japan is an island country.", "What is the capital?"]
+    assert not abstain.another_subject(japan[0][1], said[-1], said, japan)
+    # the message's own words are no topic: "river" of "the longest river" names no river of the dialogue
+    rivers = [("Nile", "At 7,088 kilometers long, it is the longest river in the world."),
+              ("Lena River", "The Lena is the eleventh-longest river in the world and the longest within Russia.")]
+    said = ["Hey there", "Hi! What would you like to talk about?", "What's the longest river in the world?"]
+    assert not abstain.another_subject(rivers[0][1], said[-1], said, rivers)
+
+
+def test_a_work_by_someone_answers_who_made_it():
+    novel = [("Pride and Prejudice", "Pride and Prejudice is a novel by English author Jane Austen.")]
+    assert abstain.passage_reply(novel, [], "Who wrote Pride and Prejudice?") == novel[0][1]
+    series = [("Harry Potter", "Harry Potter is a series of novels written by British author J. K. Rowling.")]
+    assert abstain.passage_reply(series, [], "Who is the author of Harry Potter?") == series[0][1]
+    assert abstain.passage_reply(series, [], "Who is the publisher of Harry Potter?") is None
+
+
+def test_what_a_message_tells_before_its_question_is_not_asked():
+    tea = [("Tea", "Tea originated in Southwest China, where it was used as a medicinal drink.")]
+    assert abstain.passage_reply(tea, [], "I like tea. Where was it first grown?") == tea[0][1]
+
+
 def test_a_message_whose_first_name_no_passage_holds_is_declined_by_that_name():
     oslo = [("Oslo", "Oslo is the capital and most populous city of Norway.")]
     asked = "Tell me about the Glimmerfen Bridge in Oslo."  # no such bridge

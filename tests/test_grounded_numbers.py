@@ -6,6 +6,7 @@ from conftest import ngram_blocked_after
 
 from rag_dialogue.grounded_numbers import (AllowedNumbers, NumberTokens, _counts_of, answering_sentences, asked_number,
                                            asks_for_number, close_unstated_numbers, closed_tokens, counted_thing, counts_another_whole,
+                                           gives_no_number,
                                            hold_end_until_number, holds_the_event, number_about, number_check, numbers_in, numbers_per_row,
                                            spare_numbers_from_ngram_blocking, states_asked_number, states_number,
                                            trailing_number, unheld_number)
@@ -183,6 +184,17 @@ BASKETBALL = [("Basketball", "Basketball is a team sport in which two teams of f
               ("Netball", "Netball is a ball sport played on a rectangular court by two teams of seven players."),
               ("Great Pyramid of Giza", "It is the oldest of the Seven Wonders. It was built c. 2600 BC over "
                                         "a period of about 26 years.")]
+
+
+def test_how_old_is_answered_by_an_age_a_time_or_a_year():
+    """"How old is the universe?" was answered by "... 93 billion light-years in diameter"."""
+    asked = "How old is the universe?"
+    size = "The observable portion of the universe is approximately 93 billion light-years in diameter."
+    age = "The universe has been expanding for 13.8 billion years."
+    assert gives_no_number(size, asked) and not gives_no_number(age, asked)
+    assert not gives_no_number("He died in 1922, aged 75.", "How old was he?")
+    assert not gives_no_number("It was built in 1889.", "How old is it?")
+    assert answering_sentences(asked, ["universe"], [("Universe", f"{size} {age}")]) == [age]
 
 
 def test_a_count_is_of_the_thing_counted():
