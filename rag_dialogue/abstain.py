@@ -613,7 +613,7 @@ def another_subject(reply: str, message: str, said, passages) -> bool:
     its speaker and asks nothing (`tells_of_oneself`): "I've been feeling really tired
     lately." -> "... especially for people with chickenpox." speaks of Chickenpox, whose
     passage the retriever found for its "tiredness"."""
-    if not (_follows_up(message, said) or tells_of_oneself(message) or _answered_on_topic(message, said, passages)):
+    if not (asks_of_the_subject(message, said, passages) or tells_of_oneself(message)):
         return False
     from rag_dialogue.retrieval.query import topic_share
 
@@ -633,6 +633,13 @@ def another_subject(reply: str, message: str, said, passages) -> bool:
     return any(title and topic_share(dialogue, title) == 0 and speaks_of(title, text)  # (an untitled one: no subject)
                and not (beyond_the_message - metrics.content_stems(title)) & held
                for title, text in passages)
+
+
+def asks_of_the_subject(message: str, said, passages) -> bool:
+    """Whether `message` asks about what the dialogue (`said`) is about: it points back and
+    names nothing (`_follows_up`), or names nothing and a passage of that subject holds all
+    it asks (`_answered_on_topic`)."""
+    return _follows_up(message, said) or _answered_on_topic(message, said, passages)
 
 
 def _answered_on_topic(message: str, said, passages) -> bool:
@@ -681,7 +688,7 @@ def of_the_subject(passages, message: str, said) -> list:
     "When did it last erupt?" after Tamu Massif, nor Mount Tai's "The tallest peak is ...
     1,545 meters" "how tall is it" after the tallest building; Moon landing's "... Apollo 11
     in 1969." answers "When did that happen?" after the first person on the Moon."""
-    if not (_follows_up(message, said) or _answered_on_topic(message, said, passages)):
+    if not asks_of_the_subject(message, said, passages):
         return list(passages)
     from rag_dialogue.retrieval.query import topic_share
 
@@ -840,15 +847,14 @@ def passage_reply(passages, said, message: str = "") -> str | None:
              if len(sentence.split()) >= 3 and not repeats(sentence, stated)]
     stems = [set(_stems(f"{title} {sentence}")) for title, sentence in fresh]
     # "whats ur favorite movie" asks no "ur", "Do you know anything about coffee?" no "know"
-    asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(message))))
+    # "I like tea. Where was it first grown?" asks where it was first grown, of tea (the
+    # words of what it tells that the passages hold), not of liking
     asking = _asking(message)
-    question = asking or message  # what the question words of it are read from
+    question = asking or message  # what it asks, and the question words it is read by
+    asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(question))))
     if asking and asking != message.strip():
-        # "I like tea. Where was it first grown?" asks where it was first grown, of tea (the
-        # words of what it tells that the passages hold), not of liking
         told = set(_stems(message)) - set(_stems(asking))
-        about = {stem for title, text in passages for stem in _stems(f"{title} {text}")}
-        asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(asking)))) | (told & about)
+        asked |= told & {stem for title, text in passages for stem in _stems(f"{title} {text}")}
     if "?" in message and asked:
         # a question is answered only by a sentence that holds what it asks, all its words
         # but one of four or more: "What is the tallest mountain in the world?" is not
@@ -988,8 +994,8 @@ def _asked_superlatives(message: str) -> set:
     "the second largest"), with their other words ("largest")."""
     asked = metrics._lowered_words(message or "")
     wanted = {w for i, w in enumerate(asked) if w in metrics.SUPERLATIVES and not metrics._rank_before(asked, i)}
-    wanted |= {f"{w} {made[1]}" for w in wanted & {"most", "least"}  # "the most popular sport"
-               for made in re.finditer(rf"\b{w}\s+(?:[a-z]+ly\s+)?([a-z]{{4,}})\b", message.lower())}
+    wanted |= {made for made in metrics.most_superlatives(message or "")  # "the most popular sport"
+               if made.split()[0] in wanted}
     return wanted | {other for w in wanted for other in _SAID_AS.get(w, ())}
 
 

@@ -1200,7 +1200,7 @@ def superlative_scopes(sentence: str) -> list:
             adjective = _MOST_ADJECTIVE.match(following)
             if not adjective or not _MOST_AFTER.search(before):  # "most of them", "at least"
                 continue
-            word, following = f"{word} {adjective.group(1).lower()}", following[adjective.end():]
+            word, following = made_superlative(word, adjective), following[adjective.end():]
         words = _lowered_words(before + m.group(0))
         after = content_words(_PHRASE_END.split(following, 1)[0])  # "the biggest in China" ranks nothing
         if not after:
@@ -1222,6 +1222,19 @@ def superlative_scopes(sentence: str) -> list:
         plural = head.endswith("s") and not head.endswith("ss") and stem(head) != head
         found.append((superlative_stem(word), tuple(stem(w) for w in [head] + after[:-1]), place, plural))
     return found
+
+
+def made_superlative(word: str, adjective: re.Match) -> str:
+    """The superlative "most" or "least" (`word`) makes of the adjective `_MOST_ADJECTIVE`
+    matched after it: "most popular"."""
+    return f"{word} {adjective.group(1).lower()}"
+
+
+def most_superlatives(text: str) -> set:
+    """The superlatives "most" and "least" make in `text` ("the most popular sport" ->
+    "most popular"), wherever they stand."""
+    return {made_superlative(m.group(1).lower(), adjective) for m in re.finditer(r"\b(most|least)\b", text, re.IGNORECASE)
+            if (adjective := _MOST_ADJECTIVE.match(text[m.end():].lower()))}
 
 
 def superlative_stem(word: str) -> str:
