@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -158,7 +157,7 @@ def _kill_when(command, ready, timeout=120):
     while not ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
     running = proc.poll() is None
-    os.kill(proc.pid, signal.SIGKILL)
+    proc.kill()  # unlike os.kill, a no-op when the build already ended and was reaped by poll()
     proc.wait()
     return running
 
