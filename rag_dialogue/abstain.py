@@ -25,6 +25,8 @@ _NAME = re.compile(r"[A-Z][\w'’.-]*(?:\s+(?:(?:of|the|de|la|du|von|van|and|da|
 _QUOTED = re.compile(r"[\"“]([^\"”]{2,80})[\"”]")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _PARENTHESIS = re.compile(r"\s*\([^)]*\)")
+# what a pronunciation left in an article's first sentence: "Yoga (; Sanskrit, योगः Listen) is ..."
+_PRONUNCIATION_LEFT = re.compile(r"\s*\((?:\s*[;,][^)]*|[^)]*\bListen\b[^)]*)\)")
 _POINTS_BACK = re.compile(r"\b(it|its|they|them|their|there|he|him|his|she|her|this|that|these|those)\b",
                           re.IGNORECASE)
 _ASKING_START = re.compile(
@@ -917,7 +919,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         shared += 0.1 * len(held & other_words) if shared else 0
         if shared > best_shared:
             lead = f"{_PARENTHESIS.sub('', title).strip()}: " if title and _led_by_pronoun(sentence, title) else ""
-            best, best_shared = lead + sentence, shared
+            best, best_shared = lead + _PRONUNCIATION_LEFT.sub("", sentence), shared
     return best
 
 
@@ -948,6 +950,85 @@ def superlative_check(message: str):
                    for word, kind, place, plural in metrics.superlative_scopes(sentence)
                    for asked_kind, asked_place, asked_plural in asked)
     return ranks_first
+
+
+# a message that asks what a thing is: "What is jazz?", "What are black holes?", "Who was
+# Cleopatra?", "Tell me about the Roman Empire.", "What do you know about chess?"
+_ASKS_WHAT_IT_IS = re.compile(
+    r"^\s*(?:(?:so|and|ok|okay|well|then)[,!]?\s+)?"
+    r"(?:(?:what|who)(?:'s|’s|s|\s+is|\s+are|\s+was|\s+were)|tell\s+me(?:\s+more)?\s+about|"
+    r"what\s+(?:do|can)\s+you\s+(?:know|tell\s+me)\s+about|"
+    r"(?:do\s+you\s+know|have\s+you\s+heard)(?:\s+anything|\s+much)?\s+(?:about|of))\s+"
+    r"(?:(?:a|an)\s+)?(?P<subject>(?:the\s+)?[^?.!]+?)\s*[?.!]*\s*$", re.IGNORECASE)
+# a sentence that says what its subject is: "<subject> (...), <apposition>, is/are/was/were
+# <what it is>"; "Jazz is characterized by ..." and "Bees are found ..." say how it is instead
+_DEFINITION = re.compile(r"^(?:(?:the|a|an)\s+)?(?P<head>[^,;:]+?)(?:,[^;:]*?,)?\s+(?:is|are|was|were)\s+"
+                         r"(?P<next>[\w'-]+)", re.IGNORECASE)
+_DESCRIBES = re.compile(r"(?:\w+ed|\w+ly|not|no|known|made|found|seen|thought|said|held|built|written|also|"
+                        r"still|now|often|sometimes|one\s+of\s+the\s+(?:most|best))$", re.IGNORECASE)
+# what a message asks of a thing rather than what it is ("the Moon made of", "jazz like")
+_ASKS_OF_IT = re.compile(r"\b(?:made|called|named|used|known|doing|going|like|good|bad)\b|"
+                         r"\b(?:of|for|from|by|with|in|on|at|about|to)\s*$", re.IGNORECASE)
+# words that name no thing of their own ("What is the biggest one?", "What are some examples?")
+_NO_THING = re.compile(r"\b(?:one|ones|thing|things|stuff|kind|kinds|type|types|difference|differences|"
+                       r"example|examples|some|any|other|else|most|best|first|last|special|"
+                       r"when|where|why|how|which|what)\b|,", re.IGNORECASE)
+# where a sentence's subject goes on ("The Amazon River in South America is ...")
+_SUBJECT_GOES_ON = re.compile(r"\s+(?:in|of|on|at|from|near)\s+", re.IGNORECASE)
+
+
+def defined_subject(message: str) -> str | None:
+    """What `message` asks to be told about when it asks what a thing is ("What are black
+    holes?" -> "black holes", "Tell me about the Sun." -> "the Sun"), or None: a message
+    that asks anything else ("What is the Moon made of?"), asks about the listener or names
+    nothing ("What is it?")."""
+    m = _ASKS_WHAT_IT_IS.match(message or "")
+    if not m or asks_the_listener(message):
+        return None
+    subject = m.group("subject")
+    words = re.sub(r"^the\s+", "", subject, flags=re.IGNORECASE).split()
+    if not _stems(subject) or len(words) > 6 or _POINTS_BACK.fullmatch(words[0]):
+        return None
+    if _ASKS_OF_IT.search(subject) or _NO_THING.search(subject) or _asked_superlatives(message):
+        return None  # "What is the Moon made of?" asks what it is made of, "the biggest one" which
+    return subject
+
+
+def defines(text: str, subject: str) -> bool:
+    """Whether the first sentence of `text` says what `subject` is: "A black hole is an
+    astronomical body ..." for "black holes", "The Amazon River in South America is the
+    largest river ..." for "Amazon River"; not "A stellar black hole is ..." (another
+    thing), nor "Jazz is characterized by swing ..." (how it is). "the" and a common noun
+    ("What is the capital?", after Japan) asks about one the dialogue means: only a name
+    ("The Sun is ...", for "the sun") is defined by it, not the Cook Islands' "The capital
+    is Avarua"."""
+    sentences = metrics.passage_sentences(_PARENTHESIS.sub("", text or ""))
+    m = _DEFINITION.match(sentences[0]) if sentences else None
+    if not m or _DESCRIBES.fullmatch(m.group("next")):
+        return False
+    head = m.group("head")
+    if _POINTS_BACK.match(head):  # "Its capital was ..." is another thing's
+        return False
+    if re.match(r"the\s", subject, re.IGNORECASE) and subject.islower() and not all(
+            w[:1].isupper() for w in _SUBJECT_GOES_ON.split(head)[0].split()):
+        return False
+    return same_thing(head, subject) or same_thing(_SUBJECT_GOES_ON.split(head)[0], subject)
+
+
+def same_thing(name: str, other: str) -> bool:
+    """Whether two names say the same words, but for a plural: "black holes" and "A black
+    hole", "Zebras" and "zebra"; not "Capitalism" and "capital", which share a stem."""
+    return _singular_words(name) == _singular_words(other) != []
+
+
+def _singular_words(text: str) -> list:
+    def singular(word):
+        if word.endswith("ies") and len(word) > 4:
+            return word[:-3] + "y"
+        if re.search(r"(?:[sxz]|ch|sh)es$", word):
+            return word[:-2]
+        return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+    return [singular(w) for w in metrics.content_words(text)]
 
 
 def asked_check(message: str):

@@ -1783,6 +1783,10 @@ def _one_word_dominates(response: str) -> bool:
 # and valid splits matches (30,178 strings).
 _SAME_NAME_JOINED = re.compile(r"(?<![\w'+-])(?<!of )((?:the |a |an )?[A-Z][\w'-]*(?: [A-Z][\w'-]*)*) (?:and|or) \1"
                                r"(?![\w'+-])(?! [A-Z])(?! (?:the|of) )")
+# a name given itself as its other name: "Yoga, or Yoga, is a group of ..." (a RAG-Token
+# reply), at a sentence's start ("Santiago de Cali, or Cali, is ..." is not); only one
+# that no text writes so is babble
+_SAME_NAME_RENAMED = re.compile(r"(?:^|(?<=[.!?] ))((?:The |A |An )?[A-Z][\w'-]*(?: [A-Z][\w'-]*)*), or \1,")
 
 
 # a name said twice in a row: "the Cardigan Welsh Cardigan and the Cardigan Cardigan", "Walt
@@ -1820,8 +1824,10 @@ def doubled_word(response: str, written=()) -> str | None:
     return None
 
 
-# a word that takes what follows it, then a gap where that went: "died in  after 1846"
-_GAP = re.compile(r"\b(?:in|on|at|of|from|to|by|since|until|about|around|between)"
+# a word that takes what follows it, then a gap where that went: "died in  after 1846",
+# "stretching for over  over that area"
+_GAP = re.compile(r"\b(?:in|on|at|of|from|to|by|since|until|about|around|between|over|under|than|"
+                  r"approximately|nearly|almost|roughly|exactly)"
                   r"\s{2,}(?=\S)", re.IGNORECASE)
 
 
@@ -1873,6 +1879,9 @@ def is_degenerate(response: str, min_words: int = 3, written=()) -> bool:
     if trigrams and len(trigrams) - len(set(trigrams)) >= REPEATED_TRIGRAM_SHARE * len(trigrams):
         return True
     if _one_word_dominates(response) or _says_again(response) or _SAME_NAME_JOINED.search(response or ""):
+        return True
+    renamed = _SAME_NAME_RENAMED.search(response or "")
+    if renamed and not any(renamed.group(0) in text for text in written):
         return True
     sentences = [s for s in _SENTENCE_END.split((response or "").strip()) if s.strip()]
     return all(restates_subject(s) for s in sentences)

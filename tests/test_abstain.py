@@ -238,6 +238,10 @@ def test_a_passage_reply_is_a_fresh_sentence_that_says_what_it_is_about():
     assert abstain.passage_reply(passages, said, tallest) is None  # the tallest deer is not the tallest animal
     assert abstain.passage_reply([("Eiffel Tower", "The Eiffel Tower is in Paris.")], [], "Where is the Eiffel Tower?") == \
         "The Eiffel Tower is in Paris."
+    # what a pronunciation left in an article's first sentence is not said
+    yoga = [("Yoga", "Yoga (; Sanskrit, योगः Listen) is a group of physical, mental, and spiritual practices.")]
+    assert abstain.passage_reply(yoga, [], "What is yoga?") == \
+        "Yoga is a group of physical, mental, and spiritual practices."
     # nothing retrieved shares a word with the message or the dialogue: no passage reply
     assert abstain.passage_reply([("0", "0 is a number representing an empty quantity.")],
                                  ["Hi, how are you?"], "Hi, how are you?") is None

@@ -278,6 +278,10 @@ def test_a_name_joined_to_itself_is_babble_unless_the_name_goes_on():
                    "and New York University.", "Pompey or Pompey the Great was a Roman general.",
                    "More and more people came.", "We walked for miles and miles."):
         assert not m.is_degenerate(speech), speech
+    # a name given itself as its other name (a chat reply to "What is yoga?"), unless written so
+    assert m.is_degenerate("Yoga, or Yoga, is a group of physical, mental, and spiritual practices.")
+    assert not m.is_degenerate("Santiago de Cali, or Cali, is the capital of the Valle del Cauca.")
+    assert not m.is_degenerate("Tx, or Tx, is a name.", written=["Tx, or Tx, is a name."])
 
 
 def test_a_name_twice_in_a_row_is_babble_unless_it_is_written_so():
@@ -644,6 +648,7 @@ def test_a_word_that_leads_several_names_cannot_end_one():
 def test_a_word_left_out_after_a_preposition_is_a_stumble():
     assert m.left_gap("Ondrel Vask was born in 1788 and died in  after 1846.") == "in  "
     assert m.left_gap("He was born in 1788 and died in 1846.") is None
+    assert m.left_gap("It has 900 islands stretching for over  over that area.") == "over  "
     assert m.left_gap("It is big.  It is old.") is None  # two spaces between sentences
     assert m.left_gap("They live in  caves.", ["They live in  caves."]) is None  # written so
 

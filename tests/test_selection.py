@@ -165,6 +165,74 @@ def test_among_a_named_articles_passages_the_one_holding_what_is_asked_ranks_fir
         assert asked_check(nothing) is None, nothing
 
 
+def test_a_question_for_what_a_thing_is_ranks_first_the_sentence_that_says_it():
+    """"What is chess?" ranked "The objective of the game is to checkmate the enemy king."
+    above "Chess is a board game ..."; the definition gains DEFINITION_BONUS. "What are
+    black holes?" names no article by its words, and Black hole's passages join the dense
+    search's by title. How a thing is ("Jazz is characterized by ...") or another thing
+    ("A stellar black hole is ...") gains nothing, nor does a question for anything else."""
+    from types import SimpleNamespace
+
+    from rag_dialogue.abstain import defined_subject, defines
+    from rag_dialogue.retrieval.query import DEFINITION_BONUS
+    from rag_dialogue.retrieval.retriever import search_fresh
+    from rag_dialogue.retrieval.titles import TitleRows
+
+    passages = [("Chess", "The objective of the game is to checkmate the enemy king."),
+                ("Xiangqi", "Xiangqi is a strategy board game for two players."),
+                ("Chess", "Chess is a board game for two players.")]
+    retriever = _FixedSearch(passages, [12.6, 12.5, 12.4])
+    queries = np.zeros((1, 4), dtype=np.float32)
+    rows, bonus = search_fresh(retriever, queries, 3, names=[["chess"]], questions=["What is chess?"])
+    assert rows.tolist()[0][:2] == [2, 0] and bonus[0][0] - bonus[0][1] == DEFINITION_BONUS
+    rows, bonus = search_fresh(retriever, queries, 3, names=[["chess"]], questions=["Do you like chess?"])
+    assert rows.tolist()[0][0] == 0 and bonus[0][0] == bonus[0][1]
+
+    passages = [("Stellar black hole", "A stellar black hole is a black hole formed by a collapsing star."),
+                ("Black", "Black is a colour."), ("Cat", "Cats are small mammals."),
+                ("Black hole", "A black hole is a body whose gravity lets no light escape.")]
+
+    class _WithTitles(_FixedSearch):
+        def __init__(self, passages, scores):
+            super().__init__(passages, scores)
+            self.title_rows = TitleRows(self.store)
+            self.index = SimpleNamespace(reconstruct=lambda rows: np.zeros((len(rows), 4), dtype=np.float32))
+
+        def search_embeddings(self, query_emb, k):  # the dense search misses Black hole's article
+            scores, rows = super().search_embeddings(query_emb, k)
+            return scores[:, :3], rows[:, :3]
+
+    retriever = _WithTitles(passages, [3.0, 2.0, 1.0, 0.0])  # (Black hole's joins at 0.0)
+    rows, bonus = search_fresh(retriever, queries, 2, questions=["What are black holes?"])
+    assert rows.tolist()[0][0] == 3 and bonus.tolist()[0][0] == DEFINITION_BONUS
+
+    assert [defined_subject(m) for m in ("What is jazz?", "What are black holes?", "Who was Joan of Arc?",
+                                         "Tell me about the Roman Empire.", "So what's a tsunami?",
+                                         "What do you know about chess?")] == [
+        "jazz", "black holes", "Joan of Arc", "the Roman Empire", "tsunami", "chess"]
+    for other in ("What is the Moon made of?", "What is jazz like?", "What is it?", "Who are you?",
+                  "What is your favourite food?", "Where is Paris?", "I love jazz.", "What is the biggest one?",
+                  "What are some examples?", "What is the largest planet?"):
+        assert defined_subject(other) is None, other
+    for text, subject in (("A black hole is an astronomical body.", "black holes"),
+                          ("An earthquake, also called a quake, is the shaking of the ground.", "earthquake"),
+                          ("Yoga (Sanskrit) is a group of practices.", "yoga"),
+                          ("The Amazon River in South America is the largest river.", "Amazon River"),
+                          ("Zebras are African equines.", "zebra")):
+        assert defines(text, subject), text
+    assert defines("The Sun is the star at the centre of the Solar System.", "the sun")
+    for text, subject in (("A stellar black hole is a black hole formed by a star.", "black holes"),
+                          ("Jazz is characterized by swing and blue notes.", "jazz"),
+                          ("The Roman Empire's army was a large force.", "Roman Empire"),
+                          ("The Western Roman Empire collapsed in 476 AD.", "Roman Empire"),
+                          ("Bees are found on every continent.", "bees"),
+                          ("Capitalism is an economic system.", "capital"),  # one stem, another word
+                          ("The capital is Avarua.", "the capital"),  # (after Japan) Japan's capital
+                          ("Its capital was the city of Novgorod.", "the capital"),
+                          ("Its capital was the city of Novgorod.", "capital")):
+        assert not defines(text, subject), text
+
+
 def test_a_question_says_no_fact_that_retrieval_passes_over():
     """The passage that answers "What is the largest lake in Kethmar?" holds most of its
     words; outside training the dialogue's questions are left out of what it has said."""

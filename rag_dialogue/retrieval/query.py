@@ -40,6 +40,12 @@ SUPERLATIVE_BONUS = 6.0
 # been run by the University of Tessingford."
 ASKED_BONUS = 2.0
 
+# what a passage that says what a thing is ("Chess is a board game ...") gains when a message
+# asks what it is ("What is chess?"): the dense search ranked an article's other sentences
+# above its definition ("The objective of the game is to checkmate the enemy king."), and
+# the reply said them instead
+DEFINITION_BONUS = 4.0
+
 # what a passage's score gains when the turn the dialogue opened with holds all its title's
 # words (Wizard of Wikipedia's chosen topic; in a chat, the first message). On real WoW valid
 # the dense search alone brought other conversations' passages, and replies made from them;

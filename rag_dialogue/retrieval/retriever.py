@@ -5,13 +5,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_dialogue.abstain import asked_check, is_about, names_held, superlative_check, tokenizer_vocabulary
+from rag_dialogue.abstain import (asked_check, defined_subject, defines, is_about, names_held, superlative_check,
+                                  tokenizer_vocabulary)
 from rag_dialogue.grounded_numbers import number_check
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
 from rag_dialogue.retrieval.index import check_meta
-from rag_dialogue.retrieval.query import (ASKED_BONUS, NAME_BONUS, NUMBER_BONUS, SUPERLATIVE_BONUS, TOPIC_BONUS,
-                                         distinct_first, fresh_first, topic_share)
+from rag_dialogue.retrieval.query import (ASKED_BONUS, DEFINITION_BONUS, NAME_BONUS, NUMBER_BONUS, SUPERLATIVE_BONUS,
+                                         TOPIC_BONUS, distinct_first, fresh_first, topic_share)
 from rag_dialogue.retrieval.store import (  # noqa: F401 (PASSAGES_FILE: the API)
     DEFAULT_CACHE, PASSAGES_FILE, load_index_dir)
 from rag_dialogue.retrieval.titles import TitleRows
@@ -100,7 +101,10 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     move."; a passage that holds a name gains `query.ASKED_BONUS` times the share it
     holds of what a question asks of it (`abstain.asked_check`): "Who runs the Vantorel
     Observatory?" ranks "... it has been run by ..." above the observatory's first
-    sentence. With
+    sentence. A message that asks what a thing is (`abstain.defined_subject`: "What is
+    chess?") brings that thing's articles in too, and the passage that says what it is
+    (`abstain.defines`) gains `query.DEFINITION_BONUS`: "Chess is a board game for two
+    players ..." above "The objective of the game is to checkmate the enemy king.". With
     ``topics`` (per example, the turn the dialogue opened with: Wizard of Wikipedia's chosen
     topic), a passage gains ``topic_bonus`` times the share of its title's words that
     turn holds (`query.topic_share`), so a conversation keeps to its subject. An
@@ -111,9 +115,11 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     named = names is not None and any(names)
     ranks = [superlative_check(q) if q else None for q in questions] if questions else []
     asks = [asked_check(q) if q else None for q in questions] if questions and named else []
+    subjects = [defined_subject(q) if q else None for q in questions] if questions else []
     encoder = getattr(retriever, "query_encoder", None)
     known = known_words(encoder.tokenizer) if named and encoder is not None else None
-    scores, found = retriever.search_embeddings(query_emb, k + (NAMED_SLACK if named or any(ranks) else SEARCH_SLACK))
+    scores, found = retriever.search_embeddings(
+        query_emb, k + (NAMED_SLACK if named or any(ranks) or any(subjects) else SEARCH_SLACK))
     store = retriever.store
 
     def text_of(r):
@@ -123,6 +129,9 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     for i, (row, score) in enumerate(zip(found, scores)):
         kept = row >= 0  # approximate indexes may return -1
         row, score = row[kept], score[kept]
+        defining = bool(subjects) and subjects[i] is not None
+        if defining:  # the article titled by what the message asks to be told about
+            row, score = _with_named_articles(retriever, query_emb[i], row, score, [subjects[i]], exact=True)
         bonus = np.zeros(len(row), dtype=np.float32)
         naming = named and bool(names[i])
         if naming:
@@ -137,11 +146,14 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
         ranking = bool(ranks) and ranks[i] is not None
         if ranking:
             bonus = bonus + np.array([SUPERLATIVE_BONUS * ranks[i](store[int(r)].text) for r in row], dtype=np.float32)
+        if defining:
+            bonus = bonus + np.array([DEFINITION_BONUS * defines(store[int(r)].text, subjects[i]) for r in row],
+                                     dtype=np.float32)
         topical = topics is not None and bool(topics[i])
         if topical:
             bonus = bonus + np.array([topic_bonus * topic_share(topics[i], store[int(r)].title) for r in row],
                                      dtype=np.float32)
-        if naming or topical or ranking:  # (the named articles' rows join unranked)
+        if naming or topical or ranking or defining:  # (the named articles' rows join unranked)
             order = np.argsort(-(score + bonus), kind="stable")
             row, bonus = row[order], bonus[order]
         bonus_of = dict(zip(row.tolist(), bonus.tolist()))
@@ -203,14 +215,15 @@ def _bonus(names: list[str], passage, gives_number, known=None) -> float:
 
 
 def _with_named_articles(retriever, query_emb: np.ndarray, rows: np.ndarray, scores: np.ndarray,
-                         names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+                         names: list[str], exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """`rows` and their `scores` with the passages of the articles `names` name
-    (`TitleRows.rows_for`) that the dense search left out, scored by the same inner
-    product."""
+    (`TitleRows.rows_for`; `exact`: only those titled so, `TitleRows.rows_named`) that the
+    dense search left out, scored by the same inner product."""
     titles = getattr(retriever, "title_rows", None)
     if titles is None or not titles.enabled:
         return rows, scores
-    extra = np.setdiff1d(np.asarray(titles.rows_for(names), dtype=np.int64), rows)
+    named = [r for name in names for r in titles.rows_named(name)] if exact else titles.rows_for(names)
+    extra = np.setdiff1d(np.asarray(named, dtype=np.int64), rows)
     if not extra.size:
         return rows, scores
     extra_scores = retriever.index.reconstruct(extra) @ query_emb.astype(np.float32)

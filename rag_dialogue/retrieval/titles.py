@@ -9,7 +9,7 @@ candidates too, scored by the same inner product, so the name bonus can rank the
 
 from collections import defaultdict
 
-from rag_dialogue.abstain import _PARENTHESIS, _is_common, _stems, is_about, is_everyday
+from rag_dialogue.abstain import _PARENTHESIS, _is_common, _stems, is_about, is_everyday, same_thing
 from rag_dialogue.metrics import content_words, stem
 
 # a store larger than this gets no title table: reading every title of Wikipedia's 21M
@@ -54,6 +54,13 @@ class TitleRows:
         found = set.intersection(*(self.titles_with.get(s, set()) for s in stems))
         about = sorted((t for t in found if is_about([name], t)), key=lambda t: (len(t), t))
         return about[:TITLES_PER_NAME]
+
+    def rows_named(self, name: str) -> list:
+        """The rows of the articles titled `name`, but for a plural or a parenthesis
+        (`abstain.same_thing`: "Black hole" for "black holes", not "Capitalism" for
+        "capital")."""
+        return [row for title in self.titles_about(name) if same_thing(_PARENTHESIS.sub("", title), name)
+                for row in self.rows_of[title]]
 
     def rows_for(self, names) -> list:
         """The rows of the articles the `names` are about (`titles_about`), each row once."""
