@@ -1089,6 +1089,36 @@ def unheld_superlative(response: str, passages, history=()) -> str | None:
 _CONNECTIVES = frozenset("though although however yet even still".split())
 
 
+# words that give a cause ("resulting in" gives an effect)
+_CAUSE = re.compile(r"\b(?:because|due\s+to|caused|causes|cause\s+of|(?:the|a|as\s+a)\s+result\s+of|owing\s+to|"
+                    r"thanks\s+to|led\s+to|leads?\s+to|the\s+reasons?\s+(?:for|why)\s+\w+\s+(?:is|was|are|were))\b",
+                    re.IGNORECASE)
+
+
+def unheld_cause(response: str, passages, history=()) -> str | None:
+    """The words that give a cause in a claim sentence of `response` ("because of") where
+    the passage sentence it says again (the one holding most of its words; (title, text)
+    pairs) gives none, nor does a dialogue turn; else None. Asked "Why did they go
+    extinct?" of dinosaurs, a reply joined "They became extinct because of the
+    Triassic-Jurassic extinction event." from "They became the dominant terrestrial
+    vertebrates after the Triassic-Jurassic extinction event ..." and Extinction's "This
+    difficulty leads to phenomena such as Lazarus taxa.": every word but the cause is a
+    passage's, and the cause is what was asked."""
+    if any(_CAUSE.search(t) for t in _turns(history)):
+        return None
+    sentences = [(_content_stems(f"{title} {' '.join(written)}"), " ".join(written))
+                 for title, _, written in _passage_sentence_words(passages)]
+    for claim in _statement_sentences(response):
+        found = _CAUSE.search(_beyond_decline(claim))
+        if not found:
+            continue
+        stems = _content_stems(claim)
+        most = max((len(stems & held) for held, _ in sentences), default=0)
+        if not any(_CAUSE.search(text) for held, text in sentences if len(stems & held) == most):
+            return found.group(0)
+    return None
+
+
 def inserted_word(response: str, passages, history=(), min_words: int = 4) -> str | None:
     """The first content word of a claim sentence of `response` that says a passage
     sentence ((title, text) pairs) again with one word put in: every other content word of

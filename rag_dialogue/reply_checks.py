@@ -55,6 +55,7 @@ def joining_checks(passages, turns: Sequence[str], said: Sequence[str] = ()) -> 
         _check(metrics.moved_superlative, passages, turns),
         _check(metrics.unheld_superlative, passages, turns),
         _check(metrics.widened_superlative, passages, turns),
+        _check(metrics.unheld_cause, passages, turns),
         # the most general last: a more telling name goes first
         _check(metrics.inserted_word, passages, turns),
         _check(names_no_one, message, [knowledge_text(passages)]),

@@ -1,6 +1,6 @@
 """The chat's checks on a generated reply (`rag_dialogue.reply_checks`)."""
 
-from rag_dialogue import reply_checks
+from rag_dialogue import metrics, reply_checks
 
 OBSERVATORY = [("Vantorel Observatory", "The Vantorel Observatory is an astronomical observatory on Mount Crasken."),
                ("Vantorel Observatory", "Its main telescope has a mirror 3.2 metres across."),
@@ -32,3 +32,20 @@ def test_every_check_has_a_name_of_its_own_and_runs_on_any_reply():
             test(reply)
     joining = [name for name, _ in reply_checks.joining_checks(OBSERVATORY, ["Hello there."])]
     assert set(joining) < set(names) and "hallucinated" not in joining
+
+
+def test_a_cause_no_passage_gives_is_taken_back():
+    """Asked why dinosaurs went extinct, a reply joined a cause from a passage that gives a
+    time ("after the ... extinction event") and another article's "leads to"."""
+    passages = [("Dinosaur", "They became the dominant terrestrial vertebrates after the Triassic-Jurassic "
+                             "extinction event 201.3 mya."),
+                ("Extinction", "This difficulty leads to phenomena such as Lazarus taxa.")]
+    turns = ["Tell me about the dinosaurs.", "Why did they go extinct?"]
+    assert reply_checks.fault("They became extinct because of the Triassic-Jurassic extinction event.",
+                              passages, turns) == "unheld_cause"
+    # the cause its passage gives, in other words, stands
+    blue = [("Sky", "It includes the atmosphere."),
+            ("Blue", "The clear daytime sky appears blue because of an optical effect known as Rayleigh scattering.")]
+    assert metrics.unheld_cause("The clear daytime sky appears blue due to Rayleigh scattering, an optical effect.",
+                                blue, ["Why is the sky blue?"]) is None
+    assert metrics.unheld_cause("It includes the atmosphere because of the sky.", blue, ["Why?"]) == "because"
