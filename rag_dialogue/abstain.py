@@ -1007,12 +1007,13 @@ def defines(text: str, subject: str) -> bool:
     if not m or _DESCRIBES.fullmatch(m.group("next")):
         return False
     head = m.group("head")
+    core = _SUBJECT_GOES_ON.split(head)[0]  # "Amazon River" of "Amazon River in South America"
     if _POINTS_BACK.match(head):  # "Its capital was ..." is another thing's
         return False
     if re.match(r"the\s", subject, re.IGNORECASE) and subject.islower() and not all(
-            w[:1].isupper() for w in _SUBJECT_GOES_ON.split(head)[0].split()):
+            w[:1].isupper() for w in core.split()):
         return False
-    return same_thing(head, subject) or same_thing(_SUBJECT_GOES_ON.split(head)[0], subject)
+    return same_thing(head, subject) or same_thing(core, subject)
 
 
 def same_thing(name: str, other: str) -> bool:
