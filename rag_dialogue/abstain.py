@@ -902,6 +902,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     who = _ASKS_WHO.match(question or "")
     which = _ASKS_WHICH.match(question or "")
     when = re.match(r"^\W*when\b", question or "", re.IGNORECASE)
+    why = _ASKS_WHY.match(question or "")
     other_words = {said_as for word in asked for said_as in _said_as(word)}
     best, best_shared = None, 0
     for (title, sentence), held in zip(fresh, stems):
@@ -912,6 +913,8 @@ def passage_reply(passages, said, message: str = "") -> str | None:
             shared += 1  # "Which river ...?": a sentence that names one ("the River Teme")
         if shared and when and _A_TIME.search(sentence):
             shared += 1  # "When is it held?": "... held every August", not "... holds 12,000 people"
+        if shared and why and gives_a_reason(sentence):
+            shared += 1  # "Why did it fall?": "... pressure from invading peoples ... contributed to the collapse"
         if shared and _opens_with(sentence, asked):
             shared += 0.5  # a sentence about what is asked, as its subject: "The Colosseum is ..."
         # each other word for what is asked counts a little: "... herbivorous with a diet of
@@ -1149,6 +1152,72 @@ def _paraphrased(reply: str, passages, share: float = 0.6) -> tuple | None:
             if covered >= best_share and (best is None or covered > best_share):
                 best, best_share = (title, sentence), covered
     return best
+
+
+# words that give a cause or a reason: the measure's causes ("because", "due to", "led
+# to") and what contributes to, results from or explains a thing, what it is adapted to,
+# or what it is for ("built ... as protection against various nomadic groups")
+_GIVES_REASON = re.compile(r"\b(?:contribut\w*\s+(?:\w+\s+)?to|results?\s+(?:from|of)|resulted\s+from|in\s+order\s+to"
+                           r"|so\s+(?:that|as\s+to)|comes?\s+from|came\s+from|explained\s+by|attributed\s+to"
+                           r"|responsible\s+for|reasons?|adapt(?:ed|ation|ations)|as\s+(?:a\s+)?(?:protection|defen[cs]e)"
+                           r"|for\s+(?:protection|defen[cs]e)|to\s+(?:protect|defend|prevent|avoid|escape|survive|attract"
+                           r"|keep|allow|help|find|reach))\b", re.IGNORECASE)
+
+
+def gives_a_reason(sentence: str) -> bool:
+    """Whether `sentence` gives a cause or a reason (`metrics` causes, `_GIVES_REASON`):
+    "... appear blue because of an optical effect known as Rayleigh scattering", "Increasing
+    pressure from invading peoples ... contributed greatly to the collapse"."""
+    return bool(metrics._CAUSE.search(sentence or "") or _GIVES_REASON.search(sentence or ""))
+
+
+def gives_no_reason(reply: str, message: str) -> bool:
+    """Whether `reply`, to a question that asks why of the world (not of the listener: "Why
+    do you like it?"), neither gives a cause or a reason (`gives_a_reason`) nor declines:
+    "Why are flamingos pink?" -> "Flamingos are a type of wading bird in the family
+    Phoenicopteridae, ..."; "Why did it fall?" of the Roman Empire -> "The Western Roman
+    Empire collapsed in 476 AD, ...": when, not why."""
+    asking = _asking(message or "")
+    if not (asking and _ASKS_WHY.match(asking)) or asks_the_listener(asking) or metrics.declines(reply or ""):
+        return False
+    return not gives_a_reason(reply)
+
+
+# deeds whose dates people ask for, each with the words it is told in (stems): a date
+# asked of one is not answered by the date of another ("When did the Berlin Wall fall?" ->
+# "Construction of the Berlin Wall was commenced ... on 13 August 1961.")
+_DEEDS = (frozenset({"start", "begin", "began", "begun", "commenc", "launch", "open", "inaugur", "found", "establish",
+                     "form", "creat", "origin"}),
+          frozenset({"build", "built", "construct", "erect", "complet"}),
+          frozenset({"invent", "develop", "patent", "design", "devis", "introduc"}),
+          frozenset({"end", "finish", "conclud", "ceas", "dissolv", "disband"}),
+          frozenset({"fall", "fell", "fallen", "collaps", "destroi", "demolish"}),
+          frozenset({"discov", "identifi", "detect", "describ"}),
+          frozenset({"releas", "publish", "premier", "debut"}))
+
+
+def tells_another_deed(reply: str, message: str) -> bool:
+    """Whether `reply`, to a question for the date of a deed (the question's last lowercase
+    word: "When did the Berlin Wall fall?"), tells the date of another: it says none of the
+    words its deed is told in (`_DEEDS`, `_held_stems`) and some of another's. Asked "When
+    did the Berlin Wall fall?", the chat said "Construction of the Berlin Wall was
+    commenced by the government of the GDR on 13 August 1961.", the date of its building.
+    A deed not among them ("When did it come out?") is not checked: people answer such
+    questions in words of their own ("It was released in May, 1997.")."""
+    from rag_dialogue.grounded_numbers import asked_number
+
+    asking = _asking(message or "")
+    if asked_number(asking) != "date" or metrics.declines(reply or ""):
+        return False
+    words = [w for w in re.findall(r"[A-Za-z][\w'-]*", asking) if w[0].islower()]
+    stems = [s for w in words[-1:] for s in _stems(w)]
+    deed = _VERB_FORMS.get(stems[-1], stems[-1]) if stems else None
+    asked = next((family for family in _DEEDS if deed in family), None)
+    if asked is None:
+        return False
+    held = set(_stems(reply))
+    told = held | {_VERB_FORMS.get(h, h) for h in held}
+    return not (_held_stems({deed}, held) or told & asked) and any(told & family for family in _DEEDS)
 
 
 def misses_the_question(reply: str, message: str, passages, said=()) -> bool:

@@ -778,18 +778,20 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, decline_reply,
-                                          leaves_out_superlative, names_no_one, passage_reply, unheld_subject)
-        from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, holds_the_event
-        from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, fault, first_failed, joining_checks, knowledge_text
+        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, decline_reply, gives_no_reason,
+                                          leaves_out_superlative, names_no_one, passage_reply, tells_another_deed,
+                                          unheld_subject)
+        from rag_dialogue.grounded_numbers import (counts_another_whole, gives_no_number, holds_the_event,
+                                                   tells_another_event)
+        from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, checks, first_failed, joining_checks, knowledge_text
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = self._turns(batch.observations[0])
         passages = retrieval.pairs()
         knowledge = knowledge_text(passages)
         said = self._replies + turns[:-1]
-        failed = None if metrics.declines(text) else fault(
-            text, passages, turns, said, self.opt.get("chat_support_threshold", SUPPORT_THRESHOLD))
+        every_check = checks(passages, turns, said, self.opt.get("chat_support_threshold", SUPPORT_THRESHOLD))
+        failed = None if metrics.declines(text) else first_failed(every_check, text)
         if failed is None:
             return output
         logger.info(f"chat reply taken back ({failed}): {text!r}")
@@ -801,15 +803,31 @@ class RagDialogueAgent(TorchGeneratorAgent):
         # a question for a number is answered by the sentence that gives it, where one does
         answering = [s for s in self._answering_sentences(batch, [passages])[0]
                      if s not in self._replies and not counts_another_whole(s, turns[-1])]
-        instead = answering[0] if answering else (
-            unheld_subject(turns[-1], passages)
-            or _supported_lead(text, turns[-1], knowledge, turns, joins)
-            or passage_reply(passages, self._replies + turns, turns[-1]))
-        if instead and (counts_another_whole(instead, turns[-1]) or names_no_one(_untitled(instead, passages), turns[-1], [knowledge])
-                        or gives_no_number(instead, turns[-1]) or leaves_out_superlative(instead, turns[-1])
-                        or another_subject(instead, turns[-1], turns, passages)
-                        or not (metrics.declines(instead) or holds_the_event(instead, turns[-1]))):
-            instead = None  # a passage's sentence that does not answer either
+        retaken = [c for c in every_check if c[0] == failed]
+
+        def answers(instead: str) -> bool:
+            if metrics.declines(instead):
+                return True
+            untitled = _untitled(instead, passages)
+            # a passage's sentence that does not answer either, or one that fails the check
+            # that took the reply back (a lead the measure's own threshold calls faithful,
+            # the chat's stricter one not)
+            message = turns[-1]
+            return not (counts_another_whole(instead, message) or names_no_one(untitled, message, [knowledge])
+                        or gives_no_number(instead, message) or gives_no_reason(instead, message)
+                        or leaves_out_superlative(instead, message) or not holds_the_event(instead, message)
+                        or another_subject(instead, message, turns, passages)
+                        or tells_another_event(untitled, message, turns) or tells_another_deed(untitled, message)
+                        or first_failed(retaken, untitled))
+
+        # the first stand-in that answers: a lead of the reply that claims what its passages
+        # do not ("gravity is a fundamental interaction between matter and the vacuum of
+        # space") gives way to the passages' own sentence
+        stand_ins = [lambda: answering[0]] if answering else [
+            lambda: unheld_subject(turns[-1], passages),
+            lambda: _supported_lead(text, turns[-1], knowledge, turns, joins),
+            lambda: passage_reply(passages, self._replies + turns, turns[-1])]
+        instead = next((s for s in (make() for make in stand_ins) if s and answers(s)), None)
         listener = asks_the_listener(turns[-1])
         if not instead and ("?" in turns[-1] or listener):
             # no passage sentence holds what it asks: say so

@@ -490,16 +490,22 @@ def counts_another_whole(reply: str, message: str) -> bool:
     return False
 
 
+_SCALES = ("million", "billion", "thousand", "hundred")
+
+
 def _counts_something(text: str) -> bool:
-    """Whether `text` gives a count of a thing it names right after the number ("45,700
-    spider species"), not a bare amount ("about 38 million")."""
+    """Whether `text` gives a count of a thing it names right after the number, or after
+    its scale ("45,700 spider species", "519 million native speakers"), not a bare amount
+    ("about 38 million")."""
     from rag_dialogue.metrics import content_words
 
     tokens = [t.lower().replace(",", "") for t in _TOKEN.findall(text)]
-    return any(token[0] in DIGITS and not _YEAR.fullmatch(token) and i + 1 < len(tokens)
-               and tokens[i + 1] not in ("million", "billion", "thousand", "hundred")
-               and content_words(tokens[i + 1])
-               for i, token in enumerate(tokens))
+
+    def named_after(i: int) -> bool:
+        i += 1 if i + 1 < len(tokens) and tokens[i + 1] in _SCALES else 0
+        return i + 1 < len(tokens) and tokens[i + 1] not in _SCALES and bool(content_words(tokens[i + 1]))
+
+    return any(token[0] in DIGITS and not _YEAR.fullmatch(token) and named_after(i) for i, token in enumerate(tokens))
 
 
 _HOW_OFTEN = re.compile(r"\bhow often\b", re.IGNORECASE)
@@ -550,6 +556,31 @@ def holds_the_event(text: str, message: str) -> bool:
     return all(answered.search(text or "") for asked, answered in _LIFE_EVENTS if asked.search(message or ""))
 
 
+# "When was that?", "When did that happen?": when the event the last reply told happened
+_ASKS_WHEN_THAT = re.compile(r"^\W*when\s+(?:was|did)\s+(?:that|this)(?:\s+happen)?\W*$", re.IGNORECASE)
+
+
+def _event_stems(text: str) -> frozenset:
+    """The content stems of `text`'s lowercase words: what it tells of, its names aside."""
+    from rag_dialogue.metrics import content_stems
+
+    return content_stems(" ".join(w for w in re.findall(r"[A-Za-z][\w'-]*", text or "") if w[0].islower()))
+
+
+def tells_another_event(reply: str, message: str, turns: Sequence[str]) -> bool:
+    """Whether `reply`, to "When was that?" or "When did that happen?" (which ask when the
+    event the last reply told happened), shares no word of that event with the last reply,
+    names aside: after "Alexander Graham Bell ... is credited with patenting the first
+    practical telephone", "He also co-founded the American Telephone and Telegraph Company
+    (AT&T) in 1885." tells when another thing happened."""
+    from rag_dialogue.metrics import declines
+
+    if not _ASKS_WHEN_THAT.match(message or "") or len(turns) < 2 or declines(reply or ""):
+        return False
+    told = _event_stems(turns[-2])
+    return bool(told) and not _event_stems(reply) & told
+
+
 def unheld_number(reply: str, message: str, passages) -> bool:
     """Whether `reply` gives a number of the kind `message` asks for (`asked_number`: for
     "How many players ...?", a count of players) that no passage sentence ((title, text)
@@ -583,11 +614,23 @@ _ASKS_AGE = re.compile(r"\bhow\s+old\b|\bwhat\s+(?:is|was)\s+the\s+age\b", re.IG
 _STATED_AGE = re.compile(r"\b(?:aged?|age\s+of)\s+([0-9]+)\b", re.IGNORECASE)  # ("30 years old" is a time)
 
 
+# a time said in words: a reply to "When did ...?" with one of these may answer it ("in the
+# Middle Ages", "during the war", "in late October")
+_TIME_WORDS = re.compile(
+    r"\b(?:centur(?:y|ies)|millenni(?:um|a)|decades?|years?|months?|weeks?|days?|ago|eras?|ages?|epochs?|periods?"
+    r"|dynast(?:y|ies)|reigns?|wars?|times?|spring|summer|autumn|winter|today|now|nowadays|currently|recently"
+    r"|ancient|antiquity|medieval|prehistor(?:y|ic)|modern|early|late|during|since|until|before|after|when|then"
+    r"|once|morning|evening|night)\b|\b(?-i:BCE?|AD|CE|January|February|March|April|May|June|July|August"
+    r"|September|October|November|December)\b", re.IGNORECASE)
+
+
 def gives_no_number(reply: str, message: str) -> bool:
     """Whether `reply` states no number at all, nor declines, where `message` asks ("?") for
     a measure, a count or a duration (`asked_number`): "How deep is it?" -> "The biggest
-    ocean is the ocean of the Pacific Ocean." (a date may be answered in words: "in the
-    Middle Ages"). "How often ...?" asks for a frequency, which a measure does not give:
+    ocean is the ocean of the Pacific Ocean.". Asked for a date, it gives neither a number
+    nor a time in words (`_TIME_WORDS`: "in the Middle Ages"): "When did it start?" of
+    the French Revolution -> "It was caused by a combination of social, political, and
+    economic factors ...". "How often ...?" asks for a frequency, which a measure does not give:
     "How often should I water them?" (roses) -> "The plants range in size ... up to 7
     metres (23 ft) in height."."""
     from rag_dialogue.metrics import declines
@@ -598,7 +641,10 @@ def gives_no_number(reply: str, message: str) -> bool:
         return not _FREQUENCY.search(reply or "")
     if _ASKS_AGE.search(message):  # "How old is the universe?" -> "... 93 billion light-years in diameter"
         return not _answer_numbers("count", AGE, reply or "")
-    return asked_number(message) in ("measure", "count", "duration") and not states_number(reply or "")
+    kind = asked_number(message)
+    if kind == "date":
+        return not states_number(reply or "") and not _TIME_WORDS.search(reply or "")
+    return kind in ("measure", "count", "duration") and not states_number(reply or "")
 
 
 def _asked_thing(kind: str, message: str):

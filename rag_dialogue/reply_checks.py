@@ -11,9 +11,9 @@ experiment measures what the generator says.
 from typing import Callable, Optional, Sequence, Tuple
 
 from rag_dialogue import metrics
-from rag_dialogue.abstain import (another_subject, asks_for_fact, asks_the_listener, misses_the_question,
-                                  names_no_one)
-from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, unheld_number
+from rag_dialogue.abstain import (another_subject, asks_for_fact, asks_the_listener, gives_no_reason,
+                                  misses_the_question, names_no_one, tells_another_deed)
+from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, tells_another_event, unheld_number
 
 # how far a chat reply may go beyond its passages' words (`metrics.is_hallucinated`'s threshold)
 SUPPORT_THRESHOLD = 0.4
@@ -63,6 +63,9 @@ def joining_checks(passages, turns: Sequence[str], said: Sequence[str] = ()) -> 
         _check(counts_another_whole, message),
         _check(unheld_number, message, passages),
         _check(gives_no_number, message),
+        _check(gives_no_reason, message),
+        _check(tells_another_event, message, turns),
+        _check(tells_another_deed, message),
         _check(another_subject, message, turns, passages),
     )
 

@@ -399,6 +399,17 @@ def test_when_is_answered_by_a_sentence_that_names_a_time():
         == "Quenrith Festival: " + festival[2][1]
 
 
+def test_why_is_answered_by_a_sentence_that_gives_a_reason():
+    rome = [("Fall of the Western Roman Empire", "The fall of the Western Roman Empire was the loss of central "
+                                                 "political control in the Western Roman Empire."),
+            ("Fall of the Western Roman Empire", "Increasing pressure from invading peoples outside Roman culture "
+                                                 "also contributed greatly to the collapse.")]
+    said = ["Tell me about the Roman Empire.", "The Roman Empire was a state that dominated the Mediterranean and "
+                                               "much of Europe, Western Asia, and North Africa."]
+    assert abstain.passage_reply(rome, said + ["Why did it fall?"], "Why did it fall?") == rome[1][1]
+    assert abstain.passage_reply(rome, said + ["What was its fall?"], "What was its fall?") == rome[0][1]
+
+
 def test_a_reply_to_news_of_oneself_keeps_to_what_was_said():
     from rag_dialogue.agent import _supported_lead
 

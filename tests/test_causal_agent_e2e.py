@@ -569,6 +569,26 @@ def test_a_chat_reply_its_passages_do_not_support_gives_way_to_a_passage_sentenc
     assert reply == said["text"]
 
 
+def test_a_stand_in_passes_the_check_that_took_the_reply_back(trained_causal, tiny_index):
+    """A reply taken back as unsupported gave way to its first sentence where that was
+    faithful by the measure's own threshold, though the chat's stricter one takes it back:
+    "In physics, gravity is a fundamental interaction between matter and the vacuum of
+    space." The stand-in must pass the check the reply failed; the passage's sentence does."""
+    import io
+
+    from rag_dialogue import chat, metrics
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    lead = "It is a novel written by Lewis Carroll for a young girl he knew."
+    made_up = f"{lead} He wrote it on a boat trip with three young sisters."
+    agent._with_the_number_asked = lambda batch, output: {**output, "text": [made_up]}
+    (_, reply, *_), = chat.converse(agent, iter(["What is Alice's Adventures in Wonderland?"]), out=io.StringIO())
+    passages = agent.model.last_retrieval[0].pairs()
+    knowledge = "\n".join(f"{title}: {text}" for title, text in passages)
+    assert metrics.response_category(lead, knowledge, ["What is Alice's Adventures in Wonderland?"]) == "faithful"
+    assert reply != lead and any(reply.split(": ")[-1] in text for _, text in passages)
+
+
 def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_index, monkeypatch):
     """Asked again for a number a reply of the chat gave, whose passage is now passed over
     as said, the chat says it again, not that it does not know; where no sentence of its

@@ -299,6 +299,9 @@ def test_a_reply_that_gives_a_number_of_the_kind_asked_that_no_passage_gives():
     assert unheld_number("At least 45,700 spider species have been recorded.", "How many legs do they have?", [])
     assert not unheld_number("Spiders have eight legs.", "How many legs do they have?", [("Spider", "eight legs")])
     assert not unheld_number("The population is about 38 million.", "How many people live in Tokyo?", [])
+    # a count of others after its scale: Spanish's speakers do not count Brazil's people
+    speakers = "Today, it is a global language with 519 million native speakers, mainly in the Americas."
+    assert unheld_number(speakers, "And how many people live there?", [("Spanish language", speakers)])
     assert not unheld_number("There are two players on a team.", "Do you play?", sports)
     eiffel = [("Eiffel Tower", "The tower is 330 metres (1,083 ft) tall, and was completed in 1889.")]
     assert unheld_number("It is 324 metres tall.", "How tall is it?", eiffel)
@@ -335,6 +338,10 @@ def test_a_reply_without_a_number_to_a_question_for_one_gives_none():
     assert not gives_no_number("It has eight arms.", "How many arms do they have?")
     assert not gives_no_number("I'm sorry, I don't know that.", "How deep is it?")
     assert not gives_no_number("It was built in the Middle Ages.", "When was it built?")  # a date in words
+    assert not gives_no_number("It opened in May, after the war.", "When was it opened?")
+    # a date asked, neither a number nor a time given ("may" is no month)
+    cause = "It was caused by a combination of social, political, and economic factors."
+    assert gives_no_number(cause, "When did it start?") and gives_no_number("It may be old.", "When was it built?")
     assert not gives_no_number("Technology moves fast.", "It's crazy how much technology has improved.")  # asks nothing
     # how often: a frequency, not any number
     roses = "The plants range in size and form, from trailing and erect shrubs to climbers up to 7 metres (23 ft) in height."
@@ -410,3 +417,17 @@ def test_a_measure_of_another_dimension_does_not_answer():
     orion = [("Orion Nebula", "It is 1,267.0 ± 5.4 light-years (388.5 ± 1.7 pc) away from Earth.")]
     assert unheld_number("It is 1.7 light years away from Earth.", "How far away is it?", orion)
     assert not unheld_number("It is 5.4 light years away.", "How far away is it?", orion)
+
+
+def test_when_was_that_is_answered_by_the_event_the_last_reply_told():
+    from rag_dialogue.grounded_numbers import tells_another_event
+
+    bell = ("Alexander Graham Bell was a Scottish-born Canadian-American inventor, scientist, and engineer who is "
+            "credited with patenting the first practical telephone.")
+    turns = ["Who invented the telephone?", bell, "When was that?"]
+    assert tells_another_event("He also co-founded the American Telephone and Telegraph Company (AT&T) in 1885.",
+                               "When was that?", turns)
+    assert not tells_another_event("Bell was granted the patent for the telephone in 1876.", "When was that?", turns)
+    assert not tells_another_event("I'm sorry, I don't know that.", "When was that?", turns)
+    # a question that names what it asks the date of is another check's
+    assert not tells_another_event("He co-founded AT&T in 1885.", "When did he found AT&T?", turns)

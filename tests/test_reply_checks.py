@@ -1,6 +1,6 @@
 """The chat's checks on a generated reply (`rag_dialogue.reply_checks`)."""
 
-from rag_dialogue import metrics, reply_checks
+from rag_dialogue import abstain, metrics, reply_checks
 
 OBSERVATORY = [("Vantorel Observatory", "The Vantorel Observatory is an astronomical observatory on Mount Crasken."),
                ("Vantorel Observatory", "Its main telescope has a mirror 3.2 metres across."),
@@ -49,3 +49,35 @@ def test_a_cause_no_passage_gives_is_taken_back():
     assert metrics.unheld_cause("The clear daytime sky appears blue due to Rayleigh scattering, an optical effect.",
                                 blue, ["Why is the sky blue?"]) is None
     assert metrics.unheld_cause("It includes the atmosphere because of the sky.", blue, ["Why?"]) == "because"
+
+
+def test_a_reply_that_gives_no_reason_to_why_is_taken_back():
+    """"Why are flamingos pink?" got Flamingo's first sentence; "Why did it fall?", of the
+    Roman Empire, the year the Western empire collapsed: neither says why."""
+    flamingo = [("Flamingo", "Flamingos are a type of wading bird in the family Phoenicopteridae.")]
+    assert reply_checks.fault(flamingo[0][1], flamingo, ["Why are flamingos pink?"]) == "gives_no_reason"
+    rome = [("Roman Empire", "The Western Roman Empire collapsed in 476 AD."),
+            ("Fall of the Western Roman Empire", "Increasing pressure from invading peoples outside Roman culture "
+                                                 "also contributed greatly to the collapse.")]
+    turns = ["Tell me about the Roman Empire.", "The Roman Empire was a state.", "Why did it fall?"]
+    assert abstain.gives_no_reason(rome[0][1], turns[-1]) and reply_checks.fault(rome[0][1], rome, turns)
+    assert reply_checks.fault(rome[1][1], rome, turns) is None
+    assert not abstain.gives_no_reason("I'm sorry, I don't know that.", turns[-1])  # a decline gives none
+    # a question why put to the listener asks for no cause in the world
+    assert not abstain.gives_no_reason("I like how they look.", "Why do you like flamingos?")
+
+
+def test_a_date_of_another_deed_is_taken_back():
+    """"When did the Berlin Wall fall?" got the date its building began."""
+    wall = [("Berlin Wall", "Construction of the Berlin Wall was commenced by the government of the GDR on "
+                            "13 August 1961."),
+            ("Berlin Wall", "The Berlin Wall fell on 9 November 1989.")]
+    asked = ["When did the Berlin Wall fall?"]
+    assert reply_checks.fault(wall[0][1], wall, asked) == "tells_another_deed"
+    assert reply_checks.fault(wall[1][1], wall, asked) is None
+    # the deed in other words stands: "began" for "start", "constructed" for "built"
+    assert not abstain.tells_another_deed("It began with the Estates General of 1789.", "When did it start?")
+    assert not abstain.tells_another_deed("It was constructed from 1887 to 1889.", "When was it built?")
+    assert not abstain.tells_another_deed("It occurred from 1346 to 1353.", "When did it happen?")  # no deed asked
+    # a deed told in words of one's own is not checked ("come out" for a release)
+    assert not abstain.tells_another_deed("It was released in May, 1997.", "When did it come out?")
