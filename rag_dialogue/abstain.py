@@ -1209,8 +1209,7 @@ def tells_another_deed(reply: str, message: str) -> bool:
     asking = _asking(message or "")
     if asked_number(asking) != "date" or metrics.declines(reply or ""):
         return False
-    words = [w for w in re.findall(r"[A-Za-z][\w'-]*", asking) if w[0].islower()]
-    stems = [s for w in words[-1:] for s in _stems(w)]
+    stems = [s for w in metrics.uncapitalised_words(asking)[-1:] for s in _stems(w)]
     deed = _VERB_FORMS.get(stems[-1], stems[-1]) if stems else None
     asked = next((family for family in _DEEDS if deed in family), None)
     if asked is None:

@@ -562,9 +562,9 @@ _ASKS_WHEN_THAT = re.compile(r"^\W*when\s+(?:was|did)\s+(?:that|this)(?:\s+happe
 
 def _event_stems(text: str) -> frozenset:
     """The content stems of `text`'s lowercase words: what it tells of, its names aside."""
-    from rag_dialogue.metrics import content_stems
+    from rag_dialogue.metrics import content_stems, uncapitalised_words
 
-    return content_stems(" ".join(w for w in re.findall(r"[A-Za-z][\w'-]*", text or "") if w[0].islower()))
+    return content_stems(" ".join(uncapitalised_words(text)))
 
 
 def tells_another_event(reply: str, message: str, turns: Sequence[str]) -> bool:

@@ -584,6 +584,13 @@ def hallucination_features(response: str, knowledge, history,
 _INNER_CAPITALISED = re.compile(r"(?<![.!?:\"'(\[]\s)(?<=\s)[A-Z][\w'’-]*")
 
 
+def uncapitalised_words(text: str) -> list[str]:
+    """The words `text` writes in lowercase, in order: what it tells of, its names aside
+    ("... co-founded the American Telephone and Telegraph Company" -> "co-founded", "the",
+    "and")."""
+    return [w for w in re.findall(r"[A-Za-z][\w'-]*", text or "") if w[0].islower()]
+
+
 def name_words(response: str) -> list[str]:
     """Content words of the capitalised words that do not start a sentence: names, which
     lowercased responses simply do not have."""
