@@ -57,14 +57,16 @@ def about_the_moment(message: str) -> str | None:
     return None
 
 
-# a question for a recommendation or advice: taste, which the chat has none of
+# a judgement of taste: "Who is the best player ever?" (not "the best-selling album")
+_JUDGEMENT = re.compile(r"^\W*(?:who|what|which)(?:'s|’s|\s+is|\s+are|\s+was|\s+were)?\s+(?:the\s+)?(?:best|worst)"
+                        r"(?![\w-])(?!\s+man\b)", re.IGNORECASE)
+# a question for a recommendation or advice, or a judgement: taste, which the chat has none of
 _ADVICE = re.compile(r"\b(?:recommend|suggest|suggestions?|tips|advice)\b|"
                      r"^\W*(?:what|which)(?:'s|’s|\s+is|\s+are)?\s+(?:a\s+|some\s+)?(?:good|great|nice|best)\s+\w+"
-                     r"\s+(?:to|for)\b|"
-                     # a judgement of taste: "Who is the best player ever?" (not "the best-selling album")
-                     r"^\W*(?:who|what|which)(?:'s|’s|\s+is|\s+are|\s+was|\s+were)?\s+(?:the\s+)?(?:best|worst)(?![\w-])(?!\s+man\b)",
-                     re.IGNORECASE)
+                     r"\s+(?:to|for)\b|" + _JUDGEMENT.pattern, re.IGNORECASE)
 NO_TASTE = "I can't recommend anything myself, but I can tell you what I have read. What would you like to know?"
+NO_OPINION = ("People's views on that differ, and I have none of my own, but I can tell you what I have read. "
+              "What would you like to know?")
 
 
 # a question for the chat's own favourite: "What's your favourite colour?", "whats ur fave food"
@@ -83,15 +85,18 @@ def asks_its_favourite(message: str) -> str | None:
 
 def asks_for_advice(message: str) -> str | None:
     """`NO_TASTE` for a message whose questions all ask what to choose ("What's a good movie
-    to watch tonight?", "Can you recommend a good book?", "Any tips?") or who is best ("Who
-    is the best player ever?" got "He was named the NBA Most Valuable Players."), else None: the chat
-    has no taste of its own, and its passages answered with what a book is ("Books are
-    broadly classified into fiction and non-fiction")."""
+    to watch tonight?", "Can you recommend a good book?", "Any tips?"), `NO_OPINION` where
+    they ask who or what is best ("Who is the best player ever?" got "He was named the NBA
+    Most Valuable Players."), else None: the chat has no taste of its own, and its passages
+    answered with what a book is ("Books are broadly classified into fiction and
+    non-fiction")."""
     from rag_dialogue.abstain import _SENTENCE, asks_for_fact
 
     sentences = [s for s in _SENTENCE.split(message or "") if s.strip()]
     asking = [s for s in sentences if asks_for_fact(s) or _ADVICE.search(s)]
-    return NO_TASTE if asking and all(_ADVICE.search(s) for s in asking) else None
+    if not (asking and all(_ADVICE.search(s) for s in asking)):
+        return None
+    return NO_OPINION if all(_JUDGEMENT.search(s) for s in asking) else NO_TASTE
 
 
 UNCLEAR = "What would you like to know about?"

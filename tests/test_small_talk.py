@@ -40,8 +40,9 @@ def test_an_opening_that_says_nothing_to_talk_about_is_asked_what_it_is_about():
 
 def test_a_request_for_advice_is_told_the_chat_has_no_taste_of_its_own():
     for message in ("What's a good movie to watch tonight?", "Can you recommend a good book?",
-                    "I'm learning to cook. Any tips?", "Who is the best player ever?"):
-        assert small_talk.asks_for_advice(message) == small_talk.NO_TASTE, message
+                    "I'm learning to cook. Any tips?", "Who is the best player ever?", "Which is the worst film?"):
+        judged = message.startswith(("Who", "Which"))  # a judgement of taste: no "recommend"
+        assert small_talk.asks_for_advice(message) == (small_talk.NO_OPINION if judged else small_talk.NO_TASTE)
         assert small_talk.about_the_moment(message) is None, message  # "tonight" asks for no news
     for message in ("What is a good source of protein?", "When should I plant them?", "I'm bored.",
                     "What is the best-selling album of all time?", "Who was the best man at their wedding?",
