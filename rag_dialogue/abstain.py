@@ -15,7 +15,7 @@ the chat when a reply is to be generated again.
 import functools
 import re
 import string
-from typing import Callable
+from typing import Callable, Sequence
 
 from rag_dialogue import metrics
 
@@ -187,8 +187,9 @@ def _stems(text: str) -> list:
     return [metrics.stem(w) for w in metrics.content_words(text)]
 
 
-# endings that make a word of the same root ("invented" -> "inventor", "founded" -> "founder")
-_DERIVED = ("er", "or", "ion", "ist", "ian", "al")
+# endings that make a word of the same root ("invented" -> "inventor", "founded" -> "founder",
+# "discovered" -> "discovery": stems "discov", "discoveri")
+_DERIVED = ("er", "or", "ion", "ist", "ian", "al", "eri")
 
 
 # irregular verbs, each form's stem to its base's: "Who wrote Romeo and Juliet?" is answered
@@ -595,13 +596,21 @@ def on_topic(passages, message: str, said) -> list:
     """The `passages` ((title, text) pairs) that may answer `message`: to a follow-up
     (`_follows_up`), those whose title the dialogue (`said`, its turns) holds, so that
     "Who designed it?" after the Eiffel Tower is not answered by Tower Bridge's "designed
-    by Horace Jones"; to any other message, all of them."""
+    by Horace Jones"; to any other message, all of them. A follow-up that points to a
+    place ("What is the tallest mountain there?" after Japan) is answered by a passage
+    about something there too: Mount Fuji's "It is the highest mountain in Japan"."""
     if not _follows_up(message, said):
         return list(passages)
     from rag_dialogue.retrieval.query import topic_share
 
     dialogue = "\n".join(said)
-    return [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0]
+    places = {frozenset(_stems(n)) for turn in said for n in named_terms(turn)} if _TO_A_PLACE.search(message) else ()
+    return [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0
+            or any(frozenset(_stems(m.group(1))) in places for m in _IN_A_PLACE.finditer(text))]
+
+
+# where a thing is, by name: "the highest mountain in Japan", "located in the Andes"
+_IN_A_PLACE = re.compile(r"\bin\s+(?:the\s+)?([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)")
 
 
 def another_subject(reply: str, message: str, said, passages) -> bool:
@@ -883,7 +892,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     # "What's the longest river in Africa?" not by "the longest river in South Africa", "What is
     # the largest planet?" not by "the largest natural satellite of the planet Neptune"
     kept = [(pair, held) for pair, held in zip(fresh, stems) if not _ranks_the_superlative(pair[1], message)
-            and not _scoped_elsewhere(pair[1], message) and not ranks_another(pair[1], message)]
+            and not _scoped_elsewhere(pair[1], message, said) and not ranks_another(pair[1], message)]
     fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
     if _ASKS_WHERE.match(question or ""):
         # "Where is it?" asks for a place: a sentence that names none the dialogue has not
@@ -1019,6 +1028,13 @@ def defines(text: str, subject: str) -> bool:
     return same_thing(head, subject) or same_thing(core, subject)
 
 
+def common_thing(subject: str) -> bool:
+    """Whether `subject` is "the" and one common noun, lowercase and singular ("the
+    capital", not "the history of yoga" or "the dinosaurs"): in a follow-up it means the
+    one of what the dialogue is about, not what the word means."""
+    return bool(re.fullmatch(r"the\s+[a-z]+(?<!s)", subject or ""))
+
+
 def same_thing(name: str, other: str) -> bool:
     """Whether two names say the same words, but for a plural: "black holes" and "A black
     hole", "Zebras" and "zebra"; not "Capitalism" and "capital", which share a stem."""
@@ -1084,15 +1100,20 @@ def _asked_superlatives(message: str) -> set:
     return wanted | {other for w in wanted for other in _SAID_AS.get(w, ())}
 
 
-def _scoped_elsewhere(reply: str, message: str) -> bool:
+def _scoped_elsewhere(reply: str, message: str, said: Sequence[str] = ()) -> bool:
     """Whether `message` asks for a superlative it does not rank ("the smallest country in
     the world") that `reply` gives of a place the message does not name ("Seychelles is the
     smallest country in Africa"). A yes-no question may be answered so ("Is it the
-    smallest country in the world?" -> "It is the smallest country in Africa.")."""
+    smallest country in the world?" -> "It is the smallest country in Africa."). A message
+    that points to a place ("What is the tallest mountain there?") names what the
+    dialogue before it (`said`) names: after "I want to visit Japan.", "the highest
+    mountain in Japan" answers it."""
     wanted = _asked_superlatives(message)
     if not wanted or _ASKS_YES_NO.match(message):  # "Is it the biggest desert?" -> "... the largest hot desert"
         return False
     named = set(_stems(message))
+    if said and _TO_A_PLACE.search(message):
+        named |= _name_stems(n for turn in said for n in named_terms(turn))
     for m in re.finditer(rf"\b(?:{'|'.join(sorted(wanted))})\b(?:\s+[a-z-]+){{0,3}}?\s+(?:in|of|on)\s+(?:the\s+)?"
                          r"([A-Z][\w'-]*)", reply or "", re.IGNORECASE):
         if m.group(1)[:1].isupper() and not set(_stems(m.group(1))) & (named | _THE_WORLD):
@@ -1181,6 +1202,26 @@ def gives_no_reason(reply: str, message: str) -> bool:
     if not (asking and _ASKS_WHY.match(asking)) or asks_the_listener(asking) or metrics.declines(reply or ""):
         return False
     return not gives_a_reason(reply)
+
+
+# how someone died: asked ("How did she die?"), and told (a cause, a manner, a killing)
+_ASKS_HOW_DIED = re.compile(r"^\W*how\s+(?:did|do|does)\s+(?:[\w'-]+\s+){1,4}?die\b", re.IGNORECASE)
+_TELLS_HOW_DIED = re.compile(
+    r"\b(?:die[sd]?|dying)\s+(?:of|from)\b|\bdeath\s+from\b|\b(?:killed|murdered|assassinated|executed|beheaded|hanged|poisone?d?"
+    r"|poisoning|suicide|drowned|drowning|shot|stabbed|strangled|slain|martyred|crucified|burned|guillotined"
+    r"|bitten|illness|disease|cancer|stroke|heart\s+(?:attack|failure)|pneumonia|tuberculosis|plague|fever"
+    r"|infection|overdose|accident|crash|wounds?|battle|natural\s+causes|old\s+age|took\s+(?:his|her|their)"
+    r"\s+own\s+life)\b", re.IGNORECASE)
+
+
+def tells_not_how_died(reply: str, message: str) -> bool:
+    """Whether `reply`, to "How did she die?", neither tells how (a cause, a manner, a
+    killing: `_TELLS_HOW_DIED`) nor declines: of Cleopatra, "... ruled by the Ptolemaic
+    dynasty until the death of Cleopatra in 30 BC." says when."""
+    asking = _asking(message or "") or message or ""
+    if not _ASKS_HOW_DIED.match(asking) or metrics.declines(reply or ""):
+        return False
+    return not _TELLS_HOW_DIED.search(reply or "")
 
 
 # deeds whose dates people ask for, each with the words it is told in (stems): a date
@@ -1283,7 +1324,8 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     relation = None if listener else metrics.asked_relation(message)
     if relation and (not metrics.relates([(titles, reply)], *relation) or metrics.relation_in_past(reply, message)):
         return True
-    if _scoped_elsewhere(reply, message) or (not _ASKS_YES_NO.match(message) and _ranks_the_superlative(reply, message)):
+    if _scoped_elsewhere(reply, message, said) or (not _ASKS_YES_NO.match(message)
+                                                    and _ranks_the_superlative(reply, message)):
         return True  # "what's the tallest mountain in africa" -> "Mount Kenya is the second highest ..."
     asking = without_polite_frame(_asking(message) or message)
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", asking)))  # not "ur" of "ur favorite", "heard" of "Have you heard of"

@@ -23,7 +23,7 @@ from parlai.core.torch_generator_agent import PPLMetric, TorchGeneratorAgent
 
 import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
 from rag_dialogue import progress
-from rag_dialogue.args import add_rag_args
+from rag_dialogue.args import CHAT_FURTHER_DOCS, add_rag_args
 from rag_dialogue.backends import use_bf16
 from rag_dialogue.dictionary import GeneratorDictionary
 from rag_dialogue.display import format_docs, render_attribution
@@ -31,7 +31,7 @@ from rag_dialogue.generator import resolve_hf_dir
 from rag_dialogue.grounded_names import spare_names_from_ngram_blocking
 from rag_dialogue.grounded_numbers import NUMBER_BEAMS, spare_numbers_from_ngram_blocking
 from rag_dialogue.metrics import gold_passage
-from rag_dialogue.model import RagInput, RagModel
+from rag_dialogue.model import RagInput, RagModel, Retrieval
 from rag_dialogue.rag import per_passage_target_log_probs, rag_token_next_log_probs
 from rag_dialogue.strategies import strategy_for
 from rag_dialogue.utils import atomic_path
@@ -780,7 +780,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         from rag_dialogue import metrics
         from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, decline_reply, gives_no_reason,
                                           leaves_out_superlative, names_no_one, passage_reply, tells_another_deed,
-                                          unheld_subject)
+                                          tells_not_how_died, unheld_subject)
         from rag_dialogue.grounded_numbers import (counts_another_whole, gives_no_number, holds_the_event,
                                                    tells_another_event)
         from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, checks, first_failed, joining_checks, knowledge_text
@@ -790,35 +790,41 @@ class RagDialogueAgent(TorchGeneratorAgent):
         passages = retrieval.pairs()
         knowledge = knowledge_text(passages)
         said = self._replies + turns[:-1]
-        every_check = checks(passages, turns, said, self.opt.get("chat_support_threshold", SUPPORT_THRESHOLD))
+        threshold = self.opt.get("chat_support_threshold", SUPPORT_THRESHOLD)
+        every_check = checks(passages, turns, said, threshold)
         failed = None if metrics.declines(text) else first_failed(every_check, text)
         if failed is None:
             return output
         logger.info(f"chat reply taken back ({failed}): {text!r}")
-        checks = joining_checks(passages, turns, said)
+        joining = joining_checks(passages, turns, said)
 
         def joins(reply: str) -> bool:
-            return first_failed(checks, reply) is not None
+            return first_failed(joining, reply) is not None
 
         # a question for a number is answered by the sentence that gives it, where one does
         answering = [s for s in self._answering_sentences(batch, [passages])[0]
                      if s not in self._replies and not counts_another_whole(s, turns[-1])]
-        retaken = [c for c in every_check if c[0] == failed]
 
-        def answers(instead: str) -> bool:
+        def retaken(pool) -> list:  # the check that took the reply back, judged beside `pool`
+            return [c for c in (every_check if pool is passages else checks(pool, turns, said, threshold))
+                    if c[0] == failed]
+
+        def answers(instead: str, pool=passages) -> bool:
             if metrics.declines(instead):
                 return True
-            untitled = _untitled(instead, passages)
+            untitled = _untitled(instead, pool)
             # a passage's sentence that does not answer either, or one that fails the check
             # that took the reply back (a lead the measure's own threshold calls faithful,
             # the chat's stricter one not)
             message = turns[-1]
-            return not (counts_another_whole(instead, message) or names_no_one(untitled, message, [knowledge])
+            return not (counts_another_whole(instead, message)
+                        or names_no_one(untitled, message, [knowledge_text(pool)])
                         or gives_no_number(instead, message) or gives_no_reason(instead, message)
+                        or tells_not_how_died(instead, message)
                         or leaves_out_superlative(instead, message) or not holds_the_event(instead, message)
-                        or another_subject(instead, message, turns, passages)
+                        or another_subject(instead, message, turns, pool)
                         or tells_another_event(untitled, message, turns) or tells_another_deed(untitled, message)
-                        or first_failed(retaken, untitled))
+                        or first_failed(retaken(pool), untitled))
 
         # the first stand-in that answers: a lead of the reply that claims what its passages
         # do not ("gravity is a fundamental interaction between matter and the vacuum of
@@ -829,12 +835,59 @@ class RagDialogueAgent(TorchGeneratorAgent):
             lambda: passage_reply(passages, self._replies + turns, turns[-1])]
         instead = next((s for s in (make() for make in stand_ins) if s and answers(s)), None)
         listener = asks_the_listener(turns[-1])
+        if not instead and "?" in turns[-1] and not listener:
+            instead = self._further_stand_in(batch, passages, turns, answers)
         if not instead and ("?" in turns[-1] or listener):
             # no passage sentence holds what it asks: say so
             instead = OF_ITSELF if listener else decline_reply([])
         if instead:
             output["text"][0] = instead
         return output
+
+    def _further_stand_in(self, batch, passages, turns, answers) -> Optional[str]:
+        """For a question whose reply was taken back and whose own passages hold no sentence
+        that answers it, the first sentence of the passages ranked after them (down to
+        --chat-further-docs; to a follow-up, those about the dialogue's subject:
+        `abstain.on_topic`) that does (`answers`, judged beside all of them): to a
+        question for a number, a sentence that gives that number of what it asks
+        (`grounded_numbers.number_check`: "around 206 bones by adulthood", not "The bone
+        mass ... about 14% of the total body weight"); to another, the first three of
+        `abstain.passage_reply`'s. The dense search ranks an article by its words before
+        its facts: "Who discovered penicillin?" found five sentences of Penicillin, none
+        naming anyone, before Alexander Fleming's "... for the discovery of penicillin".
+        The sentence's passage joins the retrieval, so it is shown and logged with the
+        others. None where none answers."""
+        further = self.opt.get("chat_further_docs", CHAT_FURTHER_DOCS) or 0
+        if further <= len(passages):
+            return None
+        from rag_dialogue.abstain import on_topic
+        from rag_dialogue.grounded_numbers import holds_the_event, number_check
+        from rag_dialogue.metrics import passage_sentences
+
+        inp = batch.rag_input
+        with torch.no_grad():
+            wide, _ = self.model.retrieve(inp.query, inp.said, inp.names, inp.questions,
+                                          message_query=inp.message_query, message_weight=inp.message_weight,
+                                          k=further)
+        own, message, said = set(passages), turns[-1], self._replies + turns
+        extra = [(p, s) for p, s in zip(wide[0].passages, wide[0].scores) if (p.title, p.text) not in own]
+        pool = list(passages) + [(p.title, p.text) for p, _ in extra]
+        asked = on_topic([(p.title, p.text) for p, _ in extra], message, said)
+        gives = number_check(message)
+        if gives is not None:
+            candidates = [s for _, text in asked for s in passage_sentences(text)
+                          if gives(s) and holds_the_event(s, message) and s not in self._replies]
+        else:
+            candidates = _passage_replies(asked, said, message, tries=3)
+        for sentence in candidates:
+            if answers(sentence, pool):
+                source = next(((p, s) for p, s in extra if _untitled(sentence, [(p.title, p.text)]) in p.text), None)
+                if source is not None:
+                    retrieval = self.model.last_retrieval[0]
+                    self.model.last_retrieval[0] = Retrieval(retrieval.passages + [source[0]],
+                                                             list(retrieval.scores) + [source[1]])
+                return sentence
+        return None
 
     @staticmethod
     def _sources(reply: str, retrieval) -> List[str]:
@@ -948,6 +1001,22 @@ class RagDialogueAgent(TorchGeneratorAgent):
             if hit is not None:
                 found[f"recall@{len(retrieval.passages)}"] = AverageMetric(int(hit))
         return found
+
+
+def _passage_replies(passages, said, message: str, tries: int):
+    """Up to `tries` of `abstain.passage_reply`'s sentences for `message`, each the best
+    of what the ones before it leave."""
+    from rag_dialogue.abstain import passage_reply
+    from rag_dialogue.metrics import passage_sentences
+
+    for _ in range(tries):
+        reply = passage_reply(passages, said, message)
+        if not reply:
+            return
+        yield reply
+        sentence = _untitled(reply, passages)
+        passages = [(title, " ".join(s for s in passage_sentences(text) if s != sentence)) for title, text in passages]
+        passages = [(title, text) for title, text in passages if text]
 
 
 def _untitled(reply: str, passages) -> str:

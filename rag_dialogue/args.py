@@ -3,6 +3,9 @@
 from rag_dialogue.backends import bf16_setting
 from rag_dialogue.strategies import RAG_TYPES
 
+# how far down the ranking a chat looks for a sentence that answers (--chat-further-docs)
+CHAT_FURTHER_DOCS = 12
+
 
 def add_rag_args(parser):
     group = parser.add_argument_group("RAG dialogue agent")
@@ -185,6 +188,12 @@ def add_rag_args(parser):
         "(--chat-passage-fallback). Lower than the measure's 0.5: a made-up claim costs a chat "
         "more than a true passage sentence, and on Wizard of Wikipedia attribution labels (is "
         "every claim supported?) the decision agrees with people as well or better at 0.4",
+    )
+    group.add_argument(
+        "--chat-further-docs", type=int, default=CHAT_FURTHER_DOCS,
+        help="in a chat, where a question's reply is taken back and no sentence of its own "
+        "passages answers, the passages ranked down to this place are searched for one that "
+        "does before it declines (0 or at most --n-docs: none)",
     )
     group.add_argument(
         "--int8-inference", type="bool", default=False,

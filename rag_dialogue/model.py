@@ -180,7 +180,7 @@ class RagModel(TorchGeneratorModel):
     def retrieve(self, query: dict, said: Optional[List[str]] = None, names: Optional[List[List[str]]] = None,
                  questions: Optional[List[Optional[str]]] = None,
                  gold: Optional[List[Optional[Tuple[str, str]]]] = None, message_query: Optional[dict] = None,
-                 message_weight: float = 0.0) -> Tuple[List[Retrieval], torch.Tensor]:
+                 message_weight: float = 0.0, k: Optional[int] = None) -> Tuple[List[Retrieval], torch.Tensor]:
         """Search the fixed index, then recompute scores in torch so the query encoder trains.
 
         With ``said`` (the dialogue so far, per example), passages whose text the dialogue
@@ -195,6 +195,9 @@ class RagModel(TorchGeneratorModel):
         sentence), or None) and in training, an example whose passages leave the gold one
         out gets it in their last place (`retriever.with_gold`), scored by the same inner
         product.
+
+        ``k`` passages per example (``n_docs`` unless given: a chat looks further for a
+        sentence that answers where its own passages hold none).
 
         :return: retrievals per example, and differentiable ``doc_scores`` ``[B, K]``.
         """
@@ -211,7 +214,7 @@ class RagModel(TorchGeneratorModel):
             # a question says no fact: the passage that answers "What is the largest lake in
             # Kethmar?" holds most of its words, and is not passed over as said
             said = [without_questions(s) for s in said]
-        rows, bonus = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), self.n_docs, said,
+        rows, bonus = search_fresh(self.retriever, query_emb.detach().float().cpu().numpy(), k or self.n_docs, said,
                                    None if self.training else names, None if self.training else questions, topics)
         if gold is not None and self.training:
             rows, put = with_gold(self.retriever, rows, gold)

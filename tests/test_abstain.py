@@ -472,6 +472,23 @@ def test_a_superlative_of_another_place_misses_the_one_asked():
     assert not abstain.misses_the_question(sun[0][1], "What is the closest star to Earth?", sun)
 
 
+def test_a_superlative_asked_of_there_is_of_the_place_the_dialogue_named():
+    """"What is the tallest mountain there?" after Japan asks for Japan's: Mount Fuji's
+    "the highest mountain in Japan" answers it (its passage is about something there), and
+    Everest's, of no place the dialogue named, does not."""
+    fuji = ("Mount Fuji", "Mount Fuji is an active stratovolcano on the island of Honshu. "
+                          "It is the highest mountain in Japan.")
+    everest = ("Mount Everest", "Mount Everest is the highest mountain on Earth above sea level.")
+    said = ["I want to visit Japan next year.", "Japan is an island country in East Asia."]
+    asked = "What is the tallest mountain there?"
+    assert abstain.on_topic([everest, fuji], asked, said) == [fuji]
+    assert abstain.passage_reply([everest, fuji], said, asked) == "Mount Fuji: It is the highest mountain in Japan."
+    assert not abstain.misses_the_question("It is the highest mountain in Japan.", asked, [fuji], said)
+    # with no place before it, "there" is the speaker's own: the scope is another place
+    assert abstain.misses_the_question("It is the highest mountain in Japan.", asked, [fuji], ["I like hiking."])
+    assert abstain.on_topic([everest, fuji], "What is the tallest mountain there?", ["I like hiking."]) == []
+
+
 def test_asked_how_someone_died_a_sentence_of_another_event_misses_it():
     cleopatra = [("Cleopatra", "A member of the Ptolemaic dynasty, she was a descendant of its founder Ptolemy I."),
                  ("Cleopatra", "She died by suicide in 30 BC, after the defeat of Mark Antony.")]
@@ -480,6 +497,20 @@ def test_asked_how_someone_died_a_sentence_of_another_event_misses_it():
     after = "After her death, Egypt became a province of the Roman Empire."
     assert abstain.misses_the_question(after, "How did she die?", cleopatra + [("Cleopatra", after)])
     assert not abstain.misses_the_question("I'm sorry, I don't know that.", "How did she die?", cleopatra)
+
+
+def test_asked_how_someone_died_a_reply_must_tell_how():
+    """"How did she die?" of Cleopatra got "... ruled by the Ptolemaic dynasty until the
+    death of Cleopatra in 30 BC.": of her death, but when, not how."""
+    asked = "How did she die?"
+    when = "The Ptolemaic Kingdom was ruled by the Ptolemaic dynasty until the death of Cleopatra in 30 BC."
+    assert abstain.tells_not_how_died(when, asked)
+    assert abstain.tells_not_how_died("He died in 1616.", "How did William Shakespeare die?")
+    for how in ("She died by suicide in 30 BC.", "She was bitten by an asp.", "He died of a fever in 1616.",
+                "He was assassinated by John Wilkes Booth.", "I'm sorry, I don't know that."):
+        assert not abstain.tells_not_how_died(how, asked), how
+    for other in ("When did she die?", "Why did he die?", "How did she become queen?"):
+        assert not abstain.tells_not_how_died(when, other), other
 
 
 def test_a_question_for_a_name_is_missed_by_a_reply_that_names_nothing():
@@ -822,6 +853,13 @@ def test_a_question_word_is_held_in_another_form_of_an_irregular_verb():
     play = [("Romeo and Juliet", "The Tragedy of Romeo and Juliet is a tragedy written by William Shakespeare.")]
     assert abstain.passage_reply(play, [], "Who wrote Romeo and Juliet?") == play[0][1]
     assert abstain.passage_reply(play, [], "Who sang Romeo and Juliet?") is None
+
+
+def test_a_deed_asked_is_held_by_its_noun_in_y():
+    """"Who discovered penicillin?" is answered by "... for the discovery of penicillin"
+    (stems "discov" and "discoveri")."""
+    fleming = [("Alexander Fleming", "Sir Alexander Fleming received the Nobel Prize for the discovery of penicillin.")]
+    assert abstain.passage_reply(fleming, [], "Who discovered penicillin?") == fleming[0][1]
 
 
 def test_a_question_that_goes_on_past_a_name_asks_no_relation_of_it():

@@ -589,6 +589,52 @@ def test_a_stand_in_passes_the_check_that_took_the_reply_back(trained_causal, ti
     assert reply != lead and any(reply.split(": ")[-1] in text for _, text in passages)
 
 
+def test_a_question_its_passages_do_not_answer_is_answered_from_further_down(trained_causal, tiny_index,
+                                                                            monkeypatch):
+    """The dense search ranked five sentences of Penicillin, none naming anyone, above
+    Alexander Fleming's "... for the discovery of penicillin": where the reply is taken back
+    and no sentence of its own passages answers, a sentence ranked further down that does
+    answers, and its passage joins those shown. An off-topic one does not, and with
+    --chat-further-docs 0 the chat declines as before."""
+    import io
+
+    import torch
+
+    from rag_dialogue import chat
+    from rag_dialogue.abstain import decline_reply
+    from rag_dialogue.model import Retrieval
+    from rag_dialogue.retrieval.passages import Passage
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    own = [Passage("p0", "Penicillin", "Penicillins are a group of antibiotics obtained from Penicillium moulds."),
+           Passage("p1", "Penicillin", "They are still widely used today against bacterial infections.")]
+    boyle = Passage("p2", "Robert Boyle", "Robert Boyle was an Anglo-Irish natural philosopher and chemist.")
+    fleming = Passage("p3", "Alexander Fleming", "Sir Alexander Fleming was a Scottish physician who received the "
+                      "Nobel Prize for the discovery of penicillin.")
+    ranked = {"passages": own + [boyle, fleming]}
+
+    def retrieve(*args, k=None, **kwargs):
+        found = ranked["passages"][:k or 2]
+        return [Retrieval(found, [10.0 - i for i in range(len(found))])], torch.tensor([[10.0 - i for i in
+                                                                                          range(len(found))]])
+
+    monkeypatch.setattr(agent.model, "retrieve", retrieve)
+    made_up = "Penicillin was discovered by the French chemist Louis Pasteur in 1860."
+    agent._with_the_number_asked = lambda batch, output: {**output, "text": [made_up]}
+    asked = "Who discovered penicillin?"
+
+    def ask():
+        (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())
+        return reply, [p.title for p in agent.model.last_retrieval[0].passages]
+
+    assert ask() == (fleming.text, ["Penicillin", "Penicillin", "Alexander Fleming"])
+    ranked["passages"] = own + [boyle]  # nothing further down answers
+    assert ask() == (decline_reply([]), ["Penicillin", "Penicillin"])
+    ranked["passages"] = own + [boyle, fleming]
+    agent.opt["chat_further_docs"] = 0
+    assert ask() == (decline_reply([]), ["Penicillin", "Penicillin"])
+
+
 def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_index, monkeypatch):
     """Asked again for a number a reply of the chat gave, whose passage is now passed over
     as said, the chat says it again, not that it does not know; where no sentence of its

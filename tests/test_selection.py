@@ -173,7 +173,7 @@ def test_a_question_for_what_a_thing_is_ranks_first_the_sentence_that_says_it():
     ("A stellar black hole is ...") gains nothing, nor does a question for anything else."""
     from types import SimpleNamespace
 
-    from rag_dialogue.abstain import defined_subject, defines
+    from rag_dialogue.abstain import common_thing, defined_subject, defines
     from rag_dialogue.retrieval.query import DEFINITION_BONUS
     from rag_dialogue.retrieval.retriever import search_fresh
     from rag_dialogue.retrieval.titles import TitleRows
@@ -206,10 +206,25 @@ def test_a_question_for_what_a_thing_is_ranks_first_the_sentence_that_says_it():
     rows, bonus = search_fresh(retriever, queries, 2, questions=["What are black holes?"])
     assert rows.tolist()[0][0] == 3 and bonus.tolist()[0][0] == DEFINITION_BONUS
 
+    # "What is the capital?" after Japan asks for Japan's: in a follow-up, "the" and a common
+    # noun bring in no article of that word (it got Capital (economics)'s first sentence)
+    passages = [("Japan", "Tokyo is the country's capital and largest city."), ("Japan", "Japan is an island country."),
+                ("Cat", "Cats are small mammals."), ("Capital (economics)", "Capital is a broad economic concept.")]
+    retriever = _WithTitles(passages, [3.0, 2.0, 1.0, 0.0])
+    asked = ["What is the capital?"]
+    rows, _ = search_fresh(retriever, queries, 2, said=["I'm going to Japan next month!\nJapan is an island country."],
+                           questions=asked)
+    assert 3 not in rows.tolist()[0]
+    for opening in ("", "What is the capital?"):  # asked first: what the word means
+        rows, _ = search_fresh(retriever, queries, 2, said=[opening], questions=asked)
+        assert rows.tolist()[0][0] == 3
+
     assert [defined_subject(m) for m in ("What is jazz?", "What are black holes?", "Who was Joan of Arc?",
                                          "Tell me about the Roman Empire.", "So what's a tsunami?",
                                          "What do you know about chess?")] == [
         "jazz", "black holes", "Joan of Arc", "the Roman Empire", "tsunami", "chess"]
+    assert [common_thing(s) for s in ("the capital", "the sun", "the history of yoga", "The Sun", "capital",
+                                      "the dinosaurs")] == [True, True, False, False, False, False]
     for other in ("What is the Moon made of?", "What is jazz like?", "What is it?", "Who are you?",
                   "What is your favourite food?", "Where is Paris?", "I love jazz.", "What is the biggest one?",
                   "What are some examples?", "What is the largest planet?"):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_dialogue.abstain import (asked_check, defined_subject, defines, is_about, names_held, superlative_check,
-                                  tokenizer_vocabulary)
+from rag_dialogue.abstain import (asked_check, common_thing, defined_subject, defines, is_about, names_held,
+                                  superlative_check, tokenizer_vocabulary)
 from rag_dialogue.grounded_numbers import number_check
 from rag_dialogue.retrieval.build import build_index  # noqa: F401 (the API)
 from rag_dialogue.retrieval.encoder import TextEncoder
@@ -129,7 +129,9 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
     for i, (row, score) in enumerate(zip(found, scores)):
         kept = row >= 0  # approximate indexes may return -1
         row, score = row[kept], score[kept]
-        defining = bool(subjects) and subjects[i] is not None
+        # "What is the capital?" after Japan asks for Japan's: Capital (economics) is not brought in
+        defining = bool(subjects) and subjects[i] is not None and not (
+            common_thing(subjects[i]) and said is not None and _follows_something(said[i], questions[i]))
         if defining:  # the article titled by what the message asks to be told about
             row, score = _with_named_articles(retriever, query_emb[i], row, score, [subjects[i]], exact=True)
         bonus = np.zeros(len(row), dtype=np.float32)
@@ -164,6 +166,12 @@ def search_fresh(retriever, query_emb: np.ndarray, k: int, said: list[str] | Non
         rows.append(row)
         bonuses.append([bonus_of[int(r)] for r in row])
     return np.stack(rows), np.array(bonuses, dtype=np.float32)
+
+
+def _follows_something(said: str, message: str) -> bool:
+    """Whether the dialogue `said` (its lines, the message's own among them) holds a turn
+    before `message`."""
+    return any(line.strip() and line.strip() != message.strip() for line in said.split("\n"))
 
 
 def with_gold(retriever, rows: np.ndarray, golds: list) -> tuple[np.ndarray, np.ndarray]:
