@@ -1237,6 +1237,23 @@ _DEEDS = (frozenset({"start", "begin", "began", "begun", "commenc", "launch", "o
           frozenset({"releas", "publish", "premier", "debut"}))
 
 
+# a follow-up of one word that asks when ("When?", "And when?"), and a question for who did
+# something whose deed and object it asks of
+_BARE_WHEN = re.compile(r"^\W*(?:and\s+|so\s+|but\s+)?when(?:\s+exactly)?\W*$", re.IGNORECASE)
+_WHO_DID = re.compile(r"^\W*who\s+([a-z]+)\s+(.+?)\W*$", re.IGNORECASE)
+
+
+def completed_when(turns: Sequence[str]) -> str | None:
+    """A bare "When?" (the last of the dialogue's `turns`) completed by the speaker's
+    question before it for who did something: "Who discovered penicillin?" ... "When?" ->
+    "When was penicillin discovered?", the question the checks read. None for any other
+    message or question before it."""
+    if len(turns) < 3 or not _BARE_WHEN.match(turns[-1]) or "?" not in turns[-3]:
+        return None
+    m = _WHO_DID.match(turns[-3])
+    return f"When was {m.group(2)} {m.group(1)}?" if m else None
+
+
 def tells_another_deed(reply: str, message: str) -> bool:
     """Whether `reply`, to a question for the date of a deed (the question's last lowercase
     word: "When did the Berlin Wall fall?"), tells the date of another: it says none of the

@@ -778,15 +778,17 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, decline_reply, gives_no_reason,
-                                          leaves_out_superlative, names_no_one, passage_reply, tells_another_deed,
-                                          tells_not_how_died, unheld_subject)
+        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, completed_when, decline_reply,
+                                          gives_no_reason, leaves_out_superlative, names_no_one, passage_reply,
+                                          tells_another_deed, tells_not_how_died, unheld_subject)
         from rag_dialogue.grounded_numbers import (counts_another_whole, gives_no_number, holds_the_event,
                                                    tells_another_event)
         from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, checks, first_failed, joining_checks, knowledge_text
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = self._turns(batch.observations[0])
+        completed = completed_when(turns)  # "When?" after "Who discovered penicillin?" asks when that was
+        turns = turns[:-1] + [completed] if completed else turns
         passages = retrieval.pairs()
         knowledge = knowledge_text(passages)
         said = self._replies + turns[:-1]
@@ -850,8 +852,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
         --chat-further-docs; to a follow-up, those about the dialogue's subject:
         `abstain.on_topic`) that does (`answers`, judged beside all of them): to a
         question for a number, a sentence that gives that number of what it asks
-        (`grounded_numbers.number_check`: "around 206 bones by adulthood", not "The bone
-        mass ... about 14% of the total body weight"); to another, the first three of
+        (`grounded_numbers.answering_sentences`, of the passages about what it names, or
+        of those whose titles the dialogue holds: "around 206 bones by adulthood", not "The
+        bone mass ... about 14% of the total body weight"); to another, the first three of
         `abstain.passage_reply`'s. The dense search ranks an article by its words before
         its facts: "Who discovered penicillin?" found five sentences of Penicillin, none
         naming anyone, before Alexander Fleming's "... for the discovery of penicillin".
@@ -860,9 +863,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
         further = self.opt.get("chat_further_docs", CHAT_FURTHER_DOCS) or 0
         if further <= len(passages):
             return None
-        from rag_dialogue.abstain import on_topic
-        from rag_dialogue.grounded_numbers import holds_the_event, number_check
+        from rag_dialogue.abstain import conversation_names, on_topic
+        from rag_dialogue.grounded_numbers import answering_sentences, holds_the_event, number_check
         from rag_dialogue.metrics import passage_sentences
+        from rag_dialogue.retrieval.query import topic_share
 
         inp = batch.rag_input
         with torch.no_grad():
@@ -875,8 +879,13 @@ class RagDialogueAgent(TorchGeneratorAgent):
         asked = on_topic([(p.title, p.text) for p, _ in extra], message, said)
         gives = number_check(message)
         if gives is not None:
-            candidates = [s for _, text in asked for s in passage_sentences(text)
-                          if gives(s) and holds_the_event(s, message) and s not in self._replies]
+            # of the passages about what it names (as `_answering_sentences`), or whose titles
+            # the dialogue holds: "When?" after "Alexander Fleming: He shared ..." is his
+            dialogue = "\n".join(said)
+            titled = [s for title, text in asked if topic_share(dialogue, title) == 1.0
+                      for s in passage_sentences(text) if gives(s) and holds_the_event(s, message)]
+            found = answering_sentences(message, conversation_names(message, turns), asked) + titled
+            candidates = [s for i, s in enumerate(found) if s not in self._replies and s not in found[:i]]
         else:
             candidates = _passage_replies(asked, said, message, tries=3)
         for sentence in candidates:

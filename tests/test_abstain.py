@@ -499,6 +499,20 @@ def test_asked_how_someone_died_a_sentence_of_another_event_misses_it():
     assert not abstain.misses_the_question("I'm sorry, I don't know that.", "How did she die?", cleopatra)
 
 
+def test_a_bare_when_asks_when_the_deed_asked_before_was():
+    """"When?" after "Who discovered penicillin?" asks when penicillin was discovered: the
+    checks read it so, and a sentence with no time, or the time of another deed, does not
+    answer it."""
+    turns = ["Who discovered penicillin?", "Alexander Fleming discovered it.", "When?"]
+    asked = abstain.completed_when(turns)
+    assert asked == "When was penicillin discovered?"
+    assert abstain.tells_another_deed("The first penicillin factory was built in 1942.", asked)
+    assert not abstain.tells_another_deed("His discovery in 1928 changed medicine.", asked)
+    for other in (["When?"], ["I like penicillin.", "So do I.", "When?"], ["Who discovered penicillin?", "Fleming.",
+                                                                         "Why?"]):
+        assert abstain.completed_when(other) is None, other
+
+
 def test_asked_how_someone_died_a_reply_must_tell_how():
     """"How did she die?" of Cleopatra got "... ruled by the Ptolemaic dynasty until the
     death of Cleopatra in 30 BC.": of her death, but when, not how."""

@@ -619,18 +619,26 @@ def test_a_question_its_passages_do_not_answer_is_answered_from_further_down(tra
                                                                                           range(len(found))]])
 
     monkeypatch.setattr(agent.model, "retrieve", retrieve)
-    made_up = "Penicillin was discovered by the French chemist Louis Pasteur in 1860."
-    agent._with_the_number_asked = lambda batch, output: {**output, "text": [made_up]}
-    asked = "Who discovered penicillin?"
+    pasteur = "Penicillin was discovered by the French chemist Louis Pasteur in 1860."
+    made_up, asked = pasteur, "Who discovered penicillin?"
 
     def ask():
+        agent._with_the_number_asked = lambda batch, output: {**output, "text": [made_up]}
         (_, reply, *_), = chat.converse(agent, iter(["[DONE]", asked]), out=io.StringIO())
         return reply, [p.title for p in agent.model.last_retrieval[0].passages]
 
     assert ask() == (fleming.text, ["Penicillin", "Penicillin", "Alexander Fleming"])
     ranked["passages"] = own + [boyle]  # nothing further down answers
     assert ask() == (decline_reply([]), ["Penicillin", "Penicillin"])
+    # a question for a number takes the sentence further down that gives that number of what it asks
+    leg = Passage("p4", "Human leg", "There are thirty bones in each leg.")
+    mass = Passage("p5", "Human skeleton", "The bone mass in the skeleton makes up about 14% of the body weight.")
+    count = Passage("p6", "Human skeleton", "It is composed of around 270 bones at birth and 206 bones by adulthood.")
+    ranked["passages"] = [leg, boyle, mass, count]
+    made_up, asked = "There are 300 bones in the human body.", "How many bones are in the human body?"
+    assert ask() == ("Human skeleton: " + count.text, ["Human leg", "Robert Boyle", "Human skeleton"])
     ranked["passages"] = own + [boyle, fleming]
+    made_up, asked = pasteur, "Who discovered penicillin?"
     agent.opt["chat_further_docs"] = 0
     assert ask() == (decline_reply([]), ["Penicillin", "Penicillin"])
 
