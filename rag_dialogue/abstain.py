@@ -173,7 +173,7 @@ def _answered_names(message: str, turns: list[str]) -> list[str]:
     largest country ..." about Russia."""
     if len(turns) < 3 or not _ASKS_FOR_A_NAME_BEFORE.match(turns[-3]):
         return []  # the reply answered no question for a name: "there" is the speaker's own topic
-    reply, own = turns[-2], _name_stems(n for turn in turns[::-2] for n in named_terms(turn))
+    reply, own = turns[-2], _name_stems(_names_in(turns[::-2]))
     if _TO_A_PERSON.search(message):
         found = [n for n in _FULL_NAME.findall(reply) if n.split()[0] not in ("The", "A", "An")]
     elif _TO_A_PLACE.search(message):
@@ -247,6 +247,11 @@ def _held_stems(asked: set, held: set) -> set:
             (h.startswith(word) and h[len(word):] in _DERIVED) or (word.startswith(h) and word[len(h):] in _DERIVED)
             for h in held)
     return {word for word in asked if holds(word)}
+
+
+def _names_in(turns) -> list:
+    """The names every one of `turns` mentions (`named_terms`), in order."""
+    return [name for turn in turns for name in named_terms(turn)]
 
 
 def _name_stems(names) -> set:
@@ -604,7 +609,7 @@ def on_topic(passages, message: str, said) -> list:
     from rag_dialogue.retrieval.query import topic_share
 
     dialogue = "\n".join(said)
-    places = {frozenset(_stems(n)) for turn in said for n in named_terms(turn)} if _TO_A_PLACE.search(message) else ()
+    places = {frozenset(_stems(n)) for n in _names_in(said)} if _TO_A_PLACE.search(message) else ()
     return [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0
             or any(frozenset(_stems(m.group(1))) in places for m in _IN_A_PLACE.finditer(text))]
 
@@ -1113,7 +1118,7 @@ def _scoped_elsewhere(reply: str, message: str, said: Sequence[str] = ()) -> boo
         return False
     named = set(_stems(message))
     if said and _TO_A_PLACE.search(message):
-        named |= _name_stems(n for turn in said for n in named_terms(turn))
+        named |= _name_stems(_names_in(said))
     for m in re.finditer(rf"\b(?:{'|'.join(sorted(wanted))})\b(?:\s+[a-z-]+){{0,3}}?\s+(?:in|of|on)\s+(?:the\s+)?"
                          r"([A-Z][\w'-]*)", reply or "", re.IGNORECASE):
         if m.group(1)[:1].isupper() and not set(_stems(m.group(1))) & (named | _THE_WORLD):
@@ -1207,8 +1212,9 @@ def gives_no_reason(reply: str, message: str) -> bool:
 # how someone died: asked ("How did she die?"), and told (a cause, a manner, a killing)
 _ASKS_HOW_DIED = re.compile(r"^\W*how\s+(?:did|do|does)\s+(?:[\w'-]+\s+){1,4}?die\b", re.IGNORECASE)
 _TELLS_HOW_DIED = re.compile(
-    r"\b(?:die[sd]?|dying)\s+(?:of|from)\b|\bdeath\s+from\b|\b(?:killed|murdered|assassinated|executed|beheaded|hanged|poisone?d?"
-    r"|poisoning|suicide|drowned|drowning|shot|stabbed|strangled|slain|martyred|crucified|burned|guillotined"
+    r"\b(?:die[sd]?|dying)\s+(?:of|from)\b|\bdeath\s+from\b"
+    r"|\b(?:killed|murdered|assassinated|executed|beheaded|hanged|poisone?d?|poisoning|suicide|drowned|drowning"
+    r"|shot|stabbed|strangled|slain|martyred|crucified|burned|guillotined"
     r"|bitten|illness|disease|cancer|stroke|heart\s+(?:attack|failure)|pneumonia|tuberculosis|plague|fever"
     r"|infection|overdose|accident|crash|wounds?|battle|natural\s+causes|old\s+age|took\s+(?:his|her|their)"
     r"\s+own\s+life)\b", re.IGNORECASE)
