@@ -1246,7 +1246,8 @@ _DEEDS = (frozenset({"start", "begin", "began", "begun", "commenc", "launch", "o
 # a follow-up of one word that asks when ("When?", "And when?"), and a question for who did
 # something whose deed and object it asks of
 _BARE_WHEN = re.compile(r"^\W*(?:and\s+|so\s+|but\s+)?when(?:\s+exactly)?\W*$", re.IGNORECASE)
-_WHO_DID = re.compile(r"^\W*who\s+([a-z]+)\s+(.+?)\W*$", re.IGNORECASE)
+_WHO_DID = re.compile(r"^\W*who\s+(?!(?:is|was|are|were|do|does|did|has|have|had|will|would|can|could)\b)"
+                      r"([a-z]+)\s+(.+?)\W*$", re.IGNORECASE)
 
 
 def completed_when(turns: Sequence[str]) -> str | None:

@@ -509,7 +509,8 @@ def test_a_bare_when_asks_when_the_deed_asked_before_was():
     assert abstain.tells_another_deed("The first penicillin factory was built in 1942.", asked)
     assert not abstain.tells_another_deed("His discovery in 1928 changed medicine.", asked)
     for other in (["When?"], ["I like penicillin.", "So do I.", "When?"], ["Who discovered penicillin?", "Fleming.",
-                                                                         "Why?"]):
+                                                                         "Why?"],
+                  ["Who was Marie Curie?", "A physicist and chemist.", "When?"]):  # "When was Marie Curie was?"
         assert abstain.completed_when(other) is None, other
 
 
