@@ -1,5 +1,5 @@
-"""What a chat says to a message that only greets, thanks or takes leave, or asks what is
-happening now.
+"""What a chat says to a message that only greets, thanks or takes leave, says how the
+speaker feels, or asks what is happening now.
 
 "hi" has nothing to retrieve for: the retriever still returns passages (Greeting's "Greetings
 exist in all known human cultures."), and the generator lectures from them or makes
@@ -128,8 +128,35 @@ def kinds_of(message: str) -> list:
     return found if found and not set(text.split()) - _FILLER else []
 
 
+# how the speaker feels, and nothing more: "I'm so tired today." got Fatigue (material)'s
+# "... fatigue is the initiation of cracks in a material due to cyclic loading."
+_LOW = ("tired", "exhausted", "sleepy", "sad", "down", "lonely", "sick", "ill", "stressed", "anxious", "worried",
+        "upset", "angry", "annoyed", "frustrated", "depressed", "miserable", "unhappy", "awful", "terrible")
+_HIGH = ("happy", "excited", "great", "good", "glad", "fine", "well", "awesome", "fantastic", "wonderful",
+         "cheerful", "relaxed")
+_FEELING = re.compile(
+    r"^\W*(?:(?:oh|well|ugh|man|wow)\W+)?(?:i'm|i’m|im|i am|i feel|i'm feeling|i’m feeling|im feeling|i am feeling|"
+    r"feeling)\s+(?:so|really|very|a bit|a little|kind of|kinda|pretty|quite|super|extremely|totally)?\s*"
+    rf"({'|'.join(_LOW + _HIGH)})(?:\s+(?:and\s+)?(?:{'|'.join(_LOW + _HIGH)}))?"
+    r"(?:\s+(?:today|tonight|now|right now|lately|this morning|this evening|these days))?\W*$", re.IGNORECASE)
+FEELING_REPLIES = {
+    "low": "I'm sorry to hear that. I hope it gets better. Would you like to talk about something?",
+    "high": "Glad to hear it! What would you like to talk about?",
+}
+
+
+def feeling_reply(message: str) -> str | None:
+    """The chat's reply to a message that only says how the speaker feels ("I'm so tired
+    today.", "I feel great!"), else None."""
+    m = _FEELING.match(message or "")
+    if not m:
+        return None
+    return FEELING_REPLIES["low" if m.group(1).lower() in _LOW else "high"]
+
+
 def reply_to(message: str) -> str | None:
     """The chat's reply to a message of small talk only, else None: a question how it is
-    goes first ("Hi, how are you?" -> "I'm fine, thanks. ..."), then thanks, leave, greeting."""
+    goes first ("Hi, how are you?" -> "I'm fine, thanks. ..."), then thanks, leave,
+    greeting, and how the speaker feels (`feeling_reply`)."""
     kinds = kinds_of(message)
-    return REPLIES[kinds[0]] if kinds else None
+    return REPLIES[kinds[0]] if kinds else feeling_reply(message)

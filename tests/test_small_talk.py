@@ -63,3 +63,15 @@ def test_a_question_for_the_chats_favourite_is_told_it_has_none():
 def test_boredom_is_answered_in_kind():
     assert small_talk.reply_to("I'm so bored") == small_talk.REPLIES["bored"]
     assert small_talk.reply_to("Hi! I'm bored.") == small_talk.REPLIES["greeting"]
+
+
+def test_how_the_speaker_feels_is_answered_in_kind():
+    # "I'm so tired today." got Fatigue (material)'s "fatigue is the initiation of cracks ..."
+    for message in ("I'm so tired today.", "im sad", "Feeling down today", "I am sick and tired"):
+        assert small_talk.reply_to(message) == small_talk.FEELING_REPLIES["low"], message
+    for message in ("I feel great!", "I'm really happy today"):
+        assert small_talk.reply_to(message) == small_talk.FEELING_REPLIES["high"], message
+    # a message that says more is answered from the passages
+    for message in ("I'm tired of people who lie.", "I'm happy today because I got a puppy.",
+                    "I'm well aware of that.", "I'm reading about the Roman Empire."):
+        assert small_talk.reply_to(message) is None, message
