@@ -900,8 +900,10 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
                     if first == 0 and {stem(w) for w in content_words(" ".join(words[run:]))
                                        if w not in _HEDGES} - held:
                         return sentence
-                    if (_a_key(passage_as_written, start + run) and _a_key(as_written, first + run)
-                            and words[first + run] not in passage[start + run:start + run + 4]
+                    # past an article: "the fall of the Western Roman Empire" for "the fall of Constantinople"
+                    turn, went = _past_article(words, first + run), _past_article(passage, start + run)
+                    if (_a_key(passage_as_written, went) and _a_key(as_written, turn)
+                            and words[turn] not in passage[went:went + 4]
                             and not _a_key(passage_as_written, start + run - 1)):
                         # a word or two left out ("of the Nile, Alexandria" for "of the Nile
                         # Delta, Alexandria"), or a name cut short, is no other claim
@@ -910,6 +912,11 @@ def swapped_ending(response: str, passages, history, min_run: int = 6) -> str | 
                             words[first:first + run], words[first + run:first + run + min_run - 1], written):
                         return sentence
     return None
+
+
+def _past_article(words: list, i: int) -> int:
+    """The index of the word after an article at `i` (lowercase `words`), else `i`."""
+    return i + 1 if i + 1 < len(words) and words[i] in ("the", "a", "an") else i
 
 
 def _adds_a_key(tail: list, written, turns) -> bool:

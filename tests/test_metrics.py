@@ -682,6 +682,14 @@ def test_a_passage_sentence_read_out_then_ended_otherwise_is_a_claim_of_its_own(
     swapped = "The first person on the Moon was named Luna 2 in 1959, and the first crewed mission was Apollo 11 in Apollo 2."
     assert m.swapped_ending(swapped.replace("mission was", "mission to land on the moon was"), moon, then)
     assert m.swapped_ending("The first crewed mission to land on the Moon was Apollo 11 in 1969.", moon, then) is None
+    # ... also past an article (a chat reply: "the fall of Constantinople in 1453")
+    rome = [("Roman Empire", "The Western Roman Empire collapsed in 476 AD, whereas the Eastern Roman Empire "
+                             "persisted until the fall of Constantinople in 1453.")]
+    reading = ["I'm reading about the Roman Empire."]
+    assert m.swapped_ending("The Roman Empire collapsed in 476 AD, whereas the Eastern Roman Empire persisted until "
+                            "the fall of the Western Roman Empire in 1453.", rome, reading)
+    assert m.swapped_ending("The Eastern Roman Empire persisted until the fall of Constantinople in 1453.",
+                            rome, reading) is None
     # a word or two left out, or a name cut short, is no other claim
     delta = [("Alexandria", "Lying at the western edge of the Nile River Delta, it extends about 90 km.")]
     for left_out in ("Lying at the western edge of the Nile, Alexandria extends about 90 km.",
