@@ -98,6 +98,23 @@ def named_terms(message: str) -> list[str]:
     return kept
 
 
+# a question's verb: the word after "do"/"did"/"can" ... and its subject, a pronoun or one
+# word or a name after an article ("Why did it sink?", "How do birds fly?", "When did the
+# Berlin Wall fall?", "How long do cats usually live?")
+_ASKED_VERB = re.compile(
+    r"\b(?:do|does|did|can|could|will|would|should)\s+"
+    r"(?:i|you|he|she|it|we|they|people|(?:(?:the|a|an|this|that|these|those|its|his|her|their|my|your|our)\s+)?"
+    r"(?:(?-i:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)+)|[a-z][\w'’-]*))\s+(?:[a-z]+ly\s+)?([a-z]+)\b", re.IGNORECASE)
+
+
+def asked_verbs(message: str) -> set[str]:
+    """The verbs of a question's "do"-clauses, lowercase as written: "sink" of "Why did it
+    sink?". They say what the subject does, not which article it is: as names, "Why did it
+    sink?" (of the Titanic) ranked the article Sink first."""
+    return {m.group(1) for sentence in _SENTENCE.split(message or "") if "?" in sentence
+            for m in _ASKED_VERB.finditer(sentence) if m.group(1).islower()}
+
+
 def retrieval_names(message: str, ranked_too: bool = False) -> list[str]:
     """What retrieval ranks passages by beside the dense score (`--retrieval-names`): the
     names a message mentions (`named_terms`), then its rarer lowercase content words
@@ -109,7 +126,8 @@ def retrieval_names(message: str, ranked_too: bool = False) -> list[str]:
     "How deep is it?" after "What is the largest ocean?") they are kept."""
     names = named_terms(message)
     covered = _name_stems(names)
-    words = metrics.content_words(message)
+    verbs = asked_verbs(message)
+    words = [w for w in metrics.content_words(message) if w not in verbs]
     scopes = [] if ranked_too else _superlatives_asked(message)[1]
     if scopes:
         # "the tallest mountain in the world" names what its answer is one of, not its subject

@@ -682,13 +682,18 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     "Association football, more commonly known as football or soccer, ... two teams of
     eleven players", not Volleyball's "two teams of six players". Of the passages about
     it, only those whose titles hold most of the names' words answer."""
-    from rag_dialogue.abstain import _ASKS_MORE, _name_stems, is_about, names_mentioned
+    from rag_dialogue.abstain import _ASKS_MORE, _name_stems, asked_verbs, is_about, names_mentioned
     from rag_dialogue.metrics import content_stems, passage_sentences
 
     kind = _asked_kind(message)
     if kind is None or _ASKS_MORE.search(message):
         return []
     thing = _asked_thing(kind, message)
+    # the question's verb tells what the passage must tell of its names, though it names no
+    # article: "When did the Titanic sink?" is answered by Sinking of the Titanic's "sank ...
+    # on 15 April 1912", not by the film Titanic's "a 1997 ... film"; "When did the Berlin
+    # Wall fall?" by "... before the fall of the Berlin Wall in November 1989."
+    mentioned = list(names) + sorted(asked_verbs(message) - set(names))
     answering = [(title, [s for s in passage_sentences(text)
                           if _answer_numbers(kind, thing, s) and holds_the_event(s, message)])
                  for title, text in passages]
@@ -699,7 +704,7 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
         # 18.8 m ...", though Whale shark is about a shark; and of those, the ones whose
         # titles add fewest words of their own: "How many strings does a guitar have?" is
         # not answered by Bass guitar's "four strings" when Guitar's passage is there
-        named = _name_stems(names)
+        named = _name_stems(mentioned)
 
         def closeness(title):
             stems = content_stems(title)
@@ -709,7 +714,7 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
         found = [s for title, sentences in about if closeness(title) == closest for s in sentences]
         if found:
             return found
-    held = [(names_mentioned(names, title, text), sentences)
+    held = [(names_mentioned(mentioned, title, text), sentences)
             for (title, text), (_, sentences) in zip(passages, answering) if sentences]
     best = max((h for h, _ in held), default=0)
     tops = [sentences for h, sentences in held if h == best]

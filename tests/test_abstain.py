@@ -88,6 +88,17 @@ def test_retrieval_ranks_by_names_then_rarer_lowercase_words_then_everyday_ones(
     assert abstain.retrieval_names("What do you think about that?") == []  # no content word
 
 
+def test_a_questions_verb_names_no_article():
+    # "Why did it sink?" (of the Titanic) ranked the article Sink first
+    assert abstain.retrieval_names("Why did it sink?") == []
+    assert abstain.retrieval_names("When did the Berlin Wall fall?") == ["Berlin Wall"]
+    assert abstain.retrieval_names("How do birds fly?") == ["birds"]
+    assert abstain.retrieval_names("What does a bee eat?") == ["bee"]
+    # a statement's words, and a noun after the verb, still name
+    assert abstain.retrieval_names("I think they did it for money.") == ["money"]
+    assert abstain.retrieval_names("Do you know who wrote Hamlet?")[0] == "Hamlet"
+
+
 def test_names_skip_question_words_and_greetings():
     assert abstain.named_terms("Hi! Who is Isaac Newton? Tell me about the Statue of Liberty.") == \
         ["Isaac Newton", "Statue of Liberty"]
@@ -177,7 +188,7 @@ def test_a_follow_up_keeps_the_conversations_topic():
     # "he" and "there" after a question for a name point to the name the reply answered with
     play = ["Who wrote Romeo and Juliet?", "The Tragedy of Romeo and Juliet is a tragedy written by William "
             "Shakespeare about two young Italians.", "When did he die?"]
-    assert abstain.conversation_names(play[-1], play) == ["die", "William Shakespeare"]
+    assert abstain.conversation_names(play[-1], play) == ["William Shakespeare"]  # "die" is its verb
     country = ["What's the biggest country?", "Russia: It is the largest country in the world.",
                "How many people live there?"]
     assert "Russia" in abstain.conversation_names(country[-1], country)

@@ -240,6 +240,17 @@ def test_without_a_passage_titled_by_the_subject_the_one_holding_most_names_answ
     assert states_asked_number("A soccer team has 11 players.", asked, sentences)
     # two passages holding as many names: neither is taken
     assert answering_sentences(asked, ["players", "team"], passages[1:]) == []
+    # the question's verb, which names no article, counts as what the passage tells of its name
+    wall = [("Erich Honecker", "Erich Ernst Paul Honecker was a German communist politician who led the German "
+                               "Democratic Republic from 1971 until shortly before the fall of the Berlin Wall in "
+                               "November 1989.")]
+    assert answering_sentences("When did the Berlin Wall fall?", ["Berlin Wall"], wall) == [wall[0][1]]
+    assert answering_sentences("When was the Berlin Wall built?", ["Berlin Wall"], wall) == []
+    # ... and among passages about its name, it picks the article: the sinking, not the film
+    titanic = [("Sinking of the Titanic", "RMS Titanic sank in the North Atlantic Ocean on 15 April 1912."),
+               ("Titanic", "Titanic is a 1997 American epic romance-disaster film directed by James Cameron.")]
+    assert answering_sentences("When did the Titanic sink?", ["Titanic"], titanic) == [titanic[0][1]]
+    assert answering_sentences("When was Titanic made?", ["Titanic"], titanic) == [titanic[1][1]]
 
 
 def test_a_measure_is_not_a_date():
