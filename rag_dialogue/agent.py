@@ -885,7 +885,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             titled = [s for title, text in asked if topic_share(dialogue, title) == 1.0
                       for s in passage_sentences(text) if gives(s) and holds_the_event(s, message)]
             found = answering_sentences(message, conversation_names(message, turns), asked) + titled
-            candidates = [s for i, s in enumerate(found) if s not in self._replies and s not in found[:i]]
+            candidates = [s for s in dict.fromkeys(found) if s not in self._replies]
         else:
             candidates = _passage_replies(asked, said, message, tries=3)
         for sentence in candidates:

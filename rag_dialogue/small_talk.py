@@ -135,8 +135,8 @@ _LOW = ("tired", "exhausted", "sleepy", "sad", "down", "lonely", "sick", "ill", 
 _HIGH = ("happy", "excited", "great", "good", "glad", "fine", "well", "awesome", "fantastic", "wonderful",
          "cheerful", "relaxed")
 _FEELING = re.compile(
-    r"^\W*(?:(?:oh|well|ugh|man|wow)\W+)?(?:i'm|i’m|im|i am|i feel|i'm feeling|i’m feeling|im feeling|i am feeling|"
-    r"feeling)\s+(?:so|really|very|a bit|a little|kind of|kinda|pretty|quite|super|extremely|totally)?\s*"
+    r"^\W*(?:(?:oh|well|ugh|man|wow)\W+)?(?:(?:i['’]?m|i am)(?:\s+feeling)?|i feel|feeling)\s+"
+    r"(?:so|really|very|a bit|a little|kind of|kinda|pretty|quite|super|extremely|totally)?\s*"
     rf"({'|'.join(_LOW + _HIGH)})(?:\s+(?:and\s+)?(?:{'|'.join(_LOW + _HIGH)}))?"
     r"(?:\s+(?:today|tonight|now|right now|lately|this morning|this evening|these days))?\W*$", re.IGNORECASE)
 FEELING_REPLIES = {
