@@ -100,19 +100,25 @@ def named_terms(message: str) -> list[str]:
 
 # a question's verb: the word after "do"/"did"/"can" ... and its subject, a pronoun or one
 # word or a name after an article ("Why did it sink?", "How do birds fly?", "When did the
-# Berlin Wall fall?", "How long do cats usually live?")
+# Berlin Wall fall?", "How long do cats usually live?", "When did people first land on it?")
 _ASKED_VERB = re.compile(
     r"\b(?:do|does|did|can|could|will|would|should)\s+"
     r"(?:i|you|he|she|it|we|they|people|(?:(?:the|a|an|this|that|these|those|its|his|her|their|my|your|our)\s+)?"
-    r"(?:(?-i:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)+)|[a-z][\w'’-]*))\s+(?:[a-z]+ly\s+)?([a-z]+)\b", re.IGNORECASE)
+    r"(?:(?-i:[A-Z][\w'’-]*(?:\s+[A-Z][\w'’-]*)+)|[a-z][\w'’-]*))\s+"
+    r"(?:(?P<adverb>[a-z]+ly|first|ever|still|also|even|never|always|just|once)\s+)?(?P<verb>[a-z]+)\b", re.IGNORECASE)
 
 
 def asked_verbs(message: str) -> set[str]:
     """The verbs of a question's "do"-clauses, lowercase as written: "sink" of "Why did it
     sink?". They say what the subject does, not which article it is: as names, "Why did it
     sink?" (of the Titanic) ranked the article Sink first."""
-    return {m.group(1) for sentence in _SENTENCE.split(message or "") if "?" in sentence
-            for m in _ASKED_VERB.finditer(sentence) if m.group(1).islower()}
+    return {m["verb"] for m in _asked_clauses(message)}
+
+
+def _asked_clauses(message: str) -> list:
+    """The matches of `_ASKED_VERB` in `message`'s questions whose verb is lowercase."""
+    return [m for sentence in _SENTENCE.split(message or "") if "?" in sentence
+            for m in _ASKED_VERB.finditer(sentence) if m["verb"].islower()]
 
 
 def retrieval_names(message: str, ranked_too: bool = False) -> list[str]:
@@ -126,7 +132,8 @@ def retrieval_names(message: str, ranked_too: bool = False) -> list[str]:
     "How deep is it?" after "What is the largest ocean?") they are kept."""
     names = named_terms(message)
     covered = _name_stems(names)
-    verbs = asked_verbs(message)
+    # the verbs of its "do"-clauses, and their adverbs ("Do they still play?"), name nothing
+    verbs = {word.lower() for m in _asked_clauses(message) for word in (m["verb"], m["adverb"]) if word}
     words = [w for w in metrics.content_words(message) if w not in verbs]
     scopes = [] if ranked_too else _superlatives_asked(message)[1]
     if scopes:
@@ -201,8 +208,13 @@ def _answered_names(message: str, turns: list[str]) -> list[str]:
     return [n for n in found if not set(_stems(n)) <= own]
 
 
+# "won" is among ParlAI's stopwords as the first half of "won't"; the verb is a word asked
+_WON = re.compile(r"\bwon\b(?!['’]t)", re.IGNORECASE)
+
+
 def _stems(text: str) -> list:
-    return [metrics.stem(w) for w in metrics.content_words(text)]
+    stems = [metrics.stem(w) for w in metrics.content_words(text)]
+    return stems + ["won"] * len(_WON.findall(text)) if "won" in (text or "").lower() else stems
 
 
 # endings that make a word of the same root ("invented" -> "inventor", "founded" -> "founder",
@@ -241,6 +253,10 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             # "Where does it live?" -> "... native to the Ferrow Islands", "found in", "inhabits"
             "live": ("nativ", "found", "inhabit", "habitat", "endem", "resid", "dwell"),
             "die": ("death", "dead"),
+            # "Who won?" (of a war) -> "After the Allied victory, Germany ... were occupied"
+            "win": ("victori", "victor", "triumph", "defeat", "champion"),
+            # "Where does coffee come from?" -> "The genus "Coffea" is native to tropical Africa ..."
+            "come": ("origin", "nativ", "deriv"),
             "1st": ("origin",),  # "first": "Where was tea first grown?" -> "Tea originated in ..."
             "across": ("cross",),  # "the ferry across Lake Merrowin" -> "A ferry crosses it"
             "mountain": ("mount",)}  # "Mount Sarrow"

@@ -711,14 +711,31 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
             return len(stems & named), -len(stems - named)
 
         closest = max(closeness(title) for title, _ in about)
-        found = [s for title, sentences in about if closeness(title) == closest for s in sentences]
+        found = [(title, s) for title, sentences in about if closeness(title) == closest for s in sentences]
         if found:
-            return found
-    held = [(names_mentioned(mentioned, title, text), sentences)
+            return _holding_what_is_asked(found, message)
+    held = [(names_mentioned(mentioned, title, text), title, sentences)
             for (title, text), (_, sentences) in zip(passages, answering) if sentences]
-    best = max((h for h, _ in held), default=0)
-    tops = [sentences for h, sentences in held if h == best]
-    return tops[0] if best >= 2 and len(tops) == 1 else []
+    best = max((h for h, _, _ in held), default=0)
+    tops = [(title, sentences) for h, title, sentences in held if h == best]
+    if best < 2 or len(tops) != 1:
+        return []
+    title, sentences = tops[0]
+    return _holding_what_is_asked([(title, s) for s in sentences], message)
+
+
+def _holding_what_is_asked(found: List[Tuple[str, str]], message: str) -> List[str]:
+    """The sentences of `found` ((title, sentence) pairs, best first) that hold the most
+    of `message`'s words beyond their title's. "When did the first iPhone come out?" is
+    answered by "The first-generation iPhone was announced ... on January 9, 2007, ...",
+    not by the sentence ranked above it, "Apple has been the largest vendor of mobile phones
+    since 2023." A sentence that speaks of its subject as "it" holds none of the subject's
+    words, so the title's words do not count."""
+    from rag_dialogue.metrics import content_stems
+
+    asked = content_stems(message)
+    held = [len((asked & content_stems(s)) - content_stems(title)) for title, s in found]
+    return [s for (_, s), h in zip(found, held) if h == max(held)]
 
 
 def number_check(message: str):

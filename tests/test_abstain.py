@@ -94,6 +94,11 @@ def test_a_questions_verb_names_no_article():
     assert abstain.retrieval_names("When did the Berlin Wall fall?") == ["Berlin Wall"]
     assert abstain.retrieval_names("How do birds fly?") == ["birds"]
     assert abstain.retrieval_names("What does a bee eat?") == ["bee"]
+    # past an adverb: "first" is not the verb of "When did people first land on it?"
+    assert abstain.asked_verbs("When did people first land on it?") == {"land"}
+    assert abstain.asked_verbs("How long do cats usually live?") == {"live"}
+    # ... and the adverb names nothing either: "Do they ever sleep?" is not about Ever
+    assert abstain.retrieval_names("Do penguins ever sleep?") == ["penguins"]
     # a statement's words, and a noun after the verb, still name
     assert abstain.retrieval_names("I think they did it for money.") == ["money"]
     assert abstain.retrieval_names("Do you know who wrote Hamlet?")[0] == "Hamlet"
@@ -765,9 +770,28 @@ def test_a_work_by_someone_answers_who_made_it():
     assert abstain.passage_reply(series, [], "Who is the publisher of Harry Potter?") is None
 
 
+def test_who_won_is_answered_by_the_victory():
+    war = [("World War II", "World War II, or the Second World War, was a global conflict between two coalitions: "
+                            "the Allies and the Axis powers."),
+           ("World War II", "After the Allied victory, Germany, Austria, Japan, and Korea were occupied.")]
+    said = ["Tell me about World War II.", war[0][1]]
+    # "won" is a stopword as the first half of "won't", but asked it is the question's word
+    assert abstain.passage_reply(war, said, "Who won?") == war[1][1]
+    assert abstain.misses_the_question(war[0][1], "Who won?", war, said[:1])
+    assert "won" not in abstain._stems("I won't go.")
+
+
 def test_what_a_message_tells_before_its_question_is_not_asked():
     tea = [("Tea", "Tea originated in Southwest China, where it was used as a medicinal drink.")]
     assert abstain.passage_reply(tea, [], "I like tea. Where was it first grown?") == tea[0][1]
+
+
+def test_where_something_comes_from_is_where_it_is_native():
+    coffee = [("Coffee", "Coffee plants are now cultivated in over 70 countries, primarily in the equatorial "
+                         "regions of the Americas, Southeast Asia, India, and Africa."),
+              ("Coffee", 'The genus "Coffea" is native to tropical Africa (specifically having its origin in '
+                         "Ethiopia and Sudan).")]
+    assert abstain.passage_reply(coffee, [], "Where does coffee come from?") == coffee[1][1]
 
 
 def test_a_message_whose_first_name_no_passage_holds_is_declined_by_that_name():

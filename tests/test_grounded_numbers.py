@@ -253,6 +253,24 @@ def test_without_a_passage_titled_by_the_subject_the_one_holding_most_names_answ
     assert answering_sentences("When was Titanic made?", ["Titanic"], titanic) == [titanic[1][1]]
 
 
+def test_the_sentences_holding_the_question_s_words_answer():
+    iphone = [("IPhone", "Apple has been the largest vendor of mobile phones since 2023."),
+              ("IPhone", "The first-generation iPhone was announced by Steve Jobs on January 9, 2007, and launched "
+                         "in June 2007."),
+              ("IPhone", "The first iPhone to be made of titanium was announced in September 2024.")]
+    # the sentence ranked first gives a date too, of another thing: those holding most of its words answer
+    asked = "When did the first iPhone come out?"
+    sentences = answering_sentences(asked, ["iPhone"], iphone)
+    assert sentences == [iphone[1][1], iphone[2][1]]
+    assert not states_asked_number(iphone[0][1], asked, sentences)
+    assert answering_sentences("When was the first titanium iPhone made?", ["iPhone"], iphone) == [iphone[2][1]]
+    # where none holds a word of the question beyond their title's, the ranking's order stays
+    assert answering_sentences("When was it?", ["iPhone"], iphone) == [s for _, s in iphone]
+    tower = [("Eiffel Tower", "It was the tallest man-made structure in the world until 1930."),
+             ("Eiffel Tower", "It was constructed from 1887 to 1889 as the centerpiece of the 1889 World's Fair.")]
+    assert answering_sentences("When was the Eiffel Tower built?", ["Eiffel Tower"], tower) == [s for _, s in tower]
+
+
 def test_a_measure_is_not_a_date():
     assert number_check("When did the Marrowgate Bridge open?")("The bridge opened in 1932.")
     assert not number_check("When did the Marrowgate Bridge open?")("Its main span is 412 metres long.")
