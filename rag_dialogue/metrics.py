@@ -1894,8 +1894,9 @@ def is_degenerate(response: str, min_words: int = 3, written=()) -> bool:
     response where at least REPEATED_TRIGRAM_SHARE of the word 3-grams repeat an earlier one,
     one content word said over and over (DOMINANT_WORD_COUNT times, DOMINANT_WORD_SHARE of
     them), a clause that says again only what the response said before it (`_says_again`),
-    one whose every sentence restates its subject (`restates_subject`), or a name joined to
-    itself ("the Cardigan and the Cardigan").
+    one whose every sentence restates its subject (`restates_subject`), a name joined to
+    itself ("the Cardigan and the Cardigan"), or a clause that another denies word for word
+    (`denies_itself`: "it is not a game, it's a game").
 
     Words are lowercased without punctuation, articles kept: "Shaka Zulu, Shaka the Zulu" is
     a list of names, not a loop."""
@@ -1924,6 +1925,8 @@ def is_degenerate(response: str, min_words: int = 3, written=()) -> bool:
         return True
     if _one_word_dominates(response) or _says_again(response) or _SAME_NAME_JOINED.search(response or ""):
         return True
+    if denies_itself(response):
+        return True
     renamed = _SAME_NAME_RENAMED.search(response or "")
     if renamed and not any(renamed.group(0) in text for text in written):
         return True
@@ -1949,6 +1952,35 @@ def _says_again(response: str, min_words: int = 5) -> bool:
             return True
         said.update(stems)
     return False
+
+
+# contractions written out, so that "it's a game" and "it is not a game" compare word for word
+_CONTRACTIONS = ((re.compile(r"\b(it|that|he|she|there|what)['’]s\b", re.IGNORECASE), r"\1 is"),
+                 (re.compile(r"\b(can)['’]t\b", re.IGNORECASE), r"\1 not"),
+                 (re.compile(r"\bwon['’]t\b", re.IGNORECASE), "will not"),
+                 (re.compile(r"\b(\w+)n['’]t\b", re.IGNORECASE), r"\1 not"),
+                 (re.compile(r"\b(they|we|you)['’]re\b", re.IGNORECASE), r"\1 are"),
+                 (re.compile(r"\bi['’]m\b", re.IGNORECASE), "i am"))
+_DENIAL_CLAUSE = re.compile(r"[,;:.!?]+|\s+(?:but|and|yet|so)\s+", re.IGNORECASE)
+
+
+def denies_itself(response: str, min_words: int = 4) -> bool:
+    """Whether a statement clause of `response` (of at least `min_words` words) says what
+    another denies word for word, "not" aside: "Well, it is not a game, it's a game." (a
+    reply of the no-knowledge model, which the measure had scored faithful for its words
+    being the knowledge's). A question asks, so it claims nothing. Four words at least: a
+    shorter clause leaves its subject before it ("Northern Wu ... are mutually intelligible,
+    while those of Southern Wu ... are not mutually intelligible", the one of the chat
+    corpus's 39,314 passages where three words would fire; no human turn of WoW valid seen
+    fires)."""
+    text = response or ""
+    for pattern, written_out in _CONTRACTIONS:
+        text = pattern.sub(written_out, text)
+    clauses = [tuple(_NOT_WORD.sub(" ", c.lower()).split())
+               for sentence in re.split(r"(?<=[.!?])\s+", text) if not sentence.rstrip().endswith("?")
+               for c in _DENIAL_CLAUSE.split(sentence)]
+    said = {c for c in clauses if len(c) >= min_words and "not" not in c}
+    return any(tuple(w for w in c if w != "not") in said for c in clauses if "not" in c and len(c) > min_words)
 
 
 def score_response(response: str, knowledge, history, changed_facts=None,

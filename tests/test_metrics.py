@@ -345,6 +345,21 @@ def test_a_clause_that_only_says_again_what_the_reply_said_is_babble():
     assert not m.is_degenerate("Shah Jahan built it. Shah Jahan loved her.")  # two content words said again
 
 
+def test_a_clause_that_another_denies_is_babble():
+    xbox = [("Xbox 360", "The Xbox 360 is a home video game console developed by Microsoft.")]
+    history = ["We have an Xbox 360 and an Xbox one but we hardly play them."]
+    # the no-knowledge model's reply, which the measure scored faithful for the knowledge's words
+    reply = "Well, it is not a game, it's a game."
+    assert m.denies_itself(reply) and m.response_category(reply, xbox, history) == "degenerate"
+    assert m.denies_itself("They are not the same, they are the same.")
+    for sentence in ("It is not a fruit, it is a vegetable.", "It is a game, not a sport.",
+                     "Is it a game? It is not a game.",  # a question claims nothing
+                     "It is not only a game, it is a game for kids.",
+                     "Northern Wu languages are mutually intelligible, while those of Southern Wu are not "
+                     "mutually intelligible."):  # too short a clause to hold its subject
+        assert not m.denies_itself(sentence) and not m.is_degenerate(sentence), sentence
+
+
 def test_the_first_stem_leaves_the_random_state_alone():
     """NLTK's import draws from Python's random state; a resumed training run restores that
     state and must then draw the examples the uninterrupted run drew."""
