@@ -469,7 +469,10 @@ def unsupported_question(message: str, passages, is_word=None, said=()) -> str |
     counts as a name ("What does a glimmerfox eat?").
 
     Every name must be missing: people name things in passing ("I know zebras roam in
-    Africa, but ...") that the answer need not hold. A question without names is answered:
+    Africa, but ...") that the answer need not hold; but a message that asks about its
+    first name itself (`_asks_about`: "Tell me about the Snarlwick Festival in Norway.") is
+    declined by it where no passage holds it, as the chat answered that one with Norway's
+    first sentence. A question without names is answered:
     its rare words miss paraphrasing passages too often (42% of real WoW questions whose
     wizard had the answer were declined that way; words no vocabulary knows, 7%).
 
@@ -496,7 +499,28 @@ def unsupported_question(message: str, passages, is_word=None, said=()) -> str |
         held = _name_stems(names)
         names += [w for w in unknown_words(asking, is_word) if metrics.stem(w) not in held]
     missing = missing_names(asking, passages, names)
-    return decline_reply(missing, asking) if names and len(missing) == len(names) else None
+    if names and len(missing) == len(names):
+        return decline_reply(missing, asking)
+    if names and missing[:1] == names[:1] and _asks_about(asking, names[0]):
+        return decline_reply(names[:1], asking)
+    return None
+
+
+# what opens a message that asks about what it names next: "Tell me about", "Have you heard
+# of", "What do you know about", "What is", "Who was"
+_ABOUT_FRAME = re.compile(
+    r"^\W*(?:(?:can|could|would)\s+you\s+(?:please\s+)?)?(?:tell\s+me\s+(?:more\s+|something\s+|a\s+bit\s+)?about"
+    r"|have\s+you\s+(?:ever\s+)?heard\s+(?:of|about)|what\s+do\s+you\s+know\s+about"
+    r"|do\s+you\s+know\s+(?:anything\s+|much\s+)?about|(?:what|who)\s+(?:is|was|are|were))"
+    r"\s+(?:the\s+|a\s+|an\s+)?", re.IGNORECASE)
+
+
+def _asks_about(asking: str, name: str) -> bool:
+    """Whether `asking` asks about `name` itself: the name comes right after a frame that
+    asks about what follows (`_ABOUT_FRAME`): "Tell me about the Snarlwick Festival in
+    Norway." asks about the festival, not Norway, though it names both."""
+    frame = _ABOUT_FRAME.match(asking or "")
+    return bool(frame) and asking[frame.end():].lower().startswith(name.lower())
 
 
 def unheld_subject(message: str, passages) -> str | None:
@@ -535,7 +559,7 @@ def unanswered_number(message: str, passages) -> str | None:
     # event ("When did he die?" is not answered by a year he founded a company in)
     # "How long ...?" asks for a length or a time: "How long was he organist of the cathedral?"
     kinds = (kind, "duration") if kind == "measure" and _HOW_LONG.search(asking) else (kind,)
-    if any(passage_answers(k, sentence, asking) and holds_the_event(sentence, asking)
+    if any(passage_answers(k, sentence, asking) and holds_the_event(sentence, asking, [title])
            for title, text in passages for sentence in metrics.passage_sentences(f"{title} {text}") for k in kinds):
         return None
     return decline_reply([])
@@ -1374,7 +1398,7 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
 
     if not asks_for_fact(message or "") or asked_number(message) is not None or _ASKS_POLITELY.search(message):
         return False
-    if not metrics.declines(reply or "") and not holds_the_event(reply, message):
+    if not metrics.declines(reply or "") and not holds_the_event(reply, message, [*said, *(t for t, _ in passages)]):
         return True  # "How did she die?" -> "... she was a descendant of its founder Ptolemy I"
     sources = [(title, text) for title, text in passages if metrics.reads_out(reply, text)]
     titles = " ".join(title for title, _ in sources)

@@ -823,7 +823,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
                         or names_no_one(untitled, message, [knowledge_text(pool)])
                         or gives_no_number(instead, message) or gives_no_reason(instead, message)
                         or tells_not_how_died(instead, message)
-                        or leaves_out_superlative(instead, message) or not holds_the_event(instead, message)
+                        or leaves_out_superlative(instead, message) or not holds_the_event(instead, message, turns)
                         or another_subject(instead, message, turns, pool)
                         or tells_another_event(untitled, message, turns) or tells_another_deed(untitled, message)
                         or first_failed(retaken(pool), untitled))
@@ -883,7 +883,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             # the dialogue holds: "When?" after "Alexander Fleming: He shared ..." is his
             dialogue = "\n".join(said)
             titled = [s for title, text in asked if topic_share(dialogue, title) == 1.0
-                      for s in passage_sentences(text) if gives(s) and holds_the_event(s, message)]
+                      for s in passage_sentences(text) if gives(s) and holds_the_event(s, message, said)]
             found = answering_sentences(message, conversation_names(message, turns), asked) + titled
             candidates = [s for s in dict.fromkeys(found) if s not in self._replies]
         else:

@@ -545,15 +545,28 @@ _AFTER_THE_EVENT = re.compile(r"\b(?:after|before|until|since|following|upon|at 
                               r"(?:death|birth)\b", re.IGNORECASE)
 
 
-def holds_the_event(text: str, message: str) -> bool:
+def holds_the_event(text: str, message: str, subjects: Sequence[str] = ()) -> bool:
     """Whether `text` speaks of the life event (a death, a birth) that `message` asks the
     date or age of, where it asks of one: "When did he die?" of Alexander Graham Bell is
     not answered by "He also co-founded ... AT&T in 1885.", nor "When was he born?" by a
     sentence about a "natural-born citizen", nor "How did she die?" by "After her death,
-    Egypt became a province ...". True where it asks of none."""
+    Egypt became a province ...", nor "When did she die?" of Marie Curie by "... the fifth
+    anniversary of Alfred Nobel's death." (`_ANOTHER_S_EVENT`, unless the question or one
+    of the `subjects`, the texts that say whom the dialogue is about, names him). True
+    where it asks of none."""
     if _ASKS_HOW.match(message or ""):
         text = _AFTER_THE_EVENT.sub(" ", text or "")  # "After her death, Egypt became ..." tells not how
-    return all(answered.search(text or "") for asked, answered in _LIFE_EVENTS if asked.search(message or ""))
+    named = " ".join([message or "", *subjects]).lower()
+    text = _ANOTHER_S_EVENT.sub(lambda m: m.group(0) if (m.group(1) or m.group(2)).lower() in named else " ", text or "")
+    return all(answered.search(text) for asked, answered in _LIFE_EVENTS if asked.search(message or ""))
+
+
+# a death or birth of someone the question does not name: "Alfred Nobel's death" does not
+# answer "When did she die?" of Marie Curie, nor "her husband's death" either
+_ANOTHER_S_EVENT = re.compile(
+    r"\b((?:[A-Z][\w.-]*\s+)*[A-Z][\w.-]*|(?:his|her|their|its)\s+(?:father|mother|husband|wife|son|daughter"
+    r"|brother|sister|parents|son-in-law|friend|teacher|predecessor|successor))['’]s?\s+(?:death|birth)\b"
+    r"|\b(?:death|birth)\s+of\s+((?:his|her|their)\s+[a-z]+|(?:[A-Z][\w.-]*\s+)*[A-Z][\w.-]*)")
 
 
 # "When was that?", "When did that happen?": when the event the last reply told happened
@@ -593,7 +606,7 @@ def unheld_number(reply: str, message: str, passages) -> bool:
         return False
     thing = _asked_thing(kind, message)
     given = _answer_numbers(kind, thing, reply or "")
-    if given and not holds_the_event(reply, message):
+    if given and not holds_the_event(reply, message, [title for title, _ in passages]):
         return True  # a year of another event: "When did he die?" -> "... founded in 1885."
     if not given and kind == "measure":
         # a measure of another dimension: "How hot does it get?" -> "With an area of 9,200,000
@@ -695,7 +708,7 @@ def answering_sentences(message: str, names: Sequence[str], passages: Sequence[T
     # Wall fall?" by "... before the fall of the Berlin Wall in November 1989."
     mentioned = list(names) + sorted(asked_verbs(message) - set(names))
     answering = [(title, [s for s in passage_sentences(text)
-                          if _answer_numbers(kind, thing, s) and holds_the_event(s, message)])
+                          if _answer_numbers(kind, thing, s) and holds_the_event(s, message, [title, *names])])
                  for title, text in passages]
     about = [(title, sentences) for title, sentences in answering if is_about(names, title)]
     if about:

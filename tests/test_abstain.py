@@ -797,11 +797,33 @@ def test_where_something_comes_from_is_where_it_is_native():
 def test_a_message_whose_first_name_no_passage_holds_is_declined_by_that_name():
     oslo = [("Oslo", "Oslo is the capital and most populous city of Norway.")]
     asked = "Tell me about the Glimmerfen Bridge in Oslo."  # no such bridge
-    assert abstain.unsupported_question(asked, oslo) is None  # Oslo is held: answered, and then checked
+    # though Oslo is held, what it asks about is the bridge: declined before generating (a
+    # reply about Norway passed the checks: "Tell me about the Snarlwick Festival in Norway.")
+    assert abstain.unsupported_question(asked, oslo) == "I'm sorry, I don't know anything about the Glimmerfen Bridge."
+    assert abstain.unsupported_question("Have you heard of the Glimmerfen Bridge in Oslo?", oslo) is not None
+    assert abstain.unsupported_question("Is the Glimmerfen Bridge in Oslo?", oslo) is None  # not asked about first
+    assert abstain.unsupported_question("Tell me about Oslo and its bridges.", oslo) is None
     assert abstain.unheld_subject(asked, oslo) == "I'm sorry, I don't know anything about the Glimmerfen Bridge."
     assert abstain.unheld_subject("Tell me about Oslo's bridges.", oslo) is None
     assert abstain.unheld_subject("I went to Stavanger. Tell me about Oslo.", oslo) is None  # said, not asked
     assert abstain.unheld_subject("What is a fjord?", oslo) is None  # names nothing
+
+
+def test_a_death_is_the_subject_s_not_another_s():
+    from rag_dialogue.grounded_numbers import answering_sentences, holds_the_event
+
+    nobel = "The prizes were first awarded in 1901, marking the fifth anniversary of Alfred Nobel's death."
+    assert not holds_the_event(nobel, "When did she die?")
+    assert holds_the_event(nobel, "When did Alfred Nobel die?")
+    assert holds_the_event("Marie Curie's death in 1934 was caused by radiation.", "When did she die?",
+                           ["Who was Marie Curie?"])
+    assert not holds_the_event("After the death of her husband in 1906, she took his post.", "When did she die?")
+    assert holds_the_event("Her death in 1934 was caused by radiation.", "When did she die?")
+    said = ["Who was Marie Curie?", "She was a Polish and naturalised-French physicist and chemist."]
+    passages = [("Nobel Prize", nobel)]
+    assert answering_sentences("When did she die?", ["Marie Curie"], passages) == []
+    assert abstain.unanswered_number("When did she die?", passages) == "I'm sorry, I don't know that."
+    assert abstain.misses_the_question(nobel, "How did she die?", passages, said)
 
 
 def test_where_is_answered_only_by_a_sentence_that_names_a_place():
