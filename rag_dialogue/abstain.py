@@ -607,6 +607,12 @@ _WHO_VERB = re.compile(r"^\s*who\s+([a-z]+)\b", re.IGNORECASE)
 _BY_SOMEONE = re.compile(r"\b([\w'’-]+)\s+by\s+(?:[\w'’-]+\s+){0,3}?[A-Z][\w'’.-]*\s+[A-Z]")
 
 
+# deeds of making a work, which "a novel by Jane Austen" tells (stems): not "illustrated",
+# "translated" or "published", which another may have done
+_MAKING = frozenset("write wrote written compos paint direct creat make made design author sing sang sung draw drew "
+                    "sculpt film record produc built build invent".split())
+
+
 def _work_by_someone(sentence: str) -> bool:
     """Whether `sentence` names who made a work after "by" and a noun, not a verb: "a
     novel by Jane Austen" (who wrote it), not "a tragedy written by William Shakespeare",
@@ -940,7 +946,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         # "Who wrote Pride and Prejudice?" is answered by "... a novel by English author
         # Jane Austen": a sentence that names who did it after "by" holds the deed asked
         deed = _WHO_VERB.match(question)
-        deed = {metrics.stem(deed.group(1).lower())} & asked if deed else set()
+        deed = {metrics.stem(deed.group(1).lower())} & asked & _MAKING if deed else set()
         kept = [(pair, held) for pair, held in zip(fresh, stems)
                 if len(asked - _held_stems(asked, held | (deed if _work_by_someone(pair[1]) else set()))) <= spare]
         fresh, stems = [pair for pair, _ in kept], [held for _, held in kept]
@@ -1340,6 +1346,21 @@ def tells_another_deed(reply: str, message: str) -> bool:
     held = set(_stems(reply))
     told = held | {_VERB_FORMS.get(h, h) for h in held}
     return not (_held_stems({deed}, held) or told & asked) and any(told & family for family in _DEEDS)
+
+
+def echoes_the_question(reply: str, message: str, passages) -> list[str] | None:
+    """The words of a yes-no question about the world (not the listener: "Do you like
+    it?") that `reply` says back and no passage ((title, text) pairs) holds, by stem: a
+    question is no fact said. Asked "Do they ever sleep?" of bees, with passages on their
+    colonies, the chat said "Some species of bees are known to sleep, including honey bees,
+    ...": the measure of support counts the question's "sleep" as the dialogue's. None
+    where there is none."""
+    asking = _asking(message or "")
+    if not (asking and _ASKS_YES_NO.match(asking)) or asks_the_listener(asking) or metrics.declines(reply or ""):
+        return None
+    held = {stem for title, text in passages for stem in _stems(f"{title} {text}")}
+    said_back = set(_stems(asking)) & set(_stems(reply or ""))
+    return sorted(word for word in said_back if not _held_stems({word}, held)) or None
 
 
 def misses_the_question(reply: str, message: str, passages, said=()) -> bool:

@@ -121,6 +121,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
         self._line_break_masks = None  # line-break tokens, which end a reply, on first use
         self._replies: List[str] = []
         self._used_passages: List[str] = []
+        self._answered: List[tuple] = []  # (its first source's title, reply) for each reply of a chat
+        self._saying_again: Optional[str] = None  # an earlier reply said again on purpose (_answered_before)
         # after the weights are loaded (ParlAI loads them after build_model); copies share the model
         self.int8_layers = 0
         if opt.get("int8_inference") and shared is None and self._generates_only():
@@ -134,7 +136,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
 
     def reset(self):
         super().reset()
-        self._replies, self._used_passages = [], []
+        self._replies, self._used_passages, self._answered = [], [], []
 
     def observe(self, observation):
         # in a chat, a question typed without its "?" is read as one (abstain.as_typed_question)
@@ -499,6 +501,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         self.model.eval()
         output = self._decline_before_generating(batch)
         generated = output is None
+        self._saying_again = None
         if generated:
             passages = getattr(batch.rag_input, "passages", None) if hasattr(batch, "rag_input") else None
             # a reply that may be replaced by its passage's sentence is shown when checked
@@ -733,7 +736,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return says_nothing_new(reply, message, self._replies)
 
         text = output["text"][0]
-        if stale(text) and not metrics.declines(text):
+        if stale(text) and not metrics.declines(text) and text != self._saying_again:
             retrieval = self.model.last_retrieval[0]
             # the reply's likeliest sources: the passages that share most of its words, else
             # the passage the retriever ranked first
@@ -751,8 +754,13 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 turns = self._turns(batch.observations[0])
                 output["text"][0] = (passage_reply(self.model.last_retrieval[0].pairs(), self._replies + turns, message)
                                      or (NOTHING_MORE if self._replies else decline_reply([])))
-        self._replies.append(output["text"][0])
-        self._used_passages.extend(self._sources(output["text"][0], self.model.last_retrieval[0]))
+        reply, retrieval = output["text"][0], self.model.last_retrieval[0]
+        sources = self._sources(reply, retrieval)
+        self._replies.append(reply)
+        self._used_passages.extend(sources)
+        titles = [p.title for p in retrieval.passages if p.text in sources[:1]]
+        if titles and not metrics.declines(reply):
+            self._answered.append((titles[0], reply))
         return output
 
     def _unless_unsupported(self, batch, output):
@@ -838,13 +846,26 @@ class RagDialogueAgent(TorchGeneratorAgent):
         instead = next((s for s in (make() for make in stand_ins) if s and answers(s)), None)
         listener = asks_the_listener(turns[-1])
         if not instead and "?" in turns[-1] and not listener:
-            instead = self._further_stand_in(batch, passages, turns, answers)
+            instead = self._further_stand_in(batch, passages, turns, answers) or self._answered_before(turns, answers)
         if not instead and ("?" in turns[-1] or listener):
             # no passage sentence holds what it asks: say so
             instead = OF_ITSELF if listener else decline_reply([])
         if instead:
             output["text"][0] = instead
         return output
+
+    def _answered_before(self, turns, answers) -> Optional[str]:
+        """An earlier reply of this chat that answers the question (`abstain.passage_reply`
+        over the replies, each titled by the passage it came from, and `answers`, judged
+        beside them), said again rather than declined: "Who wrote it?", after "Pride and
+        Prejudice is a novel by English author Jane Austen.", was declined, as the one
+        passage that says so had been said."""
+        from rag_dialogue.abstain import passage_reply
+
+        asked = [turn for turn in turns if turn not in self._replies]  # what the speaker said
+        again = passage_reply(self._answered, asked[:-1], turns[-1])
+        self._saying_again = again if again and answers(again, self._answered) else None
+        return self._saying_again
 
     def _further_stand_in(self, batch, passages, turns, answers) -> Optional[str]:
         """For a question whose reply was taken back and whose own passages hold no sentence

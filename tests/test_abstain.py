@@ -765,6 +765,7 @@ def test_a_question_that_names_nothing_asks_of_the_topic_a_passage_of_it_answers
 def test_a_work_by_someone_answers_who_made_it():
     novel = [("Pride and Prejudice", "Pride and Prejudice is a novel by English author Jane Austen.")]
     assert abstain.passage_reply(novel, [], "Who wrote Pride and Prejudice?") == novel[0][1]
+    assert abstain.passage_reply(novel, [], "Who illustrated Pride and Prejudice?") is None  # another may have
     series = [("Harry Potter", "Harry Potter is a series of novels written by British author J. K. Rowling.")]
     assert abstain.passage_reply(series, [], "Who is the author of Harry Potter?") == series[0][1]
     assert abstain.passage_reply(series, [], "Who is the publisher of Harry Potter?") is None
@@ -979,3 +980,20 @@ def test_a_superlative_asked_is_not_answered_by_one_ranked():
     kili = [("Mount Kilimanjaro", "It is the highest mountain in Africa.")]
     assert not abstain.misses_the_question(kili[0][1], "what's the tallest mountain in africa?", kili)
     assert not abstain.misses_the_question(kenya[0][1], "Is it the second highest mountain in Africa?", kenya)
+
+
+def test_a_yes_no_question_s_words_said_back_are_no_passage_s():
+    bees = [("Bee", "Some species – including honey bees, bumblebees, and stingless bees – are social insects "
+                    "living in colonies, whereas over 90% of bee species are solitary."),
+            ("Honey", "Honey is made and stored to nourish bee colonies.")]
+    made_up = ("Some species of bees are known to sleep, including honey bees, which are social insects living in "
+               "colonies.")
+    assert abstain.echoes_the_question(made_up, "Do they ever sleep?", bees) == ["sleep"]
+    assert abstain.echoes_the_question("Yes, honey bees live in colonies.", "Do they live in colonies?", bees) is None
+    assert abstain.echoes_the_question("I love honey too.", "Do you like honey?", bees) is None  # asks the listener
+    assert abstain.echoes_the_question(made_up, "What do bees do at night?", bees) is None  # not yes-no
+    # the chat's reply, which every other check let through
+    from rag_dialogue import reply_checks
+    turns = ["What do bees eat?", "Bees are winged insects with over 20,000 known species.", "Do they ever sleep?"]
+    assert [name for name, fails in reply_checks.checks(bees, turns, turns[:-1]) if fails(made_up)] == \
+        ["echoes_the_question"]

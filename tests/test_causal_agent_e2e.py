@@ -643,6 +643,44 @@ def test_a_question_its_passages_do_not_answer_is_answered_from_further_down(tra
     assert ask() == (decline_reply([]), ["Penicillin", "Penicillin"])
 
 
+def test_an_answer_given_before_is_said_again_not_declined(trained_causal, tiny_index, monkeypatch):
+    """"Who wrote it?", after the chat had said "Pride and Prejudice is a novel by English
+    author Jane Austen.", was declined: that passage was passed over as said, and none of
+    the others names the author. The earlier reply answers, and is said again."""
+    import io
+
+    import torch
+
+    from rag_dialogue import chat
+    from rag_dialogue.abstain import decline_reply
+    from rag_dialogue.model import Retrieval
+    from rag_dialogue.retrieval.passages import Passage
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    novel = Passage("p0", "Pride and Prejudice", "Pride and Prejudice is a novel by English author Jane Austen.")
+    published = Passage("p1", "Pride and Prejudice", "It became the second novel to see print in 1813.")
+    ranked = {"passages": [novel, published]}
+
+    def retrieve(*args, k=None, **kwargs):
+        found = ranked["passages"]
+        return [Retrieval(found, [10.0 - i for i in range(len(found))])], torch.tensor([[10.0 - i for i in
+                                                                                          range(len(found))]])
+
+    monkeypatch.setattr(agent.model, "retrieve", retrieve)
+    said = {"text": novel.text}
+    agent._with_the_number_asked = lambda batch, output: {**output, "text": [said["text"]]}
+    opening = "I just finished reading Pride and Prejudice."
+    (_, reply, *_), = chat.converse(agent, iter([opening]), out=io.StringIO())
+    assert reply == novel.text
+    ranked["passages"] = [published]  # the sentence said is passed over
+    said["text"] = "It was written by Charlotte Brontë."  # made up
+    turns = list(chat.converse(agent, iter(["Who wrote it?"]), out=io.StringIO()))
+    assert turns[-1][1] == novel.text
+    # a question no reply answered is declined as before
+    turns = list(chat.converse(agent, iter(["Who illustrated it?"]), out=io.StringIO()))
+    assert turns[-1][1] == decline_reply([])
+
+
 def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_index, monkeypatch):
     """Asked again for a number a reply of the chat gave, whose passage is now passed over
     as said, the chat says it again, not that it does not know; where no sentence of its
