@@ -1228,6 +1228,11 @@ _ASKS_POLITELY = re.compile(r"\b(?:do|did|does)\s+(?:you|u)\s+(?:\w+\s+)?(?:know
 _ANSWER_WORD = re.compile(r"^\W*(?:yes|yeah|yep|yup|no|nope|not really|sure|of course)\b", re.IGNORECASE)
 
 
+# the share of a reply's words its sentence holds when the reply reads it out with a few
+# words left out ("I know that bees are winged insects ..."), not in words of its own
+_NEARLY_READ_OUT = 0.9
+
+
 def _paraphrased(reply: str, passages, share: float = 0.6) -> tuple | None:
     """The (title, sentence) of `passages` whose words (by stem) hold most of `reply`'s, at
     least `share` of its four or more content words: the sentence it says in other words.
@@ -1371,7 +1376,9 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
       asked (by stem; the read-out passage's title counts, as "It feeds mainly on snails"
       speaks of its glassfin eel), or, to "What ...?" or a yes-no question, none of what it
       asks of its subject (the words beyond the title and the names asked about: "What did
-      the Romans eat?" -> Roman mythology's "... the body of myths of ancient Rome ..."). Asked "What was the biggest one?" about dinosaurs, the
+      the Romans eat?" -> Roman mythology's "... the body of myths of ancient Rome ...";
+      read out with words left out too: "What do bees eat?" -> "I know that bees are
+      winged insects ..."). Asked "What was the biggest one?" about dinosaurs, the
       chat read out "They became the dominant terrestrial vertebrates ..."; "whats ur
       favorite movie" got "Ur was a major Sumerian city-state ...";
     - it reads one out while the sentence the chat would answer with instead
@@ -1459,6 +1466,14 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
         if source is None:
             return False
         held = _held_stems(asked, set(_stems(" ".join(source))))
+        # to "What ...?", one that says none of what it asks of its subject, as a read-out
+        # above: "What do bees eat?" -> "I know that bees are winged insects that form a
+        # monophyletic clade ..." (the passage's sentence with a few words left out)
+        asked_of = asked - set(_stems(source[0])) - _name_stems(named_terms(message))
+        if (asked_of and _paraphrased(reply, passages, share=_NEARLY_READ_OUT) == source
+                and not _held_stems(asked_of, set(_stems(f"{source[1]} {reply}"))) and _ASKS_WHAT.match(asking)
+                and not listener and not any(_held_stems(asked, set(_stems(turn))) == asked for turn in said)):
+            return True
         # ... and one that keeps its sentence's words but what it asks ("drummers")
         verb = _WHO_VERB.match(asking)
         kept = _held_stems(asked, set(_stems(f"{source[0]} {reply}")))

@@ -997,3 +997,15 @@ def test_a_yes_no_question_s_words_said_back_are_no_passage_s():
     turns = ["What do bees eat?", "Bees are winged insects with over 20,000 known species.", "Do they ever sleep?"]
     assert [name for name, fails in reply_checks.checks(bees, turns, turns[:-1]) if fails(made_up)] == \
         ["echoes_the_question"]
+
+
+def test_a_sentence_said_with_words_left_out_misses_what_is_asked_of_its_subject():
+    bees = [("Bee", "Bees are winged insects that form a monophyletic clade Anthophila within the superfamily "
+                    "Apoidea of the order Hymenoptera, with over 20,000 known species in seven recognized families."),
+            ("Bee", "Bees feed on nectar and pollen.")]
+    shortened = ("I know that bees are winged insects that form a monophyletic clade Anthophila within the order "
+                 "Hymenoptera, with over 20,000 known species in seven recognized families.")
+    assert abstain.misses_the_question(shortened, "What do bees eat?", bees)
+    assert not abstain.misses_the_question("Bees feed on nectar and pollen, which they collect from flowers.",
+                                           "What do bees eat?", bees)
+    assert not abstain.misses_the_question(shortened, "What are bees?", bees)  # what they are is what it says
