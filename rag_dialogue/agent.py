@@ -862,8 +862,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
         passage that says so had been said."""
         from rag_dialogue.abstain import passage_reply
 
-        asked = [turn for turn in turns if turn not in self._replies]  # what the speaker said
-        again = passage_reply(self._answered, asked[:-1], turns[-1])
+        # what the speaker said, and the replies' sources, which the dialogue spoke of
+        # (a follow-up, "When?" after "Who climbed it first?", keeps to those)
+        asked = [turn for turn in turns[:-1] if turn not in self._replies] + [title for title, _ in self._answered]
+        again = passage_reply(self._answered, asked, turns[-1])
         self._saying_again = again if again and answers(again, self._answered) else None
         return self._saying_again
 

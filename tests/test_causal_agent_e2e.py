@@ -679,6 +679,20 @@ def test_an_answer_given_before_is_said_again_not_declined(trained_causal, tiny_
     # a question no reply answered is declined as before
     turns = list(chat.converse(agent, iter(["Who illustrated it?"]), out=io.StringIO()))
     assert turns[-1][1] == decline_reply([])
+    # "When?" after "Who climbed it first?" asks when it was first climbed, which a reply told
+    everest = Passage("p2", "Mount Everest", "Mount Everest is the highest mountain on Earth above sea level.")
+    hillary = Passage("p3", "Edmund Hillary", "On 29 May 1953, Edmund Hillary and Tenzing Norgay became the first "
+                      "climbers confirmed to have reached the summit of Mount Everest.")
+    height = Passage("p4", "Mount Everest", "Its height was most recently measured in 2020 as 8,848.86 m.")
+    said_by_turn = iter([everest.text, hillary.text, "It was first climbed in 1921."])
+    agent._with_the_number_asked = lambda batch, output: {**output, "text": [next(said_by_turn)]}
+    ranked["passages"] = [everest, hillary, height]
+    turns = []
+    for message, passages in (("Tell me about Mount Everest.", [everest, hillary, height]),
+                              ("Who climbed it first?", [hillary, height]), ("When?", [height])):
+        ranked["passages"] = passages
+        turns += list(chat.converse(agent, iter(["[DONE]"] * (not turns) + [message]), out=io.StringIO()))
+    assert [reply for _, reply, *_ in turns][-2:] == [hillary.text, hillary.text]
 
 
 def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_index, monkeypatch):
