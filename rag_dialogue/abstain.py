@@ -1259,6 +1259,28 @@ _GIVES_REASON = re.compile(r"\b(?:contribut\w*\s+(?:\w+\s+)?to|results?\s+(?:fro
                            r"|keep|allow|help|find|reach))\b", re.IGNORECASE)
 
 
+# a phrase of place: a preposition of place, or a word that tells where ("native to",
+# "located", "endemic", "found"), then a word: "in the chloroplasts", "formed in Liverpool"
+_GIVES_PLACE = re.compile(r"\b(?:in|on|at|near|along|off|across|throughout|inside|within|from|between|around|beneath"
+                          r"|under|above|below|north|south|east|west|nativ\w*|locat\w*|situat\w*|endemic|found"
+                          r"|lies|lived?|borders?|where)\s+\w", re.IGNORECASE)
+
+
+def gives_no_place(reply: str, message: str) -> bool:
+    """Whether `reply`, to a question that asks where of the world (not of the listener:
+    "Where do you live?"), says no place at all (`_GIVES_PLACE`; a reply of four words or
+    fewer may be the place alone) and does not decline:
+    "Where were they from?" of the Beatles -> "The Beatles were comprised of John Lennon,
+    Paul McCartney, George Harrison, and Ringo Starr."; "Where does it happen?" of
+    photosynthesis -> "The term photosynthesis usually refers to the process of releasing
+    oxygen as a byproduct of water splitting." """
+    asking = _asking(message or "")
+    if not (asking and _ASKS_WHERE.match(asking)) or asks_the_listener(asking) or metrics.declines(reply or ""):
+        return False
+    # a short answer may be the place alone: "Ancient India." (a WoW wizard's)
+    return len((reply or "").split()) > 4 and not _GIVES_PLACE.search(reply or "")
+
+
 def gives_a_reason(sentence: str) -> bool:
     """Whether `sentence` gives a cause or a reason (`metrics` causes, `_GIVES_REASON`):
     "... appear blue because of an optical effect known as Rayleigh scattering", "Increasing

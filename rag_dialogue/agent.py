@@ -787,8 +787,8 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return output
         from rag_dialogue import metrics
         from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, completed_when, decline_reply,
-                                          gives_no_reason, leaves_out_superlative, names_no_one, passage_reply,
-                                          tells_another_deed, tells_not_how_died, unheld_subject)
+                                          gives_no_place, gives_no_reason, leaves_out_superlative, names_no_one,
+                                          passage_reply, tells_another_deed, tells_not_how_died, unheld_subject)
         from rag_dialogue.grounded_numbers import (counts_another_whole, gives_no_number, holds_the_event,
                                                    tells_another_event)
         from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, checks, first_failed, joining_checks, knowledge_text
@@ -830,6 +830,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return not (counts_another_whole(instead, message)
                         or names_no_one(untitled, message, [knowledge_text(pool)])
                         or gives_no_number(instead, message) or gives_no_reason(instead, message)
+                        or gives_no_place(instead, message)
                         or tells_not_how_died(instead, message)
                         or leaves_out_superlative(instead, message) or not holds_the_event(instead, message, turns)
                         or another_subject(instead, message, turns, pool)

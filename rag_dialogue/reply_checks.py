@@ -12,8 +12,8 @@ from typing import Callable, Optional, Sequence, Tuple
 
 from rag_dialogue import metrics
 from rag_dialogue.abstain import (another_subject, asks_for_fact, asks_the_listener, echoes_the_question,
-                                  gives_no_reason, misses_the_question, names_no_one, tells_another_deed,
-                                  tells_not_how_died)
+                                  gives_no_place, gives_no_reason, misses_the_question, names_no_one,
+                                  tells_another_deed, tells_not_how_died)
 from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, tells_another_event, unheld_number
 
 # how far a chat reply may go beyond its passages' words (`metrics.is_hallucinated`'s threshold)
@@ -66,6 +66,7 @@ def joining_checks(passages, turns: Sequence[str], said: Sequence[str] = ()) -> 
         _check(unheld_number, message, passages),
         _check(gives_no_number, message),
         _check(gives_no_reason, message),
+        _check(gives_no_place, message),
         _check(tells_not_how_died, message),
         _check(tells_another_event, message, turns),
         _check(tells_another_deed, message),

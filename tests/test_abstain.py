@@ -1009,3 +1009,17 @@ def test_a_sentence_said_with_words_left_out_misses_what_is_asked_of_its_subject
     assert not abstain.misses_the_question("Bees feed on nectar and pollen, which they collect from flowers.",
                                            "What do bees eat?", bees)
     assert not abstain.misses_the_question(shortened, "What are bees?", bees)  # what they are is what it says
+
+
+def test_where_is_not_answered_by_a_reply_that_says_no_place():
+    members = "The Beatles were comprised of John Lennon, Paul McCartney, George Harrison, and Ringo Starr."
+    assert abstain.gives_no_place(members, "Where were they from?")
+    assert not abstain.gives_no_place("The Beatles were an English rock band formed in Liverpool in 1960.",
+                                      "Where were they from?")
+    assert not abstain.gives_no_place("It happens in the chloroplasts of plant cells.", "Where does it happen?")
+    assert not abstain.gives_no_place("Ancient India.", "Where did chess begin?")  # the place alone
+    assert not abstain.gives_no_place("I'm sorry, I don't know that.", "Where were they from?")
+    assert not abstain.gives_no_place(members, "Who were they?")
+    from rag_dialogue import reply_checks
+    passages = [("The Beatles", "The band comprised John Lennon, Paul McCartney, George Harrison and Ringo Starr.")]
+    assert reply_checks.fault(members, passages, ["I love the Beatles.", "Where were they from?"]) is not None
