@@ -1263,7 +1263,12 @@ _GIVES_REASON = re.compile(r"\b(?:contribut\w*\s+(?:\w+\s+)?to|results?\s+(?:fro
 # "located", "endemic", "found"), then a word: "in the chloroplasts", "formed in Liverpool"
 _GIVES_PLACE = re.compile(r"\b(?:in|on|at|near|along|off|across|throughout|inside|within|from|between|around|beneath"
                           r"|under|above|below|north|south|east|west|nativ\w*|locat\w*|situat\w*|endemic|found"
-                          r"|lies|lived?|borders?|where)\s+\w", re.IGNORECASE)
+                          r"|lies|lived?|borders?|where)\s+(?:the\s+)?"
+                          # not a time: "in September 1969", "in 1962", "in the early 1960s", "in fact"
+                          r"(?!(?:january|february|march|april|may|june|july|august|september|october|november"
+                          r"|december|spring|summer|autumn|fall|winter|early|late|mid|middle|past|future|time|times"
+                          r"|years?|decades?|centur\w+|order|addition|fact|particular|general|total)\b|\d)\w",
+                          re.IGNORECASE)
 
 
 def gives_no_place(reply: str, message: str) -> bool:

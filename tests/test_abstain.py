@@ -1023,3 +1023,7 @@ def test_where_is_not_answered_by_a_reply_that_says_no_place():
     from rag_dialogue import reply_checks
     passages = [("The Beatles", "The band comprised John Lennon, Paul McCartney, George Harrison and Ringo Starr.")]
     assert reply_checks.fault(members, passages, ["I love the Beatles.", "Where were they from?"]) is not None
+    # a time is no place: "in September 1969"
+    assert abstain.gives_no_place("Although in September 1969 John Lennon privately informed the other Beatles that "
+                                  "he was leaving the group, there was no public acknowledgement until 10 April 1970.",
+                                  "Where were they from?")
