@@ -1395,6 +1395,28 @@ def echoes_the_question(reply: str, message: str, passages) -> list[str] | None:
     return sorted(word for word in said_back if not _held_stems({word}, held)) or None
 
 
+_YES_OR_NO = re.compile(r"^\W*(?:yes|yeah|yep|yup|no|nope|not really)\b", re.IGNORECASE)
+# a request put as a question ("Can you tell me about it?"), which "Sure!" answers
+_REQUEST = re.compile(r"^\W*(?:can|could|would|will)\s+(?:you|u)\b", re.IGNORECASE)
+
+
+def unsupported_answer_word(reply: str, message: str, passages) -> bool:
+    """Whether `reply` answers a yes-no question about the world with "Yes" or "No" and
+    then says none of what the question asks of its subject (its words beyond the
+    passages' titles and the names it asks about, by stem), nor does any passage: the "Yes"
+    rests on nothing. Asked "Can they fly?" of penguins, "flightless" in the first passage,
+    the chat said "Yes, highly adapted for life in the ocean water, penguins have
+    countershaded dark and white plumage and flippers for swimming." """
+    asking = _asking(message or "")
+    if not (asking and _ASKS_YES_NO.match(asking) and _YES_OR_NO.match(reply or "")) or asks_the_listener(asking) \
+            or _REQUEST.match(asking):
+        return False
+    titles = {stem for title, _ in passages for stem in _stems(title)}
+    asked_of = set(_stems(asking)) - titles - _name_stems(named_terms(asking))
+    held = {stem for title, text in passages for stem in _stems(text)} | set(_stems(reply))
+    return bool(asked_of) and not _held_stems(asked_of, held)
+
+
 def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     """True when `reply` does not answer the question `message` (`asks_for_fact`), though
     its passages ((title, text) pairs) may hold every word of it:

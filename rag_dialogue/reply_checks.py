@@ -13,7 +13,7 @@ from typing import Callable, Optional, Sequence, Tuple
 from rag_dialogue import metrics
 from rag_dialogue.abstain import (another_subject, asks_for_fact, asks_the_listener, echoes_the_question,
                                   gives_no_place, gives_no_reason, misses_the_question, names_no_one,
-                                  tells_another_deed, tells_not_how_died)
+                                  tells_another_deed, tells_not_how_died, unsupported_answer_word)
 from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, tells_another_event, unheld_number
 
 # how far a chat reply may go beyond its passages' words (`metrics.is_hallucinated`'s threshold)
@@ -62,6 +62,7 @@ def joining_checks(passages, turns: Sequence[str], said: Sequence[str] = ()) -> 
         _check(names_no_one, message, [knowledge_text(passages)]),
         _check(misses_the_question, message, passages, list(said)),
         _check(echoes_the_question, message, passages),
+        _check(unsupported_answer_word, message, passages),
         _check(counts_another_whole, message),
         _check(unheld_number, message, passages),
         _check(gives_no_number, message),

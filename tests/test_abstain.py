@@ -1027,3 +1027,18 @@ def test_where_is_not_answered_by_a_reply_that_says_no_place():
     assert abstain.gives_no_place("Although in September 1969 John Lennon privately informed the other Beatles that "
                                   "he was leaving the group, there was no public acknowledgement until 10 April 1970.",
                                   "Where were they from?")
+
+
+def test_a_yes_with_nothing_of_what_was_asked_behind_it_is_unsupported():
+    penguins = [("Penguin", "Penguins are a group of flightless semi-aquatic sea birds which live almost exclusively "
+                            "in the Southern Hemisphere."),
+                ("Penguin", "Highly adapted for life in the ocean water, penguins have countershaded dark and white "
+                            "plumage and flippers for swimming.")]
+    made_up = ("Yes, highly adapted for life in the ocean water, penguins have countershaded dark and white plumage "
+               "and flippers for swimming.")
+    assert abstain.unsupported_answer_word(made_up, "Can they fly?", penguins)
+    assert not abstain.unsupported_answer_word("Yes, they live almost exclusively in the Southern Hemisphere.",
+                                               "Do they live in the Southern Hemisphere?", penguins)
+    assert not abstain.unsupported_answer_word("Sure! Penguins are flightless sea birds.",
+                                               "Can you tell me about penguins?", penguins)  # a request
+    assert not abstain.unsupported_answer_word("Yes, I love them.", "Do you like penguins?", penguins)
