@@ -697,7 +697,11 @@ def another_subject(reply: str, message: str, said, passages) -> bool:
         return False
     from rag_dialogue.retrieval.query import topic_share
 
-    dialogue = "\n".join(said)
+    # the verb a follow-up asks with names no subject: "Can they fly?" of penguins is not
+    # about the insect Fly, whose passage the retriever found for "fly"
+    verbs = asked_verbs(message)
+    dialogue = "\n".join(" ".join(w for w in re.findall(r"\S+", turn) if w.strip("?!.,").lower() not in verbs)
+                          if turn == message else turn for turn in said)
     held, asked = metrics.content_stems(dialogue), metrics.content_stems(message)
     said_by_reply = metrics.content_stems(reply)
     beyond_the_message = said_by_reply - asked

@@ -1042,3 +1042,14 @@ def test_a_yes_with_nothing_of_what_was_asked_behind_it_is_unsupported():
     assert not abstain.unsupported_answer_word("Sure! Penguins are flightless sea birds.",
                                                "Can you tell me about penguins?", penguins)  # a request
     assert not abstain.unsupported_answer_word("Yes, I love them.", "Do you like penguins?", penguins)
+
+
+def test_a_follow_up_s_verb_names_no_subject():
+    passages = [("Penguin", "Penguins are a group of flightless semi-aquatic sea birds which live almost exclusively "
+                            "in the Southern Hemisphere."),
+                ("Fly", "A fly is an insect of the order Diptera, named for the single pair of wings.")]
+    turns = ["Do you know anything about penguins?", passages[0][1], "Can they fly?"]
+    assert abstain.another_subject(passages[1][1], "Can they fly?", turns, passages)
+    # a word of the message that is no verb still names its subject: "steak" of "Do you like steak?"
+    steak = [("Steak", "A steak is a meat generally sliced across the muscle fibers.")]
+    assert not abstain.another_subject(steak[0][1], "What is it?", ["Do you like steak?", "Yes.", "What is it?"], steak)
