@@ -217,6 +217,11 @@ def _stems(text: str) -> list:
     return stems + ["won"] * len(_WON.findall(text)) if "won" in (text or "").lower() else stems
 
 
+def _passage_stems(passages) -> set:
+    """The stems of the passages' ((title, text) pairs) titles and texts."""
+    return {stem for title, text in passages for stem in _stems(f"{title} {text}")}
+
+
 # endings that make a word of the same root ("invented" -> "inventor", "founded" -> "founder",
 # "discovered" -> "discovery": stems "discov", "discoveri")
 _DERIVED = ("er", "or", "ion", "ist", "ian", "al", "eri")
@@ -938,7 +943,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(question))))
     if asking and asking != message.strip():
         told = set(_stems(message)) - set(_stems(asking))
-        asked |= told & {stem for title, text in passages for stem in _stems(f"{title} {text}")}
+        asked |= told & _passage_stems(passages)
     if "?" in message and asked:
         # a question is answered only by a sentence that holds what it asks, all its words
         # but one of four or more: "What is the tallest mountain in the world?" is not
@@ -1394,7 +1399,7 @@ def echoes_the_question(reply: str, message: str, passages) -> list[str] | None:
     asking = _asking(message or "")
     if not (asking and _ASKS_YES_NO.match(asking)) or asks_the_listener(asking) or metrics.declines(reply or ""):
         return None
-    held = {stem for title, text in passages for stem in _stems(f"{title} {text}")}
+    held = _passage_stems(passages)
     said_back = set(_stems(asking)) & set(_stems(reply or ""))
     return sorted(word for word in said_back if not _held_stems({word}, held)) or None
 

@@ -748,7 +748,8 @@ def _holding_what_is_asked(found: List[Tuple[str, str]], message: str) -> List[s
 
     asked = content_stems(message)
     held = [len((asked & content_stems(s)) - content_stems(title)) for title, s in found]
-    return [s for (_, s), h in zip(found, held) if h == max(held)]
+    most = max(held)
+    return [s for (_, s), h in zip(found, held) if h == most]
 
 
 def number_check(message: str):
