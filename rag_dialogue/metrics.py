@@ -1895,8 +1895,9 @@ def is_degenerate(response: str, min_words: int = 3, written=()) -> bool:
     one content word said over and over (DOMINANT_WORD_COUNT times, DOMINANT_WORD_SHARE of
     them), a clause that says again only what the response said before it (`_says_again`),
     one whose every sentence restates its subject (`restates_subject`), a name joined to
-    itself ("the Cardigan and the Cardigan"), or a clause that another denies word for word
-    (`denies_itself`: "it is not a game, it's a game").
+    itself ("the Cardigan and the Cardigan"), a clause that another denies word for word
+    (`denies_itself`: "it is not a game, it's a game"), or a list that names an item twice
+    (`repeats_a_listed_item`).
 
     Words are lowercased without punctuation, articles kept: "Shaka Zulu, Shaka the Zulu" is
     a list of names, not a loop."""
@@ -1925,13 +1926,34 @@ def is_degenerate(response: str, min_words: int = 3, written=()) -> bool:
         return True
     if _one_word_dominates(response) or _says_again(response) or _SAME_NAME_JOINED.search(response or ""):
         return True
-    if denies_itself(response):
+    if denies_itself(response) or repeats_a_listed_item(response):
         return True
     renamed = _SAME_NAME_RENAMED.search(response or "")
     if renamed and not any(renamed.group(0) in text for text in written):
         return True
     sentences = [s for s in _SENTENCE_END.split((response or "").strip()) if s.strip()]
     return all(restates_subject(s) for s in sentences)
+
+
+_LIST_SEPARATOR = re.compile(r"\s*,\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+")
+
+
+def repeats_a_listed_item(response: str, min_items: int = 5) -> bool:
+    """Whether a sentence of `response` is a list and no more (`min_items` items or more,
+    each of four words at most, between commas, "and" and "or") that names its items again,
+    two of them or one thrice: "A ballet, a work, a choreography, a music, a dance, a
+    performance, a ballet, and a performance." (a chat reply to "I'm going to see a ballet
+    tonight."). Wizard of Wikipedia's valid-seen wizards and apprentices never do; "brown
+    and white, grey and white" names one twice."""
+    for sentence in _SENTENCE_END.split(response or ""):
+        items = [normalize(item) for item in _LIST_SEPARATOR.split(sentence.strip(" .!?"))]
+        items = [item for item in items if item]
+        if len(items) < min_items or any(len(item.split()) > 4 for item in items):
+            continue
+        named = [item for item in items if re.search(r"[a-z]", " ".join(content_words(item)))]
+        if len(named) - len(set(named)) >= 2:
+            return True
+    return False
 
 
 _CLAUSE_END = re.compile(r"(?<=[;!?])\s*|(?<=\.)(?!\d)\s*")  # not in "2.1" or "21.8"

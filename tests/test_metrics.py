@@ -360,6 +360,18 @@ def test_a_clause_that_another_denies_is_babble():
         assert not m.denies_itself(sentence) and not m.is_degenerate(sentence), sentence
 
 
+def test_a_list_that_names_its_items_again_is_babble():
+    # a chat reply to "I'm going to see a ballet tonight.", and the no-knowledge model's on a real WoW turn
+    ballet = "A ballet, a work, a choreography, a music, a dance, a performance, a ballet, and a performance."
+    assert m.repeats_a_listed_item(ballet) and m.is_degenerate(ballet)
+    assert m.repeats_a_listed_item("England, the land of the pig, England, the country, England")
+    for sentence in ("The can spotted, brown and white, grey and white, but they all have a warning stripe.",
+                     "I have planted several fruits trees, tomatoes, jalepenos, bell peppers, onions, and potatoes.",
+                     "Starting from F0, the sequence begins 0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144.",
+                     "Red, green, blue, yellow and red."):  # one said again
+        assert not m.repeats_a_listed_item(sentence), sentence
+
+
 def test_the_first_stem_leaves_the_random_state_alone():
     """NLTK's import draws from Python's random state; a resumed training run restores that
     state and must then draw the examples the uninterrupted run drew."""
