@@ -38,7 +38,7 @@ _NOT_NAME_WORDS = frozenset({"who", "whom", "whose", "what", "when", "where", "w
                              "hello", "hey", "thanks", "ok", "okay", "so", "and", "but", "also",
                              "really", "wow", "cool", "interesting", "nice", "great", "sure", "yes",
                              "no", "well", "oh", "i", "i'm", "im", "what's", "who's", "where's",
-                             "how's", "that's", "it's"})
+                             "how's", "that's", "it's", "let's", "let’s", "here's", "there's"})
 
 
 # a question word that opens a clause about someone: "When I was a child, ..." tells
@@ -262,6 +262,10 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             "win": ("victori", "victor", "triumph", "defeat", "champion"),
             # "Where does coffee come from?" -> "The genus "Coffea" is native to tropical Africa ..."
             "come": ("origin", "nativ", "deriv"),
+            # "Who gave it?" (the Statue of Liberty) -> "... a gift to the United States from the people of France"
+            "give": ("gift", "donat"),
+            # "What is she known for?" -> "Lovelace is often considered the first computer programmer."
+            "know": ("consid", "regard", "famou", "renown", "celebr"),
             "1st": ("origin",),  # "first": "Where was tea first grown?" -> "Tea originated in ..."
             "across": ("cross",),  # "the ferry across Lake Merrowin" -> "A ferry crosses it"
             "mountain": ("mount",)}  # "Mount Sarrow"
@@ -356,6 +360,15 @@ def names_mentioned(names: list[str], title: str, text: str) -> int:
     known as football or soccer, is a team sport ... of eleven players"."""
     runs = (_stems(title), _stems(text))
     return sum(_holds(name, runs) for name in names)
+
+
+def writes_the_title(dialogue: str, title: str) -> bool:
+    """Whether `dialogue` writes every word of `title` (a parenthesis left out, any case), as
+    it is or with a plural ending: not "August" in "Frédéric Auguste Bartholdi", whose stems
+    are the same."""
+    written = set(re.findall(r"[\w'’-]+", (dialogue or "").lower()))
+    words = re.findall(r"[\w'’-]+", _PARENTHESIS.sub("", title or "").lower())
+    return bool(words) and all(w in written or f"{w}s" in written or f"{w}es" in written for w in words)
 
 
 def is_about(names: list[str], title: str) -> bool:
@@ -496,7 +509,8 @@ def unsupported_question(message: str, passages, is_word=None, said=()) -> str |
         return None
     asking = _asking(message)
     names = named_terms(asking)
-    if not names and _follows_up(message, said) and metrics.declines(said[-1]):
+    of_before = not names and _follows_up(message, said) and metrics.declines(said[-1])
+    if of_before:
         asking = next((turn for turn in list(said)[-2::-2]
                        if (named_terms(turn) or asks_for_fact(turn)) and not _POINTS_BACK.search(turn)), asking)
         names = named_terms(asking)
@@ -505,6 +519,10 @@ def unsupported_question(message: str, passages, is_word=None, said=()) -> str |
         names += [w for w in unknown_words(asking, is_word) if metrics.stem(w) not in held]
     missing = missing_names(asking, passages, names)
     if names and len(missing) == len(names):
+        if of_before and not any(name in said[-1] for name in missing):
+            # a subject the chat spoke of before is no unknown: "Who killed him?" after
+            # Abraham Lincoln and a decline of "How did he die?" is declined as a question
+            return decline_reply([])
         return decline_reply(missing, asking)
     if names and missing[:1] == names[:1] and _asks_about(asking, names[0]):
         return decline_reply(names[:1], asking)
@@ -660,10 +678,18 @@ _THE_THING = re.compile(r"\bthe\s+[a-z]+\b(?!\s+(?:of|in|on|at|for|from|about)\b
                         re.IGNORECASE)
 
 
+# a question word alone, which asks of what was just said: "Why?" after "Who built it?"
+_BARE_QUESTION = re.compile(r"^\W*(?:and\s+|so\s+|but\s+)?(?:why|where|when|how|how\s+come|who|what\s+for)"
+                            r"(?:\s+(?:exactly|not|then))?\W*$", re.IGNORECASE)
+
+
 def _follows_up(message: str, said) -> bool:
-    """A follow-up that points back and names nothing ("Who designed it?", "When did it
-    last erupt?"): it asks about what the dialogue is about."""
-    return bool(said) and bool(_POINTS_BACK.search(message or "")) and not named_terms(message or "")
+    """A follow-up that points back, or is a question word alone, and names nothing ("Who
+    designed it?", "When did it last erupt?", "Why?"): it asks about what the dialogue is
+    about."""
+    message = message or ""
+    return bool(said) and bool(_POINTS_BACK.search(message) or _BARE_QUESTION.match(message)) \
+        and not named_terms(message)
 
 
 def on_topic(passages, message: str, said) -> list:
@@ -672,15 +698,33 @@ def on_topic(passages, message: str, said) -> list:
     "Who designed it?" after the Eiffel Tower is not answered by Tower Bridge's "designed
     by Horace Jones"; to any other message, all of them. A follow-up that points to a
     place ("What is the tallest mountain there?" after Japan) is answered by a passage
-    about something there too: Mount Fuji's "It is the highest mountain in Japan"."""
+    about something there too: Mount Fuji's "It is the highest mountain in Japan". One that
+    asks who ("Who was the first to walk on it?" after the Moon) is answered by a person's
+    passage that names what two turns of the dialogue named: Neil Armstrong's "... became
+    the first person to walk on the Moon", not The Last Supper's "... by the Italian High
+    Renaissance artist Leonardo da Vinci" after the Mona Lisa's "... by the Italian artist
+    Leonardo da Vinci"."""
     if not _follows_up(message, said):
         return list(passages)
     from rag_dialogue.retrieval.query import topic_share
 
     dialogue = "\n".join(said)
-    places = {frozenset(_stems(n)) for n in _names_in(said)} if _TO_A_PLACE.search(message) else ()
+    names = [frozenset(_stems(n)) for n in _names_in(said)]
+    places = set(names) if _TO_A_PLACE.search(message) else ()
+    # what the dialogue is about, by name: a name two of its turns speak of ("the Moon"), not
+    # one said in passing ("the Italian artist Leonardo da Vinci" of the Mona Lisa)
+    turns = [set(_stems(turn)) for turn in dict.fromkeys(said)]
+    subjects = [name for name in names if name and sum(name <= turn for turn in turns) >= 2]
+
+    def of_someone_named_here(title: str, text: str) -> bool:
+        held = set(_stems(text))
+        return bool(_FULL_NAME.fullmatch(_PARENTHESIS.sub("", title).strip())) \
+            and any(n and n <= held for n in subjects)
+
+    who = _ASKS_WHO.match(_asking(message) or message)
     return [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0
-            or any(frozenset(_stems(m.group(1))) in places for m in _IN_A_PLACE.finditer(text))]
+            or any(frozenset(_stems(m.group(1))) in places for m in _IN_A_PLACE.finditer(text))
+            or (who and of_someone_named_here(title, text))]
 
 
 # where a thing is, by name: "the highest mountain in Japan", "located in the Andes"
@@ -719,9 +763,35 @@ def another_subject(reply: str, message: str, said, passages) -> bool:
         share = _drawn_share(said_by_reply, text)
         return (topic_share(reply, title) == 1.0 and share >= on_topic) or share > max(on_topic, DRAWN_SHARE)
 
-    return any(title and topic_share(dialogue, title) == 0 and speaks_of(title, text)  # (an untitled one: no subject)
+    return any(title and (topic_share(dialogue, title) == 0 or another_kind(dialogue, title))
+               and speaks_of(title, text)  # (an untitled one: no subject)
                and not (beyond_the_message - metrics.content_stems(title)) & held
                for title, text in passages)
+
+
+# a sentence-cased title of a thing named by its kind of another ("Bass guitar", "Cell wall"):
+# its words after the first are not capitalised (not a name: "Great Wall of China")
+_KIND_TITLE = re.compile(r"^(?P<modifiers>[A-Z]?[a-z][\w-]*(?:\s+[a-z][\w-]*)*)\s+(?P<head>[a-z][\w-]*)$")
+# a modifier that describes rather than names a thing ("Human heart", "Modern pizza",
+# "Electric guitar"): these are the subject itself, told more exactly
+_DESCRIBING = re.compile(r"(?:al|ic|an|ern|ish|ous|ive|ary|ese|ar|ful|less|able|ible|ed|ing)$")
+
+
+def another_kind(dialogue: str, title: str) -> bool:
+    """Whether `title` names another thing of the kind the `dialogue` speaks of: a
+    sentence-cased title (`_KIND_TITLE`) whose last word the dialogue holds and whose words
+    before it (not describing ones: `_DESCRIBING`) it does not. Asked "How many strings does
+    it have?" of the guitar, the chat answered from Bass guitar's "The electric bass guitar
+    most commonly has four strings"; asked "Why?" of the Great Wall of China, from Cell
+    wall's "... to help the cell withstand osmotic pressure". "Moon landing" (the dialogue
+    holds its first word, not its last) and "Human heart" are not another kind."""
+    match = _KIND_TITLE.match(_PARENTHESIS.sub("", title or "").strip())
+    if not match:
+        return False
+    held = metrics.content_stems(dialogue)
+    modifiers = [w for w in match.group("modifiers").lower().split() if w not in metrics.stopwords()]
+    return metrics.stem(match.group("head")) in held and bool(modifiers) and not any(
+        _DESCRIBING.search(w) or metrics.stem(w) in held for w in modifiers)
 
 
 def asks_of_the_subject(message: str, said, passages) -> bool:
@@ -1270,13 +1340,20 @@ _GIVES_REASON = re.compile(r"\b(?:contribut\w*\s+(?:\w+\s+)?to|results?\s+(?:fro
 
 # a phrase of place: a preposition of place, or a word that tells where ("native to",
 # "located", "endemic", "found"), then a word: "in the chloroplasts", "formed in Liverpool"
-_GIVES_PLACE = re.compile(r"\b(?:in|on|at|near|along|off|across|throughout|inside|within|from|between|around|beneath"
+_GIVES_PLACE = re.compile(r"\b(?:in|on|at|near|along|off|across|throughout|inside|within|between|around|beneath"
+                          r"|(?<!ranging\s)(?<!ranges\s)(?<!ranged\s)(?<!range\s)from"  # not "ranging from folk to rock"
                           r"|under|above|below|north|south|east|west|nativ\w*|locat\w*|situat\w*|endemic|found"
-                          r"|lies|lived?|borders?|where)\s+(?:the\s+)?"
+                          r"|lies|lived?|borders?|where)\s+(?:the\s+)?(?!the\b)"  # ("the" is read as the article only)
                           # not a time: "in September 1969", "in 1962", "in the early 1960s", "in fact"
                           r"(?!(?:january|february|march|april|may|june|july|august|september|october|november"
                           r"|december|spring|summer|autumn|fall|winter|early|late|mid|middle|past|future|time|times"
-                          r"|years?|decades?|centur\w+|order|addition|fact|particular|general|total)\b|\d)\w",
+                          r"|years?|decades?|centur\w+|order|addition|fact|particular|general|total"
+                          # nor the scope of a superlative: "the most visited work of art in the world"
+                          r"|world|universe)\b|\d"
+                          # nor an age: "in the Qin dynasty", "during the Edo period"
+                          r"|(?:[\w'-]+\s+){0,2}(?:dynast\w+|era|eras|period|periods|age|ages|reign)\b"
+                          # nor a state of things, which no article opens: "grew in sophistication"
+                          r"|(?<!the\s)[a-z]+(?:tion|sion|ity|ness|ment|ance|ence|ism)\b)\w",
                           re.IGNORECASE)
 
 
@@ -1357,13 +1434,28 @@ _WHO_DID = re.compile(r"^\W*who\s+(?!(?:is|was|are|were|do|does|did|has|have|had
 
 def completed_when(turns: Sequence[str]) -> str | None:
     """A bare "When?" (the last of the dialogue's `turns`) completed by the speaker's
-    question before it for who did something: "Who discovered penicillin?" ... "When?" ->
-    "When was penicillin discovered?", the question the checks read. None for any other
-    message or question before it."""
+    question before it for who did something, or where, how or why something was done:
+    "Who discovered penicillin?" ... "When?" -> "When was penicillin discovered?", "Where
+    did it start?" ... "When?" -> "When did it start?", the question the checks read. None
+    for any other message or question before it."""
     if len(turns) < 3 or not _BARE_WHEN.match(turns[-1]) or "?" not in turns[-3]:
         return None
     m = _WHO_DID.match(turns[-3])
-    return f"When was {m.group(2)} {m.group(1)}?" if m else None
+    if m:
+        return f"When was {m.group(2)} {_participle(m.group(1))}?"
+    m = _ASKED_OF_A_DEED.match(turns[-3])
+    return f"When {m.group(1)}?" if m else None
+
+
+def _participle(verb: str) -> str:
+    """The past participle of an irregular verb's form (`_IRREGULAR_VERBS`: "gave" ->
+    "given", "built" -> "built"); any other verb as it is ("discovered")."""
+    forms = next((f.split() for f in _IRREGULAR_VERBS if verb.lower() in f.split()), None)
+    return forms[-1] if forms else verb
+
+
+# a question for where, how or why a deed was done: "Where did it start?" -> "When did it start?"
+_ASKED_OF_A_DEED = re.compile(r"^\W*(?:where|how|why)\s+((?:did|does|do|was|were)\s+[^?]+?)\W*$", re.IGNORECASE)
 
 
 def tells_another_deed(reply: str, message: str) -> bool:
@@ -1552,6 +1644,28 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     if sources:
         return len(answered) > len(held)
     return (len(held) <= len(asked) - 2 and answered == asked) or bool(dropped and held <= answered)
+
+
+def leaves_out_the_answer(reply: str, message: str, passages) -> str | None:
+    """The passage sentence whose opening `reply` reads out word for word, leaving out a
+    part of it that holds more of the words the question `message` asks (`_held_stems`);
+    else None. Asked "When did people first land on it?" of the Moon, the chat said "The
+    first human-made object to touch the Moon was Luna 2 in 1959.", of "..., and the first
+    crewed mission to land on the Moon was Apollo 11 in 1969." """
+    if not asks_for_fact(message or "") or metrics.declines(reply or ""):
+        return None
+    asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(_asking(message) or message))))
+    said = metrics.normalize(_TITLED.sub("", reply or "")).split()
+    if not asked or len(said) < 4:
+        return None
+    for title, text in passages:
+        for sentence in metrics.passage_sentences(text):
+            words = metrics.normalize(sentence).split()
+            if len(words) <= len(said) or words[:len(said)] != said:
+                continue
+            if len(_held_stems(asked, set(_stems(sentence)))) > len(_held_stems(asked, set(_stems(reply)))):
+                return sentence
+    return None
 
 
 # "What ...?", "Where ...?" and yes-no questions, whose answer says again what they ask of

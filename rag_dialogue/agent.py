@@ -659,21 +659,23 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return None
         return Output(replies)
 
-    def _answering_sentences(self, batch, passages) -> List[List[str]]:
+    def _answering_sentences(self, batch, passages, asked: Optional[str] = None) -> List[List[str]]:
         """Per example, the sentences of its passages (title, text pairs) that give the
-        number its message asks for (`grounded_numbers.answering_sentences`); [] where it
+        number its message (or `asked`, the one example's message completed: "When?" ->
+        "When was it given?") asks for (`grounded_numbers.answering_sentences`); [] where it
         asks for none, or with --answer-asked-number off."""
+        from rag_dialogue.grounded_numbers import answering_sentences, asks_for_number
+
         rag_input = getattr(batch, "rag_input", None)
-        asks = getattr(rag_input, "asks_number", None)
+        asks = [asks_for_number(asked)] if asked else getattr(rag_input, "asks_number", None)
         if not (asks and any(asks) and self.opt.get("answer_asked_number", True)):
             return [[] for _ in batch.observations]
         from rag_dialogue.abstain import of_the_subject, retrieval_names, with_topic_names
-        from rag_dialogue.grounded_numbers import answering_sentences
 
         delimiter = self.opt.get("delimiter", "\n")
         found = []
         for i, (obs, example) in enumerate(zip(batch.observations, passages)):
-            message = obs.get("text", "").split(delimiter)[-1]
+            message = asked or obs.get("text", "").split(delimiter)[-1]
             said = self._turns(obs)
             names = rag_input.names[i] if rag_input.names else retrieval_names(message)
             on_topic = of_the_subject(example, message, said)  # a follow-up keeps to the dialogue's subject
@@ -812,7 +814,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return first_failed(joining, reply) is not None
 
         # a question for a number is answered by the sentence that gives it, where one does
-        answering = [s for s in self._answering_sentences(batch, [passages])[0]
+        answering = [s for s in self._answering_sentences(batch, [passages], completed)[0]
                      if s not in self._replies and not counts_another_whole(s, turns[-1])]
 
         def retaken(pool) -> list:  # the check that took the reply back, judged beside `pool`
@@ -887,7 +889,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         further = self.opt.get("chat_further_docs", CHAT_FURTHER_DOCS) or 0
         if further <= len(passages):
             return None
-        from rag_dialogue.abstain import conversation_names, on_topic
+        from rag_dialogue.abstain import conversation_names, on_topic, writes_the_title
         from rag_dialogue.grounded_numbers import answering_sentences, holds_the_event, number_check
         from rag_dialogue.metrics import passage_sentences
         from rag_dialogue.retrieval.query import topic_share
@@ -907,6 +909,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             # the dialogue holds: "When?" after "Alexander Fleming: He shared ..." is his
             dialogue = "\n".join(said)
             titled = [s for title, text in asked if topic_share(dialogue, title) == 1.0
+                      and writes_the_title(dialogue, title)  # not "August" for "Frédéric Auguste Bartholdi"
                       for s in passage_sentences(text) if gives(s) and holds_the_event(s, message, said)]
             found = answering_sentences(message, conversation_names(message, turns), asked) + titled
             candidates = [s for s in dict.fromkeys(found) if s not in self._replies]

@@ -1581,6 +1581,44 @@ def unheld_agent(response: str, passages, history=()) -> str | None:
     return None
 
 
+# a name, then what it is, between commas: "Gustave Eiffel, a French sculptor"
+_APPOSITION = re.compile(r"\b([A-Z][\w'’.-]*(?:\s+(?:of\s+|de\s+|van\s+|von\s+)?[A-Z][\w'’.-]*)*),\s+(?:a|an)\s+"
+                         r"((?:[\w'’-]+\s+){0,3}[\w'’-]+?)(?=\s*(?:[,.;:!?]|$|\s+(?:who|which|that|and|from|in|of)\b))")
+APPOSITION_REACH = 6  # words between a name and what a passage says it is
+
+
+def unheld_apposition(response: str, passages, history=()) -> str | None:
+    """The first "Name, a ..." of a claim sentence of `response` (what someone or something
+    is) whose words no passage sentence ((title, text) pairs) or dialogue turn writes within
+    APPOSITION_REACH words of that name's last word; else None.
+
+    Every word is the passages', so the word-level measures call it faithful, but the
+    description is another's: asked "Who gave it?" of the Statue of Liberty, with "... was
+    designed by French sculptor Frederic Auguste Bartholdi, and its metal framework built by
+    Gustave Eiffel.", the chat said "... and it was built by Gustave Eiffel, a French
+    sculptor." (he was an engineer)."""
+    said = [(title, sentence) for title, text in passages for sentence in passage_sentences(text)]
+    said += [("", turn) for turn in _turns(history)]
+    written = [([stem(w) for w in _lowered_words(title)], [stem(w) for w in _lowered_words(sentence)])
+               for title, sentence in said]
+    for sentence in _statement_sentences(response):
+        for match in _APPOSITION.finditer(_beyond_decline(sentence)):
+            named = [w for w in _lowered_words(match.group(1)) if w not in _not_content()]  # not "Yes, a ..."
+            what = {stem(w) for w in content_words(match.group(2))}
+            if not named or not what:
+                continue
+            last = stem(named[-1])
+
+            def near(words: list) -> bool:
+                return any(what <= set(words[max(0, i - APPOSITION_REACH):i + APPOSITION_REACH + 1])
+                           for i, w in enumerate(words) if w == last)
+
+            # a passage titled by the name says what it is anywhere in it
+            if not any(near(words) or (last in title and what <= set(words)) for title, words in written):
+                return match.group(0)
+    return None
+
+
 def swapped_roles(response: str, passages, history=()) -> str | None:
     """The first claim sentence of `response` whose subject a passage sentence ((title,
     text) pairs) or a dialogue turn names as the agent of the same passive verb, and none

@@ -12,8 +12,8 @@ from typing import Callable, Optional, Sequence, Tuple
 
 from rag_dialogue import metrics
 from rag_dialogue.abstain import (another_subject, asks_for_fact, asks_the_listener, echoes_the_question,
-                                  gives_no_place, gives_no_reason, misses_the_question, names_no_one,
-                                  tells_another_deed, tells_not_how_died, unsupported_answer_word)
+                                  gives_no_place, gives_no_reason, leaves_out_the_answer, misses_the_question,
+                                  names_no_one, tells_another_deed, tells_not_how_died, unsupported_answer_word)
 from rag_dialogue.grounded_numbers import counts_another_whole, gives_no_number, tells_another_event, unheld_number
 
 # how far a chat reply may go beyond its passages' words (`metrics.is_hallucinated`'s threshold)
@@ -48,6 +48,7 @@ def joining_checks(passages, turns: Sequence[str], said: Sequence[str] = ()) -> 
         _check(metrics.unheld_quote, passages, turns),
         _check(metrics.swapped_roles, passages, turns),
         _check(metrics.unheld_agent, passages, turns),
+        _check(metrics.unheld_apposition, passages, turns),
         _check(metrics.runs_on, passages),
         _check(metrics.unheld_relation, passages, turns),
         _check(metrics.unheld_object, passages, turns),
@@ -61,6 +62,7 @@ def joining_checks(passages, turns: Sequence[str], said: Sequence[str] = ()) -> 
         _check(metrics.inserted_word, passages, turns),
         _check(names_no_one, message, [knowledge_text(passages)]),
         _check(misses_the_question, message, passages, list(said)),
+        _check(leaves_out_the_answer, message, passages),
         _check(echoes_the_question, message, passages),
         _check(unsupported_answer_word, message, passages),
         _check(counts_another_whole, message),
@@ -86,8 +88,8 @@ def checks(passages, turns: Sequence[str], said: Sequence[str] = (),
     fact, no claim and no decline ("I love sushi. Where does it come from?" -> "I love
     food."); babble (`metrics.is_degenerate`), a word said twice (`metrics.doubled_word`),
     a word left out (`metrics.left_gap`), a name cut short (`metrics.cut_name`); words its
-    passages and the dialogue do not support (`metrics.is_hallucinated` at `threshold`);
-    then each of `joining_checks`."""
+    passages and the dialogue do not support (`metrics.is_hallucinated` at `threshold`),
+    in the whole reply or in one of its sentences; then each of `joining_checks`."""
     message, knowledge = turns[-1], knowledge_text(passages)
     written = [knowledge] + list(turns)
     return (
@@ -98,7 +100,20 @@ def checks(passages, turns: Sequence[str], said: Sequence[str] = (),
         _check(metrics.left_gap, written),
         _check(metrics.cut_name, written),
         ("hallucinated", lambda r: metrics.is_hallucinated(r, knowledge, turns, threshold=threshold)),
+        ("hallucinated_sentence", lambda r: _a_sentence_hallucinated(r, knowledge, turns, threshold)),
     ) + joining_checks(passages, turns, said)
+
+
+def _a_sentence_hallucinated(reply: str, knowledge: str, turns, threshold: float) -> bool:
+    """Whether a sentence of a reply of several says what its passages and the dialogue do
+    not (`metrics.is_hallucinated` at `threshold`), though the whole passes: a true first
+    sentence lends its support to a made-up second. Asked "Do you know who Ada Lovelace
+    was?", the chat said "Lovelace was an English mathematician and writer. She was the
+    daughter of the Countess of Lovelace, who was a mathematician and poet." (0.39 as a
+    whole, 0.52 its second sentence; she was the Countess)."""
+    sentences = metrics.passage_sentences(reply)
+    return len(sentences) > 1 and any(metrics.is_hallucinated(s, knowledge, turns, threshold=threshold)
+                                      for s in sentences)
 
 
 def fault(reply: str, passages, turns: Sequence[str], said: Sequence[str] = (),

@@ -25,7 +25,7 @@ import rag_dialogue  # noqa: F401  (ParlAI compatibility patches)
 from rag_dialogue import metrics, reply_checks
 
 # what the chat checks beside its sentence checks: the measures, counted elsewhere
-MEASURES = ("claims_nothing", "degenerate", "hallucinated")
+MEASURES = ("claims_nothing", "degenerate", "hallucinated", "hallucinated_sentence")
 WOW_VALID = Path(__file__).resolve().parent.parent / "tasks/wizard_of_wikipedia/data/wow_valid_seen.fsb.json.gz"
 
 

@@ -524,6 +524,11 @@ def test_a_bare_when_asks_when_the_deed_asked_before_was():
     assert asked == "When was penicillin discovered?"
     assert abstain.tells_another_deed("The first penicillin factory was built in 1942.", asked)
     assert not abstain.tells_another_deed("His discovery in 1928 changed medicine.", asked)
+    # ... and after where, how or why something was done, when it was: as the chat was asked of ballet
+    assert abstain.completed_when(["Where did it start?", "In Italy.", "When?"]) == "When did it start?"
+    assert abstain.completed_when(["How did she die?", "Of an illness.", "When?"]) == "When did she die?"
+    assert abstain.completed_when(["Where is it?", "In Paris.", "When?"]) is None
+    assert abstain.completed_when(["Who gave it?", "The people of France.", "When?"]) == "When was it given?"
     for other in (["When?"], ["I like penicillin.", "So do I.", "When?"], ["Who discovered penicillin?", "Fleming.",
                                                                          "Why?"],
                   ["Who was Marie Curie?", "A physicist and chemist.", "When?"]):  # "When was Marie Curie was?"
@@ -795,6 +800,18 @@ def test_where_something_comes_from_is_where_it_is_native():
     assert abstain.passage_reply(coffee, [], "Where does coffee come from?") == coffee[1][1]
 
 
+def test_who_gave_it_is_answered_by_the_gift_and_known_for_by_what_it_is_considered():
+    statue = [("Statue of Liberty", "The statue was dedicated on October 28, 1886."),
+              ("Statue of Liberty", "The copper-clad statue, a gift to the United States from the people of France, "
+                                    "was designed by French sculptor Frederic Auguste Bartholdi.")]
+    said = ["I'm reading about the Statue of Liberty.", "It is a colossal sculpture on Liberty Island."]
+    assert abstain.passage_reply(statue, said, "Who gave it?") == statue[1][1]
+    ada = [("Ada Lovelace", "Lovelace is often considered the first computer programmer.")]
+    said = ["Do you know who Ada Lovelace was?", "Lovelace was an English mathematician and writer."]
+    assert not abstain.misses_the_question(ada[0][1], "What is she known for?", ada, said)
+    assert abstain.misses_the_question(ada[0][1], "What did she eat?", ada, said)
+
+
 def test_a_message_whose_first_name_no_passage_holds_is_declined_by_that_name():
     oslo = [("Oslo", "Oslo is the capital and most populous city of Norway.")]
     asked = "Tell me about the Glimmerfen Bridge in Oslo."  # no such bridge
@@ -867,6 +884,16 @@ def test_a_follow_up_is_declined_when_no_passage_holds_what_the_conversation_ask
     said = ["I've been reading about ancient Egypt.", "Ancient Egypt was a cradle of civilization.",
             "Who built the pyramids?", "I'm sorry, I don't know that."]
     assert abstain.unsupported_question("How old are they?", pyramid, said=said) is None
+    # a subject the chat spoke of is no unknown: declined as a question, not "anything about Abraham Lincoln"
+    booth = [("John Wilkes Booth", "John Wilkes Booth was an American stage actor.")]
+    said = ["I'm reading a book about Abraham Lincoln.", "He led the United States through the Civil War.",
+            "How did he die?", "I'm sorry, I don't know that."]
+    assert abstain.unsupported_question("Who killed him?", booth, said=said) == "I'm sorry, I don't know that."
+    # "Let's" names nothing: "Are they endangered?" after "Let's talk about tigers." is answered
+    tigers = [("Tiger", "The tiger is a large cat native to Asia.")]
+    said = ["Let's talk about tigers.", tigers[0][1], "What do they eat?", "I'm sorry, I don't know that."]
+    assert abstain.named_terms(said[0]) == []
+    assert abstain.unsupported_question("Are they endangered?", tigers, said=said) is None
 
 
 def test_the_listener_is_asked_about_in_chat_spelling_too():
@@ -1027,6 +1054,63 @@ def test_where_is_not_answered_by_a_reply_that_says_no_place():
     assert abstain.gives_no_place("Although in September 1969 John Lennon privately informed the other Beatles that "
                                   "he was leaving the group, there was no public acknowledgement until 10 April 1970.",
                                   "Where were they from?")
+    # nor an age, nor a range: as the chat answered of the Great Wall of China and the Beatles
+    assert abstain.gives_no_place("The first walls date to the 7th century BC; these were joined together in the Qin "
+                                  "dynasty.", "Where is it?")
+    assert abstain.gives_no_place("The Beatles: They also explored styles ranging from folk and Indian music to "
+                                  "psychedelia and hard rock.", "Where were they from?")
+    assert not abstain.gives_no_place("It was built during the Edo period in Kyoto.", "Where is it?")
+    assert not abstain.gives_no_place("They can be seen ranging across all continents except Antarctica.",
+                                      "Where do they live?")  # (a WoW wizard's)
+    # nor a state of things: what the chat said instead of the range
+    assert abstain.gives_no_place("In 1963 their enormous popularity first emerged as \"Beatlemania\"; as the group's "
+                                  "music grew in sophistication, the band were integral to pop music's evolution.",
+                                  "Where were they from?")
+    assert not abstain.gives_no_place("It is the largest city in the nation.", "Where is it?")
+    # "the" is no place to read past: "in the early 1960s", "the most visited work of art in the world"
+    assert abstain.gives_no_place("They formed in the early 1960s and were soon popular.", "Where were they from?")
+    assert abstain.gives_no_place("It has been described as the most visited work of art in the world.",
+                                  "Where is it now?")
+
+
+def test_who_of_the_dialogues_subject_is_answered_by_a_persons_passage_that_names_it():
+    moon = [("Neil Armstrong", "Neil Alden Armstrong was an American astronaut who became the first person to walk "
+                               "on the Moon."),
+            ("Apollo 11", "Apollo 11 was the American spaceflight that first landed humans on the Moon.")]
+    said = ["Tell me about the Moon.", "The Moon is the only natural satellite of Earth."]
+    assert abstain.passage_reply(moon, said, "Who was the first to walk on it?") == moon[0][1]
+    # a person's passage that names nothing the dialogue named does not answer it
+    eiffel = [("Horace Jones", "Tower Bridge was designed by Horace Jones.")]
+    assert abstain.passage_reply(eiffel, ["Tell me about the Eiffel Tower.", "It is a tower in Paris."],
+                                 "Who designed it?") is None
+    # ... nor one that names what a reply named in passing (as the chat retrieved them for the Mona Lisa)
+    supper = [("The Last Supper", "The Last Supper is a mural painting by the Italian High Renaissance artist "
+                                  "Leonardo da Vinci.")]
+    said = ["Tell me about the Mona Lisa.", "The Mona Lisa is a portrait painting by the Italian artist Leonardo da "
+                                            "Vinci."]
+    assert abstain.passage_reply(supper, said, "Who painted it?") is None
+
+
+def test_a_title_of_another_kind_of_the_dialogues_subject_is_another_subject():
+    guitar = ["I started learning the guitar.", "How many strings does it have?"]
+    bass = ("Bass guitar", "The electric bass guitar most commonly has four strings, though five-, six-, and "
+                           "seven-stringed models are also built.")
+    assert abstain.another_kind("\n".join(guitar), "Bass guitar")
+    assert abstain.another_subject(bass[1], guitar[-1], guitar, [bass, ("Guitar", "A guitar pick may be used.")])
+    assert not abstain.another_subject(bass[1], "How many strings does a bass guitar have?",
+                                       ["I play the bass guitar.", "How many strings does a bass guitar have?"], [bass])
+    # told more exactly, or an aspect of the subject, it is the subject
+    assert not abstain.another_kind("I love the guitar.", "Electric guitar")
+    assert not abstain.another_kind("I'm learning about the heart.", "Human heart")
+    assert not abstain.another_kind("Tell me about the Moon.", "Moon landing")
+    assert not abstain.another_kind("I've been reading about the Great Wall of China.", "Great Wall of China")
+    # a question word alone asks of what the dialogue is about: "Why?" after "Who built it?"
+    wall = ["I've been reading about the Great Wall of China.", "Who built it?", "Why?"]
+    cell = ("Cell wall", "Another vital role of the cell wall is to help the cell withstand osmotic pressure and "
+                         "mechanical stress.")
+    assert abstain.another_subject(cell[1], wall[-1], wall, [cell])
+    assert not abstain.another_subject(cell[1], "Why do plant cells have walls?", wall[:-1] + ["Why do plant cells "
+                                                                                               "have walls?"], [cell])
 
 
 def test_a_yes_with_nothing_of_what_was_asked_behind_it_is_unsupported():

@@ -695,6 +695,40 @@ def test_an_answer_given_before_is_said_again_not_declined(trained_causal, tiny_
     assert [reply for _, reply, *_ in turns][-2:] == [hillary.text, hillary.text]
 
 
+def test_a_bare_when_after_where_asks_when_that_was(trained_causal, tiny_index, monkeypatch):
+    """"When?" after "Where did it start?" (ballet) got a sentence about costumes: it asks
+    when ballet started, and the sentence that gives that year answers it."""
+    import io
+
+    import torch
+
+    from rag_dialogue import chat
+    from rag_dialogue.model import Retrieval
+    from rag_dialogue.retrieval.passages import Passage
+
+    agent, _ = chat.load_agent(trained_causal, tiny_index, log_file=trained_causal.parent / "chat.log")
+    intro = Passage("b0", "Ballet", "Ballet is a type of performance dance.")
+    spread = Passage("b1", "Ballet", "Ballet spread from the courts of Italy to the French court.")
+    costumes = Passage("b2", "Ballet", "Classical ballets are performed with elaborate costumes and staging.")
+    dated = Passage("b3", "Ballet", "The first ballet was staged at the French court in 1581.")
+    ranked = {"passages": [intro]}
+
+    def retrieve(*args, k=None, **kwargs):
+        found = ranked["passages"]
+        scores = [10.0 - i for i in range(len(found))]
+        return [Retrieval(found, scores)], torch.tensor([scores])
+
+    monkeypatch.setattr(agent.model, "retrieve", retrieve)
+    said_by_turn = iter([intro.text, spread.text, costumes.text])
+    agent._with_the_number_asked = lambda batch, output: {**output, "text": [next(said_by_turn)]}
+    turns = []
+    for message, passages in (("I'm going to see a ballet tonight.", [intro]),
+                              ("Where did it start?", [spread]), ("When?", [costumes, dated])):
+        ranked["passages"] = passages
+        turns += list(chat.converse(agent, iter([message]), out=io.StringIO()))
+    assert turns[-1][1] == dated.text
+
+
 def test_a_number_said_before_is_not_declined_as_unknown(trained_causal, tiny_index, monkeypatch):
     """Asked again for a number a reply of the chat gave, whose passage is now passed over
     as said, the chat says it again, not that it does not know; where no sentence of its

@@ -81,3 +81,49 @@ def test_a_date_of_another_deed_is_taken_back():
     assert not abstain.tells_another_deed("It occurred from 1346 to 1353.", "When did it happen?")  # no deed asked
     # a deed told in words of one's own is not checked ("come out" for a release)
     assert not abstain.tells_another_deed("It was released in May, 1997.", "When did it come out?")
+
+
+def test_a_made_up_sentence_is_taken_back_though_a_true_one_carries_the_whole():
+    # as the chat answered "Do you know who Ada Lovelace was?"; she was the Countess
+    ada = [("Ada Lovelace", "Lovelace is often considered the first computer programmer."),
+           ("Ada Lovelace", "Augusta Ada King, Countess of Lovelace, also known as Ada Lovelace, was an English "
+                            "mathematician and writer chiefly known for work on Charles Babbage's proposed mechanical "
+                            "general-purpose computer, the analytical engine.")]
+    asked = ["Do you know who Ada Lovelace was?"]
+    true = "Lovelace was an English mathematician and writer."
+    made_up = true + " She was the daughter of the Countess of Lovelace, who was a mathematician and poet."
+    knowledge = reply_checks.knowledge_text(ada)
+    assert not metrics.is_hallucinated(made_up, knowledge, asked, threshold=reply_checks.SUPPORT_THRESHOLD)
+    assert reply_checks.fault(made_up, ada, asked) == "hallucinated_sentence"
+    assert reply_checks.fault(true, ada, asked) is None
+    assert reply_checks.fault(true + " She is often considered the first computer programmer.", ada, asked) is None
+
+
+def test_a_sentence_cut_before_the_part_that_answers_is_taken_back():
+    # as the chat answered "When did people first land on it?" of the Moon
+    moon = [("Moon landing", "The first human-made object to touch the Moon was Luna 2 in 1959, and the first "
+                             "crewed mission to land on the Moon was Apollo 11 in 1969."),
+            ("History of spaceflight", "The United States landed the first men on the Moon in 1969.")]
+    asked = ["Tell me about the Moon.", "The Moon is the only natural satellite of Earth.",
+             "When did people first land on it?"]
+    cut = "The first human-made object to touch the Moon was Luna 2 in 1959."
+    assert reply_checks.fault(cut, moon, asked, asked[:-1]) == "leaves_out_the_answer"
+    assert abstain.leaves_out_the_answer(cut, asked[-1], moon) == moon[0][1]
+    assert reply_checks.fault(moon[1][1], moon, asked, asked[:-1]) is None
+    # what the opening answers, it answers
+    assert abstain.leaves_out_the_answer(cut, "When did the first object touch the Moon?", moon) is None
+
+
+def test_what_a_name_is_said_to_be_must_be_said_of_it():
+    # as the chat answered "Who gave it?" of the Statue of Liberty: Eiffel was an engineer
+    statue = [("Statue of Liberty", "The copper-clad statue, a gift to the United States from the people of France, "
+                                    "was designed by French sculptor Frederic Auguste Bartholdi, and its metal "
+                                    "framework built by Gustave Eiffel.")]
+    asked = ["I'm reading about the Statue of Liberty.", "It is a colossal sculpture on Liberty Island.",
+             "Who gave it?"]
+    made_up = "It was a gift from the people of France, and it was built by Gustave Eiffel, a French sculptor."
+    assert metrics.unheld_apposition(made_up, statue, asked) == "Gustave Eiffel, a French sculptor"
+    assert reply_checks.fault(made_up, statue, asked, asked[:-1]) == "unheld_apposition"
+    assert metrics.unheld_apposition("It was designed by Frederic Auguste Bartholdi, a French sculptor.",
+                                     statue, asked) is None
+    assert metrics.unheld_apposition("Yes, a gift from the people of France.", statue, asked) is None
