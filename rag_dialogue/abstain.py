@@ -1646,6 +1646,16 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
     return (len(held) <= len(asked) - 2 and answered == asked) or bool(dropped and held <= answered)
 
 
+def _asked_stems(message: str) -> set:
+    """The stems of the words the question `message` asks (not its polite frame, not "you")."""
+    return set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(_asking(message) or message))))
+
+
+def holds_some_asked(sentence: str, message: str) -> bool:
+    """Whether `sentence` holds a word the question `message` asks (`_held_stems`)."""
+    return bool(_held_stems(_asked_stems(message), set(_stems(sentence))))
+
+
 def leaves_out_the_answer(reply: str, message: str, passages) -> str | None:
     """The passage sentence whose opening `reply` reads out word for word, leaving out a
     part of it that holds more of the words the question `message` asks (`_held_stems`);
@@ -1654,7 +1664,7 @@ def leaves_out_the_answer(reply: str, message: str, passages) -> str | None:
     crewed mission to land on the Moon was Apollo 11 in 1969." """
     if not asks_for_fact(message or "") or metrics.declines(reply or ""):
         return None
-    asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(_asking(message) or message))))
+    asked = _asked_stems(message)
     said = metrics.normalize(_TITLED.sub("", reply or "")).split()
     if not asked or len(said) < 4:
         return None

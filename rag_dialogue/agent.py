@@ -789,8 +789,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return output
         from rag_dialogue import metrics
         from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, completed_when, decline_reply,
-                                          gives_no_place, gives_no_reason, leaves_out_superlative, names_no_one,
-                                          passage_reply, tells_another_deed, tells_not_how_died, unheld_subject)
+                                          gives_no_place, gives_no_reason, holds_some_asked, leaves_out_superlative,
+                                          names_no_one, passage_reply, tells_another_deed, tells_not_how_died,
+                                          unheld_subject)
         from rag_dialogue.grounded_numbers import (counts_another_whole, gives_no_number, holds_the_event,
                                                    tells_another_event)
         from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, checks, first_failed, joining_checks, knowledge_text
@@ -814,8 +815,11 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return first_failed(joining, reply) is not None
 
         # a question for a number is answered by the sentence that gives it, where one does
+        # (to "When?" completed, one that holds some of what it asks: "When was it first
+        # climbed?" is not answered by "Its height was most recently measured in 2020")
         answering = [s for s in self._answering_sentences(batch, [passages], completed)[0]
-                     if s not in self._replies and not counts_another_whole(s, turns[-1])]
+                     if s not in self._replies and not counts_another_whole(s, turns[-1])
+                     and (not completed or holds_some_asked(s, completed))]
 
         def retaken(pool) -> list:  # the check that took the reply back, judged beside `pool`
             return [c for c in (every_check if pool is passages else checks(pool, turns, said, threshold))

@@ -710,7 +710,7 @@ def test_a_bare_when_after_where_asks_when_that_was(trained_causal, tiny_index, 
     intro = Passage("b0", "Ballet", "Ballet is a type of performance dance.")
     spread = Passage("b1", "Ballet", "Ballet spread from the courts of Italy to the French court.")
     costumes = Passage("b2", "Ballet", "Classical ballets are performed with elaborate costumes and staging.")
-    dated = Passage("b3", "Ballet", "The first ballet was staged at the French court in 1581.")
+    dated = Passage("b3", "Ballet", "The first ballet started at the French court in 1581.")
     ranked = {"passages": [intro]}
 
     def retrieve(*args, k=None, **kwargs):
