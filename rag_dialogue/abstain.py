@@ -262,6 +262,8 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             "win": ("victori", "victor", "triumph", "defeat", "champion"),
             # "Where does coffee come from?" -> "The genus "Coffea" is native to tropical Africa ..."
             "come": ("origin", "nativ", "deriv"),
+            # "Who built it?" (the Colosseum) -> "Construction began under the Emperor Vespasian in 72 ..."
+            "build": ("construct", "erect"),
             # "Who gave it?" (the Statue of Liberty) -> "... a gift to the United States from the people of France"
             "give": ("gift", "donat"),
             # "What is she known for?" -> "Lovelace is often considered the first computer programmer."
@@ -1425,26 +1427,31 @@ _DEEDS = (frozenset({"start", "begin", "began", "begun", "commenc", "launch", "o
           frozenset({"releas", "publish", "premier", "debut"}))
 
 
-# a follow-up of one word that asks when ("When?", "And when?"), and a question for who did
+# a follow-up of one word that asks when or why ("When?", "And why?"), and a question for who did
 # something whose deed and object it asks of
-_BARE_WHEN = re.compile(r"^\W*(?:and\s+|so\s+|but\s+)?when(?:\s+exactly)?\W*$", re.IGNORECASE)
+_BARE_WHEN_OR_WHY = re.compile(r"^\W*(?:and\s+|so\s+|but\s+)?(when|why)(?:\s+exactly)?\W*$", re.IGNORECASE)
 _WHO_DID = re.compile(r"^\W*who\s+(?!(?:is|was|are|were|do|does|did|has|have|had|will|would|can|could)\b)"
                       r"([a-z]+)\s+(.+?)\W*$", re.IGNORECASE)
 
 
-def completed_when(turns: Sequence[str]) -> str | None:
-    """A bare "When?" (the last of the dialogue's `turns`) completed by the speaker's
-    question before it for who did something, or where, how or why something was done:
-    "Who discovered penicillin?" ... "When?" -> "When was penicillin discovered?", "Where
-    did it start?" ... "When?" -> "When did it start?", the question the checks read. None
-    for any other message or question before it."""
-    if len(turns) < 3 or not _BARE_WHEN.match(turns[-1]) or "?" not in turns[-3]:
+def completed_question(turns: Sequence[str]) -> str | None:
+    """A bare "When?" or "Why?" (the last of the dialogue's `turns`) completed by the
+    speaker's question before it for who did something, or where, how or why something
+    was done: "Who discovered penicillin?" ... "When?" -> "When was penicillin
+    discovered?", "Where did it start?" ... "When?" -> "When did it start?", "Who built
+    it?" ... "Why?" -> "Why was it built?", the question the checks read. None for any
+    other message or question before it. Asked "Why?" after "Who built it?" of the
+    Colosseum, the chat said Rome's "... often referred to as the "City of Seven Hills" due
+    to its geography", a reason, but not for its building."""
+    bare = _BARE_WHEN_OR_WHY.match(turns[-1]) if len(turns) >= 3 else None
+    if not bare or "?" not in turns[-3]:
         return None
+    word = bare.group(1).capitalize()
     m = _WHO_DID.match(turns[-3])
     if m:
-        return f"When was {m.group(2)} {_participle(m.group(1))}?"
+        return f"{word} was {m.group(2)} {_participle(m.group(1))}?"
     m = _ASKED_OF_A_DEED.match(turns[-3])
-    return f"When {m.group(1)}?" if m else None
+    return f"{word} {m.group(1)}?" if m else None
 
 
 def _participle(verb: str) -> str:

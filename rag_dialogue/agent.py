@@ -788,17 +788,17 @@ class RagDialogueAgent(TorchGeneratorAgent):
                 and output is not None and output.get("text") and self.model.last_retrieval):
             return output
         from rag_dialogue import metrics
-        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, completed_when, decline_reply,
-                                          gives_no_place, gives_no_reason, holds_some_asked, leaves_out_superlative,
-                                          names_no_one, passage_reply, tells_another_deed, tells_not_how_died,
-                                          unheld_subject)
+        from rag_dialogue.abstain import (OF_ITSELF, another_subject, asks_the_listener, completed_question,
+                                          decline_reply, gives_no_place, gives_no_reason, holds_some_asked,
+                                          leaves_out_superlative, names_no_one, passage_reply, tells_another_deed,
+                                          tells_not_how_died, unheld_subject)
         from rag_dialogue.grounded_numbers import (counts_another_whole, gives_no_number, holds_the_event,
                                                    tells_another_event)
         from rag_dialogue.reply_checks import SUPPORT_THRESHOLD, checks, first_failed, joining_checks, knowledge_text
 
         text, retrieval = output["text"][0], self.model.last_retrieval[0]
         turns = self._turns(batch.observations[0])
-        completed = completed_when(turns)  # "When?" after "Who discovered penicillin?" asks when that was
+        completed = completed_question(turns)  # "When?" after "Who discovered penicillin?" asks when that was
         turns = turns[:-1] + [completed] if completed else turns
         passages = retrieval.pairs()
         knowledge = knowledge_text(passages)

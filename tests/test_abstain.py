@@ -515,24 +515,28 @@ def test_asked_how_someone_died_a_sentence_of_another_event_misses_it():
     assert not abstain.misses_the_question("I'm sorry, I don't know that.", "How did she die?", cleopatra)
 
 
-def test_a_bare_when_asks_when_the_deed_asked_before_was():
+def test_a_bare_when_or_why_asks_of_the_deed_asked_before():
     """"When?" after "Who discovered penicillin?" asks when penicillin was discovered: the
     checks read it so, and a sentence with no time, or the time of another deed, does not
     answer it."""
     turns = ["Who discovered penicillin?", "Alexander Fleming discovered it.", "When?"]
-    asked = abstain.completed_when(turns)
+    asked = abstain.completed_question(turns)
     assert asked == "When was penicillin discovered?"
     assert abstain.tells_another_deed("The first penicillin factory was built in 1942.", asked)
     assert not abstain.tells_another_deed("His discovery in 1928 changed medicine.", asked)
     # ... and after where, how or why something was done, when it was: as the chat was asked of ballet
-    assert abstain.completed_when(["Where did it start?", "In Italy.", "When?"]) == "When did it start?"
-    assert abstain.completed_when(["How did she die?", "Of an illness.", "When?"]) == "When did she die?"
-    assert abstain.completed_when(["Where is it?", "In Paris.", "When?"]) is None
-    assert abstain.completed_when(["Who gave it?", "The people of France.", "When?"]) == "When was it given?"
+    assert abstain.completed_question(["Where did it start?", "In Italy.", "When?"]) == "When did it start?"
+    assert abstain.completed_question(["How did she die?", "Of an illness.", "When?"]) == "When did she die?"
+    assert abstain.completed_question(["Where is it?", "In Paris.", "When?"]) is None
+    assert abstain.completed_question(["Who gave it?", "The people of France.", "When?"]) == "When was it given?"
+    # "Why?" likewise: after "Who built it?" the chat gave Rome's "... due to its geography" of the Colosseum
+    assert abstain.completed_question(["Who built it?", "Vespasian began it.", "Why?"]) == "Why was it built?"
+    rome = [("Rome", 'Rome is often referred to as the "City of Seven Hills" due to its geography.')]
+    assert abstain.misses_the_question(rome[0][1], "Why was it built?", rome, ["We visited the Colosseum in Rome."])
     for other in (["When?"], ["I like penicillin.", "So do I.", "When?"], ["Who discovered penicillin?", "Fleming.",
-                                                                         "Why?"],
+                                                                         "Where?"],
                   ["Who was Marie Curie?", "A physicist and chemist.", "When?"]):  # "When was Marie Curie was?"
-        assert abstain.completed_when(other) is None, other
+        assert abstain.completed_question(other) is None, other
 
 
 def test_asked_how_someone_died_a_reply_must_tell_how():
@@ -800,12 +804,17 @@ def test_where_something_comes_from_is_where_it_is_native():
     assert abstain.passage_reply(coffee, [], "Where does coffee come from?") == coffee[1][1]
 
 
-def test_who_gave_it_is_answered_by_the_gift_and_known_for_by_what_it_is_considered():
+def test_who_built_or_gave_it_is_answered_by_the_construction_or_gift_and_known_for_by_what_it_is_considered():
     statue = [("Statue of Liberty", "The statue was dedicated on October 28, 1886."),
               ("Statue of Liberty", "The copper-clad statue, a gift to the United States from the people of France, "
                                     "was designed by French sculptor Frederic Auguste Bartholdi.")]
     said = ["I'm reading about the Statue of Liberty.", "It is a colossal sculpture on Liberty Island."]
     assert abstain.passage_reply(statue, said, "Who gave it?") == statue[1][1]
+    colosseum = [("Colosseum", "Further modifications were made during the reign of Domitian."),
+                 ("Colosseum", "Construction began under the Emperor Vespasian in 72 and was completed in AD 80 "
+                               "under his successor and heir, Titus.")]
+    said = ["We visited the Colosseum in Rome.", "The Colosseum is an elliptical amphitheatre in Rome."]
+    assert abstain.passage_reply(colosseum, said, "Who built it?") == colosseum[1][1]
     ada = [("Ada Lovelace", "Lovelace is often considered the first computer programmer.")]
     said = ["Do you know who Ada Lovelace was?", "Lovelace was an English mathematician and writer."]
     assert not abstain.misses_the_question(ada[0][1], "What is she known for?", ada, said)
