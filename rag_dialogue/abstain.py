@@ -713,20 +713,20 @@ def on_topic(passages, message: str, said) -> list:
     dialogue = "\n".join(said)
     names = [frozenset(_stems(n)) for n in _names_in(said)]
     places = set(names) if _TO_A_PLACE.search(message) else ()
-    # what the dialogue is about, by name: a name two of its turns speak of ("the Moon"), not
-    # one said in passing ("the Italian artist Leonardo da Vinci" of the Mona Lisa)
-    turns = [set(_stems(turn)) for turn in dict.fromkeys(said)]
-    subjects = [name for name in names if name and sum(name <= turn for turn in turns) >= 2]
+    # to "Who ...?", what the dialogue is about, by name: a name two of its turns speak of
+    # ("the Moon"), not one said in passing ("the Italian artist Leonardo da Vinci" of the Mona Lisa)
+    subjects = []
+    if _ASKS_WHO.match(_asking(message) or message):
+        turns = [set(_stems(turn)) for turn in dict.fromkeys(said)]
+        subjects = [name for name in names if name and sum(name <= turn for turn in turns) >= 2]
 
     def of_someone_named_here(title: str, text: str) -> bool:
         held = set(_stems(text))
-        return bool(_FULL_NAME.fullmatch(_PARENTHESIS.sub("", title).strip())) \
-            and any(n and n <= held for n in subjects)
+        return bool(_FULL_NAME.fullmatch(_PARENTHESIS.sub("", title).strip())) and any(n <= held for n in subjects)
 
-    who = _ASKS_WHO.match(_asking(message) or message)
     return [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0
             or any(frozenset(_stems(m.group(1))) in places for m in _IN_A_PLACE.finditer(text))
-            or (who and of_someone_named_here(title, text))]
+            or (subjects and of_someone_named_here(title, text))]
 
 
 # where a thing is, by name: "the highest mountain in Japan", "located in the Andes"
@@ -1012,7 +1012,7 @@ def passage_reply(passages, said, message: str = "") -> str | None:
     # words of what it tells that the passages hold), not of liking
     asking = _asking(message)
     question = asking or message  # what it asks, and the question words it is read by
-    asked = set(_stems(_TO_THE_LISTENER.sub(" ", without_polite_frame(question))))
+    asked = _asked_stems(message)
     if asking and asking != message.strip():
         told = set(_stems(message)) - set(_stems(asking))
         asked |= told & _passage_stems(passages)
@@ -1595,7 +1595,7 @@ def misses_the_question(reply: str, message: str, passages, said=()) -> bool:
                                                     and _ranks_the_superlative(reply, message)):
         return True  # "what's the tallest mountain in africa" -> "Mount Kenya is the second highest ..."
     asking = without_polite_frame(_asking(message) or message)
-    asked = set(_stems(_TO_THE_LISTENER.sub(" ", asking)))  # not "ur" of "ur favorite", "heard" of "Have you heard of"
+    asked = _asked_stems(message)  # not "ur" of "ur favorite", "heard" of "Have you heard of"
     if not asked or _ASKS_ANYTHING.search(message) or _ANSWER_WORD.match(reply or ""):
         return False
     if (leaves_out_superlative(reply, message) or ranks_another(reply, message)) \
@@ -1675,12 +1675,12 @@ def leaves_out_the_answer(reply: str, message: str, passages) -> str | None:
     said = metrics.normalize(_TITLED.sub("", reply or "")).split()
     if not asked or len(said) < 4:
         return None
+    held = len(_held_stems(asked, set(_stems(reply))))
     for title, text in passages:
         for sentence in metrics.passage_sentences(text):
             words = metrics.normalize(sentence).split()
-            if len(words) <= len(said) or words[:len(said)] != said:
-                continue
-            if len(_held_stems(asked, set(_stems(sentence)))) > len(_held_stems(asked, set(_stems(reply)))):
+            if len(words) > len(said) and words[:len(said)] == said \
+                    and len(_held_stems(asked, set(_stems(sentence)))) > held:
                 return sentence
     return None
 

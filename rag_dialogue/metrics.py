@@ -1934,7 +1934,7 @@ def is_degenerate(response: str, min_words: int = 3, written=()) -> bool:
     them), a clause that says again only what the response said before it (`_says_again`),
     one whose every sentence restates its subject (`restates_subject`), a name joined to
     itself ("the Cardigan and the Cardigan"), a clause that another denies word for word
-    (`denies_itself`: "it is not a game, it's a game"), or a list that names an item twice
+    (`denies_itself`: "it is not a game, it's a game"), or a list that names its items again
     (`repeats_a_listed_item`).
 
     Words are lowercased without punctuation, articles kept: "Shaka Zulu, Shaka the Zulu" is
