@@ -218,6 +218,10 @@ _ASKED_KINDS = (
                            + _NOT_THE_LISTENER + "|" + _WHAT_IS_THE + r"(?:height|length|area|depth|width|weight|"
                            r"distance|diameter|elevation|altitude|temperature|speed|size|mass|boiling point|melting point|"
                            r"freezing point)\b", re.IGNORECASE)),
+    # "How much does it cost?": a sum of money, not any number ("accurate to a tenth of a millibar")
+    ("price", re.compile(r"\bhow\s+much\b" + _NOT_THE_LISTENER + r"[^?.!]*\b(?:cost(?:s|ed)?|pay|paid|worth|"
+                         r"charge[sd]?|sell(?:s)?\s+for|sold\s+for)\b|" + _WHAT_IS_THE + r"(?:price|cost)\b",
+                         re.IGNORECASE)),
     ("count", re.compile(r"\bhow\s+(?:many|much|old|often)\b" + _NOT_THE_LISTENER + "|" + _WHAT_IS_THE
                          + r"(?:population|age)\b", re.IGNORECASE)),
     # "When did/was ...?" asks when something happened: a year. "When is/does ...?" asks
@@ -230,6 +234,10 @@ _MEASURE = re.compile(
     r"lb|t|metres?|meters?|kilometres?|kilometers?|centimetres?|centimeters?|feet|foot|miles?|inch(?:es)?|"
     r"yards?|kilograms?|grams?|tonnes?|tons?|pounds?|light[ -]years?|au|degrees?|kelvin|acres?|hectares?|km2|sq|"
     r"square|mph|knots?|m/s|km/h)\b)", re.IGNORECASE)
+# a sum of money: "$40", "£2.50", "about 300 million dollars", "15 euros"
+_SCALED = r"[0-9][0-9,]*(?:\.[0-9]+)?(?:\s*(?:million|billion|thousand))?"
+_PRICE = re.compile(rf"[$£€¥]\s*{_SCALED}|{_SCALED}\s*(?:dollars?|pounds?|euros?|cents?|pence|yen|francs?|"
+                    r"crowns?|rupees?|USD|EUR|GBP)\b", re.IGNORECASE)
 _DATE = re.compile(r"(?<![0-9.,])(?:[0-9]{3,4})(?![0-9]|[.,][0-9])")  # a year: "1961", "AD 476"
 # a time with its unit: "more than 120 years", "29.45 years", "about 26 years"
 _DURATION = re.compile(
@@ -321,10 +329,12 @@ def _numbers_of_kind(kind: str, text: str) -> frozenset:
         found = [m.group(0) for m in _MEASURE.finditer(text)]
     elif kind == "duration":
         found = [m.group(0) for m in _DURATION.finditer(text)]
+    elif kind == "price":
+        found = [m.group(0) for m in _PRICE.finditer(text)]
     elif kind == "date":  # not a measure's number: "Its main span is 412 metres long."
         measured = [m.span() for m in _MEASURE.finditer(text)]
         found = [m.group(0) for m in _DATE.finditer(text)
-                 if not any(start <= m.start() < end for start, end in measured)]
+                 if not any(start <= m.start() < end for start, end in measured) and not _counts_at(text, m)]
     else:
         years = {m.group(0) for m in _YEAR.finditer(text)}
         found = [m.group(0) for m in _NUMBER.finditer(text) if m.group(0).rstrip(",.") not in years]
@@ -332,6 +342,21 @@ def _numbers_of_kind(kind: str, text: str) -> frozenset:
     worded = {_WORDED_COUNTS[w] for time in found if kind == "duration"
               for w in re.split(r"[\s-]+", time.lower()) if w in _WORDED_COUNTS}
     return numbers_in(found) | worded
+
+
+# a number that counts what follows it ("30 to 100 musicians") is no year, unless a word of
+# time comes before it ("in 1850 sales rose")
+_COUNTED_AFTER = re.compile(r"\s+(?:[a-z]+\s+)?([a-z]+s)\b")
+_TIME_BEFORE = re.compile(r"\b(?:in|on|by|since|until|till|before|after|during|from|circa|c\.|year|AD|BC)\s*$",
+                          re.IGNORECASE)
+
+
+def _counts_at(text: str, match) -> bool:
+    """Whether the number `match` found in `text` counts the plural word after it."""
+    from rag_dialogue.metrics import content_words
+
+    after = _COUNTED_AFTER.match(text, match.end())
+    return bool(after) and bool(content_words(after.group(1))) and not _TIME_BEFORE.search(text[:match.start()])
 
 
 def _answers(kind: str, text: str, known: frozenset) -> bool:
@@ -406,13 +431,53 @@ _TOKEN = re.compile(r"[0-9][0-9,]*(?:\.[0-9]+)?|[a-z]+", re.IGNORECASE)
 COUNT_REACH = 3
 
 
+class Occasions(str):
+    """What "How many times ...?" counts: the times the question's verb was done, by its
+    base's stem ("win" for "How many times has it won the cup?"), said as a count of that
+    ("with 23 wins") or of times ("won it 23 times")."""
+
+
+# "How many times has Kestrel Rowing Club won the Orvane Cup?": the verb after "times", its
+# auxiliary and its subject (an irregular participle, a regular one, or a do-clause's verb)
+_TIMES_ASKED = re.compile(r"\bhow\s+many\s+times\s+(?:has|have|had|is|was|were|are)\s+(?P<rest>[^?]*)", re.IGNORECASE)
+
+
+def _times_verb(message: str) -> str | None:
+    """The base stem of the verb whose times "How many times ...?" counts, or None where
+    none is found ("How many times was it rebuilt?")."""
+    from rag_dialogue.abstain import _VERB_FORMS, asked_verbs
+    from rag_dialogue.metrics import stem
+
+    verbs = sorted(asked_verbs(message))  # "How many times did the team win the cup?"
+    if not verbs:
+        match = _TIMES_ASKED.search(message or "")
+        verbs = [w for w in re.findall(r"\b[a-z]+\b", match["rest"] if match else "")
+                 if w.endswith("ed") or (stem(w) in _VERB_FORMS and stem(w) != _VERB_FORMS[stem(w)])][:1]
+    return _VERB_FORMS.get(stem(verbs[0]), stem(verbs[0])) if verbs else None
+
+
+class Capacity(str):
+    """What "How many people could it hold?" counts: people a place holds at once ("50,000
+    spectators", "seats 2,000"), which no population gives ("with a population of 4.2
+    million" is Rome's, not the Colosseum's)."""
+
+
+# the verbs that ask how many a place holds at once
+_HOLDS = re.compile(r"\b(?:hold|holds|held|seat|seats|seated|accommodate[sd]?|fit|fits)\b", re.IGNORECASE)
+
+
 def counted_thing(message: str):
     """What a count question counts: "How many players does a team have?" -> "players";
-    "How much caffeine is in a cup?" -> "caffeine" (not "How much does it weigh?")."""
+    "How much caffeine is in a cup?" -> "caffeine" (not "How much does it weigh?"); "How
+    many times has it won the cup?" -> `Occasions` "win"."""
     from rag_dialogue.metrics import content_words
 
     match = _COUNTED.search(message or "")
     thing = match.group(1).lower() if match else None
+    if thing == "times":
+        return Occasions(_times_verb(message) or "time")
+    if thing == "people" and _HOLDS.search(message or ""):
+        return Capacity(thing)
     return thing if thing and content_words(thing) and thing not in _NOT_COUNTED else None
 
 
@@ -424,7 +489,7 @@ def _counts_of(thing: str, text: str) -> set:
     from rag_dialogue.metrics import stem
 
     want = stem(thing)
-    wanted = {want, *_COUNTED_AS.get(want, ())}
+    wanted = {want, *_COUNTED_AS.get(want, ()), *(("time",) if isinstance(thing, Occasions) else ())}
     written = _TOKEN.findall(text or "")
     tokens = [t.lower().replace(",", "") for t in written]
     found = set()
@@ -438,13 +503,13 @@ def _counts_of(thing: str, text: str) -> set:
             if stem(after) in wanted:
                 found.add(number)
                 break
-    if want in _COUNTED_AS:  # "a population of over 140 million" counts people
+    if want in _COUNTED_AS and not isinstance(thing, Capacity):  # "a population of over 140 million" counts people
         found |= {m.group(1).replace(",", "") for m in _POPULATION.finditer(text or "")}
     return found
 
 
 # what a count of people is said as: "140 million inhabitants", "a population of 8.5 million"
-_COUNTED_AS = {"peopl": ("inhabit", "resid", "citizen", "person")}
+_COUNTED_AS = {"peopl": ("inhabit", "resid", "citizen", "person", "spectat", "visitor", "passeng", "seat")}
 _POPULATION = re.compile(r"\bpopulation\s+(?:of\s+)?(?:(?:over|about|around|nearly|approximately|some|"
                          r"more\s+than|almost|roughly|just\s+over|an\s+estimated)\s+)?([0-9][0-9,.]*)",
                          re.IGNORECASE)
@@ -612,6 +677,8 @@ def unheld_number(reply: str, message: str, passages) -> bool:
         # a measure of another dimension: "How hot does it get?" -> "With an area of 9,200,000
         # square kilometres (3,600,000 sq mi), it is the largest hot desert ..."
         return bool(thing) and bool(_measures_of(None, reply or ""))
+    if not given and isinstance(thing, Capacity) and _POPULATION.search(reply or ""):
+        return True  # "How many people could it hold?" (the Colosseum) -> Rome's population
     if not given:
         # a count of another thing, the thing asked not named: "How many legs do they
         # have?" -> "At least 45,700 spider species have been recorded by taxonomists."
@@ -655,8 +722,10 @@ def gives_no_number(reply: str, message: str) -> bool:
     if _ASKS_AGE.search(message):  # "How old is the universe?" -> "... 93 billion light-years in diameter"
         return not _answer_numbers("count", AGE, reply or "")
     kind = asked_number(message)
-    if kind == "date":
-        return not states_number(reply or "") and not _TIME_WORDS.search(reply or "")
+    if kind == "date":  # a count is no date: "When was it first performed?" -> "... 30 to 100 musicians"
+        return not _numbers_of_kind("date", reply or "") and not _TIME_WORDS.search(reply or "")
+    if kind == "price":  # "How much does it cost?" -> "... accurate to a tenth of a millibar"
+        return not _numbers_of_kind("price", reply or "")
     return kind in ("measure", "count", "duration") and not states_number(reply or "")
 
 

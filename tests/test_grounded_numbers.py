@@ -460,3 +460,60 @@ def test_when_was_that_is_answered_by_the_event_the_last_reply_told():
     assert not tells_another_event("I'm sorry, I don't know that.", "When was that?", turns)
     # a question that names what it asks the date of is another check's
     assert not tells_another_event("He co-founded AT&T in 1885.", "When did he found AT&T?", turns)
+
+
+def test_how_many_times_counts_what_the_verb_did():
+    from rag_dialogue.grounded_numbers import Occasions, counted_thing
+
+    message = "How many times has Kestrel Rowing Club won the Orvane Cup?"
+    thing = counted_thing(message)
+    assert isinstance(thing, Occasions) and thing == "win"
+    assert counted_thing("How many times did the team win the cup?") == "win"
+    assert counted_thing("How many times was it rebuilt?") == "time"  # no verb found: times themselves
+    assert _counts_of(thing, "The most successful crew is Kestrel Rowing Club, with 23 wins.") == {"23"}
+    assert _counts_of(thing, "It has won the cup 23 times.") == {"23"}
+    assert _counts_of(thing, "The course is 6 kilometres long.") == set()
+    cup = [("Orvane Cup", "The most successful crew is Kestrel Rowing Club, with 23 wins.")]
+    assert not unheld_number(cup[0][1], message, cup)  # was taken back: "wins" are no "times"
+    assert unheld_number("Kestrel Rowing Club has 6 wins.", message, cup)
+
+
+def test_a_count_is_no_date():
+    from rag_dialogue.grounded_numbers import _numbers_of_kind, gives_no_number
+
+    symphony = ("Symphonies are almost always scored for an orchestra ... which altogether number about 30 to 100 "
+                "musicians.")
+    assert _numbers_of_kind("date", symphony) == frozenset()
+    assert gives_no_number(symphony, "When was the Harbour Symphony first performed?")
+    assert not gives_no_number("Her best-known work is the Harbour Symphony, first performed in 2004.",
+                               "When was the Harbour Symphony first performed?")
+    assert _numbers_of_kind("date", "in 1850 sales rose") == {"1850"}  # a word of time before it
+    assert _numbers_of_kind("date", "It was built in 1889 by Gustave Eiffel.") == {"1889"}
+
+
+def test_how_much_does_it_cost_asks_for_a_price():
+    from rag_dialogue.abstain import unanswered_number
+    from rag_dialogue.grounded_numbers import _numbers_of_kind, gives_no_number
+
+    message = "How much does the Marsh barometer cost?"
+    assert asked_number(message) == "price" and asked_number("What is the price of a ticket?") == "price"
+    assert asked_number("How much water is in it?") == "count" and asked_number("How much do you like it?") is None
+    product = "Its best-selling product is the Marsh barometer, which is accurate to a tenth of a millibar."
+    assert gives_no_number(product, message)  # a tenth of a millibar is no price
+    assert unanswered_number(message, [("Talvero Instruments", product)]) == "I'm sorry, I don't know that."
+    assert _numbers_of_kind("price", "Tickets cost $40 or 15 euros; it weighs 5 kg.") == {"40", "15"}
+    assert unanswered_number(message, [("Talvero Instruments", "The Marsh barometer sells for $40.")]) is None
+
+
+def test_how_many_people_a_place_holds_is_no_population():
+    from rag_dialogue.grounded_numbers import Capacity
+
+    message = "How many people could it hold?"
+    assert isinstance(counted_thing(message), Capacity)
+    assert not isinstance(counted_thing("How many people live in Rome?"), Capacity)
+    rome = [("Rome", "The Metropolitan City of Rome Capital, with a population of 4.2 million, is the most populous "
+                     "metropolitan city in Italy.")]
+    assert unheld_number(rome[0][1], message, rome)  # of the Colosseum, said so in a chat
+    assert not unheld_number(rome[0][1], "How many people live in Rome?", rome)
+    colosseum = [("Colosseum", "It could hold an estimated 50,000 to 80,000 spectators.")]
+    assert not unheld_number(colosseum[0][1], message, colosseum)
