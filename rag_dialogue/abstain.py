@@ -243,6 +243,15 @@ _VERB_FORMS = {metrics.stem(form): metrics.stem(forms.split()[0])
                for forms in _IRREGULAR_VERBS for form in forms.split()}
 
 
+# the stems of the words of a kind: colours, months, seasons
+_COLOURS = tuple(metrics.stem(w) for w in (
+    "red orange yellow green blue purple violet pink brown black white grey gray golden silver "
+    "crimson scarlet turquoise beige ivory cream").split())
+_MONTHS = tuple(metrics.stem(w) for w in (
+    "January February March April May June July August September October November December").split())
+_SEASONS = tuple(metrics.stem(w) for w in "spring summer autumn fall winter".split())
+
+
 # words a question asks with that passages say in others, by stem: "What do pandas eat?" is
 # answered by "... a diet consisting almost entirely of bamboo"
 _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor", "carnivor", "omnivor"),
@@ -262,6 +271,8 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             "win": ("victori", "victor", "triumph", "defeat", "champion"),
             # "Where does coffee come from?" -> "The genus "Coffea" is native to tropical Africa ..."
             "come": ("origin", "nativ", "deriv"),
+            # "Who started it?" (a company) -> "The company was founded in 1923 by ..."
+            "start": ("found", "establish", "begin", "launch"),
             # "Who built it?" (the Colosseum) -> "Construction began under the Emperor Vespasian in 72 ..."
             "build": ("construct", "erect"),
             # "Who gave it?" (the Statue of Liberty) -> "... a gift to the United States from the people of France"
@@ -270,12 +281,23 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             "know": ("consid", "regard", "famou", "renown", "celebr"),
             "1st": ("origin",),  # "first": "Where was tea first grown?" -> "Tea originated in ..."
             "across": ("cross",),  # "the ferry across Lake Merrowin" -> "A ferry crosses it"
-            "mountain": ("mount",)}  # "Mount Sarrow"
+            "mountain": ("mount",),  # "Mount Sarrow"
+            # a kind of word asked for, said as one of its kind: "What color is it?" -> "... a
+            # bright orange shell"; "In what month is the festival?" -> "... in October"
+            **{asked: _COLOURS for asked in ("color", "colour")},
+            "month": _MONTHS, "season": _SEASONS}
 
 
 def _said_as(word: str) -> tuple:
     """The stems passages say `word` (a stem, any form of an irregular verb) in (`_SAID_AS`)."""
     return _SAID_AS.get(_VERB_FORMS.get(word, word), ())
+
+
+def _derived(longer: str, word: str) -> bool:
+    """Whether stem `longer` is `word` with an ending of `_DERIVED`, a final "e" dropped
+    before it: "inventor" of "invent", "maker" of "make"."""
+    rest = longer[len(word):] if longer.startswith(word) else None
+    return rest is not None and (rest in _DERIVED or (word.endswith("e") and "e" + rest in _DERIVED))
 
 
 def _held_stems(asked: set, held: set) -> set:
@@ -289,8 +311,7 @@ def _held_stems(asked: set, held: set) -> set:
     def holds(word: str) -> bool:
         return word in held or _VERB_FORMS.get(word, word) in bases \
             or bool(held.intersection(_said_as(word))) or any(
-            (h.startswith(word) and h[len(word):] in _DERIVED) or (word.startswith(h) and word[len(h):] in _DERIVED)
-            for h in held)
+            _derived(h, word) or _derived(word, h) for h in held)
     return {word for word in asked if holds(word)}
 
 
@@ -1023,7 +1044,10 @@ def passage_reply(passages, said, message: str = "") -> str | None:
         # ("Where ...?" of two words or more one word fewer, its verb often the one left:
         # "Where does the mossback tortoise live?" -> "... native to the Ferrow Islands."; it
         # must name a place)
-        spare = 1 if _ASKS_WHERE.match(question) and len(asked) >= 2 else int(len(asked) >= 4)
+        # (and where its verb is all it asks: "Where does it come from?" of sennet bread ->
+        # "Sennet bread is a flat rye bread from the coastal region of Lorvaig.")
+        verbs = {metrics.stem(v) for v in asked_verbs(question)}
+        spare = 1 if _ASKS_WHERE.match(question) and (len(asked) >= 2 or asked <= verbs) else int(len(asked) >= 4)
         # "Who wrote Pride and Prejudice?" is answered by "... a novel by English author
         # Jane Austen": a sentence that names who did it after "by" holds the deed asked
         deed = _WHO_VERB.match(question)
@@ -1337,7 +1361,9 @@ _GIVES_REASON = re.compile(r"\b(?:contribut\w*\s+(?:\w+\s+)?to|results?\s+(?:fro
                            r"|so\s+(?:that|as\s+to)|comes?\s+from|came\s+from|explained\s+by|attributed\s+to"
                            r"|responsible\s+for|reasons?|adapt(?:ed|ation|ations)|as\s+(?:a\s+)?(?:protection|defen[cs]e)"
                            r"|for\s+(?:protection|defen[cs]e)|to\s+(?:protect|defend|prevent|avoid|escape|survive|attract"
-                           r"|keep|allow|help|find|reach))\b", re.IGNORECASE)
+                           r"|keep|allow|help|find|reach)"
+                           # an event that brought it about: "closed ... after a flood destroyed it"
+                           r"|after\s+(?:a|an|the|its|his|her|their)\s+(?:[\w'-]+\s+){1,2}?[a-z]+ed)\b", re.IGNORECASE)
 
 
 # a phrase of place: a preposition of place, or a word that tells where ("native to",
@@ -1504,8 +1530,12 @@ def echoes_the_question(reply: str, message: str, passages) -> list[str] | None:
 
 
 _YES_OR_NO = re.compile(r"^\W*(?:yes|yeah|yep|yup|no|nope|not really)\b", re.IGNORECASE)
+# a yes said otherwise: to "Did she have children?", "Sure! She died in 1994 ..." (to a polite
+# frame, "Have you heard of cashew?", it says only that the chat will tell)
+_AGREES = re.compile(r"^\W*(?:sure|of course|certainly|definitely|absolutely)\b", re.IGNORECASE)
 # a request put as a question ("Can you tell me about it?"), which "Sure!" answers
-_REQUEST = re.compile(r"^\W*(?:can|could|would|will)\s+(?:you|u)\b", re.IGNORECASE)
+_REQUEST = re.compile(r"^\W*(?:(?:can|could|would|will)\s+(?:you|u)|(?:can|could|shall|may)\s+(?:we|i))\b",
+                      re.IGNORECASE)  # "Can you tell me ...?", "Can we talk about ...?"
 
 
 def unsupported_answer_word(reply: str, message: str, passages) -> bool:
@@ -1516,8 +1546,8 @@ def unsupported_answer_word(reply: str, message: str, passages) -> bool:
     the chat said "Yes, highly adapted for life in the ocean water, penguins have
     countershaded dark and white plumage and flippers for swimming." """
     asking = _asking(message or "")
-    if not (asking and _ASKS_YES_NO.match(asking) and _YES_OR_NO.match(reply or "")) or asks_the_listener(asking) \
-            or _REQUEST.match(asking):
+    answers = _YES_OR_NO.match(reply or "") or (_AGREES.match(reply or "") and without_polite_frame(asking) == asking)
+    if not (asking and _ASKS_YES_NO.match(asking) and answers) or asks_the_listener(asking) or _REQUEST.match(asking):
         return False
     titles = {stem for title, _ in passages for stem in _stems(title)}
     asked_of = set(_stems(asking)) - titles - _name_stems(named_terms(asking))

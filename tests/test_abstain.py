@@ -1146,3 +1146,45 @@ def test_a_follow_up_s_verb_names_no_subject():
     # a word of the message that is no verb still names its subject: "steak" of "Do you like steak?"
     steak = [("Steak", "A steak is a meat generally sliced across the muscle fibers.")]
     assert not abstain.another_subject(steak[0][1], "What is it?", ["Do you like steak?", "Yes.", "What is it?"], steak)
+
+
+def test_a_colour_a_month_or_a_season_asked_for_is_said_as_one():
+    beetle = [("Gresh beetle", "The Gresh beetle is a large beetle found only on the island of Tavu. Adults are "
+                               "about 6 centimetres long and have a bright orange shell.")]
+    message = "What color is the Gresh beetle?"
+    assert abstain.holds_some_asked("Adults are about 6 centimetres long and have a bright orange shell.", message)
+    assert abstain.passage_reply(beetle, [], message) == ("Adults are about 6 centimetres long and have a bright "
+                                                           "orange shell.")
+    cheese = [("Pelorine", "Pelorine is a soft cheese made in the hill villages of Castavel. Each year the village of "
+                           "Oresca holds a Pelorine festival in October.")]
+    assert abstain.passage_reply(cheese, [], "In what month is the Pelorine festival?") == (
+        "Each year the village of Oresca holds a Pelorine festival in October.")
+    assert abstain.holds_some_asked("It is rowed every spring.", "What season is it rowed in?")
+
+
+def test_words_said_in_other_forms():
+    held = set(abstain._stems("Talvero Instruments is a maker of scientific barometers."))
+    assert abstain._held_stems({"make"}, held) == {"make"}  # "maker" of "make", its "e" dropped
+    assert abstain._held_stems({"start"}, set(abstain._stems("The company was founded in 1923."))) == {"start"}
+    assert abstain._held_stems({"invent"}, set(abstain._stems("the inventor"))) == {"invent"}
+    assert not abstain._held_stems({"make"}, set(abstain._stems("The market is open.")))
+
+
+def test_an_event_after_which_something_was_done_gives_a_reason():
+    assert abstain.gives_a_reason("The company closed its second factory in 1987 after a flood destroyed it.")
+    assert not abstain.gives_a_reason("He moved to Paris after his graduation in 1920.")
+    assert abstain.gives_no_reason("It employs about 340 people.", "Why did they close the second factory?")
+
+
+def test_sure_answers_a_yes_no_question_as_yes_does():
+    died = [("Mirela Ostadt", "She died in 1994 at the age of 71.")]
+    assert abstain.unsupported_answer_word("Sure! She died in 1994 at the age of 71.", "Did she have children?", died)
+    assert not abstain.unsupported_answer_word("Sure! She died in 1994.", "Can you tell me about her?", died)
+
+
+def test_where_asked_by_its_verb_alone_takes_the_sentence_that_says_where():
+    bread = [("Sennet bread", "Sennet bread is a flat rye bread from the coastal region of Lorvaig.")]
+    said = ["I ate some sennet bread today.", "Sennet bread"]
+    assert abstain.passage_reply(bread, said, "Where does it come from?") == bread[0][1]
+    assert abstain.passage_reply([("Sennet bread", "Sennet bread is eaten with smoked herring.")], said,
+                                 "Where does it come from?") is None  # no place: none
