@@ -1333,6 +1333,35 @@ def cut_name(response: str, written=()) -> str | None:
     return None
 
 
+# the words that make a clause a statement: with one of them cut out of a passage's sentence,
+# what is left is no sentence ("The first race was held in 1889." -> "The first race in 1889.")
+_FINITE = frozenset("is are was were has have had be been will would can could does did do".split())
+CUT_VERB_MAX = 4  # the most words a stumble leaves out
+
+
+def cut_verb(response: str, written=()) -> str | None:
+    """The words a sentence of `response` leaves out of a sentence of the texts `written`
+    (passages) that it otherwise reads out word for word, where they hold the verb and
+    nothing left in it is one (`_FINITE`, nor a word in "-ed"): asked "When was the first
+    Orvane Cup?", the chat said "The first race in 1889." for "The first race was held in
+    1889."; else None. A reply that leaves out a clause and keeps a verb is a shortening,
+    not a stumble."""
+    sentences = [words for text in written for sentence in passage_sentences(text)
+                 if (words := _NOT_WORD.sub(" ", sentence.lower()).split())]
+    for sentence in passage_sentences(response or ""):
+        said = _NOT_WORD.sub(" ", sentence.lower()).split()
+        if len(said) < 3 or any(w in _FINITE or w.endswith("ed") for w in said):
+            continue
+        for words in sentences:
+            cut = len(words) - len(said)
+            if not 1 <= cut <= CUT_VERB_MAX:
+                continue
+            start = next((i for i, (a, b) in enumerate(zip(said, words)) if a != b), len(said))
+            if said[start:] == words[start + cut:] and _FINITE & set(words[start:start + cut]):
+                return " ".join(words[start:start + cut])
+    return None
+
+
 # "the capital of Australia": a word, then the name it is of
 _WORD_OF_NAME = re.compile(r"\b([A-Za-z][\w'’-]*)\s+of\s+(?:the\s+)?([A-Z][\w'’-]*)")
 _WH_START = re.compile(r"^\s*(?:what|whats|what's|who|whos|who's|where|when|which|how|why)\b", re.IGNORECASE)

@@ -99,6 +99,7 @@ def checks(passages, turns: Sequence[str], said: Sequence[str] = (),
         _check(metrics.doubled_word, written),
         _check(metrics.left_gap, written),
         _check(metrics.cut_name, written),
+        _check(metrics.cut_verb, [text for _, text in passages]),
         ("hallucinated", lambda r: metrics.is_hallucinated(r, knowledge, turns, threshold=threshold)),
         ("hallucinated_sentence", lambda r: _a_sentence_hallucinated(r, knowledge, turns, threshold)),
     ) + joining_checks(passages, turns, said)

@@ -916,3 +916,12 @@ def test_a_quote_must_be_written_by_a_passage_or_the_dialogue():
         assert m.unheld_quote(held, frozen, ["Hi"]) is None, held
     assert m.unheld_quote('You said "tell me more", so here goes.', frozen, ["Tell me more."]) is None
     assert m.unheld_quote('Its motto is "Always Ready".', frozen, ["Hi"]) == "Always Ready"
+
+
+def test_a_passage_sentence_read_out_without_its_verb_is_a_stumble():
+    written = ["The first race was held in 1889.", "Its call sounds like a creaking door."]
+    assert m.cut_verb("The first race in 1889.", written) == "was held"
+    for kept in ("The first race was held in 1889.", "The first race was in 1889.",  # shortened, a verb kept
+                 "Its call a creaking door. The first race was held in 1889.", "A race in 1889."):
+        assert m.cut_verb(kept, written) is None, kept
+    assert m.cut_verb("Its call is a creaking door.", written) is None
