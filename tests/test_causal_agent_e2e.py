@@ -179,6 +179,21 @@ def test_madeup_asks_about_articles_of_ones_own(trained_causal, tiny_index, tmp_
         madeup.read_articles(own)
 
 
+def test_the_shipped_second_set_of_made_up_articles_reads_and_holds_its_facts():
+    """tests/data/madeup_more_articles.jsonl: 11 more invented articles (some one paragraph,
+    some sentences) and 50 questions in a stranger's words, for `madeup --articles`."""
+    from pathlib import Path
+
+    from rag_dialogue.madeup import passages, read_articles, states
+
+    articles = read_articles(Path(__file__).parent / "data" / "madeup_more_articles.jsonl")
+    assert len(articles) == 11 and sum(len(a["questions"]) for a in articles) == 50
+    assert any(len(a["text"]) == 1 for a in articles) and len(passages(articles)) > len(articles)
+    for a in articles:
+        for question, fact in a["questions"]:
+            assert states(" ".join(a["text"]), fact), (question, fact)
+
+
 def test_a_fact_is_stated_as_whole_words():
     from rag_dialogue.madeup import states
 
