@@ -271,6 +271,8 @@ _SAID_AS = {"eat": ("diet", "food", "feed", "prey", "graze", "forag", "herbivor"
             "win": ("victori", "victor", "triumph", "defeat", "champion"),
             # "Where does coffee come from?" -> "The genus "Coffea" is native to tropical Africa ..."
             "come": ("origin", "nativ", "deriv"),
+            # "What is silk made from?" -> "It is most commonly produced from the cocoons of ..."
+            "make": ("produc", "compos", "consist"),
             # "Who started it?" (a company) -> "The company was founded in 1923 by ..."
             "start": ("found", "establish", "begin", "launch"),
             # "Who built it?" (the Colosseum) -> "Construction began under the Emperor Vespasian in 72 ..."
@@ -517,7 +519,7 @@ def unsupported_question(message: str, passages, is_word=None, said=()) -> str |
     its rare words miss paraphrasing passages too often (42% of real WoW questions whose
     wizard had the answer were declined that way; words no vocabulary knows, 7%).
 
-    A follow-up (`_follows_up`: "Who was its first emperor?") to a reply that declined
+    A follow-up (`follows_up`: "Who was its first emperor?") to a reply that declined
     asks about the names of the same speaker's latest turn before it that names something
     and points back to nothing (`said`: the dialogue's turns before `message`): asked
     about the Zarnovian Empire, the chat declined, and then, asked its first emperor, made
@@ -532,7 +534,7 @@ def unsupported_question(message: str, passages, is_word=None, said=()) -> str |
         return None
     asking = _asking(message)
     names = named_terms(asking)
-    of_before = not names and _follows_up(message, said) and metrics.declines(said[-1])
+    of_before = not names and follows_up(message, said) and metrics.declines(said[-1])
     if of_before:
         asking = next((turn for turn in list(said)[-2::-2]
                        if (named_terms(turn) or asks_for_fact(turn)) and not _POINTS_BACK.search(turn)), asking)
@@ -706,7 +708,7 @@ _BARE_QUESTION = re.compile(r"^\W*(?:and\s+|so\s+|but\s+)?(?:why|where|when|how|
                             r"(?:\s+(?:exactly|not|then))?\W*$", re.IGNORECASE)
 
 
-def _follows_up(message: str, said) -> bool:
+def follows_up(message: str, said) -> bool:
     """A follow-up that points back, or is a question word alone, and names nothing ("Who
     designed it?", "When did it last erupt?", "Why?"): it asks about what the dialogue is
     about."""
@@ -717,7 +719,7 @@ def _follows_up(message: str, said) -> bool:
 
 def on_topic(passages, message: str, said) -> list:
     """The `passages` ((title, text) pairs) that may answer `message`: to a follow-up
-    (`_follows_up`), those whose title the dialogue (`said`, its turns) holds, so that
+    (`follows_up`), those whose title the dialogue (`said`, its turns) holds, so that
     "Who designed it?" after the Eiffel Tower is not answered by Tower Bridge's "designed
     by Horace Jones"; to any other message, all of them. A follow-up that points to a
     place ("What is the tallest mountain there?" after Japan) is answered by a passage
@@ -727,7 +729,7 @@ def on_topic(passages, message: str, said) -> list:
     the first person to walk on the Moon", not The Last Supper's "... by the Italian High
     Renaissance artist Leonardo da Vinci" after the Mona Lisa's "... by the Italian artist
     Leonardo da Vinci"."""
-    if not _follows_up(message, said):
+    if not follows_up(message, said):
         return list(passages)
     from rag_dialogue.retrieval.query import topic_share
 
@@ -750,12 +752,27 @@ def on_topic(passages, message: str, said) -> list:
             or (subjects and of_someone_named_here(title, text))]
 
 
+def of_the_dialogue(passages, message: str, said) -> list:
+    """`on_topic`'s passages, and to a message that speaks of the dialogue's thing by "the"
+    and a word rather than a pronoun (`refers_back`), only those whose title the dialogue
+    holds, as to "it": asked "Who started the company?" after "How much does a Tesla
+    cost?", Ford Motor Company's "It was founded by Henry Ford ..." is not the answer. For
+    passages ranked further down, which the message did not bring up itself."""
+    from rag_dialogue.retrieval.query import topic_share
+
+    passages = on_topic(passages, message, said)
+    if refers_back(message) and not follows_up(message, said):
+        dialogue = "\n".join(said)
+        passages = [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0]
+    return passages
+
+
 # where a thing is, by name: "the highest mountain in Japan", "located in the Andes"
 _IN_A_PLACE = re.compile(r"\bin\s+(?:the\s+)?([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)")
 
 
 def another_subject(reply: str, message: str, said, passages) -> bool:
-    """True when `reply`, to a follow-up (`_follows_up`), speaks of the subject of a
+    """True when `reply`, to a follow-up (`follows_up`), speaks of the subject of a
     retrieved passage whose title shares no word with the dialogue (`said`, its turns), and
     of nothing else the dialogue holds beyond the message's words. Asked "When did it last
     erupt?" after Tamu Massif, with Volcano's, Mount Pelée's and Mount Fuji's passages, the
@@ -819,9 +836,9 @@ def another_kind(dialogue: str, title: str) -> bool:
 
 def asks_of_the_subject(message: str, said, passages) -> bool:
     """Whether `message` asks about what the dialogue (`said`) is about: it points back and
-    names nothing (`_follows_up`), or names nothing and a passage of that subject holds all
+    names nothing (`follows_up`), or names nothing and a passage of that subject holds all
     it asks (`_answered_on_topic`)."""
-    return _follows_up(message, said) or _answered_on_topic(message, said, passages)
+    return follows_up(message, said) or _answered_on_topic(message, said, passages)
 
 
 def _answered_on_topic(message: str, said, passages) -> bool:
@@ -863,7 +880,7 @@ def tells_of_oneself(message: str) -> bool:
 
 
 def of_the_subject(passages, message: str, said) -> list:
-    """The `passages` ((title, text) pairs) that may answer a follow-up (`_follows_up`):
+    """The `passages` ((title, text) pairs) that may answer a follow-up (`follows_up`):
     those whose title shares a word with the dialogue (`said`, its turns) and that do not
     speak of another subject (`another_subject`, read with their title); all of them to any
     other message. Mount Pelée's "Its most recent eruption was in 1932." does not answer

@@ -742,7 +742,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             retrieval = self.model.last_retrieval[0]
             # the reply's likeliest sources: the passages that share most of its words, else
             # the passage the retriever ranked first
-            sources = self._sources(text, retrieval) or [retrieval.passages[0].text]
+            sources = self._said_parts(text, retrieval) or [retrieval.passages[0].text]
             self._used_passages.extend(sources)
             said = batch.rag_input.said or [""] * len(output["text"])
             batch.rag_input.said = [s + "\n" + "\n".join(sources) for s in said]
@@ -759,7 +759,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         reply, retrieval = output["text"][0], self.model.last_retrieval[0]
         sources = self._sources(reply, retrieval)
         self._replies.append(reply)
-        self._used_passages.extend(sources)
+        self._used_passages.extend(self._said_parts(reply, retrieval))
         titles = [p.title for p in retrieval.passages if p.text in sources[:1]]
         if titles and not metrics.declines(reply):
             self._answered.append((titles[0], reply))
@@ -853,7 +853,10 @@ class RagDialogueAgent(TorchGeneratorAgent):
         instead = next((s for s in (make() for make in stand_ins) if s and answers(s)), None)
         listener = asks_the_listener(turns[-1])
         if not instead and "?" in turns[-1] and not listener:
-            instead = self._further_stand_in(batch, passages, turns, answers) or self._answered_before(turns, answers)
+            # an earlier reply that answers it comes before a passage ranked further down: asked
+            # "Where is it?" of the Statue of Liberty, whose first reply said "... on Liberty
+            # Island, ... in New York Harbor", New York City's own location stood in
+            instead = self._answered_before(turns, answers) or self._further_stand_in(batch, passages, turns, answers)
         if not instead and ("?" in turns[-1] or listener):
             # no passage sentence holds what it asks: say so
             instead = OF_ITSELF if listener else decline_reply([])
@@ -893,7 +896,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         further = self.opt.get("chat_further_docs", CHAT_FURTHER_DOCS) or 0
         if further <= len(passages):
             return None
-        from rag_dialogue.abstain import conversation_names, on_topic, writes_the_title
+        from rag_dialogue.abstain import conversation_names, of_the_dialogue, writes_the_title
         from rag_dialogue.grounded_numbers import answering_sentences, holds_the_event, number_check
         from rag_dialogue.metrics import passage_sentences
         from rag_dialogue.retrieval.query import topic_share
@@ -906,7 +909,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         own, message, said = set(passages), turns[-1], self._replies + turns
         extra = [(p, s) for p, s in zip(wide[0].passages, wide[0].scores) if (p.title, p.text) not in own]
         pool = list(passages) + [(p.title, p.text) for p, _ in extra]
-        asked = on_topic([(p.title, p.text) for p, _ in extra], message, said)
+        asked = of_the_dialogue([(p.title, p.text) for p, _ in extra], message, said)
         gives = number_check(message)
         if gives is not None:
             # of the passages about what it names (as `_answering_sentences`), or whose titles
@@ -939,6 +942,23 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return []
         return [p.text for p in retrieval.passages
                 if len(words & set(content_words(p.text))) >= 0.5 * len(words)]
+
+    @classmethod
+    def _said_parts(cls, reply: str, retrieval) -> List[str]:
+        """What the reply said of its sources (`_sources`): the sentences of each that it holds
+        half the content words of, or the whole passage where it holds no sentence's half.
+        A passage of several sentences is not all said when one is: after "Sennet bread is a
+        flat rye bread from ...", "How is it baked?" still finds its paragraph's "It is baked
+        on hot stones ..."."""
+        from rag_dialogue.metrics import content_words, passage_sentences
+
+        words = set(content_words(reply))
+        parts = []
+        for text in cls._sources(reply, retrieval):
+            drawn = [s for s in passage_sentences(text)
+                     if (held := set(content_words(s))) and len(held & words) >= 0.5 * len(held)]
+            parts.extend(drawn or [text])
+        return parts
 
     def _declines(self, observations, retrievals) -> List[Optional[str]]:
         """Per example, the decline for a message whose passages do not hold what it asks

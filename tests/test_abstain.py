@@ -1167,6 +1167,10 @@ def test_words_said_in_other_forms():
     assert abstain._held_stems({"make"}, held) == {"make"}  # "maker" of "make", its "e" dropped
     assert abstain._held_stems({"start"}, set(abstain._stems("The company was founded in 1923."))) == {"start"}
     assert abstain._held_stems({"invent"}, set(abstain._stems("the inventor"))) == {"invent"}
+    silk = [("Silk", "Silk is a natural protein fiber. It is most commonly produced from the cocoons of certain "
+                     "insect larvae.")]
+    assert abstain.passage_reply(silk, [], "What is silk made from?") == (
+        "Silk: It is most commonly produced from the cocoons of certain insect larvae.")
     assert not abstain._held_stems({"make"}, set(abstain._stems("The market is open.")))
 
 
@@ -1188,3 +1192,11 @@ def test_where_asked_by_its_verb_alone_takes_the_sentence_that_says_where():
     assert abstain.passage_reply(bread, said, "Where does it come from?") == bread[0][1]
     assert abstain.passage_reply([("Sennet bread", "Sennet bread is eaten with smoked herring.")], said,
                                  "Where does it come from?") is None  # no place: none
+
+
+def test_the_thing_of_the_dialogue_is_not_another_article_s():
+    said = ["How much does a Tesla cost?", "I'm sorry, I don't know that.", "Who started the company?"]
+    further = [("Ford Motor Company", "It was founded by Henry Ford and incorporated on June 16, 1903."),
+               ("Tesla", "Tesla was founded in 2003 by Martin Eberhard and Marc Tarpenning.")]
+    assert abstain.of_the_dialogue(further, "Who started the company?", said) == further[1:]
+    assert abstain.of_the_dialogue(further, "Who founded Ford?", said) == further  # it names its own

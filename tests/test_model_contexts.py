@@ -72,3 +72,25 @@ def test_gold_retrieval_loss_is_cross_entropy_towards_the_retrieved_gold():
     assert recorded["gold_in_retrieved"] == [1, 0, 0]
     loss.backward()
     assert scores.grad[0, 1] < 0 < scores.grad[0, 0] and not scores.grad[1:].any()
+
+
+def test_one_sentence_of_a_paragraph_passage_is_said_not_the_paragraph():
+    """After "Sennet bread is a flat rye bread from ...", the follow-up "How is it baked?" was
+    declined: the whole paragraph counted as said, so retrieval passed it over."""
+    from types import SimpleNamespace
+
+    from rag_dialogue.agent import RagDialogueAgent
+    from rag_dialogue.retrieval.query import fresh_first
+
+    paragraph = ("Sennet bread is a flat rye bread from the coastal region of Lorvaig. It is baked on hot stones "
+                 "and flavoured with caraway and seaweed. The bread is eaten with smoked herring.")
+    sentence = "Rye is a grass grown extensively as a grain."
+    retrieval = SimpleNamespace(passages=[SimpleNamespace(text=paragraph), SimpleNamespace(text=sentence)])
+    reply = "Sennet bread is a flat rye bread from the coastal region of Lorvaig."
+    said = RagDialogueAgent._said_parts(reply, retrieval)
+    assert said == [reply]
+    texts = [paragraph, sentence]
+    assert list(fresh_first([0, 1], "\n".join(said), texts.__getitem__, 2)) == [0, 1]  # still found
+    assert list(fresh_first([0, 1], paragraph, texts.__getitem__, 2)) == [1, 0]  # as it was: passed over
+    # a one-sentence passage a reply paraphrases is said whole, as before
+    assert RagDialogueAgent._said_parts("Rye is a grass grown as a grain.", retrieval) == [sentence]
