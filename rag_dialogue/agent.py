@@ -825,7 +825,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
             return [c for c in (every_check if pool is passages else checks(pool, turns, said, threshold))
                     if c[0] == failed]
 
-        def answers(instead: str, pool=passages) -> bool:
+        def answers(instead: str, pool=passages, said_again: bool = False) -> bool:
             if metrics.declines(instead):
                 return True
             untitled = _untitled(instead, pool)
@@ -841,7 +841,9 @@ class RagDialogueAgent(TorchGeneratorAgent):
                         or leaves_out_superlative(instead, message) or not holds_the_event(instead, message, turns)
                         or another_subject(instead, message, turns, pool)
                         or tells_another_event(untitled, message, turns) or tells_another_deed(untitled, message)
-                        or first_failed(retaken(pool), untitled))
+                        # (an earlier reply said again claims nothing new, as the repeat taken back did)
+                        or first_failed([c for c in retaken(pool) if not (said_again and c[0] == "claims_nothing")],
+                                        untitled))
 
         # the first stand-in that answers: a lead of the reply that claims what its passages
         # do not ("gravity is a fundamental interaction between matter and the vacuum of
@@ -876,7 +878,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         # (a follow-up, "When?" after "Who climbed it first?", keeps to those)
         asked = [turn for turn in turns[:-1] if turn not in self._replies] + [title for title, _ in self._answered]
         again = passage_reply(self._answered, asked, turns[-1])
-        self._saying_again = again if again and answers(again, self._answered) else None
+        self._saying_again = again if again and answers(again, self._answered, said_again=True) else None
         return self._saying_again
 
     def _further_stand_in(self, batch, passages, turns, answers) -> Optional[str]:

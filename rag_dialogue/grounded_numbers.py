@@ -700,7 +700,7 @@ _TIME_WORDS = re.compile(
     r"\b(?:centur(?:y|ies)|millenni(?:um|a)|decades?|years?|months?|weeks?|days?|ago|eras?|ages?|epochs?|periods?"
     r"|dynast(?:y|ies)|reigns?|wars?|times?|spring|summer|autumn|winter|today|now|nowadays|currently|recently"
     r"|ancient|antiquity|medieval|prehistor(?:y|ic)|modern|early|late|during|since|until|before|after|when|then"
-    r"|once|morning|evening|night)\b|\b(?-i:BCE?|AD|CE|January|February|March|April|May|June|July|August"
+    r"|once|morning|evening|night|[0-9]{2,4}['’]?s)\b|\b(?-i:BCE?|AD|CE|January|February|March|April|May|June|July|August"
     r"|September|October|November|December)\b", re.IGNORECASE)
 
 

@@ -488,6 +488,8 @@ def test_a_count_is_no_date():
     assert not gives_no_number("Her best-known work is the Harbour Symphony, first performed in 2004.",
                                "When was the Harbour Symphony first performed?")
     assert _numbers_of_kind("date", "in 1850 sales rose") == {"1850"}  # a word of time before it
+    # a decade is a time ("When did houseboats come into popularity?", a WoW wizard's)
+    assert not gives_no_number("It has existed in the 50's & 60's.", "When did houseboats come into popularity?")
     assert _numbers_of_kind("date", "It was built in 1889 by Gustave Eiffel.") == {"1889"}
 
 
