@@ -752,16 +752,22 @@ def on_topic(passages, message: str, said) -> list:
             or (subjects and of_someone_named_here(title, text))]
 
 
+# "the company?": "the" and one word, which no other word goes on ("the human body" is a thing of its own)
+_THE_ONE_WORD = re.compile(r"\bthe\s+[a-z]+\b(?!\s+[a-z])")
+
+
 def of_the_dialogue(passages, message: str, said) -> list:
     """`on_topic`'s passages, and to a message that speaks of the dialogue's thing by "the"
     and a word rather than a pronoun (`refers_back`), only those whose title the dialogue
     holds, as to "it": asked "Who started the company?" after "How much does a Tesla
-    cost?", Ford Motor Company's "It was founded by Henry Ford ..." is not the answer. For
+    cost?", Ford Motor Company's "It was founded by Henry Ford ..." is not the answer; a
+    first message's "How many bones are in the human body?" asks of a thing of its own. For
     passages ranked further down, which the message did not bring up itself."""
     from rag_dialogue.retrieval.query import topic_share
 
     passages = on_topic(passages, message, said)
-    if refers_back(message) and not follows_up(message, said):
+    earlier = [turn for turn in said if turn.strip() and turn.strip() != (message or "").strip()]
+    if earlier and _THE_ONE_WORD.search(message or "") and refers_back(message) and not follows_up(message, said):
         dialogue = "\n".join(said)
         passages = [(title, text) for title, text in passages if topic_share(dialogue, title) == 1.0]
     return passages

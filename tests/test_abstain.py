@@ -1200,3 +1200,7 @@ def test_the_thing_of_the_dialogue_is_not_another_article_s():
                ("Tesla", "Tesla was founded in 2003 by Martin Eberhard and Marc Tarpenning.")]
     assert abstain.of_the_dialogue(further, "Who started the company?", said) == further[1:]
     assert abstain.of_the_dialogue(further, "Who founded Ford?", said) == further  # it names its own
+    skeleton = [("Human skeleton", "It is composed of around 270 bones at birth and 206 bones by adulthood.")]
+    for message in ("How many bones are in the human body?", "How many bones are in the body?"):  # a first message
+        assert abstain.of_the_dialogue(skeleton, message, [message]) == skeleton
+    assert abstain.of_the_dialogue(skeleton, "How many bones are in the human body?", said) == skeleton
