@@ -855,10 +855,7 @@ class RagDialogueAgent(TorchGeneratorAgent):
         instead = next((s for s in (make() for make in stand_ins) if s and answers(s)), None)
         listener = asks_the_listener(turns[-1])
         if not instead and "?" in turns[-1] and not listener:
-            # an earlier reply that answers it comes before a passage ranked further down: asked
-            # "Where is it?" of the Statue of Liberty, whose first reply said "... on Liberty
-            # Island, ... in New York Harbor", New York City's own location stood in
-            instead = self._answered_before(turns, answers) or self._further_stand_in(batch, passages, turns, answers)
+            instead = self._further_stand_in(batch, passages, turns, answers) or self._answered_before(turns, answers)
         if not instead and ("?" in turns[-1] or listener):
             # no passage sentence holds what it asks: say so
             instead = OF_ITSELF if listener else decline_reply([])
