@@ -155,7 +155,8 @@ def test_among_a_named_articles_passages_the_one_holding_what_is_asked_ranks_fir
     rows, with_asked = search_fresh(retriever, queries, 4, names=names, questions=[asked])
     assert with_asked[0].tolist()[-1] == 0.0  # Marathon's "runs", without the name, gains nothing
     share = asked_check("What colour is the Tarnish fox's fur in winter?")
-    assert share("Tarnish fox: Its fur turns silver in winter.") == 0.75  # "colour" is not said
+    assert share("Tarnish fox: Its fur grows thick in winter.") == 0.75  # "colour" is not said
+    assert share("Tarnish fox: Its fur turns silver in winter.") == 1.0  # ... but a colour is
     assert share("Tarnish fox: It hunts voles.") == 0.25
     # the forms a question asks in count: an irregular verb, a derived word
     assert asked_check("Who founded it?")("The city's founder was Romulus.") == 1.0
